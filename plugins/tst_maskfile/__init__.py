@@ -1,0 +1,140 @@
+"""``maskfile`` segmenter: instances from mask files the user (or ``tst segment``) made.
+
+Two layouts are read:
+
+* a **folder of PNG masks**, one per instance. The file name gives the label:
+  ``person.png``, ``person_2.png``, ``003_person.png`` all mean ``person`` (a leading
+  ``NNN_`` fixes the order, a trailing ``_N``/``-N`` tells instances apart). A mask is white
+  (or opaque) on the instance; gray values are a soft mask. If the folder has an
+  ``instances.json`` (as ``tst segment --export-masks`` writes), labels and scores come from it.
+* one **indexed label PNG** (palette or grayscale integers): 0 is background, each other value
+  an instance; labels from the ``labels`` option (value 1 → first label), else ``region``.
+
+Every mask must have the photo's exact size and must not be empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tst_core import hookimpl
+from tst_core.errors import ConfigError, InputError
+from tst_core.io import read_label_image, read_mask
+from tst_core.types import Instance, Segmentation, Tensor, box_of
+
+INDEX_FILE = "instances.json"
+_PREFIX = re.compile(r"^\d+_")
+_SUFFIX = re.compile(r"[_-]\d+$")
+
+
+@dataclass(frozen=True)
+class MaskFileOptions:
+    """:param masks: a folder of PNG masks or one indexed label PNG (``--masks``).
+    :param labels: labels for the values 1..N of an indexed label PNG."""
+
+    masks: Path | None = None
+    labels: tuple[str, ...] = ()
+
+
+def label_from_name(path: Path) -> str:
+    """``003_traffic light_2.png`` → ``traffic light``."""
+    stem = _SUFFIX.sub("", _PREFIX.sub("", path.stem))
+    return stem.strip().lower() or "region"
+
+
+class MaskFileSegmenter:
+    def __init__(self, options: MaskFileOptions, env: object = None) -> None:
+        if options.masks is None:
+            raise ConfigError(
+                "the maskfile segmenter needs masks: pass --masks DIR (a folder of PNG masks) "
+                "or --masks labels.png (an indexed label image)"
+            )
+        self.options = options
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        path = Path(self.options.masks)  # type: ignore[arg-type]
+        if path.is_dir():
+            instances = self._from_folder(path, size)
+        elif path.exists():
+            instances = self._from_label_image(path, size)
+        else:
+            raise InputError(
+                f"masks '{path}' do not exist (give a folder of PNG masks or a label PNG)"
+            )
+        return Segmentation(tuple(instances), size)
+
+    def _from_folder(self, folder: Path, size: tuple[int, int]) -> list[Instance]:
+        files = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")
+        )
+        if not files:
+            raise InputError(f"mask folder '{folder}' has no .png files (one mask per instance)")
+        meta = _read_index(folder)
+        out = []
+        for f in files:
+            mask = read_mask(f, "mask")
+            _check(mask, f.name, size)
+            info = meta.get(f.name, {})
+            label = str(info.get("label", label_from_name(f)))
+            out.append(Instance(label, float(info.get("score", 1.0)), box_of(mask), mask))
+        return out
+
+    def _from_label_image(self, path: Path, size: tuple[int, int]) -> list[Instance]:
+        labels = read_label_image(path)
+        values = [int(v) for v in np.unique(labels) if v != 0]
+        if not values:
+            raise InputError(
+                f"label image '{path}' has no instances (every pixel is 0 = background)"
+            )
+        if labels.shape != size:
+            raise InputError(
+                f"label image '{path.name}' is {labels.shape[1]}×{labels.shape[0]} "
+                f"but the photo is {size[1]}×{size[0]}; masks must match the photo's size"
+            )
+        names = self.options.labels
+        out = []
+        for v in values:
+            mask = torch.from_numpy((labels == v).astype(np.float32))
+            label = names[v - 1] if v - 1 < len(names) else "region"
+            out.append(Instance(label.lower(), 1.0, box_of(mask), mask))
+        return out
+
+
+def _read_index(folder: Path) -> dict[str, dict[str, object]]:
+    index = folder / INDEX_FILE
+    if not index.is_file():
+        return {}
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+        return {str(item["file"]): item for item in data["instances"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"cannot read '{index}': {exc}") from None
+
+
+def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:
+    if tuple(mask.shape) != size:
+        raise InputError(
+            f"mask '{name}' is {mask.shape[1]}×{mask.shape[0]} but the photo is {size[1]}×{size[0]}; "
+            "masks must match the photo's size"
+        )
+    if float(mask.max()) <= 0.0:
+        raise InputError(
+            f"mask '{name}' is empty (all black); remove it or draw the instance in white"
+        )
+
+
+@hookimpl
+def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+    register(
+        "maskfile",
+        MaskFileSegmenter,
+        options=MaskFileOptions,
+        description="instances from PNG mask files (a folder, one per instance, or one label PNG)",
+    )

@@ -1,0 +1,78 @@
+"""Test plugins (registered through the ``host`` fixture, datasette-style).
+
+* segmenter ``fake-boxes``: instances at fixed boxes given in its options (labels, scores).
+* engine ``fake-fill``: layer k is the target's style image mean colour everywhere; it reports
+  one progress step per "iteration" and fails on request, to test error paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tst_core import hookimpl
+from tst_core.errors import EngineError
+from tst_core.types import Instance, Progress, Segmentation, StylizeResult
+
+
+@dataclass(frozen=True)
+class BoxesOptions:
+    """:param boxes: ``(label, score, x0, y0, x1, y1)`` in fractions of the photo."""
+
+    boxes: tuple[tuple[str, float, float, float, float, float], ...] = (
+        ("person", 0.9, 0.1, 0.1, 0.4, 0.9),
+        ("person", 0.8, 0.6, 0.2, 0.9, 0.9),
+        ("car", 0.7, 0.0, 0.5, 1.0, 1.0),
+    )
+
+
+class BoxesSegmenter:
+    def __init__(self, options: BoxesOptions, env) -> None:
+        self.options = options
+
+    def segment(self, photo: torch.Tensor) -> Segmentation:
+        h, w = photo.shape[-2:]
+        out = []
+        for label, score, x0, y0, x1, y1 in self.options.boxes:
+            box = (round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))
+            mask = torch.zeros(h, w)
+            mask[box[1] : box[3], box[0] : box[2]] = 1.0
+            out.append(Instance(label, score, tuple(float(v) for v in box), mask))
+        return Segmentation(tuple(out), (h, w))
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    iterations: int = 3
+    fail: bool = False
+
+
+class FillEngine:
+    def __init__(self, options: FillOptions, env) -> None:
+        self.options = options
+
+    def stylize(self, photo, targets, progress=None) -> StylizeResult:
+        if self.options.fail:
+            raise EngineError("the loss became NaN at iteration 2; lower the learning rate")
+        layers = []
+        for t in targets:
+            layers.append(t.style.mean(dim=(1, 2)).view(3, 1, 1).expand_as(photo).clone())
+        losses = []
+        for i in range(self.options.iterations):
+            losses.append({"total": 1.0 / (i + 1)})
+            if progress:
+                progress(Progress("stylize", i + 1, self.options.iterations, losses[-1]))
+        return StylizeResult(torch.stack(layers), losses, {"device": "cpu"})
+
+
+@hookimpl
+def tst_register_segmenters(register):
+    register("fake-boxes", BoxesSegmenter, options=BoxesOptions, description="test: fixed boxes")
+
+
+@hookimpl
+def tst_register_engines(register):
+    register(
+        "fake-fill", FillEngine, options=FillOptions, description="test: flat colour per target"
+    )

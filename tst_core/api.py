@@ -1,0 +1,325 @@
+"""The Python API: one function wires the stages; the CLI calls it too.
+
+>>> import tst_core
+>>> result = tst_core.run("bus.jpg", ["person#0=starry_night.jpg", "person#1=the_scream.jpg:2"],
+...                       segmenter="yolo", segmenter_options={"weights": "yolov8n-seg.tflite"})
+>>> result.save("out.png")          # writes out.png and out.json
+>>> result.to_pil()                 # or look at it in a notebook
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from . import __version__
+from . import options as opts
+from .config import Config, load_config
+from .errors import ConfigError, InputError
+from .io import (
+    atomic_write_many,
+    check_outputs,
+    image_format,
+    image_writer,
+    json_writer,
+    pil_to_tensor,
+    read_image,
+    resize_long_side,
+)
+from .plugins import Host, default_host
+from .registry import Kind
+from .select import StyleRequest, build_targets, parse_style_arg
+from .types import Env, ProgressFn, Segmentation, StylizeResult, Targets, Tensor, check_image
+
+PhotoLike = str | Path | Image.Image | Tensor
+StylesLike = Sequence[str | StyleRequest] | Mapping[str, Any]
+
+
+def load_photo(photo: PhotoLike, what: str = "photo") -> Tensor:
+    """A path, PIL image or ``(3, H, W)`` tensor in [0, 1] → float32 ``(3, H, W)`` tensor."""
+    if isinstance(photo, (str, Path)):
+        return read_image(photo, what)
+    if isinstance(photo, Image.Image):
+        return pil_to_tensor(photo)
+    if isinstance(photo, torch.Tensor):
+        t = photo.detach().float().cpu()
+        if t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        try:
+            check_image(t, what)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if float(t.min()) < 0.0 or float(t.max()) > 1.0:
+            raise InputError(f"{what} tensor values must lie in [0, 1]")
+        return t.contiguous()
+    raise InputError(
+        f"{what} must be a path, a PIL image or a (3, H, W) tensor, not {type(photo).__name__}"
+    )
+
+
+def style_requests(styles: StylesLike) -> list[StyleRequest]:
+    """Normalise styles: ``["person=a.jpg:2", ...]`` or ``{"person": "a.jpg" | (img, 2.0)}``."""
+    if isinstance(styles, Mapping):
+        out = []
+        for selector, value in styles.items():
+            style, strength = value if isinstance(value, tuple) else (value, 1.0)
+            out.append(StyleRequest(selector, style, float(strength)))
+        return out
+    if isinstance(styles, (str, StyleRequest)):
+        styles = [styles]
+    return [s if isinstance(s, StyleRequest) else parse_style_arg(s) for s in styles]
+
+
+def _with_plugin_overrides(
+    host: Host, config: Config, kind: Kind, name: str, overrides: Mapping[str, Any]
+) -> Config:
+    if not overrides:
+        return config
+    base = config.options_for(host, kind, name)
+    types = opts.field_types(type(base))
+    for key in overrides:
+        if key not in types:
+            valid = ", ".join(types) or "none"
+            raise ConfigError(f"{kind} '{name}' has no option '{key}'; its options: {valid}")
+    values = {k: opts.coerce(v, types[k], f"{kind}.{name}.{k}") for k, v in overrides.items()}
+    try:
+        new = dataclasses.replace(base, **values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid options for {kind} '{name}': {exc}") from None
+    return config.with_plugin_options(kind, name, new)
+
+
+@dataclass
+class Session:
+    """A resolved configuration with the host, able to build the chosen plugins."""
+
+    host: Host
+    config: Config
+
+    @property
+    def env(self) -> Env:
+        return Env(self.config.run.device, self.config.run.seed, self.build)
+
+    def build(self, kind: Kind, name: str) -> Any:
+        entry = self.host.entry(kind, name)
+        return entry.build(self.config.options_for(self.host, kind, name), self.env)
+
+
+def session(
+    *,
+    host: Host | None = None,
+    config: str | Path | Config | None = None,
+    sets: Sequence[str] = (),
+    segmenter: str | None = None,
+    engine: str | None = None,
+    blend: str | None = None,
+    size: int | None = None,
+    style_size: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    segmenter_options: Mapping[str, Any] | None = None,
+) -> Session:
+    """Resolve the configuration: file/preset, then ``sets``, then the explicit arguments."""
+    host = host or default_host()
+    cfg = config if isinstance(config, Config) else load_config(host, config, list(sets))
+    cfg = cfg.replace_run(
+        segmenter=segmenter,
+        engine=engine,
+        blend=blend,
+        size=size,
+        style_size=style_size,
+        device=device,
+        seed=seed,
+    )
+    host.entry("segmenter", cfg.run.segmenter)
+    cfg = _with_plugin_overrides(host, cfg, "segmenter", cfg.run.segmenter, segmenter_options or {})
+    return Session(host, cfg)
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`segment` returns: the photo ``(3, H, W)`` and its segmentation."""
+
+    photo: Tensor
+    segmentation: Segmentation
+    segmenter: str
+    seconds: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per instance: id, label, score, area (fraction), box."""
+        return [
+            {
+                "id": i,
+                "label": inst.label,
+                "score": round(inst.score, 4),
+                "area": round(inst.area, 5),
+                "box": [round(v, 1) for v in inst.box],
+            }
+            for i, inst in enumerate(self.segmentation.instances)
+        ]
+
+
+def segment(photo: PhotoLike, *, segmenter: str | None = None, **kwargs: Any) -> SegmentResult:
+    """Find every instance in ``photo`` (at the photo's full resolution).
+
+    Takes the configuration arguments of :func:`session`. Instance ids are their rank by score.
+    """
+    sess = session(segmenter=segmenter, **kwargs)
+    image = load_photo(photo)
+    t0 = time.perf_counter()
+    seg = sess.build("segmenter", sess.config.run.segmenter).segment(image)
+    return SegmentResult(image, seg, sess.config.run.segmenter, time.perf_counter() - t0)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns.
+
+    :param image: the final picture, float32 ``(3, H, W)`` in [0, 1] at the working size.
+    :param photo: the photo at the working size.
+    :param stylized: the engine's result (layers ``(K, 3, H, W)`` and losses).
+    :param segmentation: instances at the photo's full resolution.
+    :param targets: the targets at the working size.
+    :param report: everything needed to understand or repeat the run (JSON-ready).
+    """
+
+    image: Tensor
+    photo: Tensor
+    stylized: StylizeResult
+    segmentation: Segmentation
+    targets: Targets
+    config: Config
+    report: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[Path, ...] = ()
+
+    def to_pil(self) -> Image.Image:
+        from .io import tensor_to_pil
+
+        return tensor_to_pil(self.image)
+
+    def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
+        """Write the image and (``report=True``) ``<stem>.json`` beside it, atomically.
+
+        Never overwrites an input file. Returns the paths written.
+        """
+        path = Path(path)
+        outputs = {path: image_writer(self.image, image_format(path))}
+        if report:
+            outputs[path.with_suffix(".json")] = json_writer(self.report)
+        check_outputs(outputs, self.inputs)
+        atomic_write_many(outputs)
+        return tuple(outputs)
+
+
+def run(
+    photo: PhotoLike,
+    styles: StylesLike,
+    *,
+    segmentation: Segmentation | None = None,
+    progress: ProgressFn | None = None,
+    **kwargs: Any,
+) -> RunResult:
+    """Stylise the selected regions of ``photo`` and blend them back.
+
+    :param photo: a path, PIL image or ``(3, H, W)`` tensor in [0, 1].
+    :param styles: ``["person=starry.jpg", "car#1=scream.jpg:2"]`` or
+        ``{"person": "starry.jpg", "car#1": (pil_image, 2.0)}`` (see :mod:`tst_core.select`).
+    :param segmentation: instances to use instead of running the segmenter.
+    :param progress: called once per engine iteration with a :class:`~tst_core.types.Progress`.
+    :param kwargs: configuration, as for :func:`session`: ``segmenter``, ``engine``, ``blend``,
+        ``config`` (path, preset name or :class:`Config`), ``sets``, ``size``, ``style_size``,
+        ``device``, ``seed``, ``segmenter_options``, ``host``.
+    """
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    sess = session(**kwargs)
+    run_opts = sess.config.run
+    requests = style_requests(styles)
+    engine = sess.build("engine", run_opts.engine)
+    compositor = sess.build("blend", run_opts.blend)
+    full = load_photo(photo)
+    inputs = [Path(p) for p in [photo, *(r.style for r in requests)] if isinstance(p, (str, Path))]
+
+    t0 = time.perf_counter()
+    if segmentation is None:
+        segmentation = sess.build("segmenter", run_opts.segmenter).segment(full)
+    elif segmentation.size != tuple(full.shape[-2:]):
+        raise InputError(
+            f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
+        )
+    timings["segment"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    style_size = run_opts.style_size or run_opts.size
+    targets_full = build_targets(
+        segmentation, requests, lambda s: resize_long_side(load_photo(s, "style image"), style_size)
+    )
+    image = resize_long_side(full, run_opts.size)
+    targets = targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+    timings["select"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    stylized = engine.stylize(image, targets, progress)
+    timings["stylize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
+    timings["composite"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+
+    report = _report(sess, photo, full, image, segmentation, targets, stylized, timings)
+    return RunResult(
+        result, image, stylized, segmentation, targets, sess.config, report, tuple(inputs)
+    )
+
+
+def _report(
+    sess: Session,
+    photo: PhotoLike,
+    full: Tensor,
+    image: Tensor,
+    seg: Segmentation,
+    targets: Targets,
+    stylized: StylizeResult,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    run_opts = sess.config.run
+    chosen: tuple[tuple[Kind, str], ...] = (
+        ("segmenter", run_opts.segmenter),
+        ("engine", run_opts.engine),
+        ("blend", run_opts.blend),
+    )
+    used = {sess.host.entry(k, n).plugin for k, n in chosen}
+    return {
+        "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
+        "photo_size": list(full.shape[-2:]),
+        "working_size": list(image.shape[-2:]),
+        "instances": SegmentResult(full, seg, run_opts.segmenter, 0.0).rows(),
+        "targets": [
+            {
+                "selector": t.selector,
+                "style": t.style_name,
+                "strength": t.strength,
+                "instance_ids": list(t.instance_ids),
+                "area": round(float(t.mask.mean()), 5),
+            }
+            for t in targets
+        ],
+        "config": sess.config.to_dict(sess.host),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "final_losses": stylized.losses[-1] if stylized.losses else {},
+        "engine": stylized.info,
+        "versions": {
+            "tst": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            **{p.name: p.version for p in sess.host.plugins if p.name in used and p.version},
+        },
+    }

@@ -1,0 +1,379 @@
+"""The ``tst`` command line: parse, call the API, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .errors import InputError, TstError
+
+EXAMPLES_RUN = """examples:
+  tst run photo.jpg --style person=starry_night.jpg -o out.png
+  tst run bus.jpg --segmenter yolo --weights yolov8n-seg_int8.tflite \\
+      --style person#0=starry_night.jpg --style person#1=the_scream.jpg:2 --blend mrf
+  tst run bus.jpg --segmenter maskfile --masks masks/ --style id:2=wave.jpg --config preview
+  tst run photo.jpg --style background=monet.jpg --set engine.gatys.iterations=100
+
+selectors: person (every person), person#0 (highest-scoring person), id:3 (from `tst segment`),
+background (not covered by any instance), all (whole frame); join with commas for a union.
+When targets overlap the later --style wins.
+"""
+
+EXAMPLES_SEGMENT = """examples:
+  tst segment bus.jpg --segmenter yolo --weights yolov8n-seg_int8.tflite --overlay ids.png
+  tst segment photo.jpg --json
+  tst segment photo.jpg --export-masks masks/     # then: tst run ... --segmenter maskfile --masks masks/
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got '{text}'"
+        ) from None
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file or preset name (paper, preview, wells, ...)",
+    )
+    g.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
+    )
+    g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    s = p.add_argument_group("segmenter inputs (passed to the chosen segmenter's options)")
+    s.add_argument(
+        "--masks", metavar="PATH", help="maskfile: a folder of PNG masks or one label PNG"
+    )
+    s.add_argument("--weights", metavar="FILE", help="checkpoint or model file for the segmenter")
+    s.add_argument(
+        "--box",
+        dest="boxes",
+        action="append",
+        type=_floats,
+        metavar="X0,Y0,X1,Y1",
+        help="a box prompt in photo pixels (sam, grabcut; repeatable)",
+    )
+    s.add_argument(
+        "--point",
+        dest="points",
+        action="append",
+        type=_floats,
+        metavar="X,Y[,FG]",
+        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam; repeatable)",
+    )
+
+
+def _segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        k: getattr(args, k)
+        for k in ("masks", "weights", "boxes", "points")
+        if getattr(args, k) is not None
+    }
+
+
+def _session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kw = {
+        "config": args.config,
+        "sets": args.sets,
+        "segmenter": args.segmenter,
+        "device": args.device,
+        "segmenter_options": _segmenter_options(args),
+    }
+    for name in ("engine", "blend", "size", "style_size", "seed"):
+        if hasattr(args, name):
+            kw[name] = getattr(args, name)
+    return kw
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tst", description="Targeted style transfer: a different style for each object."
+    )
+    parser.add_argument("--version", action="version", version=f"tst {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "segment",
+        help="find the instances in a photo and show their ids",
+        epilog=EXAMPLES_SEGMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("photo")
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true", help="print the instances as JSON")
+    p.add_argument(
+        "--overlay", metavar="OUT.png", help="write the photo with masks and ids drawn on it"
+    )
+    p.add_argument(
+        "--export-masks", metavar="DIR", help="write one PNG mask per instance (read by maskfile)"
+    )
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser(
+        "run",
+        help="stylise the selected objects of a photo",
+        epilog=EXAMPLES_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("photo")
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        required=True,
+        metavar="SELECTOR=STYLE[:STRENGTH]",
+        help="which instances get which style image (repeatable; later wins on overlaps)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.png",
+        help="output image (default: PHOTO_tst.png here); a JSON report is written beside it",
+    )
+    p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
+    p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
+    )
+    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--no-report", action="store_true", help="do not write the JSON report")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "off"],
+        default="auto",
+        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
+    )
+    _add_config_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "plugins", help="list segmenters, engines and compositors, and broken plugins"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("config", help="show the resolved configuration or the presets")
+    csub = p.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    c = csub.add_parser("show", help="print the fully resolved configuration as TOML")
+    _add_config_args(c)
+    c.add_argument("--engine")
+    c.add_argument("--blend")
+    c.set_defaults(func=cmd_config_show)
+    c = csub.add_parser("presets", help="list the shipped presets")
+    c.set_defaults(func=cmd_config_presets)
+    return parser
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    from .api import segment
+    from .io import atomic_write_many, check_outputs, image_writer
+    from .overlay import overlay
+
+    outputs = [Path(args.overlay)] if args.overlay else []
+    check_outputs(outputs, [args.photo])
+    export = _prepare_export_dir(args.export_masks, args.photo) if args.export_masks else None
+    res = segment(args.photo, **_session_kwargs(args))
+    rows = res.rows()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "photo": args.photo,
+                    "segmenter": res.segmenter,
+                    "size": list(res.segmentation.size),
+                    "seconds": round(res.seconds, 3),
+                    "instances": rows,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(format_instances(rows, res.segmenter, res.seconds))
+    if args.overlay:
+        atomic_write_many({args.overlay: image_writer(overlay(res.photo, res.segmentation), "PNG")})
+    if export is not None:
+        _export_masks(res, export)
+
+
+def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float) -> str:
+    lines = [f"{len(rows)} instances ({segmenter}, {seconds:.2f} s)"]
+    if rows:
+        lines.append(f"{'id':>3}  {'label':<16} {'score':>5}  {'area %':>6}  box (x0, y0, x1, y1)")
+        for r in rows:
+            box = ", ".join(f"{v:.0f}" for v in r["box"])
+            lines.append(
+                f"{r['id']:>3}  {r['label']:<16} {r['score']:>5.2f}  {100 * r['area']:>6.2f}  ({box})"
+            )
+    return "\n".join(lines)
+
+
+def _prepare_export_dir(path: str, photo: str) -> Path:
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(
+            f"--export-masks folder '{out}' already exists and is not empty; choose a new folder"
+        )
+    if not out.resolve().parent.is_dir():
+        raise InputError(f"cannot create '{out}': folder '{out.resolve().parent}' does not exist")
+    return out
+
+
+def _export_masks(res: Any, out: Path) -> None:
+    """Write masks into a temporary folder, then move it into place (all or nothing)."""
+    from .io import mask_to_pil
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        index = []
+        for row, inst in zip(res.rows(), res.segmentation.instances, strict=True):
+            name = f"{row['id']:03d}_{inst.label.replace('/', '-')}.png"
+            mask_to_pil(inst.mask).save(tmp / name)
+            index.append({"file": name, **row})
+        (tmp / "instances.json").write_text(json.dumps({"instances": index}, indent=2) + "\n")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"wrote {len(index)} masks to {out}/")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from .api import run
+    from .io import check_outputs, image_format
+    from .progress import ProgressReporter
+
+    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_tst.png")
+    image_format(output)
+    outputs = [output] if args.no_report else [output, output.with_suffix(".json")]
+    check_outputs(outputs, [args.photo, *(s.partition("=")[2] for s in args.styles)])
+    reporter = ProgressReporter(args.progress)
+    try:
+        result = run(args.photo, args.styles, progress=reporter, **_session_kwargs(args))
+    finally:
+        reporter.close()
+    written = result.save(output, report=not args.no_report)
+    t = result.report["timings"]
+    print(
+        f"wrote {' and '.join(str(p) for p in written)} "
+        f"(segment {t['segment']:.1f} s, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
+    )
+
+
+def cmd_plugins(args: argparse.Namespace) -> None:
+    from .plugins import default_host
+    from .registry import KIND_TITLES, KINDS
+
+    host = default_host()
+    if args.json:
+        data = {
+            "registered": [
+                {
+                    "kind": KIND_TITLES[k],
+                    "name": e.name,
+                    "plugin": e.plugin,
+                    "dist": e.dist,
+                    "version": e.version,
+                    "description": e.description,
+                }
+                for k in KINDS
+                for e in host.registry(k)
+            ],
+            "plugins": [vars(p) for p in host.plugins],
+        }
+        print(json.dumps(data, indent=2))
+        return
+    for kind in KINDS:
+        reg = host.registry(kind)
+        print(f"{KIND_TITLES[kind]}s:")
+        for e in reg:
+            origin = f"{e.dist} {e.version}" if e.dist else e.plugin
+            print(f"  {e.name:<14} {e.description}  [{origin}]")
+        if not len(reg):
+            print("  (none)")
+    bad = [p for p in host.plugins if p.status != "ok"]
+    if bad:
+        print("not loaded:")
+        for p in bad:
+            print(
+                f"  {p.name:<14} {p.status}: {p.reason}  [{p.dist or '?'} {p.version or ''}]".rstrip()
+            )
+
+
+def cmd_config_show(args: argparse.Namespace) -> None:
+    from .api import session
+    from .config import to_toml
+
+    kw = _session_kwargs(args)
+    sess = session(**kw)
+    print(to_toml(sess.config.to_dict(sess.host)), end="")
+
+
+def cmd_config_presets(args: argparse.Namespace) -> None:
+    from .config import find_config, preset_names
+
+    for name in preset_names():
+        first = find_config(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        print(f"{name:<10} {first}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        args.func(args)
+    except TstError as exc:
+        if args.debug:
+            raise
+        print(f"tst: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tst: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"tst: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Configuration: TOML presets with ``base =`` inheritance, ``--set`` overrides, strict keys.
+
+A config file has a ``[run]`` table (:class:`RunOptions`) and one table per plugin, under the
+plugin's kind and registry name::
+
+    base = "paper"            # a preset name or a path relative to this file
+
+    [run]
+    engine = "gatys"
+    size = 384
+
+    [engine.gatys]
+    iterations = 300
+
+    [blend.mrf]
+    band = 12
+
+Resolution order, later wins: option defaults < ``base`` chain < the file < ``--set`` overrides
+(``--set run.size=256``, ``--set engine.gatys.optimizer=adam``) < explicit CLI flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import options as opts
+from .errors import ConfigError, PluginError
+from .plugins import Host
+from .registry import KINDS, Kind
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The ``[run]`` table: which plugins to use and the working size.
+
+    :param segmenter: registry name of the segmenter.
+    :param engine: registry name of the style engine.
+    :param blend: registry name of the compositor.
+    :param size: long side in pixels of the working image (the photo is resized to it).
+    :param style_size: long side of the style images; ``None``: same as ``size``.
+    :param device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    :param seed: random seed for reproducible runs; ``None`` for a random one.
+    """
+
+    segmenter: str = "torchvision"
+    engine: str = "gatys"
+    blend: str = "feather"
+    size: int = 512
+    style_size: int | None = None
+    device: str = "auto"
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.size <= 8192:
+            raise ConfigError(f"run.size must be between 16 and 8192 pixels, got {self.size}")
+        if self.style_size is not None and not 16 <= self.style_size <= 8192:
+            raise ConfigError(
+                f"run.style_size must be between 16 and 8192 pixels, got {self.style_size}"
+            )
+
+
+TOP_KEYS = ("base", "run", *KINDS)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A fully resolved configuration.
+
+    :param run: the ``[run]`` options.
+    :param plugins: ``{kind: {name: options}}`` for every plugin table seen in the files or
+        overrides; other plugins use their defaults (see :meth:`options_for`).
+    :param sources: the files read, base first.
+    """
+
+    run: RunOptions = field(default_factory=RunOptions)
+    plugins: dict[Kind, dict[str, Any]] = field(default_factory=dict)
+    sources: tuple[Path, ...] = ()
+
+    def options_for(self, host: Host, kind: Kind, name: str) -> Any:
+        """The options of plugin ``name`` of ``kind``: configured, or its defaults."""
+        configured = self.plugins.get(kind, {}).get(name)
+        return configured if configured is not None else host.entry(kind, name).options()
+
+    def replace_run(self, **changes: Any) -> Config:
+        """A copy with some ``[run]`` values replaced (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        try:
+            run = dataclasses.replace(self.run, **changes)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+        return dataclasses.replace(self, run=run)
+
+    def with_plugin_options(self, kind: Kind, name: str, options: Any) -> Config:
+        """A copy in which plugin ``name`` of ``kind`` uses ``options``."""
+        plugins = {k: dict(v) for k, v in self.plugins.items()}
+        plugins.setdefault(kind, {})[name] = options
+        return dataclasses.replace(self, plugins=plugins)
+
+    def to_dict(self, host: Host) -> dict[str, Any]:
+        """TOML-ready dict: ``[run]`` plus the options of the selected and configured plugins."""
+        out: dict[str, Any] = {"run": opts.to_table(self.run)}
+        selected = {
+            "segmenter": self.run.segmenter,
+            "engine": self.run.engine,
+            "blend": self.run.blend,
+        }
+        for kind in KINDS:
+            names = set(self.plugins.get(kind, {}))
+            if selected[kind] in host.registry(kind):
+                names.add(selected[kind])
+            tables = {n: opts.to_table(self.options_for(host, kind, n)) for n in sorted(names)}
+            if tables:
+                out[kind] = tables
+        return out
+
+
+def preset_dirs() -> list[Path]:
+    """Where preset names are looked up: the source tree's ``configs/``, then the package's."""
+    dirs = [Path(__file__).resolve().parent.parent / "configs"]
+    with contextlib.suppress(ModuleNotFoundError, TypeError):
+        dirs.append(Path(str(resources.files("tst_core") / "presets")))
+    return [d for d in dirs if d.is_dir()]
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets (``paper``, ``preview``, ...)."""
+    return sorted({p.stem for d in preset_dirs() for p in d.glob("*.toml")})
+
+
+def find_config(ref: str | Path, relative_to: Path | None = None) -> Path:
+    """Resolve a config reference: a path (relative to ``relative_to``) or a preset name."""
+    candidates = []
+    path = Path(ref)
+    if relative_to is not None and not path.is_absolute():
+        candidates.append(relative_to / path)
+    candidates.append(path)
+    stem = path.name[:-5] if path.name.endswith(".toml") else path.name
+    candidates += [d / f"{stem}.toml" for d in preset_dirs()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"config '{ref}' not found (neither a file nor a preset); presets: {', '.join(preset_names())}"
+    )
+
+
+def read_chain(ref: str | Path) -> tuple[dict[str, Any], tuple[Path, ...]]:
+    """Read a config file and its ``base`` chain, merged (base first, the file wins)."""
+    chain: list[Path] = []
+    tables: list[dict[str, Any]] = []
+    path: Path | None = find_config(ref)
+    while path is not None:
+        path = path.resolve()
+        if path in chain:
+            cycle = " -> ".join(p.name for p in [*chain, path])
+            raise ConfigError(f"config inheritance loops: {cycle}")
+        chain.append(path)
+        data = _read_toml(path)
+        tables.append(data)
+        base = data.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise ConfigError(f"'base' in '{path}' must be a string (a preset name or a path)")
+        path = find_config(base, path.parent) if base else None
+    merged: dict[str, Any] = {}
+    for data in reversed(tables):
+        _merge(merged, data)
+    return merged, tuple(reversed(chain))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config '{path}' is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config '{path}': {exc}") from None
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in '{path}'; valid top-level keys: {', '.join(TOP_KEYS)}"
+        )
+    return data
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def load_config(
+    host: Host, config: str | Path | None = None, sets: tuple[str, ...] | list[str] = ()
+) -> Config:
+    """Resolve a configuration against the installed plugins.
+
+    :param config: a file path or preset name; ``None`` for the built-in defaults.
+    :param sets: overrides ``"section.key=value"``: ``run.size=256``, ``engine.gatys.iterations=50``.
+    """
+    raw, sources = read_chain(config) if config is not None else ({}, ())
+    for item in sets:
+        _apply_set(host, raw, item)
+    run = opts.build(RunOptions, raw.get("run", {}), "[run]")
+    plugins: dict[Kind, dict[str, Any]] = {}
+    for kind in KINDS:
+        section = raw.get(kind, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"'{kind}' must be a table of plugin tables, like [{kind}.NAME]")
+        for name, table in section.items():
+            entry = _entry(host, kind, name, f"[{kind}.{name}]")
+            if not isinstance(table, dict):
+                raise ConfigError(f"'{kind}.{name}' must be a table of options")
+            plugins.setdefault(kind, {})[name] = opts.build(
+                entry.options, table, f"[{kind}.{name}]"
+            )
+    return Config(run, plugins, sources)
+
+
+def _entry(host: Host, kind: Kind, name: str, where: str) -> Any:
+    try:
+        return host.entry(kind, name)
+    except PluginError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _apply_set(host: Host, raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"--set expects section.key=value (e.g. run.size=256), got '{item}'")
+    if parts[0] == "run" and len(parts) == 2:
+        types = opts.field_types(RunOptions)
+        if parts[1] not in types:
+            raise ConfigError(f"unknown key '{parts[1]}' in [run]; valid keys: {', '.join(types)}")
+        raw.setdefault("run", {})[parts[1]] = opts.parse_text(text, types[parts[1]], key)
+        return
+    if parts[0] in KINDS and len(parts) == 3:
+        kind = typing.cast(Kind, parts[0])
+        entry = _entry(host, kind, parts[1], f"--set {key}")
+        types = opts.field_types(entry.options)
+        if parts[2] not in types:
+            valid = ", ".join(types) or "(this plugin takes no options)"
+            raise ConfigError(
+                f"unknown key '{parts[2]}' in [{kind}.{parts[1]}]; valid keys: {valid}"
+            )
+        table = raw.setdefault(kind, {}).setdefault(parts[1], {})
+        table[parts[2]] = opts.parse_text(text, types[parts[2]], key)
+        return
+    raise ConfigError(
+        f"--set key '{key}' must be run.KEY or KIND.PLUGIN.KEY with KIND one of {', '.join(KINDS)}"
+    )
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Serialise a config dict (as from :meth:`Config.to_dict`) to TOML text."""
+    lines: list[str] = []
+    _emit(lines, data, [])
+    return "\n".join(lines).strip() + "\n"
+
+
+def _emit(lines: list[str], table: dict[str, Any], path: list[str]) -> None:
+    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    if path and (scalars or not table):
+        lines += ["", f"[{'.'.join(path)}]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _emit(lines, value, [*path, key])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise ConfigError(f"cannot write {value!r} to TOML")

@@ -1,0 +1,32 @@
+"""Device choice shared by every plugin that runs a model."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import ConfigError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then CPU; an explicit device must be available.
+
+    :param name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    base = name.split(":", 1)[0]
+    if base not in DEVICE_CHOICES:
+        raise ConfigError(f"unknown device '{name}'; choose one of: {', '.join(DEVICE_CHOICES)}")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device 'cuda' was asked for but no CUDA GPU is available; use --device cpu"
+        )
+    if base == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for but MPS is not available; use --device cpu")
+    return torch.device(name)

@@ -1,0 +1,52 @@
+"""One exception family for everything a user can get wrong.
+
+The CLI turns any :class:`TstError` into one line on stderr and exit status 2.
+Messages are full sentences that say what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class TstError(Exception):
+    """Base class: a problem the user can fix (bad input, missing file, bad option)."""
+
+
+class InputError(TstError):
+    """An input file is missing, unreadable, too large or of the wrong size."""
+
+
+class ConfigError(TstError):
+    """A configuration file, preset or ``--set`` override is invalid."""
+
+
+class SelectionError(TstError):
+    """A ``--style`` selector is malformed or matches nothing."""
+
+
+class PluginError(TstError):
+    """A plugin is unknown, broken, blocked or registered twice."""
+
+
+class DuplicatePluginError(PluginError):
+    """Two plugins registered the same name for the same kind."""
+
+
+class DependencyError(TstError):
+    """An optional dependency of a plugin is not installed."""
+
+
+class WeightsError(TstError):
+    """A model checkpoint is missing or cannot be loaded."""
+
+
+class EngineError(TstError):
+    """The style engine cannot continue (for example the loss became NaN)."""
+
+
+def missing_dependency(plugin: str, module: str, extra: str | None = None) -> DependencyError:
+    """Build the standard error for an optional package that is not installed."""
+    how = f'pip install "targeted-style-transfer[{extra}]"' if extra else f"pip install {module}"
+    return DependencyError(
+        f"the {plugin} plugin needs the Python package '{module}', which is not installed; "
+        f"install it with: {how}"
+    )

@@ -1,0 +1,74 @@
+"""Hook specifications of the ``tst`` plugin host.
+
+A plugin is a module (or object) found through the ``tst`` entry-point group. It implements one
+or more of the hooks below with the :data:`hookimpl` marker; each hook hands it a ``register``
+callable that adds plugin objects to a registry::
+
+    from tst_core import hookimpl
+
+    @hookimpl
+    def tst_register_compositors(register):
+        register("checker", CheckerCompositor, options=CheckerOptions,
+                 description="debug: a checkerboard of photo and stylised image")
+
+``register(name, factory, *, options=NoOptions, description)``: ``name`` is what users type
+(letters, digits, ``-``, ``_``); ``factory(options, env)`` returns the plugin object; ``options``
+is a dataclass whose field defaults are the plugin's defaults (users change them in the config
+section ``[<kind>.<name>]`` or with ``--set <kind>.<name>.<field>=value``); ``description`` is
+one line for ``tst plugins``. A name registered by two plugins is an error naming both.
+
+Keep registration cheap: import heavy packages (model code, optional backends) inside the
+factory, so that ``tst plugins`` works without them and a missing package is reported when the
+plugin is used.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from .registry import Register
+
+PROJECT = "tst"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def tst_register_segmenters(register: Register) -> None:
+    """Register segmenters.
+
+    A segmenter's factory returns an object with ``segment(photo) -> Segmentation``, where
+    ``photo`` is a float32 ``(3, H, W)`` RGB tensor in [0, 1] and every returned instance has a
+    label, a score in [0, 1], a box in photo pixels and a float32 ``(H, W)`` mask in [0, 1].
+    It returns *all* instances it finds; the user's selection happens later.
+
+    :param register: ``register(name, factory, *, options, description)``.
+    """
+
+
+@hookspec
+def tst_register_engines(register: Register) -> None:
+    """Register style engines.
+
+    An engine's factory returns an object with
+    ``stylize(photo, targets, progress=None) -> StylizeResult``: ``photo`` is ``(3, H, W)`` in
+    [0, 1], ``targets`` holds K masks at ``(H, W)`` with their style images and strengths, and
+    the result's ``layers`` is ``(K, 3, H, W)`` in [0, 1]. The engine picks device and dtype
+    from ``env.device`` and calls ``progress`` once per iteration.
+
+    :param register: ``register(name, factory, *, options, description)``.
+    """
+
+
+@hookspec
+def tst_register_compositors(register: Register) -> None:
+    """Register compositors (the ``--blend`` choices).
+
+    A compositor's factory returns an object with
+    ``composite(photo, stylized, targets) -> Tensor``: ``photo`` is ``(3, H, W)``,
+    ``stylized`` is ``(K, 3, H, W)`` (layer k is used inside target k), the result is
+    ``(3, H, W)`` in [0, 1]. Where every mask is zero the result must equal the photo.
+
+    :param register: ``register(name, factory, *, options, description)``.
+    """

@@ -1,0 +1,171 @@
+"""Typed option dataclasses: building them from TOML tables and ``--set`` strings, strictly.
+
+A plugin's options are a dataclass; its field defaults are the only place defaults live. Field
+types understood here: ``bool``, ``int``, ``float``, ``str``, ``Path``, ``Literal[...]``,
+``X | None``, ``tuple[X, ...]``/``list[X]`` and ``dict[str, float]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_NONE_WORDS = {"none", "null", ""}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """``{field name: resolved type}`` of an options dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def type_name(tp: Any) -> str:
+    """A short human name for a field type (for error messages)."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join("none" if a is type(None) else type_name(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        return f"a list of {type_name(get_args(tp)[0])}"
+    if origin is dict:
+        return f"a table of {type_name(get_args(tp)[1])}"
+    return {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        Path: "a path",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check a TOML value against a field type and convert it (int → float, str → Path...)."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+        item = get_args(tp)[0]
+        items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+        key_tp, val_tp = get_args(tp)
+        return {
+            coerce(k, key_tp, where): coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()
+        }
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        Path: lambda v: isinstance(v, (str, Path)),
+    }.get(tp)
+    if ok is None:
+        raise TypeError(f"{where}: unsupported option type {tp!r}")
+    if not ok(value):
+        raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+    return tp(value) if tp in (float, Path) else value
+
+
+def parse_text(text: str, tp: Any, where: str) -> Any:
+    """Turn a ``--set`` string into a value of type ``tp``.
+
+    TOML syntax is accepted (``[1, 2]``, ``true``, ``"x"``); bare words are strings; lists may
+    also be written comma-separated (``relu1_1,relu2_1``); ``none`` means ``None``.
+    """
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if (
+        origin in (Union, types.UnionType)
+        and type(None) in args
+        and text.strip().lower() in _NONE_WORDS
+    ):
+        return None
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    if origin in (tuple, list) and not isinstance(value, list):
+        value = [_scalar(part.strip()) for part in text.split(",") if part.strip()]
+    elif isinstance(value, (int, float)) and _wants_str(tp):
+        value = text
+    return coerce(value, tp, where)
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _wants_str(tp: Any) -> bool:
+    if tp in (str, Path):
+        return True
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return all(_wants_str(a) for a in args)
+    return False
+
+
+def build(cls: type, table: dict[str, Any], where: str) -> Any:
+    """Build options ``cls`` from a TOML table; unknown keys name the valid ones.
+
+    :param where: the table's name for messages, e.g. ``"[engine.gatys]"``.
+    """
+    fields = field_types(cls)
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        valid = ", ".join(fields) or "(this plugin takes no options)"
+        raise ConfigError(f"unknown key '{unknown[0]}' in {where}; valid keys: {valid}")
+    values = {k: coerce(v, fields[k], f"{where[1:-1]}.{k}") for k, v in table.items()}
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid options in {where}: {exc}") from None
+
+
+def to_table(options: Any) -> dict[str, Any]:
+    """Options dataclass → TOML-ready dict (Paths as strings, tuples as lists, None dropped)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if value is None:
+            continue
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out

@@ -1,0 +1,194 @@
+"""The plugin manager: loads every plugin of the ``tst`` entry-point group into registries.
+
+* Plugins are found only through entry points (first-party ones too).
+* ``TST_BLOCK_PLUGINS=name1,name2`` blocks plugins by entry-point name.
+* A plugin that fails to import or to register is recorded as broken with the reason; the
+  others load as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Literal
+
+import pluggy
+
+from . import hookspecs
+from .errors import DuplicatePluginError
+from .registry import KINDS, Entry, Kind, NoOptions, Register, Registry
+from .types import Env
+
+ENTRY_POINT_GROUP = "tst"
+BLOCK_ENV = "TST_BLOCK_PLUGINS"
+
+_HOOKS: dict[Kind, str] = {
+    "segmenter": "tst_register_segmenters",
+    "engine": "tst_register_engines",
+    "blend": "tst_register_compositors",
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``tst plugins`` says about one plugin (an entry point)."""
+
+    name: str
+    status: Literal["ok", "broken", "blocked"]
+    dist: str | None = None
+    version: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Host:
+    """Loaded plugins and the registries they filled."""
+
+    pm: pluggy.PluginManager
+    registries: dict[Kind, Registry[Any]]
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def registry(self, kind: Kind) -> Registry[Any]:
+        return self.registries[kind]
+
+    def entry(self, kind: Kind, name: str) -> Entry[Any]:
+        return self.registries[kind].get(name)
+
+
+def blocked_names(env: str | None = None) -> set[str]:
+    """Entry-point names listed in ``$TST_BLOCK_PLUGINS`` (comma or space separated)."""
+    raw = os.environ.get(BLOCK_ENV, "") if env is None else env
+    return {part for part in raw.replace(",", " ").split() if part}
+
+
+def _short_reason(exc: BaseException) -> str:
+    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return line.splitlines()[0]
+
+
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version
+
+
+def load_host(
+    *,
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    extra: Sequence[tuple[str, object]] = (),
+    blocked: Iterable[str] | None = None,
+) -> Host:
+    """Load plugins and fill the registries.
+
+    :param entry_points: entry points to load; default: the installed ``tst`` group.
+    :param extra: ``(name, plugin object)`` pairs registered besides the entry points (tests).
+    :param blocked: entry-point names to skip; default: from ``$TST_BLOCK_PLUGINS``.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    block = set(blocked_names() if blocked is None else blocked)
+    infos: dict[str, PluginInfo] = {}
+    eps = metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+    for ep in sorted(eps, key=lambda e: e.name):
+        dist, version = _dist_of(ep)
+        if ep.name in infos:
+            continue  # the same distribution seen twice on sys.path: the first one wins
+        if ep.name in block:
+            infos[ep.name] = PluginInfo(
+                ep.name, "blocked", dist, version, f"blocked by {BLOCK_ENV}"
+            )
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # a broken plugin must not break the others
+            infos[ep.name] = PluginInfo(ep.name, "broken", dist, version, _short_reason(exc))
+            continue
+        infos[ep.name] = PluginInfo(ep.name, "ok", dist, version)
+    for name, obj in extra:
+        if name in block:
+            infos[name] = PluginInfo(name, "blocked", reason=f"blocked by {BLOCK_ENV}")
+            continue
+        pm.register(obj, name=name)
+        infos[name] = PluginInfo(name, "ok")
+    pm.check_pending()
+    registries = _fill_registries(pm, infos)
+    return Host(pm, registries, sorted(infos.values(), key=lambda p: p.name))
+
+
+def _fill_registries(
+    pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
+) -> dict[Kind, Registry[Any]]:
+    """Call each plugin's register hooks one plugin at a time, so that every registered name
+    is attributed to its plugin; a plugin whose hook raises is marked broken and its entries
+    are dropped."""
+    registries: dict[Kind, Registry[Any]] = {kind: Registry(kind) for kind in KINDS}
+    for plugin_name, plugin in list(pm.list_name_plugin()):
+        if plugin is None or plugin_name is None:
+            continue
+        info = infos[plugin_name]
+        staged: list[Entry[Any]] = []
+        try:
+            for kind in KINDS:
+                for impl in getattr(pm.hook, _HOOKS[kind]).get_hookimpls():
+                    if impl.plugin_name == plugin_name:
+                        impl.function(register=_stager(kind, info, staged))
+            for entry in staged:
+                registries[entry.kind].add(entry)
+        except DuplicatePluginError:
+            raise  # the user must choose one, see Registry.add
+        except Exception as exc:
+            infos[plugin_name] = PluginInfo(
+                plugin_name, "broken", info.dist, info.version, _short_reason(exc)
+            )
+            for entry in staged:
+                registries[entry.kind]._entries.pop(entry.name, None)
+            pm.unregister(name=plugin_name)
+    broken = {p.name: p.reason for p in infos.values() if p.status == "broken"}
+    for registry in registries.values():
+        registry.broken = broken
+    return registries
+
+
+def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
+    def register(
+        name: str,
+        factory: Callable[[Any, Env], Any],
+        *,
+        options: type = NoOptions,
+        description: str,
+    ) -> None:
+        staged.append(
+            Entry(
+                kind,
+                name,
+                factory,
+                options,
+                description.strip(),
+                info.name,
+                info.dist,
+                info.version,
+            )
+        )
+
+    return register
+
+
+_default: Host | None = None
+
+
+def default_host() -> Host:
+    """The host with every installed plugin, loaded once per process."""
+    global _default
+    if _default is None:
+        _default = load_host()
+    return _default
+
+
+def reset_default_host() -> None:
+    """Forget the cached host (tests that change entry points or ``$TST_BLOCK_PLUGINS``)."""
+    global _default
+    _default = None

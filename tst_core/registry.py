@@ -1,0 +1,123 @@
+"""Name → factory registries for segmenters, engines and compositors.
+
+Plugins fill them through the ``tst_register_*`` hooks; everything that needs a plugin by name
+(the pipeline, the config loader, ``tst plugins``, error messages) asks them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from .errors import DuplicatePluginError, PluginError
+from .types import Env
+
+Kind = Literal["segmenter", "engine", "blend"]
+KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend")
+KIND_TITLES: dict[Kind, str] = {"segmenter": "segmenter", "engine": "engine", "blend": "compositor"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options dataclass for plugins that take none."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered plugin object.
+
+    :param kind: ``"segmenter"``, ``"engine"`` or ``"blend"`` (a compositor).
+    :param name: registry name, what users type (``--blend mrf``).
+    :param factory: ``factory(options, env) -> object`` following the kind's protocol.
+    :param options: a dataclass type; its field defaults are the plugin's defaults.
+    :param description: one line for ``tst plugins``.
+    :param plugin: entry-point name of the plugin that registered it.
+    :param dist: distribution that provides the plugin, and its ``version``.
+    """
+
+    kind: Kind
+    name: str
+    factory: Callable[[Any, Env], T]
+    options: type
+    description: str
+    plugin: str
+    dist: str | None = None
+    version: str | None = None
+
+    def build(self, options: Any = None, env: Env | None = None) -> T:
+        """Create the plugin object; ``options`` defaults to the options dataclass defaults."""
+        return self.factory(options if options is not None else self.options(), env or Env())
+
+
+class Register(Protocol):
+    """The callable a ``tst_register_*`` hook receives."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[[Any, Env], Any],
+        *,
+        options: type = NoOptions,
+        description: str,
+    ) -> None: ...
+
+
+class Registry(Generic[T]):
+    """Registered plugin objects of one kind, by name."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        #: plugins that failed to load, ``{plugin name: reason}``, for error messages
+        self.broken: dict[str, str] = {}
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES[self.kind]
+
+    def add(self, entry: Entry[T]) -> None:
+        """Add ``entry``; a name registered twice is an error naming both plugins."""
+        if not entry.name or not entry.name.replace("-", "").replace("_", "").isalnum():
+            raise PluginError(
+                f"plugin '{entry.plugin}' registers {self.title} {entry.name!r}: "
+                "names may use only letters, digits, '-' and '_'"
+            )
+        if not dataclasses.is_dataclass(entry.options):
+            raise PluginError(
+                f"plugin '{entry.plugin}' registers {self.title} '{entry.name}' "
+                "with options that are not a dataclass"
+            )
+        old = self._entries.get(entry.name)
+        if old is not None:
+            raise DuplicatePluginError(
+                f"{self.title} '{entry.name}' is registered twice: by plugin '{old.plugin}' "
+                f"and by plugin '{entry.plugin}'; block one with TST_BLOCK_PLUGINS={entry.plugin}"
+            )
+        self._entries[entry.name] = entry
+
+    def get(self, name: str) -> Entry[T]:
+        """The entry called ``name``; unknown names are an error listing the installed ones."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            installed = ", ".join(sorted(self._entries)) or "none"
+            msg = f"unknown {self.title} '{name}'; installed: {installed}"
+            if self.broken:
+                msg += "; broken plugins (see `tst plugins`): " + ", ".join(sorted(self.broken))
+            raise PluginError(msg) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)

@@ -1,0 +1,219 @@
+"""The selection grammar: which instances get which style.
+
+A ``--style`` argument is ``SELECTORS=STYLE[:STRENGTH]``:
+
+* ``SELECTORS`` is one selector or several joined by ``,`` (their union):
+
+  - ``person``      every instance labelled ``person`` (labels match case-insensitively);
+  - ``person#0``    one instance by rank within its label: ``#0`` is the highest-scoring
+    ``person``, ``#1`` the next, and so on;
+  - ``id:3``        the instance with id 3, as printed by ``tst segment`` (ids rank all
+    instances by score, highest first);
+  - ``background``  every pixel not covered by any detected instance;
+  - ``all``         the whole frame.
+
+* ``STYLE`` is the style image's path.
+* ``STRENGTH`` multiplies that target's style weight (default 1); ``:deg=E`` gives it as a
+  degree, strength ``10**E``.
+
+When targets overlap, **the later ``--style`` wins** on the overlap: each mask is multiplied by
+``(1 - m)`` for every mask ``m`` given after it, so at each pixel the masks and the kept photo
+sum to one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import SelectionError
+from .types import Segmentation, Target, Targets, Tensor
+
+_RANK = re.compile(r"^(?P<label>.+?)#(?P<rank>\d+)$")
+_ID = re.compile(r"^id:(?P<id>\d+)$")
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """One parsed ``--style``: selectors, the style source and its strength.
+
+    :param selector: the selector text (``"person#0,dog"``).
+    :param style: a path, a PIL image or a ``(3, h, w)`` tensor in [0, 1].
+    :param strength: style-weight multiplier, ``> 0``.
+    """
+
+    selector: str
+    style: Any
+    strength: float = 1.0
+
+    @property
+    def style_name(self) -> str:
+        return Path(self.style).name if isinstance(self.style, (str, Path)) else "style"
+
+
+def parse_strength(text: str) -> float:
+    """``"2"`` → 2.0; ``"deg=-1"`` → 0.1. Must be finite and positive."""
+    try:
+        value = 10.0 ** float(text[4:]) if text.startswith("deg=") else float(text)
+    except ValueError:
+        raise SelectionError(f"strength '{text}' is not a number (write :2 or :deg=1)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SelectionError(f"strength must be a positive number, got '{text}'")
+    return value
+
+
+def parse_style_arg(text: str) -> StyleRequest:
+    """Parse ``SELECTORS=STYLE[:STRENGTH]`` (see the module docstring)."""
+    selector, sep, rest = text.partition("=")
+    if not sep or not selector.strip() or not rest.strip():
+        raise SelectionError(
+            f"--style expects SELECTOR=STYLE_IMAGE[:STRENGTH] (e.g. person=starry.jpg:2), got '{text}'"
+        )
+    style, strength = rest, 1.0
+    head, colon, tail = rest.rpartition(":")
+    if colon and head and (tail.startswith("deg=") or re.fullmatch(r"[-+0-9.eE]+", tail)):
+        style, strength = head, parse_strength(tail)
+    for part in selector.split(","):
+        parse_selector(part)  # fail early on malformed selectors
+    return StyleRequest(selector.strip(), style.strip(), strength)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One parsed selector: ``kind`` is ``label``, ``rank``, ``id``, ``background`` or ``all``."""
+
+    kind: str
+    label: str = ""
+    index: int = 0
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse one selector (no commas)."""
+    text = text.strip()
+    if not text:
+        raise SelectionError(
+            "empty selector; write a label (person), person#0, id:3, background or all"
+        )
+    low = text.lower()
+    if low in ("all", "background"):
+        return Selector(low)
+    if m := _ID.match(low):
+        return Selector("id", index=int(m["id"]))
+    if low.startswith("id:"):
+        raise SelectionError(
+            f"selector '{text}': an id is a whole number, as printed by `tst segment`"
+        )
+    if m := _RANK.match(low):
+        return Selector("rank", m["label"].strip(), int(m["rank"]))
+    if any(c in text for c in "#:="):
+        raise SelectionError(
+            f"cannot parse selector '{text}'; write person, person#0, id:3, background or all"
+        )
+    return Selector("label", low)
+
+
+def select(seg: Segmentation, selector: str) -> tuple[Tensor, tuple[int, ...]]:
+    """The mask ``(H, W)`` in [0, 1] and instance ids a selector (or comma list) matches.
+
+    :raises SelectionError: when a selector matches nothing; the message lists the labels found.
+    """
+    mask = torch.zeros(seg.size, dtype=torch.float32)
+    ids: list[int] = []
+    for part in selector.split(","):
+        part_mask, part_ids = _select_one(seg, parse_selector(part), part.strip())
+        mask = torch.maximum(mask, part_mask)
+        ids += [i for i in part_ids if i not in ids]
+    return mask, tuple(ids)
+
+
+def _select_one(seg: Segmentation, sel: Selector, text: str) -> tuple[Tensor, tuple[int, ...]]:
+    if sel.kind == "all":
+        return torch.ones(seg.size), ()
+    if sel.kind == "background":
+        background = 1.0 - seg.covered()
+        if float(background.max()) <= 0.0:
+            raise SelectionError(
+                f"selector '{text}' matches nothing: the instances cover the whole photo"
+            )
+        return background, ()
+    if sel.kind == "id":
+        if sel.index >= len(seg):
+            raise SelectionError(
+                f"selector '{text}' matches nothing: ids run from 0 to {len(seg) - 1}"
+                if len(seg)
+                else f"selector '{text}' matches nothing: the segmenter found no instances"
+            )
+        return seg.instances[sel.index].mask, (sel.index,)
+    ids = [i for i, inst in enumerate(seg.instances) if inst.label.lower() == sel.label]
+    if not ids:
+        raise SelectionError(f"selector '{text}' matches nothing; {_found(seg)}")
+    if sel.kind == "rank":
+        if sel.index >= len(ids):
+            raise SelectionError(
+                f"selector '{text}' matches nothing: only {len(ids)} '{sel.label}' found "
+                f"(#0 to #{len(ids) - 1}, highest score first)"
+            )
+        ids = [ids[sel.index]]
+    mask = torch.zeros(seg.size, dtype=torch.float32)
+    for i in ids:
+        mask = torch.maximum(mask, seg.instances[i].mask)
+    return mask, tuple(ids)
+
+
+def _found(seg: Segmentation) -> str:
+    if not len(seg):
+        return "the segmenter found no instances (selectors 'all' and 'background' still work)"
+    counts: dict[str, int] = {}
+    for inst in seg.instances:
+        counts[inst.label] = counts.get(inst.label, 0) + 1
+    return "labels found: " + ", ".join(f"{k} ({v})" if v > 1 else k for k, v in counts.items())
+
+
+def resolve_overlaps(masks: Sequence[Tensor]) -> list[Tensor]:
+    """Later masks win: ``m_k ← m_k · Π_{j>k} (1 − m_j)``. Each mask is ``(H, W)`` in [0, 1]."""
+    out = list(masks)
+    later = torch.ones_like(out[0]) if out else None
+    for k in range(len(out) - 1, -1, -1):
+        assert later is not None
+        out[k] = out[k] * later
+        later = later * (1.0 - masks[k])
+    return out
+
+
+def build_targets(
+    seg: Segmentation,
+    requests: Sequence[StyleRequest],
+    load_style: Callable[[Any], Tensor],
+) -> Targets:
+    """Turn ``--style`` requests into :class:`Targets` at the segmentation's resolution.
+
+    :param load_style: turns a request's ``style`` into a ``(3, h, w)`` image in [0, 1].
+    """
+    if not requests:
+        raise SelectionError("no --style given; add one, e.g. --style person=starry_night.jpg")
+    selected = [select(seg, r.selector) for r in requests]
+    masks = resolve_overlaps([m for m, _ in selected])
+    items = []
+    for req, (_, ids), mask in zip(requests, selected, masks, strict=True):
+        if float(mask.max()) <= 0.0:
+            raise SelectionError(
+                f"selector '{req.selector}' is entirely covered by later --style selectors; "
+                "reorder them (the later one wins on overlaps)"
+            )
+        items.append(
+            Target(
+                req.selector,
+                mask.contiguous(),
+                load_style(req.style),
+                req.strength,
+                req.style_name,
+                ids,
+            )
+        )
+    return Targets(tuple(items), seg.size)

@@ -1,0 +1,280 @@
+"""Typed values that flow between the stages (photo → segmentation → targets → stylised → result).
+
+Conventions used everywhere in the pipeline:
+
+* an **image** is a float32 tensor of shape ``(3, H, W)``, RGB, values in ``[0, 1]``, on the CPU;
+* a **mask** is a float32 tensor of shape ``(H, W)`` with values in ``[0, 1]`` at the photo's
+  resolution; soft masks are allowed;
+* a **box** is ``(x0, y0, x1, y1)`` in pixels of the photo, ``x1``/``y1`` exclusive.
+
+Conversion to a model's own convention (BGR, 0..255, mean subtraction, HWC uint8) happens inside
+the plugin that runs the model, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+Box = tuple[float, float, float, float]
+
+
+def check_image(image: Tensor, what: str = "image") -> None:
+    """Raise ``ValueError`` unless ``image`` is a float32 ``(3, H, W)`` tensor."""
+    if image.dtype != torch.float32 or image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(
+            f"{what} must be a float32 (3, H, W) tensor, got {image.dtype} {tuple(image.shape)}"
+        )
+
+
+def check_mask(mask: Tensor, size: tuple[int, int], what: str = "mask") -> None:
+    """Raise ``ValueError`` unless ``mask`` is a float32 ``(H, W)`` tensor of ``size`` in [0, 1]."""
+    if mask.dtype != torch.float32 or tuple(mask.shape) != tuple(size):
+        raise ValueError(
+            f"{what} must be float32 {tuple(size)}, got {mask.dtype} {tuple(mask.shape)}"
+        )
+    if mask.numel() and (float(mask.min()) < 0.0 or float(mask.max()) > 1.0):
+        raise ValueError(f"{what} values must lie in [0, 1]")
+
+
+def box_of(mask: Tensor, threshold: float = 0.5) -> Box:
+    """Tight box ``(x0, y0, x1, y1)`` around the pixels of ``mask`` (H, W) above ``threshold``."""
+    ys, xs = torch.nonzero(mask > threshold, as_tuple=True)
+    if ys.numel() == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(xs.min()), float(ys.min()), float(xs.max()) + 1.0, float(ys.max()) + 1.0)
+
+
+def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a mask ``(H, W)`` or a stack ``(K, H, W)`` to ``size`` (bilinear, antialiased)."""
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    stack = mask.reshape(-1, 1, *mask.shape[-2:])
+    out = F.interpolate(stack, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out.reshape(*mask.shape[:-2], *size).clamp_(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One object found by a segmenter.
+
+    :param label: class name, lower case (``"person"``); ``"region"`` when the segmenter has none.
+    :param score: confidence in ``[0, 1]``.
+    :param box: ``(x0, y0, x1, y1)`` in photo pixels.
+    :param mask: float32 ``(H, W)`` in ``[0, 1]`` at the photo's resolution.
+    """
+
+    label: str
+    score: float
+    box: Box
+    mask: Tensor = field(repr=False)
+
+    @property
+    def area(self) -> float:
+        """Fraction of the photo covered by the mask, in ``[0, 1]``."""
+        return float(self.mask.mean())
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Every instance a segmenter found in one photo, ranked by score (highest first).
+
+    An instance's **id** is its index in :attr:`instances`; ``tst segment`` prints these ids and
+    the ``id:N`` selector uses them. Ranking is stable, so equal scores keep the segmenter's order.
+
+    :param instances: the instances; re-ordered by descending score on construction.
+    :param size: ``(H, W)`` of the photo the masks belong to.
+    """
+
+    instances: tuple[Instance, ...]
+    size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        ranked = tuple(sorted(self.instances, key=lambda inst: -inst.score))
+        for i, inst in enumerate(ranked):
+            check_mask(inst.mask, self.size, f"mask of instance {i} ({inst.label})")
+        object.__setattr__(self, "instances", ranked)
+        object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __iter__(self) -> Iterator[Instance]:
+        return iter(self.instances)
+
+    def labels(self) -> list[str]:
+        """Distinct labels in rank order."""
+        return list(dict.fromkeys(inst.label for inst in self.instances))
+
+    def covered(self) -> Tensor:
+        """Union of all instance masks, float32 ``(H, W)`` in [0, 1] (pixel-wise maximum)."""
+        union = torch.zeros(self.size, dtype=torch.float32)
+        for inst in self.instances:
+            union = torch.maximum(union, inst.mask)
+        return union
+
+
+@dataclass(frozen=True)
+class Target:
+    """One region to stylise and the style it gets.
+
+    :param selector: the selector as the user wrote it (``"person#0"``).
+    :param mask: float32 ``(H, W)`` in [0, 1]; overlaps with later targets already removed.
+    :param style: the style image, float32 ``(3, h, w)`` in [0, 1] (any size).
+    :param strength: multiplies this target's style weight (``> 0``).
+    :param style_name: a short name for reports (file name of the style image).
+    :param instance_ids: ids of the instances the selector matched (empty for ``all``/``background``).
+    """
+
+    selector: str
+    mask: Tensor = field(repr=False)
+    style: Tensor = field(repr=False)
+    strength: float = 1.0
+    style_name: str = "style"
+    instance_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The K targets of one run, all at the same resolution.
+
+    Masks are disjoint in the sense that a later target wins on an overlap, so at every pixel
+    ``sum_k mask_k + keep == 1``.
+
+    :param items: the targets in the order the user gave them.
+    :param size: ``(H, W)`` of the masks.
+    """
+
+    items: tuple[Target, ...]
+    size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        for t in self.items:
+            check_mask(t.mask, self.size, f"mask of target {t.selector!r}")
+            check_image(t.style, f"style image of target {t.selector!r}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Target]:
+        return iter(self.items)
+
+    def __getitem__(self, k: int) -> Target:
+        return self.items[k]
+
+    def masks(self) -> Tensor:
+        """All masks stacked, float32 ``(K, H, W)``."""
+        if not self.items:
+            return torch.zeros((0, *self.size))
+        return torch.stack([t.mask for t in self.items])
+
+    def keep(self) -> Tensor:
+        """Where the photo stays as it is: ``1 - sum_k mask_k``, float32 ``(H, W)`` in [0, 1]."""
+        return (1.0 - self.masks().sum(0)).clamp_(0.0, 1.0)
+
+    def resized(self, size: tuple[int, int]) -> Targets:
+        """The same targets with masks resized to ``size`` (style images untouched)."""
+        if tuple(size) == self.size:
+            return self
+        masks = resize_mask(self.masks(), size)
+        items = tuple(
+            Target(
+                t.selector, masks[k].contiguous(), t.style, t.strength, t.style_name, t.instance_ids
+            )
+            for k, t in enumerate(self.items)
+        )
+        return Targets(items, (int(size[0]), int(size[1])))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of long work, sent to a :data:`ProgressFn`.
+
+    :param stage: what is running (``"stylize"``, ``"segment"``...).
+    :param step: steps done so far, 1-based.
+    :param total: steps planned (``0`` when unknown).
+    :param losses: current loss values by name.
+    :param elapsed: seconds since the stage started.
+    :param snapshot: the current image ``(3, H, W)`` in [0, 1] when a snapshot was asked for.
+    """
+
+    stage: str
+    step: int
+    total: int
+    losses: Mapping[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    snapshot: Tensor | None = field(default=None, repr=False)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class StylizeResult:
+    """What a style engine returns.
+
+    :param layers: float32 ``(K, 3, H, W)`` in [0, 1]: ``layers[k]`` is the rendering to use
+        inside target ``k``. An engine that renders all targets in one image returns K views of
+        that image (``expand``), one that renders each style separately returns K images.
+    :param losses: per-iteration loss values by name (``"total"``, ``"content"``, ``"style/0"``...).
+    :param info: engine facts for the report (device, dtype, iterations, seconds...).
+    """
+
+    layers: Tensor = field(repr=False)
+    losses: list[dict[str, float]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image(self) -> Tensor:
+        """The first layer ``(3, H, W)``: the whole stylised image for single-image engines."""
+        return self.layers[0]
+
+
+@dataclass(frozen=True)
+class Env:
+    """What every plugin factory gets besides its options.
+
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; resolve it with
+        :func:`tst_core.device.resolve_device`.
+    :param seed: random seed for reproducible runs, or ``None``.
+    :param make: builds another plugin by kind and registry name with its configured options
+        (a segmenter that refines another segmenter's boxes uses it).
+    """
+
+    device: str = "auto"
+    seed: int | None = None
+    make: Callable[[Any, str], Any] | None = field(default=None, repr=False, compare=False)
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Finds every instance in a photo."""
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        """:param photo: image ``(3, H, W)`` in [0, 1]. :returns: all instances at ``(H, W)``."""
+        ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Stylises the targets of a photo."""
+
+    def stylize(
+        self, photo: Tensor, targets: Targets, progress: ProgressFn | None = None
+    ) -> StylizeResult:
+        """:param photo: image ``(3, H, W)``. :param targets: masks at ``(H, W)``."""
+        ...
+
+
+@runtime_checkable
+class Compositor(Protocol):
+    """Blends stylised layers into the photo."""
+
+    def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
+        """:param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``. :returns: ``(3, H, W)``."""
+        ...
