@@ -132,7 +132,7 @@ def read_mask(path: str | os.PathLike[str], what: str = "mask") -> Tensor:
             return torch.from_numpy(np.clip(arr / 65535.0, 0, 1).astype(np.float32))
         if img.mode in ("RGBA", "LA", "PA"):
             alpha = img.getchannel("A")
-            if alpha.getextrema()[0] < 255:  # transparent somewhere: the alpha is the mask
+            if int(np.asarray(alpha).min()) < 255:  # transparent somewhere: the alpha is the mask
                 img = alpha
         return torch.from_numpy(np.asarray(img.convert("L"), dtype=np.float32) / 255.0)
 

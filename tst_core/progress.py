@@ -58,4 +58,4 @@ class ProgressReporter:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-            self._bar: Any = None
+            self._bar = None
