@@ -47,13 +47,36 @@ class _Base:
         )
         self.renderer = Renderer(self.net, o, self.device, self.name)
 
-    def _tracker(self, progress: ProgressFn | None, runs: int) -> Tracker:
-        total = runs * sum(self.options.iterations_per_scale)
-        return Tracker(progress, total, self.options.snapshot_every)
+    def _runs(self, k: int) -> int:
+        """How many optimisations one call runs for ``k`` targets."""
+        return 1
 
-    def _info(self, tracker: Tracker, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+    def stylize(
+        self,
+        photo: Tensor,
+        targets: Targets,
+        progress: ProgressFn | None = None,
+        *,
+        style_masks: Sequence[Tensor | None] | None = None,
+    ) -> StylizeResult:
+        """Stylise the targets of ``photo``.
+
+        :param photo: ``(3, H, W)`` in [0, 1].
+        :param targets: K targets with masks at ``(H, W)``.
+        :param progress: called once per iteration (see :class:`~tst_core.types.Progress`).
+        :param style_masks: optional, one per target: a ``(h, w)`` mask of its style image, so
+            that only that part of the painting is the style (Python API only).
+        :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1], per-iteration losses, report facts.
+        """
+        masks = _check_inputs(photo, targets, style_masks)
         o = self.options
-        return {
+        total = self._runs(len(targets)) * sum(o.iterations_per_scale)
+        tracker = Tracker(progress, total, o.snapshot_every)
+        t0 = time.perf_counter()
+        with torch_threads(o.threads):
+            layers, facts = self._render(photo, masks, targets, tracker, style_masks)
+        seconds = time.perf_counter() - t0
+        info = {
             "engine": self.name,
             "network": o.network,
             "pooling": o.pooling,
@@ -67,8 +90,19 @@ class _Base:
             "scales": list(o.scales),
             "seconds": round(seconds, 3),
             "seconds_per_iteration": round(seconds / max(1, tracker.step), 4),
-            **extra,
+            **facts,
         }
+        return StylizeResult(layers, tracker.losses, info)
+
+    def _render(
+        self,
+        photo: Tensor,
+        masks: Tensor,
+        targets: Targets,
+        tracker: Tracker,
+        style_masks: Sequence[Tensor | None] | None,
+    ) -> tuple[Tensor, dict[str, Any]]:
+        raise NotImplementedError
 
 
 class GatysEngine(_Base):
@@ -76,88 +110,66 @@ class GatysEngine(_Base):
 
     name = "gatys"
 
-    def stylize(
+    def _render(
         self,
         photo: Tensor,
+        masks: Tensor,
         targets: Targets,
-        progress: ProgressFn | None = None,
-        *,
-        style_masks: Sequence[Tensor | None] | None = None,
-    ) -> StylizeResult:
-        """Stylise every target of ``photo`` at once.
-
-        :param photo: ``(3, H, W)`` in [0, 1].
-        :param targets: K targets with masks at ``(H, W)``.
-        :param progress: called once per iteration.
-        :param style_masks: optional, one per target: a ``(h, w)`` mask of its style image, so
-            that only that part of the painting is the style (Python API only).
-        :returns: ``layers`` ``(K, 3, H, W)`` (views of one image), losses, info.
-        """
-        masks = _check_inputs(photo, targets, style_masks)
+        tracker: Tracker,
+        style_masks: Sequence[Tensor | None] | None,
+    ) -> tuple[Tensor, dict[str, Any]]:
         if float(masks.amax()) <= 0.0:
             raise EngineError(
                 f"nothing to stylise: every target's mask is empty at the working size "
                 f"{photo.shape[-1]}×{photo.shape[-2]}; choose other instances or a larger --size"
             )
-        tracker = self._tracker(progress, 1)
-        generator = torch.Generator().manual_seed(self.seed)
-        t0 = time.perf_counter()
-        with torch_threads(self.options.threads):
-            image, facts = self.renderer.render(
-                photo,
-                masks,
-                [t.style for t in targets],
-                [t.strength for t in targets],
-                tracker,
-                generator,
-                style_masks,
-            )
-        empty = [k for k in range(len(targets)) if float(masks[k].amax()) <= 0.0]
-        info = self._info(tracker, time.perf_counter() - t0, {**facts, "empty_targets": empty})
-        layers = image.expand(len(targets), -1, -1, -1)
-        return StylizeResult(layers, tracker.losses, info)
+        image, facts = self.renderer.render(
+            photo,
+            masks,
+            [t.style for t in targets],
+            [t.strength for t in targets],
+            tracker,
+            torch.Generator().manual_seed(self.seed),
+            style_masks,
+        )
+        facts["empty_targets"] = [k for k in range(len(targets)) if float(masks[k].amax()) <= 0]
+        return image.expand(len(targets), -1, -1, -1), facts
 
 
 class GatysFullEngine(_Base):
-    """Baseline: one unmasked whole-frame stylisation per target; the compositor cuts."""
+    """Baseline: one unmasked whole-frame stylisation per target; the compositor cuts.
+
+    Layer k of the result is the whole frame in target k's style; the masks are not used here.
+    """
 
     name = "gatys-full"
 
-    def stylize(
+    def _runs(self, k: int) -> int:
+        return k
+
+    def _render(
         self,
         photo: Tensor,
+        masks: Tensor,
         targets: Targets,
-        progress: ProgressFn | None = None,
-        *,
-        style_masks: Sequence[Tensor | None] | None = None,
-    ) -> StylizeResult:
-        """Stylise the whole frame once per target (masks are ignored here).
-
-        :returns: ``layers`` ``(K, 3, H, W)``: layer k is the frame in target k's style.
-        """
-        _check_inputs(photo, targets, style_masks)
-        tracker = self._tracker(progress, len(targets))
-        t0 = time.perf_counter()
+        tracker: Tracker,
+        style_masks: Sequence[Tensor | None] | None,
+    ) -> tuple[Tensor, dict[str, Any]]:
         layers, sizes = [], []
-        with torch_threads(self.options.threads):
-            for k, target in enumerate(targets):
-                tracker.relabel = {"style/0": f"style/{k}"}
-                generator = torch.Generator().manual_seed(self.seed + k)
-                image, facts = self.renderer.render(
-                    photo,
-                    None,
-                    [target.style],
-                    [target.strength],
-                    tracker,
-                    generator,
-                    None if style_masks is None else [style_masks[k]],
-                )
-                layers.append(image)
-                sizes = facts["sizes"]
-        info = self._info(
-            tracker, time.perf_counter() - t0, {"sizes": sizes, "roi": None, "runs": len(targets)}
-        )
-        return StylizeResult(torch.stack(layers), tracker.losses, info)
+        for k, target in enumerate(targets):
+            tracker.relabel = {"style/0": f"style/{k}"}
+            image, facts = self.renderer.render(
+                photo,
+                None,
+                [target.style],
+                [target.strength],
+                tracker,
+                torch.Generator().manual_seed(self.seed + k),
+                None if style_masks is None else [style_masks[k]],
+            )
+            layers.append(image)
+            sizes = facts["sizes"]
+        return torch.stack(layers), {"sizes": sizes, "roi": None, "runs": len(targets)}
 
 
 def _check_inputs(
