@@ -120,7 +120,7 @@ def bare_network(size: int, reps: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         net(x, ["relu5_1"])["relu5_1"].sum().backward()
         times.append(time.perf_counter() - t0)
-    return {"s_per_it": statistics.median(times[1:]), "load": load()}
+    return {"times": times[1:], "load": load()}
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -130,14 +130,16 @@ def section_overhead(its: int, reps: int) -> list[dict[str, Any]]:
     rows = []
     for size in (256, 512):
         photo, targets = job(size, [PERSON_0, PERSON_1], STYLES[:2])
-        bare = bare_network(size, reps)
+        before = bare_network(size, reps)
         run = stylize("gatys", photo, targets, iterations=its, roi=False)
+        after = bare_network(size, reps)  # before and after: the load may change meanwhile
+        bare = statistics.median(before["times"] + after["times"])
         rows.append(
             {
                 "size": size,
-                "bare_s": bare["s_per_it"],
+                "bare_s": bare,
                 "engine_s": run["s_per_it"],
-                "ratio": run["s_per_it"] / bare["s_per_it"],
+                "ratio": run["s_per_it"] / bare,
                 "load": run["load"],
             }
         )

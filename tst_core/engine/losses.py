@@ -13,6 +13,10 @@ translating literally (the presets give the equivalent settings in these units).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -68,41 +72,99 @@ class ContentLoss(nn.Module):
         return relative_mse(features, self.target, self.norm)
 
 
+#: one region of a feature map: its window, its mask cropped to it (or ``None``), Σ m²
+Region = tuple[Window | None, Tensor | None, float]
+
+
+def _region_features(features: Tensor, region: Region) -> Tensor:
+    """The masked features of ``region`` of ``features`` (C, h, w), flattened to ``(C, M)``."""
+    window, mask, _ = region
+    if window is not None:
+        y0, y1, x0, x1 = window
+        features = features[:, y0:y1, x0:x1]
+    f = features.reshape(features.shape[0], -1)
+    return f if mask is None else f * mask.reshape(-1)
+
+
+class _RegionGrams(torch.autograd.Function):
+    """The Gram matrices of K regions of one feature map, ``(K, C, C)``.
+
+    Same values as :func:`gram_matrix` per region; written out because autograd's own backward
+    would allocate and zero a full-size gradient per region and layer (the backward of each
+    slice) and take two matrix products per Gram matrix. Here the backward fills one gradient
+    buffer and uses one product per region: ``dL/df = (dG + dGᵀ) f / Σm²``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, features: Tensor, regions: list[Region]) -> Tensor:
+        """:param features: ``(1, C, h, w)`` float32. :returns: ``(K, C, C)``."""
+        ctx.regions = regions
+        ctx.save_for_backward(features)
+        grams = []
+        for region in regions:
+            f = _region_features(features[0], region)
+            grams.append((f @ f.T) / _denom(region, features[0]))
+        return torch.stack(grams)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (features,) = ctx.saved_tensors
+        out = torch.zeros_like(features)
+        for g, region in zip(grad, ctx.regions, strict=True):
+            window, mask, _ = region
+            f = _region_features(features[0], region)
+            df = ((g + g.T) @ f) / _denom(region, features[0])
+            if mask is not None:
+                df = df * mask.reshape(-1)
+            y0, y1, x0, x1 = window or (0, features.shape[2], 0, features.shape[3])
+            out[0, :, y0:y1, x0:x1] += df.view(-1, y1 - y0, x1 - x0)
+        return out, None
+
+
+def _denom(region: Region, features: Tensor) -> float:
+    return region[2] if region[1] is not None else float(features[0].numel())
+
+
 class MaskedStyleLoss(nn.Module):
-    """Relative squared error between a region's Gram matrix and the style's, at one layer.
+    """Relative squared errors of K regions' Gram matrices against their styles', at one layer.
 
-    Only the window around the region's non-zero mask cells is read, so a small region costs
-    little and the loss ignores everything outside that window.
+    Each region's Gram matrix is read only from the window around its non-zero mask cells, so
+    a small region costs little and its loss ignores everything outside that window.
 
-    :param style_gram: the style image's Gram matrix ``(C, C)`` (see :func:`gram_matrix`).
-    :param mask: the region's mask at this layer ``(h, w)`` in [0, 1]; ``None``: whole map.
+    :param style_grams: for each region, its style image's Gram matrix ``(C, C)``.
+    :param masks: for each region, its mask at this layer ``(h, w)`` in [0, 1] (not all zero),
+        or ``None`` for the whole map.
     """
 
     target: Tensor
     norm: Tensor
-    mask: Tensor | None
 
-    def __init__(self, style_gram: Tensor, mask: Tensor | None = None) -> None:
+    def __init__(self, style_grams: Sequence[Tensor], masks: Sequence[Tensor | None]) -> None:
         super().__init__()
-        style_gram = style_gram.detach().float()
-        self.register_buffer("target", style_gram)
-        self.register_buffer("norm", style_gram.square().mean().clamp_min(1e-12))
-        self.window: Window | None = None
-        if mask is not None:
-            self.window = support_window(mask)
-            if self.window is None:
-                raise ValueError("the region's mask is empty at this layer")
-            y0, y1, x0, x1 = self.window
-            mask = mask[y0:y1, x0:x1]
-        self.register_buffer("mask", None if mask is None else mask.detach().float().contiguous())
+        target = torch.stack([g.detach().float() for g in style_grams])
+        self.register_buffer("target", target)
+        self.register_buffer("norm", target.square().mean(dim=(1, 2)).clamp_min(1e-12))
+        self.regions: list[Region] = []
+        for mask in masks:
+            if mask is None:
+                self.regions.append((None, None, 0.0))
+                continue
+            window = support_window(mask)
+            if window is None:
+                raise ValueError("a region's mask is empty at this layer")
+            y0, y1, x0, x1 = window
+            crop = mask[y0:y1, x0:x1].detach().float().contiguous()
+            self.regions.append((window, crop, float(crop.square().sum())))
+
+    @property
+    def windows(self) -> list[Window | None]:
+        """The window each region's loss reads, ``(y0, y1, x0, x1)`` or ``None`` (all)."""
+        return [r[0] for r in self.regions]
 
     def forward(self, features: Tensor) -> Tensor:
-        """:param features: ``(1, C, h, w)``. :returns: a scalar ≥ 0."""
-        if self.window is not None:
-            y0, y1, x0, x1 = self.window
-            features = features[..., y0:y1, x0:x1]
-        gram = gram_matrix(features[0], self.mask)
-        return relative_mse(gram, self.target, self.norm)
+        """:param features: ``(1, C, h, w)``. :returns: ``(K,)`` relative errors ≥ 0."""
+        grams = _RegionGrams.apply(features.float(), self.regions)
+        return (grams - self.target).square().mean(dim=(1, 2)) / self.norm
 
 
 class TVLoss(nn.Module):

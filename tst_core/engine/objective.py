@@ -96,20 +96,23 @@ class Objective(nn.Module):
             feats = net(content[None], self.content_layers)
         self.content_losses = nn.ModuleList(ContentLoss(feats[n]) for n in self.content_layers)
         self.tv = TVLoss()
-        #: per target: ``(target index, weight, {layer: loss})``
-        self.targets: list[tuple[int, float, nn.ModuleDict]] = []
-        for k, (target_grams, strength) in enumerate(zip(grams, strengths, strict=True)):
-            area = 1.0 if masks is None else float(masks[k].mean())
-            if area <= 0.0:
-                continue
-            losses = nn.ModuleDict()
-            for name in self.style_layers:
+        areas = [1.0 if masks is None else float(masks[k].mean()) for k in range(len(grams))]
+        #: each target's weight: style weight × strength × area (0: the target is empty)
+        self.weights = [options.style_weight * s * a for s, a in zip(strengths, areas, strict=True)]
+        layer_weight = dict(zip(self.style_layers, options.layer_weights, strict=True))
+        #: per style layer: (name, weight, the targets present there, their losses)
+        self.style_losses: list[tuple[str, float, list[int], MaskedStyleLoss]] = []
+        for name in self.style_layers:
+            present, layer_masks = [], []
+            for k in range(len(grams)):
                 m = None if masks is None else layer_mask(masks[k], _stride(net, name))
-                if m is None or float(m.sum()) > 0.0:
-                    losses[name] = MaskedStyleLoss(target_grams[name], m)
-            self.targets.append((k, options.style_weight * strength * area, losses))
-            self.add_module(f"style{k}", losses)
-        self.layer_weight = dict(zip(self.style_layers, options.layer_weights, strict=True))
+                if areas[k] > 0 and (m is None or float(m.amax()) > 0.0):
+                    present.append(k)
+                    layer_masks.append(m)
+            if present:
+                loss = MaskedStyleLoss([grams[k][name] for k in present], layer_masks)
+                self.add_module(f"style_{name}", loss)
+                self.style_losses.append((name, layer_weight[name], present, loss))
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms of ``image`` ``(1, 3, H, W)``: ``total``, ``content``, ``style/k``, ``tv``.
@@ -126,9 +129,13 @@ class Objective(nn.Module):
                 for n, loss in zip(self.content_layers, self.content_losses, strict=True)
             )
             terms["content"] = o.content_weight * torch.as_tensor(c) / len(self.content_layers)
-        for k, weight, losses in self.targets:
-            s = sum(self.layer_weight[n] * loss(feats[n]) for n, loss in losses.items())
-            terms[f"style/{k}"] = weight * torch.as_tensor(s)
+        style: dict[int, Tensor] = {}
+        for name, layer_weight, present, loss in self.style_losses:
+            errors = layer_weight * loss(feats[name])
+            for i, k in enumerate(present):
+                style[k] = style[k] + errors[i] if k in style else errors[i]
+        for k in sorted(style):
+            terms[f"style/{k}"] = self.weights[k] * style[k]
         if o.tv_weight > 0:
             terms["tv"] = o.tv_weight * self.tv(image)
         total = image.new_zeros((), dtype=torch.float32)
