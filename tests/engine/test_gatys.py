@@ -180,17 +180,18 @@ def test_pooling_and_padding_change_the_result():
     assert float((run(t, iterations=4, padding="zero").image - base).abs().max()) > 1e-3
 
 
-@pytest.mark.slow  # bf16 is emulated, about 50x slower, on CPUs without bf16 instructions
-def test_bf16_precision_runs_and_stays_close_to_fp32():
+@pytest.mark.slow  # emulated, 10-50x slower, on CPUs without half-precision instructions
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_runs_and_stays_close_to_fp32(precision):
     t = targets([box_mask(32, 32, 0, 32, 0, 16)], [stripes(32, 32)])
     p = photo(32, 32)
     images = {}
-    for precision in ("fp32", "bf16"):
-        eng = GatysEngine(GatysOptions(iterations=3, precision=precision), Env("cpu", 0))
+    for mode in ("fp32", precision):
+        eng = GatysEngine(GatysOptions(iterations=3, precision=mode), Env("cpu", 0))
         res = eng.stylize(p, t)
-        assert res.info["precision"] == precision
-        images[precision] = res.image
-    assert float((images["bf16"] - images["fp32"]).abs().mean()) < 0.05
+        assert res.info["precision"] == mode
+        images[mode] = res.image
+    assert float((images[precision] - images["fp32"]).abs().mean()) < 0.05
 
 
 def test_progress_once_per_iteration_with_snapshots_every_n():
@@ -226,6 +227,13 @@ def test_an_all_ones_target_matches_the_full_baseline():
     masked = run(t, iterations=5).image
     plain = run(t, engine=GatysFullEngine, iterations=5).image
     assert float((masked - plain).abs().max()) < 2e-3
+
+
+def test_an_empty_target_is_skipped_and_reported():
+    t = targets([box_mask(N, N, 0, N, 0, 32), torch.zeros(N, N)], [stripes(), dots()])
+    res = run(t, iterations=2)
+    assert res.info["empty_targets"] == [1]
+    assert "style/0" in res.losses[-1] and "style/1" not in res.losses[-1]
 
 
 def test_engine_errors():

@@ -197,8 +197,12 @@ class FeatureNet(nn.Module):
         if not wanted:
             return out
         x = self.normalize(image)
+        previous = ""
         for name, layer in self.layers.items():
-            x = layer(x)
+            # A ReLU may overwrite its input (halving the activations kept for the backward
+            # pass) unless that input, a conv output, is itself asked for.
+            x = torch.relu_(x) if name.startswith("relu") and previous not in wanted else layer(x)
+            previous = name
             if name in wanted:
                 out[name] = x
                 if len(out) == len(wanted):
