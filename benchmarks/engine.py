@@ -91,6 +91,7 @@ def stylize(engine: str, photo: Any, targets: Any, **options: Any) -> dict[str, 
     from tst_core.types import Env
 
     cls = GatysEngine if engine == "gatys" else GatysFullEngine
+    options.setdefault("scales", (1.0,))  # seconds per iteration at one size
     eng = cls(GatysOptions(**options), Env("cpu" if not torch.cuda.is_available() else "auto", 0))
     stamps: list[float] = []
     t0 = time.perf_counter()

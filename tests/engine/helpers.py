@@ -57,8 +57,8 @@ def targets(masks, styles, strengths=None) -> Targets:
 
 def style_distance(image: Tensor, mask: Tensor | None, style: Tensor) -> float:
     """Mean relative Gram error of ``image`` inside ``mask`` against ``style`` (all layers)."""
-    fi = extract_features(image, STYLE_LAYERS, padding="reflect")  # the engine's default
-    fs = extract_features(style, STYLE_LAYERS, padding="reflect")
+    fi = extract_features(image, STYLE_LAYERS)
+    fs = extract_features(style, STYLE_LAYERS)
     total = 0.0
     for name in STYLE_LAYERS:
         m = None

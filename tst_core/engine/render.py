@@ -144,13 +144,12 @@ class Renderer:
         s_masks = list(style_masks or [None] * len(styles))
         s_masks = [None if m is None else m.to(self.device) for m in s_masks]
 
+        region = (box[1] - box[0], box[3] - box[2])
+        plan, skipped = self._plan(region, style_imgs, "region" if box != full else "frame")
+        tracker.total -= sum(iterations for _, iterations in skipped)
         x: Tensor | None = None
-        sizes = []
-        n_scales = len(o.scales)
-        for i, (scale, iterations) in enumerate(zip(o.scales, o.iterations_per_scale, strict=True)):
-            size = scaled_size((box[1] - box[0], box[3] - box[2]), scale)
-            self._check_size(size, f"the {'region' if box != full else 'frame'} at scale {scale}")
-            sizes.append(list(size))
+        for i, (scale, iterations) in enumerate(plan):
+            size = scaled_size(region, scale)
             content_s = resize_image(content, size)
             masks_s = None if crop_masks is None else resize_mask(crop_masks, size)
             styles_s, smasks_s = self._scaled_styles(style_imgs, s_masks, scale)
@@ -172,21 +171,42 @@ class Renderer:
                 optimizer=o.optimizer,
                 lr=o.lr,
                 on_step=on_step,
-                where=f"at scale {i + 1} of {n_scales}" if n_scales > 1 else "",
+                where=f"at scale {i + 1} of {len(plan)}" if len(plan) > 1 else "",
                 engine=self.name,
             )[0]
         assert x is not None
         info = {
-            "sizes": sizes,
+            "sizes": [list(scaled_size(region, scale)) for scale, _ in plan],
+            "skipped_scales": [scale for scale, _ in skipped],
             "roi": None if box == full else [box[2], box[0], box[3], box[1]],
         }
         return self._finish(x, crop, photo, box, o), info
+
+    def _plan(
+        self, region: tuple[int, int], styles: list[Tensor], what: str
+    ) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+        """The scales to run and those skipped: a coarse scale that would make the region or a
+        style image smaller than the deepest layer's stride is left out (and reported); the
+        final scale must fit."""
+        plan, skipped = [], []
+        steps = list(zip(self.options.scales, self.options.iterations_per_scale, strict=True))
+        for scale, iterations in steps:
+            sizes = [scaled_size(region, scale)]
+            sizes += [scaled_size((s.shape[-2], s.shape[-1]), scale) for s in styles]
+            if min(min(size) for size in sizes) >= self.min_side:
+                plan.append((scale, iterations))
+            elif scale == steps[-1][0]:
+                self._check_size(sizes[0], f"the {what}")
+                self._check_size(min(sizes[1:], key=min), "a style image")
+            else:
+                skipped.append((scale, iterations))
+        return plan, skipped
 
     def _check_size(self, size: tuple[int, int], what: str) -> None:
         if min(size) < self.min_side:
             raise EngineError(
                 f"{what} is {size[1]}×{size[0]} px, smaller than the {self.min_side} px the "
-                "deepest network layer needs; use larger scales or a larger --size"
+                "deepest network layer needs; use a larger --size (or --style-size)"
             )
 
     def _scaled_styles(
@@ -197,7 +217,6 @@ class Renderer:
         out, out_masks = [], []
         for style, mask in zip(styles, masks, strict=True):
             size = scaled_size((style.shape[-2], style.shape[-1]), scale)
-            self._check_size(size, f"a style image at scale {scale}")
             out.append(resize_image(style, size))
             out_masks.append(None if mask is None else resize_mask(mask, size))
         return out, out_masks
