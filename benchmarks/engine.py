@@ -322,8 +322,8 @@ def table(res: dict[str, Any]) -> str:
         add(
             "(b) K targets",
             f"K={r['k']}, 512 px",
-            f"one run {r['gatys_s']:.1f} s (ROI {r['gatys_roi_s']:.1f} s) vs {r['k']} "
-            f"gatys-full runs {r['full_s']:.1f} s = {r['cost_ratio']:.2f}x "
+            f"one run {r['gatys_s']:.1f} s (ROI {r['gatys_roi_s']:.1f} s) vs {r['k']}x "
+            f"gatys-full {r['full_s']:.1f} s = {r['cost_ratio']:.2f}x "
             f"(ROI {r['cost_ratio_roi']:.2f}x)",
         )
     k3 = res["targets"][-1]["vs_one_target"]
