@@ -350,7 +350,10 @@ def cmd_config_presets(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, see _Parser.error), --help, --version
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
