@@ -85,7 +85,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         action="append",
         type=_floats,
         metavar="X,Y[,FG]",
-        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam; repeatable)",
+        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam, grabcut; repeatable)",
     )
 
 
