@@ -45,8 +45,8 @@ class MaskFileOptions:
 
 def label_from_name(path: Path) -> str:
     """``003_traffic light_2.png`` → ``traffic light``."""
-    stem = _SUFFIX.sub("", _PREFIX.sub("", path.stem))
-    return stem.strip().lower() or "region"
+    stem = _SUFFIX.sub("", _PREFIX.sub("", path.stem)).strip().lower()
+    return "region" if not stem or stem.isdigit() else stem
 
 
 class MaskFileSegmenter:
