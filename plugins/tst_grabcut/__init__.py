@@ -12,6 +12,7 @@ one that surely does not; they fix a cut that went wrong.
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .segmenter import GrabCutOptions, GrabCutSegmenter
 
@@ -19,7 +20,7 @@ __all__ = ["GrabCutOptions", "GrabCutSegmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "grabcut",
         GrabCutSegmenter,

@@ -10,6 +10,7 @@ on a machine with network access, or download the URL the error message names.
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .segmenter import TorchvisionOptions, TorchvisionSegmenter
 
@@ -17,7 +18,7 @@ __all__ = ["TorchvisionOptions", "TorchvisionSegmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "torchvision",
         TorchvisionSegmenter,

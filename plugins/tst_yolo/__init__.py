@@ -8,6 +8,7 @@ Runs without PyTorch model code or weights downloads: give the exported file wit
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .segmenter import YoloOptions, YoloSegmenter
 
@@ -15,7 +16,7 @@ __all__ = ["YoloOptions", "YoloSegmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "yolo",
         YoloSegmenter,

@@ -13,26 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core import plugins
-from tst_core.cli import main
 from tst_core.io import read_image
 
 from ..conftest import shared_path
 
 MODEL = ("models", "yolov8n-seg", "yolov8n-seg_int8.tflite")
-
-
-@pytest.fixture
-def cli(host, monkeypatch, capsys):
-    """``cli(*args)`` → (exit status, stdout, stderr), with the test plugins installed."""
-    monkeypatch.setattr(plugins, "_default", host)
-
-    def call(*args):
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 def table_labels(out: str) -> list[str]:

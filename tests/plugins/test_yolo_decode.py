@@ -63,8 +63,8 @@ def test_split_outputs_refuses_a_detection_only_model():
         split_outputs([np.zeros((1, 33, 8400), np.float32), np.zeros((1, 32, 160, 160))])
 
 
-def run_decode(rows, normalized=False, **kw):
-    lb = Letterbox.fit((64, 64), (64, 64))
+def run_decode(rows, normalized=False, photo_size=(64, 64), **kw):
+    lb = Letterbox.fit(photo_size, (64, 64))
     preds = preds_array(rows)
     if normalized:
         preds[:4] /= 64.0
@@ -114,14 +114,7 @@ def test_masks_follow_the_prototypes_through_the_letterbox():
     lb = Letterbox.fit((48, 64), (64, 64))
     proto = torch.full((1, 16, 16), -20.0)
     proto[0, 6:10, 8:16] = 20.0
-    det = decode(
-        torch.from_numpy(preds_array([(32, 32, 64, 48, 0, 0.9, 1.0)])),
-        1,
-        lb,
-        score_threshold=0.25,
-        iou_threshold=0.5,
-        max_detections=10,
-    )
+    det = run_decode([(32, 32, 64, 48, 0, 0.9, 1.0)], photo_size=(48, 64))
     mask = instance_masks(proto, det, lb)[0]
     assert mask.shape == (48, 64) and float(mask.min()) >= 0.0 and float(mask.max()) <= 1.0
     expected = torch.zeros(48, 64, dtype=torch.bool)
@@ -134,14 +127,7 @@ def test_masks_follow_the_prototypes_through_the_letterbox():
 def test_masks_are_cut_to_their_box():
     lb = Letterbox.fit((64, 64), (64, 64))
     proto = torch.full((1, 16, 16), 20.0)  # positive everywhere
-    det = decode(
-        torch.from_numpy(preds_array([(20, 30, 16, 20, 0, 0.9, 1.0)])),
-        1,
-        lb,
-        score_threshold=0.25,
-        iou_threshold=0.5,
-        max_detections=10,
-    )
+    det = run_decode([(20, 30, 16, 20, 0, 0.9, 1.0)])
     mask = instance_masks(proto, det, lb)[0] > 0.5
     expected = torch.zeros(64, 64, dtype=torch.bool)
     expected[20:40, 12:28] = True
