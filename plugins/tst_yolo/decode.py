@@ -101,6 +101,11 @@ class Detections:
     def __len__(self) -> int:
         return int(self.scores.numel())
 
+    def __getitem__(self, index: slice) -> Detections:
+        return Detections(
+            self.boxes[index], self.scores[index], self.classes[index], self.coefficients[index]
+        )
+
 
 def split_outputs(outputs: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
     """The model's two outputs → predictions ``(4 + C + M, N)`` and prototypes ``(M, ph, pw)``.

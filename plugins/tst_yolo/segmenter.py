@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tst_core.errors import ConfigError, WeightsError
-from tst_core.types import Env, Segmentation, Tensor, make_instances
+from tst_core.types import Env, Instance, Segmentation, Tensor, make_instances
 
 from .backends import Runner, load_model
 from .decode import Letterbox, decode, instance_masks, split_outputs
+
+#: masks made at photo resolution per batch of detections
+MASK_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,11 @@ class YoloSegmenter:
             iou_threshold=self.options.iou_threshold,
             max_detections=self.options.max_detections,
         )
-        masks = instance_masks(protos, det, letterbox)
-        labels = [names[int(c)] for c in det.classes]
-        return Segmentation(
-            make_instances(labels, det.scores, det.boxes, masks, self.options.mask_threshold), size
-        )
+        instances: list[Instance] = []
+        for start in range(0, len(det), MASK_BATCH):  # bounds the soft masks held at once
+            part = det[start : start + MASK_BATCH]
+            masks = instance_masks(protos, part, letterbox)
+            labels = [names[int(c)] for c in part.classes]
+            threshold = self.options.mask_threshold
+            instances += make_instances(labels, part.scores, part.boxes, masks, threshold)
+        return Segmentation(tuple(instances), size)

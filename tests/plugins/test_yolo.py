@@ -233,3 +233,15 @@ def test_bad_options_are_config_errors(bad):
 def test_registered_through_the_entry_point():
     entry = load_host().entry("segmenter", "yolo")
     assert entry.plugin == "yolo" and entry.options is YoloOptions
+
+
+@pytest.mark.needs_shared
+def test_masks_made_in_batches_equal_masks_made_at_once(bus, bus_seg, monkeypatch):
+    import tst_yolo.segmenter
+
+    monkeypatch.setattr(tst_yolo.segmenter, "MASK_BATCH", 2)
+    batched = yolo().segment(bus)
+    assert [(i.label, i.score, i.box) for i in batched] == [
+        (i.label, i.score, i.box) for i in bus_seg
+    ]
+    assert all(torch.equal(a.mask, b.mask) for a, b in zip(batched, bus_seg, strict=True))
