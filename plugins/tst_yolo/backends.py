@@ -8,10 +8,12 @@ for integer-quantised inputs and outputs, quantise and dequantise.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,7 +68,8 @@ class TFLiteRunner:
             self.interpreter = Interpreter(
                 model_path=str(path), num_threads=threads or os.cpu_count()
             )
-            self.interpreter.allocate_tensors()
+            with _native_stderr_silenced():  # LiteRT logs "INFO: Created ... XNNPACK delegate"
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise WeightsError(
                 f"cannot load YOLO model '{path}' with LiteRT: {_reason(exc)}"
@@ -85,6 +88,25 @@ class TFLiteRunner:
         self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
         self.interpreter.invoke()
         return [_dequantise(self.interpreter.get_tensor(o["index"]), o) for o in self.outputs]
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 nowhere, while inside the block."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # not a real file (captured, redirected)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _tflite_interpreter() -> Any:

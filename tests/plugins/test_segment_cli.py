@@ -272,3 +272,19 @@ def test_run_with_yolo_and_the_test_engine(cli, bus, yolo_args, tmp_path):
     assert red[0] > 200 and red[2] < 40
     photo = np.asarray(Image.open(bus).convert("RGB").resize((96, 128)), dtype=np.int16)
     assert np.abs(image[124, 48] - photo[124, 48]).max() < 40  # the pavement is not painted
+
+
+@pytest.mark.needs_shared
+def test_the_acceptance_command_in_a_real_process_prints_only_the_table(tmp_path):
+    import subprocess
+
+    model = shared_path(*MODEL)
+    photo = shared_path("images", "content", "bus.jpg")
+    cmd = [sys.executable, "-m", "tst_core", "segment", photo, "--segmenter", "yolo"]
+    cmd += ["--weights", model, "--overlay", tmp_path / "o.png"]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # LiteRT's native INFO line is silenced
+    labels = table_labels(proc.stdout)
+    assert labels.count("person") >= 4 and labels.count("bus") == 1
+    assert (tmp_path / "o.png").is_file()
