@@ -25,6 +25,8 @@ from tst_core.types import Tensor
 
 #: Ultralytics pads the letterbox with this grey (114 of 255).
 PAD_VALUE = 114 / 255
+#: at most this many best-scoring candidates enter non-maximum suppression
+MAX_CANDIDATES = 3000
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,6 @@ def decode(
     :param preds: ``(4 + C + M, N)`` as from :func:`split_outputs`.
     :param num_masks: M, the number of prototypes.
     """
-    from torchvision.ops import batched_nms
-
     num_classes = preds.shape[0] - 4 - num_masks
     xywh = preds[:4].T
     if xywh.numel() and float(xywh[:, :2].abs().max()) <= 2.0:
@@ -160,14 +160,47 @@ def decode(
         xywh = xywh * xywh.new_tensor([iw, ih, iw, ih])
     class_scores = preds[4 : 4 + num_classes].T.clamp(0.0, 1.0)
     scores, classes = class_scores.max(dim=1)
-    keep = scores > score_threshold
+    keep = torch.nonzero(scores > score_threshold)[:, 0]
+    keep = keep[scores[keep].argsort(descending=True)[:MAX_CANDIDATES]]
     xywh, scores, classes = xywh[keep], scores[keep], classes[keep]
     coefficients = preds[4 + num_classes :].T[keep]
     boxes = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], dim=1)
-    order = batched_nms(boxes, scores, classes, iou_threshold)[:max_detections]
+    order = nms_per_class(boxes, scores, classes, iou_threshold)[:max_detections]
     return Detections(
         letterbox.boxes_to_photo(boxes[order]), scores[order], classes[order], coefficients[order]
     )
+
+
+def nms_per_class(boxes: Tensor, scores: Tensor, classes: Tensor, iou_threshold: float) -> Tensor:
+    """Greedy non-maximum suppression within each class.
+
+    :param boxes: ``(n, 4)`` x0, y0, x1, y1. :param scores: ``(n,)``. :param classes: ``(n,)``.
+    :returns: indices of the kept boxes, highest score first.
+    """
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    # shifting each class's boxes far apart keeps boxes of different classes from overlapping
+    span = float(boxes.max() - boxes.min()) + 1.0
+    shifted = boxes + (classes.to(boxes) * span)[:, None]
+    order = scores.argsort(descending=True, stable=True)
+    overlaps = box_iou(shifted[order], shifted[order]) > iou_threshold
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    kept = []
+    for i in range(len(order)):
+        if not suppressed[i]:
+            kept.append(i)
+            suppressed |= overlaps[i]
+    return order[kept]
+
+
+def box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Intersection over union ``(n, m)`` of boxes ``(n, 4)`` and ``(m, 4)`` (x0, y0, x1, y1)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    low = torch.maximum(a[:, None, :2], b[None, :, :2])
+    high = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (high - low).clamp(min=0).prod(dim=2)
+    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
 
 
 def instance_masks(protos: Tensor, det: Detections, letterbox: Letterbox) -> Tensor:

@@ -57,12 +57,90 @@ class YoloOptions:
             raise ConfigError(f"segmenter.yolo.threads must be at least 1, got {self.threads}")
 
 
-def coco_names() -> list[str]:
-    """The 80 COCO class names in the order YOLO models trained on COCO use."""
-    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
-
-    categories = MaskRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
-    return [c for c in categories if c not in ("__background__", "N/A")]
+#: The 80 COCO class names, in the order of YOLO models trained on COCO (and of torchvision's
+#: COCO categories without the background and the unused ids).
+COCO_NAMES = (
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+)
 
 
 class YoloSegmenter:
@@ -91,7 +169,7 @@ class YoloSegmenter:
         if not given and self.runner.names:
             given = [self.runner.names.get(i, f"class {i}") for i in range(num_classes)]
         if not given and num_classes == 80:
-            given = coco_names()
+            given = list(COCO_NAMES)
         if len(given) != num_classes:
             raise ConfigError(
                 f"the YOLO model has {num_classes} classes but {len(given)} names are known; "

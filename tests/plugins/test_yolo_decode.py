@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 from tst_yolo.backends import _dequantise, _parse_names, _quantise
-from tst_yolo.decode import PAD_VALUE, Letterbox, decode, instance_masks, split_outputs
+from tst_yolo.decode import (
+    PAD_VALUE,
+    Letterbox,
+    decode,
+    instance_masks,
+    nms_per_class,
+    split_outputs,
+)
 
 from tst_core.errors import WeightsError
 
@@ -149,3 +156,26 @@ def test_ultralytics_names_metadata_is_parsed():
     assert _parse_names({"0": "a", "1": "b"}) == {0: "a", 1: "b"}
     assert _parse_names('["a", "b"]') == {0: "a", 1: "b"}
     assert _parse_names("not names") is None and _parse_names(None) is None
+
+
+def test_nms_per_class_matches_torchvision():
+    from torchvision.ops import batched_nms
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(300, 2, generator=g) * 100 - 20  # some boxes start left of / above 0
+    boxes = torch.cat([xy, xy + 5 + torch.rand(300, 2, generator=g) * 40], dim=1)
+    scores = torch.rand(300, generator=g)
+    classes = torch.randint(0, 4, (300,), generator=g)
+    for iou in (0.3, 0.5, 0.7):
+        ours = nms_per_class(boxes, scores, classes, iou)
+        assert torch.equal(ours, batched_nms(boxes, scores, classes, iou))
+    assert nms_per_class(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0), 0.5).numel() == 0
+
+
+def test_coco_names_are_torchvisions_categories_in_order():
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+    from tst_yolo.segmenter import COCO_NAMES
+
+    categories = MaskRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
+    assert list(COCO_NAMES) == [c for c in categories if c not in ("__background__", "N/A")]
+    assert len(COCO_NAMES) == 80 and COCO_NAMES[0] == "person" and COCO_NAMES[5] == "bus"
