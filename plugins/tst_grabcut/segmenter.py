@@ -42,6 +42,11 @@ class GrabCutOptions:
                 raise ConfigError(
                     f"a grabcut point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
                 )
+        if len(self.labels) > len(self.boxes):
+            raise ConfigError(
+                f"segmenter.grabcut has {len(self.labels)} labels for {len(self.boxes)} boxes; "
+                "give one label per --box"
+            )
         if self.iterations < 1:
             raise ConfigError(
                 f"segmenter.grabcut.iterations must be at least 1, got {self.iterations}"

@@ -88,6 +88,7 @@ def test_boxes_are_clipped_to_the_photo():
         ({"boxes": ((10, 10, 5, 20),)}, ConfigError, "X1 > X0"),
         ({"boxes": ((1, 1, 9, 9),), "points": ((1, 1, 2),)}, ConfigError, "FG 0 or 1"),
         ({"boxes": ((1, 1, 9, 9),), "iterations": 0}, ConfigError, "iterations"),
+        ({"boxes": ((1, 1, 9, 9),), "labels": ("a", "b")}, ConfigError, "2 labels for 1 boxes"),
     ],
 )
 def test_bad_options(options, error, message):
