@@ -42,11 +42,6 @@ class GrabCutOptions:
                 raise ConfigError(
                     f"a grabcut point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
                 )
-        if len(self.labels) > len(self.boxes):
-            raise ConfigError(
-                f"segmenter.grabcut has {len(self.labels)} labels for {len(self.boxes)} boxes; "
-                "give one label per --box"
-            )
         if self.iterations < 1:
             raise ConfigError(
                 f"segmenter.grabcut.iterations must be at least 1, got {self.iterations}"
@@ -71,6 +66,11 @@ class GrabCutSegmenter:
             raise ConfigError(
                 "the grabcut segmenter needs at least one box around an object: "
                 "pass --box X0,Y0,X1,Y1 (photo pixels; repeat it for more objects)"
+            )
+        if len(options.labels) > len(options.boxes):  # checked here: --box comes after --set
+            raise ConfigError(
+                f"segmenter.grabcut has {len(options.labels)} labels for {len(options.boxes)} "
+                "boxes; give one label per --box"
             )
         self.cv2: Any = cv2
         self.options = options
