@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +44,7 @@ class Detectron2Segmenter:
             "height": size[0],
             "width": size[1],
         }
-        with torch.no_grad():
+        with torch.no_grad(), quiet():
             found = self.model.net([batch])[0]["instances"].to("cpu")
         instances = to_instances(
             found.pred_masks,
@@ -52,6 +55,22 @@ class Detectron2Segmenter:
             size,
         )
         return Segmentation(tuple(instances), size)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence two messages detectron2's forward pass triggers in recent torch releases, which
+    users can do nothing about: the torch.meshgrid ``indexing`` warning and torch.fx's
+    ``is_fx_tracing`` log line."""
+    fx_log = logging.getLogger("torch.fx._symbolic_trace")
+    level = fx_log.level
+    fx_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
+            yield
+    finally:
+        fx_log.setLevel(level)
 
 
 def model_input(photo: Tensor, input_format: str) -> np.ndarray:
