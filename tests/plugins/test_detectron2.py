@@ -283,3 +283,20 @@ def test_a_zoo_model_without_checkpoint_names_the_file(d2, tmp_path, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsError, match=r"model_final_f10217\.pkl.*never downloads"):
         Detectron2Segmenter(Detectron2Options(), Env(device="cpu"))
+
+
+@pytest.mark.needs_weights
+@pytest.mark.needs_shared
+def test_the_real_zoo_model_finds_the_people_and_the_bus(d2, shared):
+    from tst_core.api import load_photo
+
+    try:
+        segmenter = Detectron2Segmenter(Detectron2Options(), Env(device="cpu"))
+    except WeightsError as exc:
+        pytest.skip(f"needs the real Detectron2 checkpoint: {exc}")
+    seg = segmenter.segment(load_photo(shared("images/content/bus.jpg")))
+    labels = [i.label for i in seg]
+    assert labels.count("person") >= 3 and "bus" in labels
+    bus = next(i for i in seg if i.label == "bus")
+    x0, y0, x1, y1 = bus.box
+    assert x0 < 60 and y0 < 200 and x1 > 500 and y1 > 450  # the bus fills the middle band
