@@ -59,13 +59,13 @@ class SamOptions:
         for p in self.points:
             if len(p) not in (2, 3) or (len(p) == 3 and (p[2] < 0 or p[2] != int(p[2]))):
                 raise ConfigError(
-                    f"segmenter.sam.points: {_fmt(p)} must be X,Y or X,Y,GROUP with GROUP 0 "
+                    f"segmenter.sam.points: {fmt_numbers(p)} must be X,Y or X,Y,GROUP with GROUP 0 "
                     "(background) or 1, 2, ... (foreground of object 1, 2, ...)"
                 )
         for b in self.boxes:
             if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):
                 raise ConfigError(
-                    f"segmenter.sam.boxes: {_fmt(b)} must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1"
+                    f"segmenter.sam.boxes: {fmt_numbers(b)} must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1"
                 )
         if self.mode != "prompts" and (self.points or self.boxes):
             raise ConfigError(
@@ -87,5 +87,6 @@ class SamOptions:
             )
 
 
-def _fmt(values: tuple[float, ...]) -> str:
+def fmt_numbers(values: tuple[float, ...]) -> str:
+    """``(1.0, 2.5)`` → ``"1,2.5"``, as the user typed them on the command line."""
     return ",".join(f"{v:g}" for v in values)

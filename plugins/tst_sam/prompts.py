@@ -13,6 +13,8 @@ import numpy as np
 
 from tst_core.errors import ConfigError, InputError
 
+from .options import fmt_numbers
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -62,7 +64,7 @@ def build_prompts(
             [max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)], dtype=np.float64
         )
         if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
-            raise InputError(f"box prompt {_fmt(box)} lies outside the {w}×{h} photo")
+            raise InputError(f"box prompt {fmt_numbers(box)} lies outside the {w}×{h} photo")
         inside = background[_inside(background, clipped)] if len(background) else background
         pts, lbl = (inside, np.zeros(len(inside), dtype=np.int64)) if len(inside) else (None, None)
         out.append(Prompt(pts, lbl, clipped, _label(labels, len(out))))
@@ -85,7 +87,3 @@ def _inside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def _label(labels: tuple[str, ...], i: int) -> str:
     return labels[i].strip().lower() if i < len(labels) and labels[i].strip() else "region"
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
