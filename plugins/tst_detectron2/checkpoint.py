@@ -68,7 +68,7 @@ def load_into(model: Any, path: Path) -> None:
     """Load ``path`` into a Detectron2 ``model``; a checkpoint that does not fit is an error."""
     from detectron2.checkpoint import DetectionCheckpointer
 
-    class SafeCheckpointer(DetectionCheckpointer):  # type: ignore[misc]
+    class SafeCheckpointer(DetectionCheckpointer):
         incompatible: Any = None
 
         def _load_file(self, filename: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def build_prompts(
         raise ConfigError(
             "only background points (X,Y,0) were given; add a foreground --point X,Y or a --box"
         )
-    out = []
+    out: list[Prompt] = []
     for box in boxes:
         clipped = np.array(
             [max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)], dtype=np.float64

@@ -127,7 +127,7 @@ def _make_source(env: Env, name: str) -> Segmenter:
             "the sam segmenter in refine mode needs to build its source segmenter, but this "
             "environment cannot build plugins; run it through tst or tst_core.segment"
         )
-    return env.make("segmenter", name)  # type: ignore[no-any-return]
+    return env.make("segmenter", name)
 
 
 def _to_hwc_uint8(photo: Tensor) -> np.ndarray:
