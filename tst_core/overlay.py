@@ -49,27 +49,14 @@ def overlay(photo: Tensor, seg: Segmentation, alpha: float = 0.45) -> Image.Imag
         cy, cx = _label_point(inst.mask)
         text = f"{i} {inst.label}"
         left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
-        # keep the whole label inside the picture (objects cut by the photo's edge)
-        dx = _shift_inside(left - 3, right + 3, w)
-        dy = _shift_inside(top - 2, bottom + 2, h)
-        cx, cy, left, top, right, bottom = (
-            cx + dx,
-            cy + dy,
-            left + dx,
-            top + dy,
-            right + dx,
-            bottom + dy,
-        )
+        # keep the whole label inside the picture (objects cut by the frame, thin masks)
+        dx = max(0.0, 3 - left) - max(0.0, right + 3 - (w - 1))
+        dy = max(0.0, 2 - top) - max(0.0, bottom + 2 - (h - 1))
+        cx, cy = cx + dx, cy + dy
+        left, top, right, bottom = left + dx, top + dy, right + dx, bottom + dy
         draw.rectangle([left - 3, top - 2, right + 3, bottom + 2], fill=(0, 0, 0))
         draw.text((cx, cy), text, fill=color, font=font, anchor="mm")
     return img
-
-
-def _shift_inside(lo: float, hi: float, size: int) -> float:
-    """How far to move the span ``[lo, hi]`` so that it lies inside ``[0, size]`` if it fits."""
-    if lo < 0:
-        return -lo
-    return min(0.0, size - hi)
 
 
 def _label_point(mask: Tensor) -> tuple[float, float]:
