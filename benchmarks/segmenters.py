@@ -27,10 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tst_core.errors import TstError, WeightsError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -96,13 +97,11 @@ def recipe_grabcut(entry: Any, env: Any) -> tuple[Any, str]:
 
 
 def recipe_torchvision(entry: Any, env: Any) -> tuple[Any, str]:
-    from tst_core.errors import WeightsError
-
     options = entry.options()
     try:
         return entry.build(options, env), f"Mask R-CNN {options.model}, COCO checkpoint"
     except WeightsError:
-        pass
+        pass  # absent offline
     from tst_torchvision.segmenter import TorchvisionSegmenter, build_model
 
     # the checkpoint is absent offline: the same architecture with random weights costs the
@@ -118,28 +117,28 @@ def recipe_sam(entry: Any, env: Any) -> tuple[Any, str]:
     if importlib.util.find_spec("segment_anything") is None:
         raise CannotRun("segment-anything is not installed (pip install '.[sam]')")
     options = entry.options()
-    fields = typing.get_type_hints(type(options))
-    extra: dict[str, Any] = {}
-    if "mode" in fields:  # prefer automatic mask generation: it needs no prompts
-        auto = [a for a in typing.get_args(fields["mode"]) if str(a).startswith("auto")]
-        extra["mode"] = auto[0] if auto else options.mode
-    # SAM checkpoints are absent offline: a randomly initialised vit_b saved as the checkpoint,
-    # made in another process so that its memory does not count here
-    ckpt = scratch() / "sam_vit_b_random.pth"
-    code = (
-        "import sys, torch; from segment_anything import sam_model_registry; "
-        "torch.save(sam_model_registry['vit_b'](checkpoint=None).state_dict(), sys.argv[1])"
-    )
-    subprocess.run([sys.executable, "-c", code, str(ckpt)], check=True, capture_output=True)
-    options = with_fields(options, model_type="vit_b", weights=ckpt, checkpoint=ckpt, **extra)
-    mode = extra.get("mode", "default")
-    return entry.build(options, env), f"vit_b, RANDOM weights, mode {mode}"
+    if not hasattr(options, "random_weights"):
+        raise CannotRun("its options have no random_weights switch and no checkpoint is here")
+    # SAM checkpoints are absent offline: a randomly initialised vit_b costs the same per pass.
+    # Refine mode (SAM cuts out each box yolo finds) is how SAM is used with the detector that
+    # runs here; automatic mode (a 32×32 point grid) took about 6 minutes per photo on 2 cores.
+    options = with_fields(options, model_type="vit_b", mode="refine", source="yolo")
+    options = dataclasses.replace(options, random_weights=True)
+    source_env = dataclasses.replace(env, make=lambda kind, name: build_for(name, env)[0])
+    return entry.build(options, source_env), "vit_b, RANDOM weights, refine the yolo boxes"
 
 
 def recipe_detectron2(entry: Any, env: Any) -> tuple[Any, str]:
     if importlib.util.find_spec("detectron2") is None:
         raise CannotRun("detectron2 is not installed (it comes from its source repository)")
-    return entry.build(entry.options(), env), "default options"
+    options = entry.options()
+    try:
+        return entry.build(options, env), "model-zoo checkpoint"
+    except TstError:
+        if not hasattr(options, "random_weights"):
+            raise
+    options = dataclasses.replace(options, random_weights=True)
+    return entry.build(options, env), "RANDOM weights (checkpoint not here)"
 
 
 def recipe_maskfile(entry: Any, env: Any) -> tuple[Any, str]:
@@ -171,12 +170,18 @@ def default_recipe(entry: Any, env: Any) -> tuple[Any, str]:
     return entry.build(entry.options(), env), "default options"
 
 
+def build_for(name: str, env: Any) -> tuple[Any, str]:
+    """Segmenter ``name`` made runnable here by its recipe, and the note for the table."""
+    from tst_core.plugins import default_host
+
+    return RECIPES.get(name, default_recipe)(default_host().entry("segmenter", name), env)
+
+
 # --- one segmenter, in a child process ---------------------------------------------------------
 
 
 def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     """Build segmenter ``name`` and time ``segment`` (first call, then ``repeat`` more)."""
-    from tst_core.errors import TstError
     from tst_core.io import read_image
     from tst_core.plugins import default_host
     from tst_core.types import Env
@@ -188,7 +193,7 @@ def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name, "plugin": entry.plugin, "baseline_rss_mb": baseline}
     t0 = time.perf_counter()
     try:
-        segmenter, note = RECIPES.get(name, default_recipe)(entry, env)
+        segmenter, note = build_for(name, env)
         row["build_s"] = time.perf_counter() - t0
         row["note"] = note
         t0 = time.perf_counter()
@@ -199,7 +204,7 @@ def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             segmenter.segment(photo)
             times.append(time.perf_counter() - t0)
-    except (CannotRun, TstError, ImportError, subprocess.CalledProcessError) as exc:
+    except (CannotRun, TstError, ImportError) as exc:
         return {**row, "status": "cannot run", "reason": " ".join(str(exc).split())}
     labels = [inst.label for inst in seg]
     return {
