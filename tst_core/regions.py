@@ -84,6 +84,48 @@ def bbox(region: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
     )
 
 
+#: Side in pixels of the tiles in which work near edges is done (see :func:`tiles_near`).
+TILE = 64
+
+Slices = tuple[slice, slice]
+
+
+def tiles_near(
+    edge: np.ndarray, reach: int, tile: int = TILE
+) -> list[tuple[Slices, Slices, Slices]]:
+    """Square tiles of the frame that lie within ``reach`` pixels of an ``edge`` pixel.
+
+    Work done tile by tile near the edges scales with the edges' length, not the frame's area.
+    For each tile: its ``core`` slices in the frame, a ``halo`` (the core grown by ``reach``,
+    clipped to the frame) and the core's slices inside the halo. Any pixel within ``reach`` of
+    an edge pixel lies in some core, and that edge pixel lies in the core's halo.
+
+    :param edge: ``(H, W)`` bool.
+    """
+    h, w = edge.shape
+    th, tw = -(-h // tile), -(-w // tile)
+    padded = np.zeros((th * tile, tw * tile), dtype=bool)
+    padded[:h, :w] = edge
+    active = padded.reshape(th, tile, tw, tile).any(axis=(1, 3))
+    grow = -(-reach // tile)
+    if grow and active.any():
+        active = ndi.binary_dilation(active, np.ones((3, 3), bool), iterations=grow)
+    out = []
+    for i, j in zip(*np.nonzero(active), strict=True):
+        y0, y1 = i * tile, min(h, (i + 1) * tile)
+        x0, x1 = j * tile, min(w, (j + 1) * tile)
+        hy0, hx0 = max(0, y0 - reach), max(0, x0 - reach)
+        halo = (slice(hy0, min(h, y1 + reach)), slice(hx0, min(w, x1 + reach)))
+        out.append(
+            (
+                (slice(y0, y1), slice(x0, x1)),
+                halo,
+                (slice(y0 - hy0, y1 - hy0), slice(x0 - hx0, x1 - hx0)),
+            )
+        )
+    return out
+
+
 def sources(photo: Tensor, stylized: Tensor) -> Tensor:
     """Photo and layers stacked as ``(K + 1, 3, H, W)``: index ``l`` is the image of label ``l``."""
     return torch.cat([photo[None], stylized], dim=0)
@@ -95,7 +137,9 @@ def paint(photo: Tensor, stylized: Tensor, labels: np.ndarray) -> Tensor:
     Label 0 pixels are the photo's own values, bit for bit.
     """
     out = photo.clone()
-    lab = torch.from_numpy(labels)
+    flat, lab = out.view(3, -1), labels.ravel()
     for k in range(stylized.shape[0]):
-        out = torch.where(lab == k + 1, stylized[k], out)
+        idx = torch.from_numpy(np.flatnonzero(lab == k + 1))
+        if idx.numel():
+            flat[:, idx] = stylized[k].reshape(3, -1)[:, idx]
     return out

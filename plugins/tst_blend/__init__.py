@@ -8,6 +8,7 @@ radius`` for the gaussian profile), ``mrf`` up to ``band``, ``poisson`` up to ``
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .feather import FeatherCompositor, FeatherOptions
 from .hard import HardCompositor, HardOptions
@@ -16,7 +17,7 @@ from .poisson import PoissonCompositor, PoissonOptions
 
 
 @hookimpl
-def tst_register_compositors(register):  # type: ignore[no-untyped-def]
+def tst_register_compositors(register: Register) -> None:
     register(
         "hard",
         HardCompositor,

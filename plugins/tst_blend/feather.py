@@ -24,7 +24,7 @@ import torch
 from scipy import ndimage as ndi
 
 from tst_core.errors import ConfigError
-from tst_core.regions import bbox, boundary, label_map, paint, sources
+from tst_core.regions import boundary, label_map, paint, sources, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
 
@@ -119,16 +119,17 @@ class FeatherCompositor:
         if opts.radius == 0 or not edge.any():
             return out
         # only pixels within the reach of an edge change; the nearest pixel of another region
-        # is always an edge pixel, so distances measured inside this crop are exact there
-        rows, cols = bbox(edge, pad=math.ceil(opts.radius * math.sqrt(2)) + 2)
-        crop = labels[rows, cols]
+        # is an edge pixel, so weights computed in a tile's halo are exact in its core
         n_labels = stylized.shape[0] + 1
-        if opts.profile == "distance":
-            weights = distance_weights(crop, n_labels, opts.radius)
-        else:
-            one_hot = crop[None] == np.arange(n_labels)[:, None, None]
-            weights = gaussian_weights(one_hot, opts.radius)
-        out[:, rows, cols] = blend(sources(photo, stylized)[:, :, rows, cols], weights)
+        for core, halo, inner in tiles_near(edge, math.ceil(opts.radius * math.sqrt(2)) + 2):
+            sub = labels[halo]
+            if opts.profile == "distance":
+                weights = distance_weights(sub, n_labels, opts.radius)
+            else:
+                one_hot = sub[None] == np.arange(n_labels)[:, None, None]
+                weights = gaussian_weights(one_hot, opts.radius)
+            images = sources(photo[:, core[0], core[1]], stylized[:, :, core[0], core[1]])
+            out[:, core[0], core[1]] = blend(images, weights[:, inner[0], inner[1]])
         return out
 
     def _soft(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:

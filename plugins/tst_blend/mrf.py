@@ -38,7 +38,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from tst_core.errors import ConfigError, missing_dependency
-from tst_core.regions import bbox, boundary, label_map, paint, sources
+from tst_core.regions import boundary, label_map, paint, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
 
@@ -55,7 +55,7 @@ class MrfOptions:
     """
 
     band: int = 8
-    unary_weight: float = 0.5
+    unary_weight: float = 0.1
     pairwise_weight: float = 1.0
     seam_cost: Literal["squared", "euclidean"] = "squared"
     whole_frame: bool = False
@@ -86,15 +86,18 @@ def _maxflow() -> Any:
 
 @dataclass
 class Problem:
-    """The labelling problem on the band, with everything flattened to node arrays.
+    """The labelling problem on the band, flattened to node arrays.
 
-    :param nodes: flat pixel indices ``(N,)`` of the graph nodes (band pixels).
+    Pixels are referred to by *local* indices into :attr:`colors`: node ``i`` is local pixel
+    ``i``; the fixed 4-neighbours outside the band follow after the nodes.
+
+    :param nodes: flat pixel indices ``(N,)`` (``y · W + x``) of the graph nodes.
     :param hard: the hard labels ``(N,)`` of the nodes.
     :param unary: ``(L, N)`` unary costs per label; ``inf`` where a label is not allowed.
-    :param edges: ``(E, 2)`` node-index pairs of 4-neighbours that are both nodes.
-    :param fixed: ``(F,)`` node index, ``(F,)`` flat index and ``(F,)`` label of a fixed
-        4-neighbour outside the band.
-    :param images: sources ``(L, 3, H·W)`` as float32 numpy: photo, then each layer.
+    :param edges: ``(E, 2)`` node pairs of 4-neighbours that are both nodes.
+    :param fixed: node ``(F,)``, local pixel ``(F,)`` and label ``(F,)`` of each 4-neighbour
+        of a node that lies outside the band.
+    :param colors: ``(L, P, 3)`` the colour of every local pixel in every source.
     """
 
     nodes: np.ndarray
@@ -102,30 +105,29 @@ class Problem:
     unary: np.ndarray
     edges: np.ndarray
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray]
-    images: np.ndarray
+    colors: np.ndarray
     pairwise_weight: float
     euclidean: bool
     info: dict[str, Any] = field(default_factory=dict)
 
     def seam(self, a: np.ndarray, b: np.ndarray, pix: np.ndarray) -> np.ndarray:
-        """``|I_a(pix) − I_b(pix)|²`` (or without the square), one value per entry."""
-        diff = self.images[a, :, pix] - self.images[b, :, pix]  # (n, 3)
+        """``|I_a(pix) − I_b(pix)|²`` (or without the square) for local pixels ``pix``."""
+        diff = self.colors[a, pix] - self.colors[b, pix]  # (n, 3)
         sq = np.einsum("nc,nc->n", diff, diff)
         return np.sqrt(sq) if self.euclidean else sq
 
     def pair(self, a: np.ndarray, b: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """``V_pq(a, b)`` for flat pixel indices ``p``, ``q`` (0 where ``a == b``)."""
+        """``V_pq(a, b)`` for local pixels ``p``, ``q`` (0 where ``a == b``)."""
         cost = self.pairwise_weight * (self.seam(a, b, p) + self.seam(a, b, q))
         return np.where(a == b, 0.0, cost)
 
     def energy(self, labels: np.ndarray) -> float:
         """``E`` of node labels ``(N,)`` (terms that do not depend on the band left out)."""
-        n = np.arange(labels.size)
-        total = float(self.unary[labels, n].sum())
+        total = float(self.unary[labels, np.arange(labels.size)].sum())
         i, j = self.edges[:, 0], self.edges[:, 1]
-        total += float(self.pair(labels[i], labels[j], self.nodes[i], self.nodes[j]).sum())
+        total += float(self.pair(labels[i], labels[j], i, j).sum())
         fi, fq, fl = self.fixed
-        total += float(self.pair(labels[fi], fl, self.nodes[fi], fq).sum())
+        total += float(self.pair(labels[fi], fl, fi, fq).sum())
         return total
 
     def components(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -147,73 +149,107 @@ def _connected(n: int, edges: np.ndarray) -> np.ndarray:
     return connected_components(adj, directed=False)[1]
 
 
+def band_distances(
+    labels: np.ndarray, n_labels: int, band: int, whole_frame: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band pixels and their distance to every region, capped at ``band``.
+
+    :returns: rows ``(N,)``, columns ``(N,)`` and distances ``(L, N)``: ``min(d_l, band)``,
+        ``inf`` where region ``l`` is farther than ``band`` (band mode) or absent. In band mode
+        the nodes are the pixels with two or more labels within ``band``; with ``whole_frame``
+        every pixel.
+    """
+    h, w = labels.shape
+    present = np.bincount(labels.ravel(), minlength=n_labels) > 0
+    far = float(band) if whole_frame else np.inf
+    ys_all, xs_all, dist_all = [], [], []
+    covered = np.zeros((h, w), dtype=bool)
+    # a pixel within `band` of region l is within `band` of one of its edge pixels, so
+    # distances measured in a tile grown by band + 1 are exact up to `band`
+    for (rows, cols), halo, inner in tiles_near(boundary(labels), band + 1):
+        covered[rows, cols] = True
+        sub = labels[halo]
+        dist = np.full((n_labels, rows.stop - rows.start, cols.stop - cols.start), np.inf)
+        for lab in np.flatnonzero(present):
+            region = sub == lab
+            if region.all():
+                dist[lab] = 0.0
+            elif region.any():
+                dist[lab] = ndi.distance_transform_edt(~region)[inner]
+        dist = np.where(dist <= band, dist, np.where(present[:, None, None], far, np.inf))
+        keep = np.isfinite(dist).sum(axis=0) >= 2
+        ys, xs = np.nonzero(keep)
+        ys_all.append(ys + rows.start)
+        xs_all.append(xs + cols.start)
+        dist_all.append(dist[:, ys, xs])
+    if whole_frame:  # far from every edge a pixel is at distance 0 or `band` from each region
+        ys, xs = np.nonzero(~covered)
+        own = labels[ys, xs]
+        dist = np.where(present[:, None], far, np.inf) * np.ones((1, ys.size))
+        dist[own, np.arange(ys.size)] = 0.0
+        ys_all.append(ys)
+        xs_all.append(xs)
+        dist_all.append(dist)
+    if not ys_all:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((n_labels, 0))
+    return np.concatenate(ys_all), np.concatenate(xs_all), np.concatenate(dist_all, axis=1)
+
+
 def build_problem(
     photo: Tensor, stylized: Tensor, labels: np.ndarray, options: MrfOptions
 ) -> Problem:
-    """Set up the band, its unary costs and its edges from the hard ``labels`` ``(H, W)``."""
+    """Set up the band, its unary costs and its edges from the hard ``labels`` ``(H, W)``.
+
+    :param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``.
+    """
     h, w = labels.shape
     b = options.band
-    present = np.unique(labels)
     n_labels = stylized.shape[0] + 1
-    if options.whole_frame:
-        rows, cols = slice(0, h), slice(0, w)
-    else:
-        # a pixel within `band` of a region is within `band` of that region's edge pixels
-        rows, cols = bbox(boundary(labels), pad=2 * b + 2)
-    crop = labels[rows, cols]
-    dist = np.full((n_labels, *crop.shape), np.inf, dtype=np.float32)
-    for lab in present:
-        region = crop == lab
-        if region.any():
-            dist[lab] = ndi.distance_transform_edt(~region) if not region.all() else 0.0
-    allowed = dist <= b if not options.whole_frame else np.isfinite(dist)
-    in_band = allowed.sum(axis=0) >= 2
-    node_of = np.full(crop.shape, -1, dtype=np.int64)
-    node_of[in_band] = np.arange(int(in_band.sum()))
-    ys, xs = np.nonzero(in_band)
-    nodes = (ys + rows.start) * w + (xs + cols.start)
-    unary = options.unary_weight * np.minimum(dist[:, ys, xs], b) / b
-    unary[~allowed[:, ys, xs]] = np.inf
-    edges, fixed = _neighbours(node_of, crop, rows, cols, w)
-    images = sources(photo, stylized).reshape(n_labels, 3, h * w).numpy()
+    ys, xs, dist = band_distances(labels, n_labels, b, options.whole_frame)
+    unary = options.unary_weight * dist / b  # inf stays inf: not allowed
+    node_of = np.full((h, w), -1, dtype=np.int64)
+    node_of[ys, xs] = np.arange(ys.size)
+    edges, fixed_nodes, fixed_ys, fixed_xs = _neighbours(node_of, ys, xs)
+    pix_y = np.concatenate([ys, fixed_ys])
+    pix_x = np.concatenate([xs, fixed_xs])
+    colors = np.stack(
+        [photo.numpy()[:, pix_y, pix_x].T]
+        + [layer.numpy()[:, pix_y, pix_x].T for layer in stylized]
+    ).astype(np.float64)
+    fixed = (fixed_nodes, ys.size + np.arange(fixed_ys.size), labels[fixed_ys, fixed_xs])
     return Problem(
-        nodes=nodes,
-        hard=crop[ys, xs].astype(np.int64),
-        unary=unary.astype(np.float64),
+        nodes=ys * w + xs,
+        hard=labels[ys, xs].astype(np.int64),
+        unary=unary,
         edges=edges,
-        fixed=fixed,
-        images=images,
+        fixed=(fixed[0], fixed[1], fixed[2].astype(np.int64)),
+        colors=colors,
         pairwise_weight=options.pairwise_weight,
         euclidean=options.seam_cost == "euclidean",
-        info={"band_pixels": int(nodes.size), "edges": int(len(edges) + len(fixed[0]))},
+        info={"band_pixels": int(ys.size), "edges": int(len(edges) + fixed_ys.size)},
     )
 
 
 def _neighbours(
-    node_of: np.ndarray, crop: np.ndarray, rows: slice, cols: slice, width: int
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Node-node edges ``(E, 2)`` and node-to-fixed-pixel edges of the 4-neighbourhood."""
-    pairs = []
-    fixed_i, fixed_q, fixed_l = [], [], []
-    h, w = crop.shape
-    for a, b in (
-        ((slice(None), slice(0, w - 1)), (slice(None), slice(1, w))),
-        ((slice(0, h - 1), slice(None)), (slice(1, h), slice(None))),
-    ):
-        na, nb = node_of[a], node_of[b]
-        both = (na >= 0) & (nb >= 0)
-        pairs.append(np.stack([na[both], nb[both]], axis=1))
-        for n_in, n_out, side in ((na, nb, b), (nb, na, a)):
-            one = (n_in >= 0) & (n_out < 0)
-            ys, xs = np.nonzero(one)
-            ys = ys + side[0].indices(h)[0]
-            xs = xs + side[1].indices(w)[0]
-            fixed_i.append(n_in[one])
-            fixed_q.append((ys + rows.start) * width + (xs + cols.start))
-            fixed_l.append(crop[ys, xs].astype(np.int64))
-    edges = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
-    fixed = tuple(np.concatenate(part).astype(np.int64) for part in (fixed_i, fixed_q, fixed_l))
-    return edges, fixed  # type: ignore[return-value]
+    node_of: np.ndarray, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Node-node edges ``(E, 2)``, and node, row and column of each neighbour outside the band."""
+    h, w = node_of.shape
+    nodes = np.arange(ys.size)
+    pairs, fixed_n, fixed_y, fixed_x = [], [], [], []
+    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        n, ny, nx = nodes[inside], ny[inside], nx[inside]
+        other = node_of[ny, nx]
+        if dy + dx > 0:  # each node-node pair once, from its top or left node
+            pairs.append(np.stack([n[other >= 0], other[other >= 0]], axis=1))
+        out = other < 0
+        fixed_n.append(n[out])
+        fixed_y.append(ny[out])
+        fixed_x.append(nx[out])
+    cat = np.concatenate
+    return cat(pairs), cat(fixed_n), cat(fixed_y), cat(fixed_x)
 
 
 def _cut(
@@ -250,16 +286,13 @@ def solve_binary(problem: Problem, members: np.ndarray, pair: tuple[int, int]) -
     u1 = problem.unary[hi, members].copy()
     fi, fq, fl = problem.fixed
     sel = local[fi] >= 0
-    li, q, ql = local[fi[sel]], fq[sel], fl[sel]
-    p = problem.nodes[fi[sel]]
-    np.add.at(u0, li, problem.pair(np.full_like(ql, lo), ql, p, q))
-    np.add.at(u1, li, problem.pair(np.full_like(ql, hi), ql, p, q))
+    p, q, ql = fi[sel], fq[sel], fl[sel]
+    np.add.at(u0, local[p], problem.pair(np.full_like(ql, lo), ql, p, q))
+    np.add.at(u1, local[p], problem.pair(np.full_like(ql, hi), ql, p, q))
     ei, ej = problem.edges[:, 0], problem.edges[:, 1]
     sel = local[ei] >= 0
     ei, ej = ei[sel], ej[sel]
-    cost = problem.pair(
-        np.full(ei.size, lo), np.full(ei.size, hi), problem.nodes[ei], problem.nodes[ej]
-    )
+    cost = problem.pair(np.full(ei.size, lo), np.full(ei.size, hi), ei, ej)
     x = _cut(u0, u1, local[ei], local[ej], cost, cost)
     return np.where(x, hi, lo)
 
@@ -287,17 +320,15 @@ def expansion_move(problem: Problem, labels: np.ndarray, members: np.ndarray, al
     held = [(fi[var[fi]], fl[var[fi]], fq[var[fi]])]  # (variable node, other label, other pixel)
     for v, o in ((ei, ej), (ej, ei)):
         sel = var[v] & ~var[o]
-        held.append((v[sel], labels[o[sel]], problem.nodes[o[sel]]))
+        held.append((v[sel], labels[o[sel]], o[sel]))
     for node, other, q in held:
-        p = problem.nodes[node]
-        np.add.at(u0, local[node], problem.pair(labels[node], other, p, q))
-        np.add.at(u1, local[node], problem.pair(np.full_like(other, alpha), other, p, q))
+        np.add.at(u0, local[node], problem.pair(labels[node], other, node, q))
+        np.add.at(u1, local[node], problem.pair(np.full_like(other, alpha), other, node, q))
     both = var[ei] & var[ej]
     i, j = ei[both], ej[both]
-    pi, pj = problem.nodes[i], problem.nodes[j]
-    a = problem.pair(labels[i], labels[j], pi, pj)  # E(0, 0)
-    b = problem.pair(labels[i], to_alpha[: i.size], pi, pj)  # E(0, 1)
-    c = problem.pair(to_alpha[: i.size], labels[j], pi, pj)  # E(1, 0); E(1, 1) = 0
+    a = problem.pair(labels[i], labels[j], i, j)  # E(0, 0)
+    b = problem.pair(labels[i], to_alpha[: i.size], i, j)  # E(0, 1)
+    c = problem.pair(to_alpha[: i.size], labels[j], i, j)  # E(1, 0); E(1, 1) = 0
     # squared seam costs are not a metric: truncate a non-submodular term (Rother et al. 2005)
     a = np.minimum(a, b + c)
     np.add.at(u1, local[i], c - a)
@@ -341,7 +372,7 @@ def mrf_labels(
     :param photo: ``(3, H, W)`` in [0, 1]. :param stylized: ``(K, 3, H, W)`` in [0, 1].
     """
     t0 = time.perf_counter()
-    if len(np.unique(labels)) < 2 or (options.band == 0 and not options.whole_frame):
+    if (labels == labels.flat[0]).all() or (options.band == 0 and not options.whole_frame):
         return labels, {"band_pixels": 0, "edges": 0, "seconds": time.perf_counter() - t0}
     problem = build_problem(photo, stylized, labels, options)
     t1 = time.perf_counter()

@@ -66,13 +66,11 @@ def brute_force(problem) -> float:
     i, j = problem.edges[:, 0], problem.edges[:, 1]
     pair = problem.pair(
         every[:, i].ravel(), every[:, j].ravel(),
-        np.tile(problem.nodes[i], m), np.tile(problem.nodes[j], m),
+        np.tile(i, m), np.tile(j, m),
     )  # fmt: skip
     total += pair.reshape(m, -1).sum(axis=1)
     fi, fq, fl = problem.fixed
-    fixed = problem.pair(
-        every[:, fi].ravel(), np.tile(fl, m), np.tile(problem.nodes[fi], m), np.tile(fq, m)
-    )
+    fixed = problem.pair(every[:, fi].ravel(), np.tile(fl, m), np.tile(fi, m), np.tile(fq, m))
     total += fixed.reshape(m, -1).sum(axis=1)
     best = int(np.argmin(total))
     assert problem.energy(every[best]) == pytest.approx(total[best], rel=1e-5)
@@ -166,3 +164,25 @@ def test_missing_pymaxflow_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "maxflow", None)
     with pytest.raises(DependencyError, match=r"targeted-style-transfer\[blend\]"):
         MrfCompositor()
+
+
+@pytest.mark.parametrize("whole_frame", [False, True])
+def test_tiled_band_distances_equal_full_frame_distances(whole_frame):
+    """Distances are computed only in tiles near an edge; they must match the full transform."""
+    from scipy import ndimage as ndi
+    from tst_blend.mrf import band_distances
+
+    gen = np.random.default_rng(0)
+    noise = ndi.gaussian_filter(gen.random((150, 210)), 6)
+    labels = np.digitize(noise, np.quantile(noise, [0.6, 0.85])).astype(np.int32)
+    band = 7
+    ys, xs, dist = band_distances(labels, 4, band, whole_frame)  # label 3 is absent
+    full = np.stack([ndi.distance_transform_edt(labels != lab) for lab in range(3)])
+    allowed = full <= band
+    expect = np.ones(labels.shape, bool) if whole_frame else allowed.sum(0) >= 2
+    assert sorted(zip(ys, xs, strict=True)) == sorted(zip(*np.nonzero(expect), strict=True))
+    capped = np.minimum(full[:, ys, xs], band)
+    if not whole_frame:
+        capped[~allowed[:, ys, xs]] = np.inf
+    np.testing.assert_allclose(dist[:3], capped)
+    assert np.isinf(dist[3]).all()
