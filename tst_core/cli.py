@@ -100,6 +100,31 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_style_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        required=True,
+        metavar="SELECTOR=STYLE[:STRENGTH]",
+        help="which instances get which style image (repeatable; later wins on overlaps)",
+    )
+
+
+def _add_working_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
+    )
+    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "off"],
+        default="auto",
+        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
+    )
+
+
 def _segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         k: getattr(args, k)
@@ -154,14 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("photo")
-    p.add_argument(
-        "--style",
-        dest="styles",
-        action="append",
-        required=True,
-        metavar="SELECTOR=STYLE[:STRENGTH]",
-        help="which instances get which style image (repeatable; later wins on overlaps)",
-    )
+    _add_style_arg(p)
     p.add_argument(
         "-o",
         "--output",
@@ -170,18 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
     p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
-    p.add_argument(
-        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
-    )
-    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
-    p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report")
-    p.add_argument(
-        "--progress",
-        choices=["auto", "bar", "lines", "off"],
-        default="auto",
-        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
-    )
+    _add_working_args(p)
     _add_config_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -192,14 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("photo")
-    p.add_argument(
-        "--style",
-        dest="styles",
-        action="append",
-        required=True,
-        metavar="SELECTOR=STYLE[:STRENGTH]",
-        help="which instances get which style image (repeatable; later wins on overlaps)",
-    )
+    _add_style_arg(p)
     p.add_argument(
         "--blend",
         dest="blends",
@@ -227,17 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PX",
         help="band around each edge for the seam and leakage metrics, in working pixels (16)",
     )
-    p.add_argument(
-        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
-    )
-    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument(
-        "--progress",
-        choices=["auto", "bar", "lines", "off"],
-        default="auto",
-        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
-    )
+    _add_working_args(p)
     _add_config_args(p)
     p.set_defaults(func=cmd_compare)
 
