@@ -12,10 +12,12 @@ of pixels on either side of a 4-neighbour pair with one pixel in ``R_k`` and one
       e(p, q)  = max(0, g_R(p, q) − max_l g_{I_l}(p, q))
       seam_k   = sum_{(p, q) ⊂ B_k} e(p, q)² / |edge of R_k|
 
-  ``B_k``: pixels within ``width`` of the edge of ``R_k``, so the measure sees a seam wherever
-  a compositor moved or spread it within its reach. A hard step of height ``δ`` adds ``δ²`` per
-  edge pixel, the same step spread over ``n`` pixels ``δ²/n``: smooth or hidden seams score low.
-  Unit: squared RGB difference per edge pixel; range ``[0, ~12]``.
+  ``B_k``: the 4-neighbour pairs with both pixels within ``width`` of the edge of ``R_k``, so
+  the measure sees a seam wherever a compositor moved or spread it within its reach. A hard step
+  of colour difference ``Δ`` (RGB norm) on a smooth photo adds about ``|Δ|²`` per edge pixel,
+  the same step spread evenly over ``n`` pixels about ``|Δ|²/n``, a step where the two images
+  agree nothing: smooth or hidden seams score low. Unit: squared RGB difference per edge pixel;
+  0 or more (at most 3 per pair in the band).
 * **Leakage** (:func:`leakage`): ``mean |R − P|`` over the pixels farther than ``width`` from
   every hard region, and over channels. A compositor that keeps to its band scores exactly 0.
   Range [0, 1].
