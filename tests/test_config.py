@@ -140,7 +140,7 @@ def test_set_overrides_win_over_files(tmp_path, host):
             "engine.fake-fill.nope=1",
             r"unknown key 'nope' in \[engine.fake-fill\]; valid keys: iterations, fail",
         ),
-        ("blend.nope.x=1", "unknown compositor 'nope'; installed: hard"),
+        ("blend.nope.x=1", "unknown compositor 'nope'; installed: feather, hard, mrf, poisson"),
     ],
 )
 def test_bad_set_overrides(host, item, message):

@@ -149,6 +149,17 @@ def test_write_roundtrip_and_no_leftovers(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        io.write_image(tmp_path / "out.png", torch.rand(3, 4, 4))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_multi_write_leaves_nothing(tmp_path):
     def boom(tmp):
         tmp.write_text("half")
