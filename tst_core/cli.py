@@ -96,7 +96,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         action="append",
         type=_floats,
         metavar="X,Y[,FG]",
-        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam; repeatable)",
+        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam, grabcut; repeatable)",
     )
 
 
@@ -281,6 +281,11 @@ def cmd_segment(args: argparse.Namespace) -> None:
         atomic_write_many({args.overlay: image_writer(overlay(res.photo, res.segmentation), "PNG")})
     if export is not None:
         _export_masks(res, export)
+        # with --json, stdout stays pure JSON
+        print(
+            f"wrote {len(res.segmentation)} masks to {export}/",
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
 
 def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float) -> str:
@@ -324,7 +329,6 @@ def _export_masks(res: Any, out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"wrote {len(index)} masks to {out}/")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
