@@ -54,3 +54,27 @@ def _isolate(monkeypatch):
     torch.manual_seed(0)
     yield
     plugins.reset_default_host()
+
+
+def make_dist(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> Path:
+    """Write a minimal installed distribution into ``root`` (put ``root`` on sys.path/PYTHONPATH).
+
+    :param entry_points: ``{name: module}`` in the ``tst`` group.
+    :param modules: ``{module name: source}`` written as top-level ``.py`` files.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[tst]\n{lines}")
+    for name, source in modules.items():
+        (root / f"{name}.py").write_text(source)
+    return root
+
+
+@pytest.fixture
+def dist_factory(tmp_path):
+    """``dist_factory(dist, entry_points, modules)`` → a folder holding that distribution."""
+    counter = iter(range(1000))
+    return lambda *a: make_dist(tmp_path / f"site{next(counter)}", *a)

@@ -1,6 +1,7 @@
 """Test plugins (registered through the ``host`` fixture, datasette-style).
 
 * segmenter ``fake-boxes``: instances at fixed boxes given in its options (labels, scores).
+* segmenter ``fake-weights``: needs a checkpoint (``weights`` option or the cache).
 * engine ``fake-fill``: layer k is the target's style image mean colour everywhere; it reports
   one progress step per "iteration" and fails on request, to test error paths.
 """
@@ -8,12 +9,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from tst_core import hookimpl
 from tst_core.errors import EngineError
 from tst_core.types import Instance, Progress, Segmentation, StylizeResult
+from tst_core.weights import load_checkpoint, locate
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,34 @@ class FillEngine:
         return StylizeResult(torch.stack(layers), losses, {"device": "cpu"})
 
 
+@dataclass(frozen=True)
+class WeightsOptions:
+    weights: Path | None = None
+
+
+class WeightsSegmenter:
+    """Needs a checkpoint, found the standard way (tst_core.weights)."""
+
+    def __init__(self, options: WeightsOptions, env) -> None:
+        path = locate(
+            "fake-seg-0123abcd.pth",
+            path=options.weights,
+            what="fake segmenter",
+            url="https://example.invalid/fake-seg-0123abcd.pth",
+            alternatives="or use --segmenter fake-boxes",
+        )
+        self.state = load_checkpoint(path, "fake segmenter checkpoint")
+
+    def segment(self, photo):
+        return Segmentation((), tuple(photo.shape[-2:]))
+
+
 @hookimpl
 def tst_register_segmenters(register):
     register("fake-boxes", BoxesSegmenter, options=BoxesOptions, description="test: fixed boxes")
+    register(
+        "fake-weights", WeightsSegmenter, options=WeightsOptions, description="test: needs weights"
+    )
 
 
 @hookimpl

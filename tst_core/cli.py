@@ -26,6 +26,17 @@ background (not covered by any instance), all (whole frame); join with commas fo
 When targets overlap the later --style wins.
 """
 
+EXAMPLES_COMPARE = """examples:
+  tst compare bus.jpg --segmenter maskfile --masks masks/ \\
+      --style person#0=starry_night.jpg --style person#1=the_scream.jpg -o sheet.png
+  tst compare photo.jpg --style person=wave.jpg --blend hard,feather,mrf --engine gatys,gatys-full
+  tst compare photo.jpg --style dog=monet.jpg --set blend.mrf.band=16 --band 24 -o sheet.png
+
+writes sheet.png (photo, stylised, each result, enlarged seam crops), sheet.json and sheet.csv
+(the metrics table, also printed). Lower seam visibility is a less visible seam; leakage should
+be 0: it is the change farther than --band pixels from every target.
+"""
+
 EXAMPLES_SEGMENT = """examples:
   tst segment bus.jpg --segmenter yolo --weights yolov8n-seg_int8.tflite --overlay ids.png
   tst segment photo.jpg --json
@@ -85,7 +96,32 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         action="append",
         type=_floats,
         metavar="X,Y[,FG]",
-        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam; repeatable)",
+        help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam, grabcut; repeatable)",
+    )
+
+
+def _add_style_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        required=True,
+        metavar="SELECTOR=STYLE[:STRENGTH]",
+        help="which instances get which style image (repeatable; later wins on overlaps)",
+    )
+
+
+def _add_working_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
+    )
+    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "off"],
+        default="auto",
+        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
     )
 
 
@@ -143,14 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("photo")
-    p.add_argument(
-        "--style",
-        dest="styles",
-        action="append",
-        required=True,
-        metavar="SELECTOR=STYLE[:STRENGTH]",
-        help="which instances get which style image (repeatable; later wins on overlaps)",
-    )
+    _add_style_arg(p)
     p.add_argument(
         "-o",
         "--output",
@@ -159,20 +188,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
     p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
-    p.add_argument(
-        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
-    )
-    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
-    p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report")
-    p.add_argument(
-        "--progress",
-        choices=["auto", "bar", "lines", "off"],
-        default="auto",
-        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
-    )
+    _add_working_args(p)
     _add_config_args(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "compare",
+        help="blend with several compositors (and engines) and compare them side by side",
+        epilog=EXAMPLES_COMPARE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("photo")
+    _add_style_arg(p)
+    p.add_argument(
+        "--blend",
+        dest="blends",
+        type=_names,
+        metavar="A,B,...",
+        help="compositors to compare (default: every installed one)",
+    )
+    p.add_argument(
+        "--engine",
+        dest="engines",
+        type=_names,
+        metavar="A,B,...",
+        help="engines to compare; each stylises once (default from the config: gatys)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="SHEET.png",
+        help="contact sheet (default: PHOTO_compare.png here); .json and .csv are written beside it",
+    )
+    p.add_argument(
+        "--band",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="band around each edge for the seam and leakage metrics, in working pixels (16)",
+    )
+    _add_working_args(p)
+    _add_config_args(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "plugins", help="list segmenters, engines and compositors, and broken plugins"
@@ -223,6 +281,11 @@ def cmd_segment(args: argparse.Namespace) -> None:
         atomic_write_many({args.overlay: image_writer(overlay(res.photo, res.segmentation), "PNG")})
     if export is not None:
         _export_masks(res, export)
+        # with --json, stdout stays pure JSON
+        print(
+            f"wrote {len(res.segmentation)} masks to {export}/",
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
 
 def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float) -> str:
@@ -266,7 +329,6 @@ def _export_masks(res: Any, out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"wrote {len(index)} masks to {out}/")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -289,6 +351,41 @@ def cmd_run(args: argparse.Namespace) -> None:
         f"wrote {' and '.join(str(p) for p in written)} "
         f"(segment {t['segment']:.1f} s, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
     )
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got '{text}'")
+    return names
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .compare import compare
+    from .io import check_outputs, image_format
+    from .metrics import BAND
+    from .progress import ProgressReporter
+
+    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
+    image_format(output)
+    outputs = [output, output.with_suffix(".json"), output.with_suffix(".csv")]
+    check_outputs(outputs, [args.photo, *(s.partition("=")[2] for s in args.styles)])
+    reporter = ProgressReporter(args.progress)
+    try:
+        result = compare(
+            args.photo,
+            args.styles,
+            engines=args.engines,
+            blends=args.blends,
+            band=BAND if args.band is None else args.band,
+            progress=reporter,
+            **_session_kwargs(args),
+        )
+    finally:
+        reporter.close()
+    written = result.save(output)
+    print(result.table())
+    print(f"wrote {', '.join(str(p) for p in written)}")
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
@@ -350,7 +447,10 @@ def cmd_config_presets(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, see _Parser.error), --help, --version
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import options as opts
+from .device import check_device_name
 from .errors import ConfigError, PluginError
 from .plugins import Host
 from .registry import KINDS, Kind
@@ -66,6 +67,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 8192:
             raise ConfigError(f"run.size must be between 16 and 8192 pixels, got {self.size}")
+        check_device_name(self.device)
         if self.style_size is not None and not 16 <= self.style_size <= 8192:
             raise ConfigError(
                 f"run.style_size must be between 16 and 8192 pixels, got {self.style_size}"

@@ -9,6 +9,13 @@ from .errors import ConfigError
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
+def check_device_name(name: str) -> None:
+    """Raise :class:`ConfigError` unless ``name`` is auto, cpu, cuda, cuda:N or mps."""
+    base, _, index = name.partition(":")
+    if base not in DEVICE_CHOICES or (index and (base != "cuda" or not index.isdigit())):
+        raise ConfigError(f"unknown device '{name}'; choose one of: auto, cpu, cuda, cuda:N, mps")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then MPS, then CPU; an explicit device must be available.
 
@@ -20,9 +27,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    check_device_name(name)
     base = name.split(":", 1)[0]
-    if base not in DEVICE_CHOICES:
-        raise ConfigError(f"unknown device '{name}'; choose one of: {', '.join(DEVICE_CHOICES)}")
     if base == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             "device 'cuda' was asked for but no CUDA GPU is available; use --device cpu"

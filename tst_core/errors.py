@@ -43,9 +43,17 @@ class EngineError(TstError):
     """The style engine cannot continue (for example the loss became NaN)."""
 
 
-def missing_dependency(plugin: str, module: str, extra: str | None = None) -> DependencyError:
-    """Build the standard error for an optional package that is not installed."""
-    how = f'pip install "targeted-style-transfer[{extra}]"' if extra else f"pip install {module}"
+def missing_dependency(
+    plugin: str, module: str, extra: str | None = None, *, install: str | None = None
+) -> DependencyError:
+    """Build the standard error for an optional package that is not installed.
+
+    :param install: the install command, for packages that are not on the package registries
+        (default: ``pip install "targeted-style-transfer[EXTRA]"`` or ``pip install MODULE``).
+    """
+    how = install or (
+        f'pip install "targeted-style-transfer[{extra}]"' if extra else f"pip install {module}"
+    )
     return DependencyError(
         f"the {plugin} plugin needs the Python package '{module}', which is not installed; "
         f"install it with: {how}"

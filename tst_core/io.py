@@ -218,13 +218,21 @@ def atomic_write_many(writers: Mapping[Any, Callable[[Path], None]]) -> None:
             os.close(fd)
             staged.append((Path(tmp_name), dest))
             writer(Path(tmp_name))
+        mode = _default_file_mode()
         for tmp, dest in staged:
+            os.chmod(tmp, mode)  # mkstemp makes 0600 files; outputs get the usual umask mode
             os.replace(tmp, dest)
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         raise
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def image_writer(image: Tensor | Image.Image, fmt: str) -> Callable[[Path], None]:

@@ -38,7 +38,10 @@ def type_name(tp: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join("none" if a is type(None) else type_name(a) for a in get_args(tp))
     if origin in (tuple, list):
-        return f"a list of {type_name(get_args(tp)[0])}"
+        args = get_args(tp)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return "a list of (" + ", ".join(type_name(a) for a in args) + ")"
+        return f"a list of {type_name(args[0])}"
     if origin is dict:
         return f"a table of {type_name(get_args(tp)[1])}"
     return {
@@ -71,8 +74,17 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
-        item = get_args(tp)[0]
-        items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        args = get_args(tp)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):  # a fixed-length tuple such as tuple[str, float]
+                raise ConfigError(f"{where} must have {len(args)} items, got {value!r}")
+            item_types = list(args)
+        else:
+            item_types = [args[0]] * len(value)
+        items = [
+            coerce(v, t, f"{where}[{i}]")
+            for i, (v, t) in enumerate(zip(value, item_types, strict=True))
+        ]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):

@@ -49,6 +49,11 @@ def overlay(photo: Tensor, seg: Segmentation, alpha: float = 0.45) -> Image.Imag
         cy, cx = _label_point(inst.mask)
         text = f"{i} {inst.label}"
         left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
+        # keep the whole label inside the picture (objects cut by the frame, thin masks)
+        dx = max(0.0, 3 - left) - max(0.0, right + 3 - (w - 1))
+        dy = max(0.0, 2 - top) - max(0.0, bottom + 2 - (h - 1))
+        cx, cy = cx + dx, cy + dy
+        left, top, right, bottom = left + dx, top + dy, right + dx, bottom + dy
         draw.rectangle([left - 3, top - 2, right + 3, bottom + 2], fill=(0, 0, 0))
         draw.text((cx, cy), text, fill=color, font=font, anchor="mm")
     return img

@@ -13,7 +13,7 @@ the plugin that runs the model, never here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,6 +78,36 @@ class Instance:
     def area(self) -> float:
         """Fraction of the photo covered by the mask, in ``[0, 1]``."""
         return float(self.mask.mean())
+
+
+def make_instances(
+    labels: Sequence[str],
+    scores: Tensor | Sequence[float],
+    boxes: Tensor | Sequence[Sequence[float]],
+    masks: Tensor,
+    threshold: float | None = 0.5,
+) -> tuple[Instance, ...]:
+    """Instances from a model's stacked outputs (a helper for segmenters).
+
+    :param labels: N class names, lower case.
+    :param scores: N scores in [0, 1].
+    :param boxes: ``(N, 4)`` boxes ``x0, y0, x1, y1`` in photo pixels.
+    :param masks: float32 ``(N, H, W)`` soft masks in [0, 1] at the photo's resolution.
+    :param threshold: mask pixels above it become 1, the others 0; ``None`` keeps the soft
+        values. An instance with no pixel above the threshold (0.5 when ``None``) is dropped:
+        it has no region to stylise.
+    """
+    out = []
+    for k, label in enumerate(labels):
+        mask = masks[k].float()
+        inside = mask > (0.5 if threshold is None else threshold)
+        if not bool(inside.any()):
+            continue
+        mask = inside.float() if threshold is not None else mask.clamp(0.0, 1.0)
+        box = tuple(float(v) for v in boxes[k])
+        score = min(1.0, max(0.0, float(scores[k])))
+        out.append(Instance(label, score, (box[0], box[1], box[2], box[3]), mask.contiguous()))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from tst_core.errors import ConfigError
+from tst_core.regions import label_map, paint
 from tst_core.types import Env, Targets, Tensor
 
 
@@ -27,8 +26,4 @@ class HardCompositor:
 
     def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
         """:param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``; returns ``(3, H, W)``."""
-        out = photo.clone()
-        for k, target in enumerate(targets):
-            inside = target.mask > self.options.threshold
-            out = torch.where(inside, stylized[k], out)
-        return out
+        return paint(photo, stylized, label_map(targets.masks(), self.options.threshold))

@@ -6,7 +6,8 @@ Two layouts are read:
   ``person.png``, ``person_2.png``, ``003_person.png`` all mean ``person`` (a leading
   ``NNN_`` fixes the order, a trailing ``_N``/``-N`` tells instances apart). A mask is white
   (or opaque) on the instance; gray values are a soft mask. If the folder has an
-  ``instances.json`` (as ``tst segment --export-masks`` writes), labels and scores come from it.
+  ``instances.json`` (as ``tst segment --export-masks`` writes), labels, scores and boxes come
+  from it (a box only while its mask still lies inside it).
 * one **indexed label PNG** (palette or grayscale integers): 0 is background, each other value
   an instance; labels from the ``labels`` option (value 1 → first label), else ``region``.
 
@@ -26,7 +27,7 @@ import torch
 from tst_core import hookimpl
 from tst_core.errors import ConfigError, InputError
 from tst_core.io import read_label_image, read_mask
-from tst_core.types import Instance, Segmentation, Tensor, box_of
+from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
 
 INDEX_FILE = "instances.json"
 _PREFIX = re.compile(r"^\d+_")
@@ -44,8 +45,8 @@ class MaskFileOptions:
 
 def label_from_name(path: Path) -> str:
     """``003_traffic light_2.png`` → ``traffic light``."""
-    stem = _SUFFIX.sub("", _PREFIX.sub("", path.stem))
-    return stem.strip().lower() or "region"
+    stem = _SUFFIX.sub("", _PREFIX.sub("", path.stem)).strip().lower()
+    return "region" if not stem or stem.isdigit() else stem
 
 
 class MaskFileSegmenter:
@@ -83,7 +84,8 @@ class MaskFileSegmenter:
             _check(mask, f.name, size)
             info = meta.get(f.name, {})
             label = str(info.get("label", label_from_name(f)))
-            out.append(Instance(label, float(info.get("score", 1.0)), box_of(mask), mask))
+            box = _recorded_box(info.get("box"), mask)
+            out.append(Instance(label, float(info.get("score", 1.0)), box, mask))
         return out
 
     def _from_label_image(self, path: Path, size: tuple[int, int]) -> list[Instance]:
@@ -116,6 +118,27 @@ def _read_index(folder: Path) -> dict[str, dict[str, object]]:
         return {str(item["file"]): item for item in data["instances"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"cannot read '{index}': {exc}") from None
+
+
+def _recorded_box(recorded: object, mask: Tensor) -> Box:
+    """The box ``instances.json`` gives (a detector's box), unless the mask has left it.
+
+    A detector's box may be a little larger than its mask's pixels, so the recorded box is kept
+    while the mask lies inside it grown by 10 % of its size (a mask edited beyond that gets
+    the tight box around its pixels instead).
+    """
+    tight = box_of(mask)
+    if not (isinstance(recorded, list) and len(recorded) == 4):
+        return tight
+    try:
+        x0, y0, x1, y1 = (float(v) for v in recorded)
+    except (TypeError, ValueError):
+        return tight
+    gx, gy = 0.1 * (x1 - x0) + 1.0, 0.1 * (y1 - y0) + 1.0
+    inside = (
+        tight[0] >= x0 - gx and tight[1] >= y0 - gy and tight[2] <= x1 + gx and tight[3] <= y1 + gy
+    )
+    return (x0, y0, x1, y1) if inside else tight
 
 
 def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:

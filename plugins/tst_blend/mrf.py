@@ -1,0 +1,404 @@
+"""``mrf`` compositor: a graph cut through a band around each edge (Wells, Wood & Xiao 2017).
+
+Every pixel ``p`` gets a label ``x_p``: 0 shows the photo, ``k + 1`` target k's stylised layer.
+Outside a band of ``band`` pixels around the edges of the hard regions (mask > 0.5) the label
+is fixed to the region's own; inside the band it minimises
+
+``E(x) = sum_p U_p(x_p) + sum_{(p,q) 4-neighbours} V_pq(x_p, x_q)``
+
+* unary ``U_p(l) = unary_weight · min(d_l(p), band) / band``, where ``d_l(p)`` is the distance
+  from ``p`` to the region of label ``l`` (0 inside it): a pixel is pushed towards the label
+  of the region it is in, or nearest to; a label whose region is farther than ``band`` is not
+  allowed at ``p``;
+* pairwise ``V_pq(a, b) = pairwise_weight · (|I_a(p) − I_b(p)|² + |I_a(q) − I_b(q)|²)`` for
+  ``a ≠ b`` (0 for ``a = b``), the seam cost of Kwatra et al.'s graph-cut textures, which the
+  paper uses: small where the two images already agree, so the cut runs where a change is
+  least visible. ``seam_cost = "euclidean"`` drops the squares (a metric).
+
+Only band pixels are graph nodes, so the work grows with the boundary length, not the area.
+Each connected piece of the band where only two labels meet (a target against the photo) is
+solved exactly by one minimum cut. Where three or more labels meet (targets that touch each
+other) the labels are optimised by alpha-expansion (Boykov, Veksler & Zabih 2001), each move an
+exact minimum cut. The squared seam cost is not a metric, so a move can contain a pair term that
+is not submodular; such a term is truncated as in Rother et al. (2005, "digital tapestry"),
+which keeps every move from raising the true energy.
+
+``whole_frame = true`` is the "naive" use on a fully stylised image: every pixel is a node and
+may take any label; the unary saturates at ``band`` pixels from a region.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from tst_core.errors import ConfigError, missing_dependency
+from tst_core.regions import boundary, label_map, paint, tiles_near
+from tst_core.types import Env, Targets, Tensor
+
+
+@dataclass(frozen=True)
+class MrfOptions:
+    """:param band: half-width in pixels of the band around each edge where the cut may run
+        (0: the hard cut).
+    :param unary_weight: weight of the unary cost (a pixel ``band`` pixels inside a region
+        pays this much to take another label).
+    :param pairwise_weight: weight of the seam cost between 4-neighbours.
+    :param seam_cost: ``squared`` (the paper's ``|I_a − I_b|²``) or ``euclidean`` (``|I_a − I_b|``).
+    :param whole_frame: cut over the whole frame, not only the band (the "naive" use).
+    :param max_cycles: most alpha-expansion sweeps over all labels where targets touch.
+    """
+
+    band: int = 8
+    unary_weight: float = 0.1
+    pairwise_weight: float = 1.0
+    seam_cost: Literal["squared", "euclidean"] = "squared"
+    whole_frame: bool = False
+    max_cycles: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.band <= 1024:
+            raise ConfigError(f"blend.mrf.band must be in [0, 1024] pixels, got {self.band}")
+        if self.whole_frame and self.band < 1:
+            raise ConfigError("blend.mrf.whole_frame needs band >= 1 (the unary's distance scale)")
+        if self.unary_weight < 0 or self.pairwise_weight < 0:
+            raise ConfigError("blend.mrf.unary_weight and pairwise_weight must be >= 0")
+        if self.seam_cost not in ("squared", "euclidean"):
+            raise ConfigError(
+                f"blend.mrf.seam_cost must be 'squared' or 'euclidean', got {self.seam_cost!r}"
+            )
+        if self.max_cycles < 1:
+            raise ConfigError(f"blend.mrf.max_cycles must be >= 1, got {self.max_cycles}")
+
+
+def _maxflow() -> Any:
+    try:
+        import maxflow
+    except ImportError:
+        raise missing_dependency("blend (mrf)", "PyMaxflow", "blend") from None
+    return maxflow
+
+
+@dataclass
+class Problem:
+    """The labelling problem on the band, flattened to node arrays.
+
+    Pixels are referred to by *local* indices into :attr:`colors`: node ``i`` is local pixel
+    ``i``; the fixed 4-neighbours outside the band follow after the nodes.
+
+    :param nodes: flat pixel indices ``(N,)`` (``y · W + x``) of the graph nodes.
+    :param hard: the hard labels ``(N,)`` of the nodes.
+    :param unary: ``(L, N)`` unary costs per label; ``inf`` where a label is not allowed.
+    :param edges: ``(E, 2)`` node pairs of 4-neighbours that are both nodes.
+    :param fixed: node ``(F,)``, local pixel ``(F,)`` and label ``(F,)`` of each 4-neighbour
+        of a node that lies outside the band.
+    :param colors: ``(L, P, 3)`` the colour of every local pixel in every source.
+    """
+
+    nodes: np.ndarray
+    hard: np.ndarray
+    unary: np.ndarray
+    edges: np.ndarray
+    fixed: tuple[np.ndarray, np.ndarray, np.ndarray]
+    colors: np.ndarray
+    pairwise_weight: float
+    euclidean: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def seam(self, a: np.ndarray, b: np.ndarray, pix: np.ndarray) -> np.ndarray:
+        """``|I_a(pix) − I_b(pix)|²`` (or without the square) for local pixels ``pix``."""
+        diff = self.colors[a, pix] - self.colors[b, pix]  # (n, 3)
+        sq = np.einsum("nc,nc->n", diff, diff)
+        return np.sqrt(sq) if self.euclidean else sq
+
+    def pair(self, a: np.ndarray, b: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``V_pq(a, b)`` for local pixels ``p``, ``q`` (0 where ``a == b``)."""
+        cost = self.pairwise_weight * (self.seam(a, b, p) + self.seam(a, b, q))
+        return np.where(a == b, 0.0, cost)
+
+    def energy(self, labels: np.ndarray) -> float:
+        """``E`` of node labels ``(N,)`` (terms that do not depend on the band left out)."""
+        total = float(self.unary[labels, np.arange(labels.size)].sum())
+        i, j = self.edges[:, 0], self.edges[:, 1]
+        total += float(self.pair(labels[i], labels[j], i, j).sum())
+        fi, fq, fl = self.fixed
+        total += float(self.pair(labels[fi], fl, fi, fq).sum())
+        return total
+
+    def components(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Connected pieces of the band: ``(node indices, labels allowed somewhere in it)``."""
+        graph_labels = _connected(self.nodes.size, self.edges)
+        allowed = np.isfinite(self.unary)
+        order = np.argsort(graph_labels, kind="stable")
+        splits = np.flatnonzero(np.diff(graph_labels[order])) + 1
+        for members in np.split(order, splits):
+            yield members, np.flatnonzero(allowed[:, members].any(axis=1))
+
+
+def _connected(n: int, edges: np.ndarray) -> np.ndarray:
+    """Component id ``(n,)`` of every node of an undirected graph given as ``(E, 2)`` pairs."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    adj = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    return connected_components(adj, directed=False)[1]
+
+
+def band_distances(
+    labels: np.ndarray, n_labels: int, band: int, whole_frame: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band pixels and their distance to every region, capped at ``band``.
+
+    :returns: rows ``(N,)``, columns ``(N,)`` and distances ``(L, N)``: ``min(d_l, band)``,
+        ``inf`` where region ``l`` is farther than ``band`` (band mode) or absent. In band mode
+        the nodes are the pixels with two or more labels within ``band``; with ``whole_frame``
+        every pixel.
+    """
+    h, w = labels.shape
+    present = np.bincount(labels.ravel(), minlength=n_labels) > 0
+    far = float(band) if whole_frame else np.inf
+    ys_all, xs_all, dist_all = [], [], []
+    covered = np.zeros((h, w), dtype=bool)
+    # a pixel within `band` of region l is within `band` of one of its edge pixels, so
+    # distances measured in a tile grown by band + 1 are exact up to `band`
+    for (rows, cols), halo, inner in tiles_near(boundary(labels), band + 1):
+        covered[rows, cols] = True
+        sub = labels[halo]
+        dist = np.full((n_labels, rows.stop - rows.start, cols.stop - cols.start), np.inf)
+        for lab in np.flatnonzero(present):
+            region = sub == lab
+            if region.all():
+                dist[lab] = 0.0
+            elif region.any():
+                dist[lab] = ndi.distance_transform_edt(~region)[inner]
+        dist = np.where(dist <= band, dist, np.where(present[:, None, None], far, np.inf))
+        keep = np.isfinite(dist).sum(axis=0) >= 2
+        ys, xs = np.nonzero(keep)
+        ys_all.append(ys + rows.start)
+        xs_all.append(xs + cols.start)
+        dist_all.append(dist[:, ys, xs])
+    if whole_frame:  # far from every edge a pixel is at distance 0 or `band` from each region
+        ys, xs = np.nonzero(~covered)
+        own = labels[ys, xs]
+        dist = np.where(present[:, None], far, np.inf) * np.ones((1, ys.size))
+        dist[own, np.arange(ys.size)] = 0.0
+        ys_all.append(ys)
+        xs_all.append(xs)
+        dist_all.append(dist)
+    if not ys_all:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((n_labels, 0))
+    return np.concatenate(ys_all), np.concatenate(xs_all), np.concatenate(dist_all, axis=1)
+
+
+def build_problem(
+    photo: Tensor, stylized: Tensor, labels: np.ndarray, options: MrfOptions
+) -> Problem:
+    """Set up the band, its unary costs and its edges from the hard ``labels`` ``(H, W)``.
+
+    :param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``.
+    """
+    h, w = labels.shape
+    b = options.band
+    n_labels = stylized.shape[0] + 1
+    ys, xs, dist = band_distances(labels, n_labels, b, options.whole_frame)
+    unary = options.unary_weight * dist / b  # inf stays inf: not allowed
+    node_of = np.full((h, w), -1, dtype=np.int64)
+    node_of[ys, xs] = np.arange(ys.size)
+    edges, fixed_nodes, fixed_ys, fixed_xs = _neighbours(node_of, ys, xs)
+    pix_y = np.concatenate([ys, fixed_ys])
+    pix_x = np.concatenate([xs, fixed_xs])
+    colors = np.stack(
+        [photo.numpy()[:, pix_y, pix_x].T]
+        + [layer.numpy()[:, pix_y, pix_x].T for layer in stylized]
+    ).astype(np.float64)
+    fixed = (fixed_nodes, ys.size + np.arange(fixed_ys.size), labels[fixed_ys, fixed_xs])
+    return Problem(
+        nodes=ys * w + xs,
+        hard=labels[ys, xs].astype(np.int64),
+        unary=unary,
+        edges=edges,
+        fixed=(fixed[0], fixed[1], fixed[2].astype(np.int64)),
+        colors=colors,
+        pairwise_weight=options.pairwise_weight,
+        euclidean=options.seam_cost == "euclidean",
+        info={"band_pixels": int(ys.size), "edges": int(len(edges) + fixed_ys.size)},
+    )
+
+
+def _neighbours(
+    node_of: np.ndarray, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Node-node edges ``(E, 2)``, and node, row and column of each neighbour outside the band."""
+    h, w = node_of.shape
+    nodes = np.arange(ys.size)
+    pairs, fixed_n, fixed_y, fixed_x = [], [], [], []
+    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        n, ny, nx = nodes[inside], ny[inside], nx[inside]
+        other = node_of[ny, nx]
+        if dy + dx > 0:  # each node-node pair once, from its top or left node
+            pairs.append(np.stack([n[other >= 0], other[other >= 0]], axis=1))
+        out = other < 0
+        fixed_n.append(n[out])
+        fixed_y.append(ny[out])
+        fixed_x.append(nx[out])
+    cat = np.concatenate
+    return cat(pairs), cat(fixed_n), cat(fixed_y), cat(fixed_x)
+
+
+def _cut(
+    unary0: np.ndarray,
+    unary1: np.ndarray,
+    edge_i: np.ndarray,
+    edge_j: np.ndarray,
+    cap: np.ndarray,
+    rcap: np.ndarray,
+) -> np.ndarray:
+    """Minimise ``sum_i U_i(x_i) + sum_e [x_i=0, x_j=1]·cap + [x_i=1, x_j=0]·rcap`` exactly.
+
+    Returns ``x`` ``(n,)`` bool (True = 1). Capacities must be ``>= 0``.
+    """
+    maxflow = _maxflow()
+    n = unary0.size
+    graph = maxflow.Graph[float](n, len(edge_i))
+    ids = graph.add_nodes(n)
+    if len(edge_i):
+        graph.add_edges(ids[edge_i], ids[edge_j], cap, rcap)
+    low = np.minimum(unary0, unary1)
+    # a node in the sink segment (x = 1) has its source edge cut, and vice versa
+    graph.add_grid_tedges(ids, unary1 - low, unary0 - low)
+    graph.maxflow()
+    return np.asarray(graph.get_grid_segments(ids), dtype=bool)
+
+
+def solve_binary(problem: Problem, members: np.ndarray, pair: tuple[int, int]) -> np.ndarray:
+    """The exact optimum labels of a band piece where only the labels ``pair`` are allowed."""
+    lo, hi = pair
+    local = np.full(problem.nodes.size, -1, dtype=np.int64)
+    local[members] = np.arange(members.size)
+    u0 = problem.unary[lo, members].copy()
+    u1 = problem.unary[hi, members].copy()
+    fi, fq, fl = problem.fixed
+    sel = local[fi] >= 0
+    p, q, ql = fi[sel], fq[sel], fl[sel]
+    np.add.at(u0, local[p], problem.pair(np.full_like(ql, lo), ql, p, q))
+    np.add.at(u1, local[p], problem.pair(np.full_like(ql, hi), ql, p, q))
+    ei, ej = problem.edges[:, 0], problem.edges[:, 1]
+    sel = local[ei] >= 0
+    ei, ej = ei[sel], ej[sel]
+    cost = problem.pair(np.full(ei.size, lo), np.full(ei.size, hi), ei, ej)
+    x = _cut(u0, u1, local[ei], local[ej], cost, cost)
+    return np.where(x, hi, lo)
+
+
+def expansion_move(problem: Problem, labels: np.ndarray, members: np.ndarray, alpha: int) -> int:
+    """One alpha-expansion move on the nodes ``members``; updates ``labels`` in place.
+
+    Returns how many nodes switched to ``alpha``.
+    """
+    var = np.zeros(problem.nodes.size, dtype=bool)
+    var[members] = np.isfinite(problem.unary[alpha, members]) & (labels[members] != alpha)
+    if not var.any():
+        return 0
+    local = np.full(problem.nodes.size, -1, dtype=np.int64)
+    idx = np.flatnonzero(var)
+    local[idx] = np.arange(idx.size)
+    u0 = problem.unary[labels[idx], idx].copy()
+    u1 = problem.unary[alpha, idx].copy()
+    to_alpha = np.full(problem.edges.shape[0], alpha, dtype=np.int64)
+
+    # a neighbour that keeps its label this move (a fixed pixel or a band node outside the
+    # move) turns the pair term into a unary term of the variable
+    fi, fq, fl = problem.fixed
+    ei, ej = problem.edges[:, 0], problem.edges[:, 1]
+    held = [(fi[var[fi]], fl[var[fi]], fq[var[fi]])]  # (variable node, other label, other pixel)
+    for v, o in ((ei, ej), (ej, ei)):
+        sel = var[v] & ~var[o]
+        held.append((v[sel], labels[o[sel]], o[sel]))
+    for node, other, q in held:
+        np.add.at(u0, local[node], problem.pair(labels[node], other, node, q))
+        np.add.at(u1, local[node], problem.pair(np.full_like(other, alpha), other, node, q))
+    both = var[ei] & var[ej]
+    i, j = ei[both], ej[both]
+    a = problem.pair(labels[i], labels[j], i, j)  # E(0, 0)
+    b = problem.pair(labels[i], to_alpha[: i.size], i, j)  # E(0, 1)
+    c = problem.pair(to_alpha[: i.size], labels[j], i, j)  # E(1, 0); E(1, 1) = 0
+    # squared seam costs are not a metric: truncate a non-submodular term (Rother et al. 2005)
+    a = np.minimum(a, b + c)
+    np.add.at(u1, local[i], c - a)
+    np.add.at(u1, local[j], -c)
+    x = _cut(u0, u1, local[i], local[j], b + c - a, np.zeros_like(a))
+    labels[idx[x]] = alpha
+    return int(x.sum())
+
+
+def solve(problem: Problem, max_cycles: int = 5) -> np.ndarray:
+    """Labels ``(N,)`` of the band nodes: exact on two-label pieces, alpha-expansion elsewhere."""
+    labels = problem.hard.copy()
+    moves = cycles = 0
+    for members, allowed in problem.components():
+        if allowed.size == 2:
+            labels[members] = solve_binary(problem, members, (int(allowed[0]), int(allowed[1])))
+            continue
+        for _ in range(max_cycles):
+            cycles += 1
+            changed = 0
+            for alpha in allowed:
+                before = labels[members].copy()
+                e_before = problem.energy(labels)
+                switched = expansion_move(problem, labels, members, int(alpha))
+                if switched and problem.energy(labels) > e_before + 1e-9 * abs(e_before):
+                    labels[members] = before  # cannot happen in exact arithmetic; be safe
+                    switched = 0
+                changed += switched
+                moves += 1
+            if not changed:
+                break
+    problem.info.update(expansion_moves=moves, expansion_cycles=cycles)
+    return labels
+
+
+def mrf_labels(
+    photo: Tensor, stylized: Tensor, labels: np.ndarray, options: MrfOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The cut's label map ``(H, W)`` from the hard ``labels``, and facts about the graph.
+
+    :param photo: ``(3, H, W)`` in [0, 1]. :param stylized: ``(K, 3, H, W)`` in [0, 1].
+    """
+    t0 = time.perf_counter()
+    if (labels == labels.flat[0]).all() or (options.band == 0 and not options.whole_frame):
+        return labels, {"band_pixels": 0, "edges": 0, "seconds": time.perf_counter() - t0}
+    problem = build_problem(photo, stylized, labels, options)
+    t1 = time.perf_counter()
+    node_labels = solve(problem, options.max_cycles)
+    out = labels.copy()
+    out.flat[problem.nodes] = node_labels
+    info = dict(problem.info)
+    info.update(
+        energy_hard=problem.energy(problem.hard),
+        energy=problem.energy(node_labels),
+        changed_pixels=int((node_labels != problem.hard).sum()),
+        seconds_setup=t1 - t0,
+        seconds=time.perf_counter() - t0,
+    )
+    return out, info
+
+
+class MrfCompositor:
+    def __init__(self, options: MrfOptions | None = None, env: Env | None = None) -> None:
+        self.options = options or MrfOptions()
+        _maxflow()  # fail at build time, with the install command, when PyMaxflow is missing
+        #: facts about the last cut (band size, edges, energies, seconds), for reports
+        self.info: dict[str, Any] = {}
+
+    def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
+        """:param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``; returns ``(3, H, W)``."""
+        hard = label_map(targets.masks())
+        labels, self.info = mrf_labels(photo, stylized, hard, self.options)
+        return paint(photo, stylized, labels)

@@ -1,0 +1,166 @@
+"""GrabCut (Rother, Kolmogorov & Blake 2004) on a box per instance, with OpenCV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tst_core.errors import ConfigError, InputError, missing_dependency
+from tst_core.types import Box, Env, Instance, Segmentation, Tensor
+
+
+@dataclass(frozen=True)
+class GrabCutOptions:
+    """:param boxes: one box ``x0, y0, x1, y1`` in photo pixels per instance (``--box``).
+    :param points: ``x, y`` or ``x, y, fg`` in photo pixels (``--point``): ``fg`` 1 (default)
+        marks the object, 0 the background, inside every box that contains the point.
+    :param labels: a label per box, in order; boxes without one are labelled ``region``.
+    :param iterations: GrabCut iterations (colour-model and graph-cut rounds).
+    :param margin: background context around each box, as a fraction of its size, that GrabCut
+        sees to learn the background colours (the rest of the photo is not used).
+    :param point_radius: radius in pixels of the disc each point marks.
+    """
+
+    boxes: tuple[tuple[float, ...], ...] = ()
+    points: tuple[tuple[float, ...], ...] = ()
+    labels: tuple[str, ...] = ()
+    iterations: int = 5
+    margin: float = 0.5
+    point_radius: int = 5
+
+    def __post_init__(self) -> None:
+        for box in self.boxes:
+            if len(box) != 4:
+                raise ConfigError(f"a grabcut box needs 4 numbers X0,Y0,X1,Y1, got {list(box)}")
+            if not (box[2] > box[0] and box[3] > box[1]):
+                raise ConfigError(f"grabcut box {list(box)} must have X1 > X0 and Y1 > Y0")
+        for point in self.points:
+            if len(point) not in (2, 3) or (len(point) == 3 and point[2] not in (0, 1)):
+                raise ConfigError(
+                    f"a grabcut point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
+                )
+        if self.iterations < 1:
+            raise ConfigError(
+                f"segmenter.grabcut.iterations must be at least 1, got {self.iterations}"
+            )
+        if self.margin < 0:
+            raise ConfigError(f"segmenter.grabcut.margin must be 0 or more, got {self.margin}")
+        if self.point_radius < 0:
+            raise ConfigError(
+                f"segmenter.grabcut.point_radius must be 0 or more, got {self.point_radius}"
+            )
+
+
+class GrabCutSegmenter:
+    """One instance per box: the pixels GrabCut assigns to the foreground (mask 0 or 1)."""
+
+    def __init__(self, options: GrabCutOptions, env: Env | None = None) -> None:
+        try:
+            import cv2
+        except ImportError:
+            raise missing_dependency("grabcut", "opencv-python-headless", "grabcut") from None
+        if not options.boxes:
+            raise ConfigError(
+                "the grabcut segmenter needs at least one box around an object: "
+                "pass --box X0,Y0,X1,Y1 (photo pixels; repeat it for more objects)"
+            )
+        if len(options.labels) > len(options.boxes):  # checked here: --box comes after --set
+            raise ConfigError(
+                f"segmenter.grabcut has {len(options.labels)} labels for {len(options.boxes)} "
+                "boxes; give one label per --box"
+            )
+        self.cv2: Any = cv2
+        self.options = options
+        self.seed = 0 if env is None or env.seed is None else env.seed
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per box, at ``(H, W)``."""
+        h, w = int(photo.shape[-2]), int(photo.shape[-1])
+        # GrabCut models colours with Gaussian mixtures, so channel order does not matter: RGB
+        image = photo.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+        boxes = [clip_box(b, (h, w), i) for i, b in enumerate(self.options.boxes)]
+        self._check_points(boxes)
+        out = []
+        for i, box in enumerate(boxes):
+            mask = self._cut(image, box)
+            if not mask.any():
+                raise InputError(
+                    f"grabcut found nothing in box {i} ({_fmt(box)}); draw the box closer "
+                    "around the object or mark it with --point X,Y,1"
+                )
+            label = self.options.labels[i] if i < len(self.options.labels) else "region"
+            full = torch.from_numpy(mask.astype(np.float32))
+            out.append(Instance(label.strip().lower(), 1.0, box, full))
+        return Segmentation(tuple(out), (h, w))
+
+    def _check_points(self, boxes: list[Box]) -> None:
+        for p in self.options.points:
+            if not any(_inside(p, b) for b in boxes):
+                raise InputError(
+                    f"point ({p[0]:g}, {p[1]:g}) lies in no --box; grabcut uses points only to "
+                    "correct the cut inside a box"
+                )
+
+    def _cut(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """Boolean ``(H, W)`` foreground of GrabCut run on the box and its margin."""
+        cv2 = self.cv2
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = (
+            int(np.floor(box[0])),
+            int(np.floor(box[1])),
+            int(np.ceil(box[2])),
+            int(np.ceil(box[3])),
+        )
+        mx, my = round((x1 - x0) * self.options.margin), round((y1 - y0) * self.options.margin)
+        cx0, cy0, cx1, cy1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+        crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
+        labels = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
+        labels[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] = cv2.GC_PR_FGD
+        if not (labels == cv2.GC_BGD).any():
+            raise InputError(
+                f"box ({_fmt(box)}) covers the whole photo; grabcut needs some background "
+                "around the object to learn its colours"
+            )
+        for p in self.options.points:
+            if _inside(p, box):
+                value = cv2.GC_FGD if len(p) < 3 or p[2] == 1 else cv2.GC_BGD
+                centre = (round(p[0]) - cx0, round(p[1]) - cy0)
+                cv2.circle(labels, centre, self.options.point_radius, int(value), thickness=-1)
+        cv2.setRNGSeed(self.seed)
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        try:
+            cv2.grabCut(
+                crop, labels, None, bgd, fgd, self.options.iterations, cv2.GC_INIT_WITH_MASK
+            )
+        except cv2.error as exc:
+            raise InputError(
+                f"grabcut cannot cut box ({_fmt(box)}): {str(exc).strip().splitlines()[-1]}"
+            ) from None
+        mask = np.zeros((h, w), bool)
+        mask[cy0:cy1, cx0:cx1] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+        return mask
+
+
+def clip_box(box: tuple[float, ...], size: tuple[int, int], i: int = 0) -> Box:
+    """A box clipped to the photo; a box outside it is an :class:`InputError`."""
+    h, w = size
+    x0, y0, x1, y1 = (
+        min(max(float(v), 0.0), float(lim)) for v, lim in zip(box, (w, h, w, h), strict=True)
+    )
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise InputError(
+            f"box {i} ({_fmt(box)}) lies outside the {w}×{h} photo; boxes are X0,Y0,X1,Y1 in "
+            "photo pixels"
+        )
+    return (x0, y0, x1, y1)
+
+
+def _inside(point: tuple[float, ...], box: Box) -> bool:
+    return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
+
+
+def _fmt(box: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in box)

@@ -1,0 +1,34 @@
+"""``sam`` segmenter: Segment Anything (Kirillov et al. 2023) as a tst plugin.
+
+Three modes (``--set segmenter.sam.mode=...``):
+
+* ``prompts`` (default): one instance per ``--box X0,Y0,X1,Y1`` and per group of
+  ``--point X,Y[,GROUP]`` (GROUP 1, 2, ... foreground of object 1, 2, ...; 0 background);
+* ``automatic``: SAM's automatic mask generator; every region is labelled ``region``;
+* ``refine``: the instances of another segmenter (``segmenter.sam.source``, e.g. ``yolo``), each
+  cut out again by SAM inside its box, keeping that segmenter's label and score.
+
+Needs the ``segment-anything`` package (``pip install "targeted-style-transfer[sam]"``) and a
+SAM checkpoint (``sam_vit_b_01ec64.pth`` etc., in the ``$TORCH_HOME`` cache or ``--weights``);
+tst never downloads it. The option ``random_weights`` (tests only) loads no checkpoint.
+"""
+
+from __future__ import annotations
+
+from tst_core import hookimpl
+
+from .options import SamOptions
+from .segmenter import SamSegmenter
+
+__all__ = ["SamOptions", "SamSegmenter"]
+
+
+@hookimpl
+def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+    register(
+        "sam",
+        SamSegmenter,
+        options=SamOptions,
+        description="Segment Anything: --point/--box prompts, automatic, or refine another "
+        "segmenter's boxes (needs [sam] and a SAM checkpoint)",
+    )

@@ -1,0 +1,76 @@
+"""Building a SAM model and loading its checkpoint offline (``weights_only=True``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tst_core.errors import WeightsError, missing_dependency
+from tst_core.weights import load_checkpoint, locate
+
+#: The official checkpoints, by model type (file names of the Segment Anything release).
+CHECKPOINTS = {
+    "vit_b": "sam_vit_b_01ec64.pth",
+    "vit_l": "sam_vit_l_0b3195.pth",
+    "vit_h": "sam_vit_h_4b8939.pth",
+}
+URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+
+
+def import_sam() -> Any:
+    """The ``segment_anything`` module, or the standard missing-dependency error."""
+    try:
+        import segment_anything
+    except ImportError:
+        raise missing_dependency("sam", "segment-anything", "sam") from None
+    return segment_anything
+
+
+def checkpoint_path(model_type: str, weights: Path | None) -> Path:
+    """The checkpoint to load: ``weights`` if given, else the official file in the cache."""
+    filename = CHECKPOINTS[model_type]
+    return locate(
+        filename,
+        path=weights,
+        what=f"SAM {model_type}",
+        url=URL + filename,
+        option="--weights FILE",
+        alternatives="or use a segmenter that needs no SAM checkpoint (--segmenter yolo or grabcut)",
+    )
+
+
+def build_sam(
+    model_type: str, *, weights: Path | None = None, random_weights: bool = False, seed: int = 0
+) -> torch.nn.Module:
+    """A SAM model in eval mode on the CPU.
+
+    :param model_type: ``vit_b``, ``vit_l`` or ``vit_h``.
+    :param weights: checkpoint path; ``None``: the official file in the ``$TORCH_HOME`` cache.
+    :param random_weights: test only: load nothing, keep the random initialisation (``seed``).
+    """
+    sam = import_sam()
+    path = None if random_weights else checkpoint_path(model_type, weights)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = sam.sam_model_registry[model_type](checkpoint=None)
+    if path is not None:
+        load_weights(model, path, model_type)
+    return model.eval()
+
+
+def load_weights(model: torch.nn.Module, path: Path, model_type: str) -> None:
+    """Load a SAM state dict (plain, or under ``"model"``) into ``model``."""
+    state = load_checkpoint(path, f"SAM {model_type} checkpoint")
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"'{path}' is not a SAM checkpoint (expected a state dict)")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise WeightsError(
+            f"'{path}' does not fit SAM {model_type}; set segmenter.sam.model_type to the "
+            f"checkpoint's type ({', '.join(CHECKPOINTS)})"
+        ) from None

@@ -1,0 +1,171 @@
+"""The ``sam`` segmenter: Segment Anything with prompts, automatically, or refining boxes."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from tst_core.device import resolve_device
+from tst_core.errors import ConfigError, PluginError, missing_dependency
+from tst_core.types import Env, Instance, Segmentation, Segmenter, Tensor, box_of, check_image
+
+from .model import build_sam, import_sam
+from .options import SamOptions
+from .prompts import Prompt, build_prompts
+
+#: refine mode: boxes sent through SAM's mask decoder at once
+BOX_BATCH = 16
+
+
+class SamSegmenter:
+    """Segment Anything in one of three modes (see :class:`SamOptions`).
+
+    :param model: an already built ``segment_anything.modeling.Sam`` (tests use a small one);
+        ``None`` builds ``options.model_type`` and loads its checkpoint.
+    """
+
+    def __init__(
+        self, options: SamOptions, env: Env | None = None, *, model: torch.nn.Module | None = None
+    ) -> None:
+        env = env or Env()
+        self.options = options
+        self.sam = import_sam()
+        if options.mode == "prompts" and not (options.points or options.boxes):
+            raise ConfigError(
+                "the sam segmenter in prompts mode needs --point X,Y or --box X0,Y0,X1,Y1; "
+                "or set segmenter.sam.mode=automatic (every region) or mode=refine (sharpen "
+                "another segmenter's boxes)"
+            )
+        if options.mode == "automatic" and options.min_region_area > 0:
+            try:
+                import cv2  # noqa: F401  (SAM's small-region clean-up uses it)
+            except ImportError:
+                raise missing_dependency("sam", "opencv-python-headless", "grabcut") from None
+        self.source = _make_source(env, options.source) if options.mode == "refine" else None
+        if model is None:
+            model = build_sam(
+                options.model_type,
+                weights=options.weights,
+                random_weights=options.random_weights,
+                seed=env.seed or 0,
+            )
+        self.model = model.to(resolve_device(env.device)).eval()
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances at ``(H, W)``."""
+        check_image(photo, "photo")
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        if self.options.mode == "refine":
+            instances = self._refine(photo, size)
+        elif self.options.mode == "automatic":
+            instances = self._automatic(_to_hwc_uint8(photo))
+        else:
+            instances = self._prompts(_to_hwc_uint8(photo), size)
+        return Segmentation(tuple(instances), size)
+
+    def _predictor(self, image: np.ndarray) -> Any:
+        predictor = self.sam.SamPredictor(self.model)
+        predictor.set_image(image, image_format="RGB")
+        return predictor
+
+    def _prompts(self, image: np.ndarray, size: tuple[int, int]) -> list[Instance]:
+        o = self.options
+        prompts = build_prompts(o.points, o.boxes, o.labels, size)
+        predictor = self._predictor(image)
+        return [_predict_one(predictor, p) for p in prompts]
+
+    def _automatic(self, image: np.ndarray) -> list[Instance]:
+        o = self.options
+        generator = self.sam.SamAutomaticMaskGenerator(
+            self.model,
+            points_per_side=o.points_per_side,
+            pred_iou_thresh=o.pred_iou_thresh,
+            stability_score_thresh=o.stability_score_thresh,
+            min_mask_region_area=o.min_region_area,
+        )
+        out = []
+        for record in generator.generate(image):
+            mask = torch.from_numpy(np.asarray(record["segmentation"], dtype=np.float32))
+            out.append(Instance("region", _unit(record["predicted_iou"]), box_of(mask), mask))
+        return out
+
+    def _refine(self, photo: Tensor, size: tuple[int, int]) -> list[Instance]:
+        assert self.source is not None
+        found = self.source.segment(photo)
+        if not len(found):
+            return []
+        predictor = self._predictor(_to_hwc_uint8(photo))
+        boxes = torch.tensor([inst.box for inst in found.instances], dtype=torch.float32)
+        out: list[Instance] = []
+        for start in range(0, len(boxes), BOX_BATCH):
+            chunk = boxes[start : start + BOX_BATCH]
+            masks = _predict_boxes(predictor, chunk, size)
+            for inst, box, mask in zip(found.instances[start:], chunk, masks, strict=False):
+                out.append(self._refined(inst, box, mask, len(out)))
+        return out
+
+    def _refined(self, inst: Instance, box: Tensor, mask: Tensor, i: int) -> Instance:
+        if self.options.clip_to_box:
+            mask = mask * _box_mask(box, mask.shape)
+        if not bool((mask > 0.5).any()):
+            warnings.warn(
+                f"sam found no mask inside box {i} ({inst.label}) of segmenter "
+                f"'{self.options.source}'; kept that segmenter's mask",
+                stacklevel=4,
+            )
+            return inst
+        return Instance(inst.label, inst.score, box_of(mask), mask)
+
+
+def _make_source(env: Env, name: str) -> Segmenter:
+    if env.make is None:
+        raise PluginError(
+            "the sam segmenter in refine mode needs to build its source segmenter, but this "
+            "environment cannot build plugins; run it through tst or tst_core.segment"
+        )
+    return env.make("segmenter", name)
+
+
+def _to_hwc_uint8(photo: Tensor) -> np.ndarray:
+    """``(3, H, W)`` float in [0, 1] → ``(H, W, 3)`` uint8 RGB, SAM's input convention."""
+    return photo.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _unit(value: float) -> float:
+    """A predicted IoU as a score in [0, 1] (SAM's can stray slightly outside)."""
+    v = float(value)
+    return 0.0 if math.isnan(v) else min(1.0, max(0.0, v))
+
+
+def _predict_one(predictor: Any, prompt: Prompt) -> Instance:
+    masks, ious, _ = predictor.predict(
+        point_coords=prompt.points,
+        point_labels=prompt.point_labels,
+        box=prompt.box,
+        multimask_output=prompt.ambiguous,
+    )
+    best = int(np.argmax(ious))
+    mask = torch.from_numpy(masks[best].astype(np.float32))
+    return Instance(prompt.label, _unit(ious[best]), box_of(mask), mask)
+
+
+def _predict_boxes(predictor: Any, boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Masks float32 ``(B, H, W)`` in {0, 1} for ``boxes`` ``(B, 4)`` in photo pixels."""
+    device = predictor.device
+    scaled = predictor.transform.apply_boxes_torch(boxes, size).to(device)
+    masks, _, _ = predictor.predict_torch(None, None, boxes=scaled, multimask_output=False)
+    return masks[:, 0].float().cpu()
+
+
+def _box_mask(box: Tensor, shape: torch.Size) -> Tensor:
+    """float32 ``(H, W)``: 1 inside ``box`` (rounded outwards to whole pixels), 0 outside."""
+    h, w = shape
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(w, math.ceil(box[2])), min(h, math.ceil(box[3]))
+    out = torch.zeros(h, w)
+    out[y0:y1, x0:x1] = 1.0
+    return out

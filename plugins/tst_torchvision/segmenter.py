@@ -1,0 +1,158 @@
+"""Mask R-CNN ResNet-50-FPN (He et al. 2017) from torchvision, with its COCO weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from tst_core.device import check_device_name, resolve_device
+from tst_core.errors import ConfigError, WeightsError
+from tst_core.types import Env, Segmentation, Tensor, make_instances
+from tst_core.weights import load_checkpoint, locate
+
+#: model name → (torchvision builder, weights enum); both use the enum's ``COCO_V1`` weights
+MODELS = {
+    "v1": ("maskrcnn_resnet50_fpn", "MaskRCNN_ResNet50_FPN_Weights"),
+    "v2": ("maskrcnn_resnet50_fpn_v2", "MaskRCNN_ResNet50_FPN_V2_Weights"),
+}
+
+
+@dataclass(frozen=True)
+class TorchvisionOptions:
+    """:param model: ``v1`` (``maskrcnn_resnet50_fpn``, COCO box AP 37.9) or ``v2``
+        (``maskrcnn_resnet50_fpn_v2``, box AP 47.4, slower), each with torchvision's
+        ``COCO_V1`` weights.
+    :param weights: the checkpoint file (``--weights``); default: torchvision's file name in
+        the ``$TORCH_HOME`` cache (``~/.cache/torch/hub/checkpoints``). Never downloaded.
+    :param score_threshold: keep detections scoring above this.
+    :param mask_threshold: mask pixels above this become 1, the others 0; ``none`` keeps the
+        soft mask probabilities.
+    :param max_detections: keep at most this many instances.
+    :param min_size: the model resizes the photo so that its short side has this many pixels
+        (torchvision's default 800; smaller is faster and finds fewer small objects)...
+    :param max_size: ...unless its long side would exceed this.
+    :param device: where the model runs; ``none``: the run's device (``--device``).
+    """
+
+    model: Literal["v1", "v2"] = "v2"
+    weights: Path | None = None
+    score_threshold: float = 0.5
+    mask_threshold: float | None = 0.5
+    max_detections: int = 100
+    min_size: int = 800
+    max_size: int = 1333
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ConfigError(
+                f"segmenter.torchvision.score_threshold must be in [0, 1), got {self.score_threshold}"
+            )
+        if self.mask_threshold is not None and not 0.0 <= self.mask_threshold < 1.0:
+            raise ConfigError(
+                "segmenter.torchvision.mask_threshold must be in [0, 1) or none, "
+                f"got {self.mask_threshold}"
+            )
+        if self.max_detections < 1:
+            raise ConfigError(
+                f"segmenter.torchvision.max_detections must be at least 1, got {self.max_detections}"
+            )
+        if not 32 <= self.min_size <= self.max_size:
+            raise ConfigError(
+                "segmenter.torchvision needs 32 <= min_size <= max_size, "
+                f"got {self.min_size} and {self.max_size}"
+            )
+        if self.device is not None:
+            check_device_name(self.device)
+
+
+def coco_weights(model: str) -> Any:
+    """The torchvision weights enum member (``COCO_V1``) of ``model`` (``v1`` or ``v2``)."""
+    from torchvision.models import detection
+
+    return getattr(detection, MODELS[model][1]).COCO_V1
+
+
+def build_model(options: TorchvisionOptions, *, pretrained: bool = True) -> torch.nn.Module:
+    """Mask R-CNN of ``options.model`` for the 91 COCO categories.
+
+    :param pretrained: load the COCO checkpoint (``False``: random initialisation, the same
+        architecture, for tests and timing only).
+    """
+    from torchvision.models import detection
+
+    builder = getattr(detection, MODELS[options.model][0])
+    model = builder(weights=None, weights_backbone=None, num_classes=91)
+    if pretrained:
+        path, state = load_state(options)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()]
+            detail = (lines[0] if lines else str(exc))[:160]
+            raise WeightsError(
+                f"checkpoint '{path}' does not fit Mask R-CNN {options.model} ({detail}); "
+                "is it the other version (--set segmenter.torchvision.model=v1 or v2)?"
+            ) from None
+    return model
+
+
+def load_state(options: TorchvisionOptions) -> tuple[Path, dict[str, Tensor]]:
+    """The checkpoint's path and state dict, found offline (explicit path, then the cache)."""
+    weights = coco_weights(options.model)
+    what = f"Mask R-CNN {options.model} COCO"
+    path = locate(
+        weights.url.rsplit("/", 1)[-1],
+        path=options.weights,
+        what=what,
+        url=weights.url,
+        alternatives="or use --segmenter yolo --weights MODEL.tflite (see `tst plugins`)",
+    )
+    state = load_checkpoint(path, f"{what} checkpoint")
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a checkpoint of torchvision's reference training scripts
+    if not isinstance(state, dict):
+        raise WeightsError(f"{what} checkpoint '{path}' holds no state dict")
+    return path, state
+
+
+class TorchvisionSegmenter:
+    """Mask R-CNN instances: COCO labels, scores, boxes and masks pasted at the photo's size.
+
+    :param model: a ready Mask R-CNN to use instead of building one (tests pass a randomly
+        initialised one); it must predict the 91 torchvision COCO categories.
+    """
+
+    def __init__(
+        self,
+        options: TorchvisionOptions,
+        env: Env | None = None,
+        *,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        self.options = options
+        self.device = resolve_device(options.device or (env.device if env else "auto"))
+        net: Any = model if model is not None else build_model(options)
+        net.roi_heads.score_thresh = options.score_threshold
+        net.roi_heads.detections_per_img = options.max_detections
+        net.transform.min_size = (options.min_size,)
+        net.transform.max_size = options.max_size
+        self.model = net.eval().to(self.device)
+        names = coco_weights(options.model).meta["categories"]
+        # indices 0 (background) and the 10 unused "N/A" ids never come out of a trained model
+        self.categories = [n.lower() if n != "N/A" else f"class {i}" for i, n in enumerate(names)]
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: every instance, masks at ``(H, W)``."""
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        with torch.inference_mode():
+            out = self.model([photo.to(self.device)])[0]
+        labels = [self.categories[int(i)] for i in out["labels"]]
+        masks = out["masks"][:, 0].float().cpu()
+        instances = make_instances(
+            labels, out["scores"].cpu(), out["boxes"].cpu(), masks, self.options.mask_threshold
+        )
+        return Segmentation(instances, size)

@@ -1,0 +1,217 @@
+"""Running an exported YOLO model: TFLite with ``ai-edge-litert``, ONNX with ``onnxruntime``.
+
+Both runners take the letterboxed input as float32 ``(3, h, w)`` in [0, 1] and return the
+model's raw outputs as NumPy arrays; they convert to the model's layout (NHWC or NCHW) and,
+for integer-quantised inputs and outputs, quantise and dequantise.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tst_core.errors import InputError, WeightsError, missing_dependency
+from tst_core.types import Tensor
+
+#: Input side used when an ONNX model has dynamic input dimensions and no ``imgsz`` metadata.
+DEFAULT_SIDE = 640
+
+
+class Runner(Protocol):
+    """A loaded model."""
+
+    #: ``(h, w)`` of the model input
+    input_size: tuple[int, int]
+    #: class names stored in the model file by Ultralytics, ``{index: name}``, or ``None``
+    names: dict[int, str] | None
+
+    def __call__(self, image: Tensor) -> list[np.ndarray]:
+        """:param image: float32 ``(3, h, w)`` in [0, 1]. :returns: the raw outputs."""
+        ...
+
+
+def load_model(path: Path, threads: int | None) -> Runner:
+    """Load a ``.tflite`` or ``.onnx`` model; the suffix picks the runtime."""
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return TFLiteRunner(path, threads)
+    if suffix == ".onnx":
+        return OnnxRunner(path, threads)
+    raise InputError(
+        f"YOLO model '{path}' is neither .tflite nor .onnx; export it with Ultralytics "
+        "(yolo export model=yolov8n-seg.pt format=tflite or format=onnx)"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _nhwc(shape: Any) -> bool:
+    return len(shape) == 4 and shape[-1] == 3
+
+
+class TFLiteRunner:
+    def __init__(self, path: Path, threads: int | None) -> None:
+        Interpreter = _tflite_interpreter()
+        try:
+            self.interpreter = Interpreter(
+                model_path=str(path), num_threads=threads or os.cpu_count()
+            )
+            with _native_stderr_silenced():  # LiteRT logs "INFO: Created ... XNNPACK delegate"
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise WeightsError(
+                f"cannot load YOLO model '{path}' with LiteRT: {_reason(exc)}"
+            ) from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.outputs = self.interpreter.get_output_details()
+        shape = [int(v) for v in self.input["shape"]]
+        self.layout_nhwc = _nhwc(shape)
+        self.input_size = (shape[1], shape[2]) if self.layout_nhwc else (shape[2], shape[3])
+        self.names = _names_from_zip(path)
+
+    def __call__(self, image: Tensor) -> list[np.ndarray]:
+        x = image.numpy()[None]
+        if self.layout_nhwc:
+            x = x.transpose(0, 2, 3, 1)
+        self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
+        self.interpreter.invoke()
+        return [_dequantise(self.interpreter.get_tensor(o["index"]), o) for o in self.outputs]
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 nowhere, while inside the block."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # not a real file (captured, redirected)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _tflite_interpreter() -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:  # the runtime's former name
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise missing_dependency("yolo", "ai-edge-litert", "yolo") from None
+    return Interpreter
+
+
+def _quantise(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    """float32 input → the tensor's dtype (integer inputs use its scale and zero point)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iu":
+        return np.ascontiguousarray(x, dtype=dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantise(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    """An output tensor → float32 (integer outputs use their scale and zero point)."""
+    if np.dtype(detail["dtype"]).kind not in "iu":
+        return x.astype(np.float32, copy=False)
+    scale, zero = detail["quantization"]
+    return (x.astype(np.float32) - zero) * scale
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, threads: int | None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise missing_dependency("yolo", "onnxruntime", "yolo") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise WeightsError(
+                f"cannot load YOLO model '{path}' with onnxruntime: {_reason(exc)}"
+            ) from None
+        self.input = self.session.get_inputs()[0]
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names = _parse_names(meta.get("names"))
+        shape = list(self.input.shape)
+        self.layout_nhwc = _nhwc(shape)
+        dims = shape[1:3] if self.layout_nhwc else shape[2:4]
+        if all(isinstance(d, int) and d > 0 for d in dims):
+            self.input_size = (int(dims[0]), int(dims[1]))
+        else:  # dynamic input: the export's image size, else Ultralytics' default
+            side = _literal(meta.get("imgsz")) or [DEFAULT_SIDE, DEFAULT_SIDE]
+            self.input_size = (int(side[0]), int(side[-1]))
+
+    def __call__(self, image: Tensor) -> list[np.ndarray]:
+        x = image.numpy()[None]
+        if self.layout_nhwc:
+            x = x.transpose(0, 2, 3, 1)
+        x = np.ascontiguousarray(
+            x, dtype=np.float16 if "float16" in self.input.type else np.float32
+        )
+        return [
+            np.asarray(o, dtype=np.float32) for o in self.session.run(None, {self.input.name: x})
+        ]
+
+
+def _literal(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+
+def _parse_names(value: Any) -> dict[int, str] | None:
+    """Ultralytics' ``names`` metadata (``"{0: 'person', ...}"`` or a dict) → ``{index: name}``."""
+    names = _literal(value) if isinstance(value, str) else value
+    if isinstance(names, (list, tuple)):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
+        return None
+    try:
+        return {int(k): str(v) for k, v in names.items()}
+    except (TypeError, ValueError):
+        return None
+
+
+def _names_from_zip(path: Path) -> dict[int, str] | None:
+    """Ultralytics appends its metadata to TFLite files as a zip archive; read ``names``."""
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            text = zf.read(zf.namelist()[0]).decode("utf-8")
+    except (zipfile.BadZipFile, IndexError, KeyError, UnicodeDecodeError):
+        return None
+    meta = _literal(text)
+    return _parse_names(meta.get("names")) if isinstance(meta, dict) else None

@@ -1,0 +1,137 @@
+"""The Python API (tst_core.run / segment) with PIL images and tensors."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pytest
+import torch
+from PIL import Image
+
+import tst_core
+from tst_core import hookimpl
+from tst_core.errors import InputError, SelectionError
+from tst_core.plugins import load_host
+from tst_core.types import Progress, StylizeResult
+
+from . import fakes
+
+ARGS = {"segmenter": "fake-boxes", "engine": "fake-fill", "blend": "hard", "size": 40}
+
+
+def test_run_with_tensors_and_pil_images(host):
+    photo = torch.rand(3, 30, 40)
+    style = Image.new("RGB", (8, 8), (255, 0, 0))
+    result = tst_core.run(
+        photo, {"car": style, "person#0": (torch.ones(3, 4, 4), 3.0)}, host=host, **ARGS
+    )
+    assert result.image.shape == (3, 30, 40) and result.image.dtype == torch.float32
+    assert [t.strength for t in result.targets] == [1.0, 3.0]
+    assert torch.allclose(result.image[:, 25, 20], torch.tensor([1.0, 0.0, 0.0]))  # the car is red
+    assert torch.equal(result.image[:, 0, 39], photo[:, 0, 39])  # the corner is untouched
+    assert isinstance(result.to_pil(), Image.Image)
+
+
+def test_progress_callback_gets_every_step(host):
+    seen: list[Progress] = []
+    style = torch.rand(3, 5, 5)
+    tst_core.run(
+        torch.rand(3, 20, 20),
+        {"car": style},
+        progress=seen.append,
+        host=host,
+        sets=["engine.fake-fill.iterations=4"],
+        **ARGS,
+    )
+    assert [p.step for p in seen] == [1, 2, 3, 4] and all(p.total == 4 for p in seen)
+
+
+class SpyEngine:
+    """Records the sizes it is given and returns the photo unchanged."""
+
+    seen: ClassVar[dict] = {}
+
+    def __init__(self, options, env):
+        pass
+
+    def stylize(self, photo, targets, progress=None):
+        SpyEngine.seen.update(photo=tuple(photo.shape), style=tuple(targets[0].style.shape))
+        return StylizeResult(photo.expand(len(targets), -1, -1, -1), [], {})
+
+
+class SpyPlugin:
+    @hookimpl
+    def tst_register_engines(self, register):
+        register("spy", SpyEngine, description="records sizes")
+
+
+def test_working_size_and_style_size():
+    host = load_host(extra=[("fakes", fakes), ("spy", SpyPlugin())])
+    tst_core.run(
+        torch.rand(3, 60, 90),
+        {"car": torch.rand(3, 100, 50)},
+        host=host,
+        **{**ARGS, "engine": "spy", "size": 45, "style_size": 20},
+    )
+    assert SpyEngine.seen == {"photo": (3, 30, 45), "style": (3, 20, 10)}
+
+
+def test_save_writes_image_and_report_atomically(host, tmp_path):
+    result = tst_core.run(torch.rand(3, 20, 30), {"car": torch.rand(3, 5, 5)}, host=host, **ARGS)
+    written = result.save(tmp_path / "x.jpg")
+    assert [p.name for p in written] == ["x.jpg", "x.json"]
+    assert json.loads((tmp_path / "x.json").read_text())["targets"][0]["selector"] == "car"
+    result.save(tmp_path / "y.png", report=False)
+    assert not (tmp_path / "y.json").exists()
+
+
+def test_save_never_overwrites_an_input(host, tmp_path):
+    Image.new("RGB", (30, 20)).save(tmp_path / "p.png")
+    result = tst_core.run(tmp_path / "p.png", ["car=" + str(tmp_path / "p.png")], host=host, **ARGS)
+    with pytest.raises(InputError, match="refusing to overwrite"):
+        result.save(tmp_path / "p.png")
+
+
+def test_precomputed_segmentation_skips_the_segmenter(host):
+    from tst_core.types import Instance, Segmentation
+
+    mask = torch.zeros(10, 10)
+    mask[:5] = 1
+    seg = Segmentation((Instance("sky", 0.5, (0, 0, 10, 5), mask),), (10, 10))
+    result = tst_core.run(
+        torch.rand(3, 10, 10),
+        {"sky": torch.rand(3, 4, 4)},
+        segmentation=seg,
+        host=host,
+        **{**ARGS, "size": 16, "segmenter": "fake-weights"},
+    )  # never built
+    assert result.targets[0].instance_ids == (0,)
+    with pytest.raises(InputError, match="segmentation is"):
+        tst_core.run(
+            torch.rand(3, 12, 10), {"sky": torch.rand(3, 4, 4)}, segmentation=seg, host=host, **ARGS
+        )
+
+
+@pytest.mark.parametrize(
+    ("photo", "message"),
+    [
+        (torch.rand(4, 5, 5), "float32 \\(3, H, W\\)"),
+        (torch.rand(3, 5, 5) * 3, "must lie in \\[0, 1\\]"),
+        (42, "must be a path, a PIL image or a \\(3, H, W\\) tensor"),
+    ],
+)
+def test_bad_photo_objects(host, photo, message):
+    with pytest.raises(InputError, match=message):
+        tst_core.run(photo, {"car": torch.rand(3, 4, 4)}, host=host, **ARGS)
+
+
+def test_styles_are_required(host):
+    with pytest.raises(SelectionError, match="no --style"):
+        tst_core.run(torch.rand(3, 20, 20), [], host=host, **ARGS)
+
+
+def test_segment_api(host):
+    res = tst_core.segment(torch.rand(3, 20, 40), segmenter="fake-boxes", host=host)
+    assert [r["id"] for r in res.rows()] == [0, 1, 2]
+    assert res.rows()[0]["box"] == [4.0, 2.0, 16.0, 18.0]

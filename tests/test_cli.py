@@ -1,0 +1,387 @@
+"""The CLI: the run and segment commands, and every kind of bad input.
+
+Bad input must give exit status 2, exactly one line on stderr, no traceback, and leave no
+output file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tst_core import plugins
+from tst_core.cli import main
+
+
+@pytest.fixture
+def cli(host, monkeypatch, capsys):
+    """``cli(*args)`` → (exit status, stdout, stderr), with the test plugins installed."""
+    monkeypatch.setattr(plugins, "_default", host)
+
+    def call(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A 60×40 photo with two 'people' drawn as masks, a style image, an output folder."""
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[..., 1] = 120
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(tmp_path / "style.jpg")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i, (x0, x1) in enumerate([(5, 20), (35, 55)]):
+        m = np.zeros((40, 60), np.uint8)
+        m[5:35, x0:x1] = 255
+        Image.fromarray(m).save(masks / f"person_{i}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    return tmp_path
+
+
+def run_args(files, *extra):
+    return [
+        "run",
+        files / "photo.png",
+        "--segmenter",
+        "maskfile",
+        "--masks",
+        files / "masks",
+        "--style",
+        f"person={files / 'style.jpg'}",
+        "--engine",
+        "fake-fill",
+        "--blend",
+        "hard",
+        "--size",
+        32,
+        "-o",
+        files / "out" / "out.png",
+        *extra,
+    ]
+
+
+def test_run_writes_the_image_and_its_report(cli, files):
+    code, out, err = cli(*run_args(files))
+    assert code == 0, err
+    assert sorted(p.name for p in (files / "out").iterdir()) == ["out.json", "out.png"]
+    img = Image.open(files / "out" / "out.png")
+    assert img.size == (32, 21)
+    report = json.loads((files / "out" / "out.json").read_text())
+    assert [i["label"] for i in report["instances"]] == ["person", "person"]
+    assert report["targets"][0]["selector"] == "person" and report["targets"][0][
+        "instance_ids"
+    ] == [0, 1]
+    assert report["config"]["run"]["engine"] == "fake-fill"
+    assert report["config"]["segmenter"]["maskfile"]["masks"] == str(files / "masks")
+    assert set(report["timings"]) == {"segment", "select", "stylize", "composite", "total"}
+    assert report["final_losses"] == {"total": pytest.approx(1 / 3)}
+    assert {"tst", "torch", "python"} <= set(report["versions"])
+    assert "wrote" in out and "out.png" in out
+
+
+def test_run_changes_only_the_selected_pixels(cli, files):
+    code, _, err = cli(*run_args(files, "--size", 60))
+    assert code == 0, err
+    out = np.asarray(Image.open(files / "out" / "out.png")).astype(int)
+    assert out.shape == (40, 60, 3)
+    assert abs(out[20, 2] - [0, 120, 0]).max() <= 1  # outside both people: the photo
+    assert abs(out[20, 10] - [200, 200, 200]).max() <= 2  # inside: the fake engine's flat colour
+    assert abs(out[20, 40] - [200, 200, 200]).max() <= 2
+
+
+def test_progress_lines_when_asked(cli, files):
+    code, _, err = cli(*run_args(files, "--progress", "lines"))
+    assert code == 0
+    assert "stylize: 1/3" in err and "stylize: 3/3" in err
+
+
+def seg_args(f, *extra):
+    return ["segment", f / "photo.png", "--segmenter", "maskfile", "--masks", f / "masks", *extra]
+
+
+def with_photo(f, photo):
+    return [*run_args(f)[:1], photo, *run_args(f)[2:]]
+
+
+def write(path, text):
+    path.write_text(text)
+
+
+def save(img, path):
+    img.save(path)
+
+
+# case: (setup(files) or None, args(files), message regex for the one stderr line)
+BAD = {
+    "missing photo": (
+        None,
+        lambda f: with_photo(f, f / "nope.jpg"),
+        "photo '.*nope.jpg' does not exist",
+    ),
+    "unreadable photo": (
+        lambda f: write(f / "text.jpg", "hello"),
+        lambda f: with_photo(f, f / "text.jpg"),
+        "not an image format",
+    ),
+    "huge photo": (
+        lambda f: save(Image.new("RGB", (300, 300)), f / "huge.png"),
+        lambda f: with_photo(f, f / "huge.png"),
+        "too large .*decompression-bomb",
+    ),
+    "missing style": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#1={f / 'nostyle.jpg'}"],
+        "style image '.*nostyle.jpg' does not exist",
+    ),
+    "unknown segmenter": (
+        None,
+        lambda f: [*run_args(f), "--segmenter", "nope"],
+        "unknown segmenter 'nope'; installed: .*maskfile",
+    ),
+    "unknown engine": (
+        None,
+        lambda f: [*run_args(f), "--engine", "nope"],
+        "unknown engine 'nope'; installed: .*fake-fill",
+    ),
+    "unknown blend": (
+        None,
+        lambda f: [*run_args(f), "--blend", "nope"],
+        "unknown compositor 'nope'; installed: .*hard",
+    ),
+    "selector matches nothing": (
+        None,
+        lambda f: [*run_args(f), "--style", f"dog={f / 'style.jpg'}"],
+        r"selector 'dog' matches nothing; labels found: person \(2\)",
+    ),
+    "malformed style": (
+        None,
+        lambda f: [*run_args(f), "--style", "person"],
+        "--style expects SELECTOR=STYLE_IMAGE",
+    ),
+    "bad config key": (
+        None,
+        lambda f: [*run_args(f), "--set", "run.colour=red"],
+        r"unknown key 'colour' in \[run\]",
+    ),
+    "bad config value": (
+        None,
+        lambda f: [*run_args(f), "--set", "engine.fake-fill.iterations=many"],
+        "engine.fake-fill.iterations must be an integer",
+    ),
+    "bad config file": (
+        lambda f: write(f / "c.toml", "[run]\nsise = 1\n"),
+        lambda f: [*run_args(f), "--config", f / "c.toml"],
+        r"unknown key 'sise' in \[run\]",
+    ),
+    "missing config": (
+        None,
+        lambda f: [*run_args(f), "--config", "no-such"],
+        "config 'no-such' not found",
+    ),
+    "wrong mask size": (
+        lambda f: save(Image.new("L", (10, 10), 255), f / "masks" / "dog.png"),
+        run_args,
+        "mask 'dog.png' is 10×10 but the photo is 60×40",
+    ),
+    "empty mask": (
+        lambda f: save(Image.new("L", (60, 40), 0), f / "masks" / "dog.png"),
+        run_args,
+        "mask 'dog.png' is empty",
+    ),
+    "missing masks": (
+        None,
+        lambda f: [*run_args(f), "--masks", f / "nomasks"],
+        "masks '.*nomasks' do not exist",
+    ),
+    "masks option on the wrong segmenter": (
+        None,
+        lambda f: [*run_args(f), "--segmenter", "fake-boxes"],
+        "segmenter 'fake-boxes' has no option 'masks'; its options: boxes",
+    ),
+    "missing weights": (
+        None,
+        lambda f: ["segment", f / "photo.png", "--segmenter", "fake-weights"],
+        "fake segmenter weights are missing: 'fake-seg-0123abcd.pth' is not in .*never downloads"
+        ".*--weights FILE, or use --segmenter fake-boxes",
+    ),
+    "weights path that does not exist": (
+        None,
+        lambda f: [
+            "segment",
+            f / "photo.png",
+            "--segmenter",
+            "fake-weights",
+            "--weights",
+            f / "w.pth",
+        ],
+        "checkpoint '.*w.pth' does not exist",
+    ),
+    "weights file that is not a checkpoint": (
+        lambda f: write(f / "w.pth", "junk"),
+        lambda f: [
+            "segment",
+            f / "photo.png",
+            "--segmenter",
+            "fake-weights",
+            "--weights",
+            f / "w.pth",
+        ],
+        "cannot load fake segmenter checkpoint .*weights_only=True",
+    ),
+    "output over the input": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "photo.png"],
+        "refusing to overwrite the input file",
+    ),
+    "output folder missing": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "nodir" / "o.png"],
+        "folder '.*nodir' does not exist",
+    ),
+    "output type unknown": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "out" / "o.gif"],
+        "unknown image type '.gif'",
+    ),
+    "engine failure": (
+        None,
+        lambda f: [*run_args(f), "--set", "engine.fake-fill.fail=true"],
+        "the loss became NaN",
+    ),
+    "bad size": (
+        None,
+        lambda f: [*run_args(f), "--size", "big"],
+        "argument --size: invalid int value: 'big'",
+    ),
+    "size out of range": (
+        None,
+        lambda f: [*run_args(f), "--size", "4"],
+        "run.size must be between 16 and 8192",
+    ),
+    "bad device": (None, lambda f: [*run_args(f), "--device", "tpu"], "unknown device 'tpu'"),
+    "no style": (
+        None,
+        lambda f: ["run", f / "photo.png"],
+        "the following arguments are required: --style",
+    ),
+    "bad box": (
+        None,
+        lambda f: ["segment", f / "photo.png", "--box", "1,2,x"],
+        "expected comma-separated numbers",
+    ),
+    "overlay over input": (
+        None,
+        lambda f: seg_args(f, "--overlay", f / "photo.png"),
+        "refusing to overwrite the input file",
+    ),
+    "export into a full folder": (
+        lambda f: write(f / "out" / "keep.txt", "x"),
+        lambda f: seg_args(f, "--export-masks", f / "out"),
+        "already exists and is not empty",
+    ),
+}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b""
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_exit_2_and_no_output(cli, files, monkeypatch, case):
+    setup, make_args, message = BAD[case]
+    monkeypatch.setenv("TST_MAX_PIXELS", "50000")  # the "huge photo" is 300×300
+    if setup:
+        setup(files)
+    before = snapshot(files)
+    args = make_args(files)
+    code, out, err = cli(*args)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert re.search(message, lines[0]), lines[0]
+    assert snapshot(files) == before, "bad input left files behind"
+
+
+def test_debug_shows_the_traceback(cli, files):
+    from tst_core.errors import InputError
+
+    with pytest.raises(InputError):
+        cli("--debug", *run_args(files)[:1], files / "nope.jpg", *run_args(files)[2:])
+
+
+def test_segment_prints_a_table_and_json(cli, files):
+    code, out, _ = cli("segment", files / "photo.png", "--segmenter", "fake-boxes")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("3 instances (fake-boxes")
+    assert lines[1].split()[:5] == ["id", "label", "score", "area", "%"]
+    assert lines[2].split()[:4] == ["0", "person", "0.90", "24.00"]
+    code, out, _ = cli("segment", files / "photo.png", "--segmenter", "fake-boxes", "--json")
+    data = json.loads(out)
+    assert [r["label"] for r in data["instances"]] == ["person", "person", "car"]
+    assert data["instances"][2]["box"] == [0.0, 20.0, 60.0, 40.0]
+
+
+def test_segment_overlay_and_export_round_trip(cli, files):
+    out_dir = files / "out"
+    code, _, err = cli(
+        "segment",
+        files / "photo.png",
+        "--segmenter",
+        "fake-boxes",
+        "--overlay",
+        out_dir / "ids.png",
+        "--export-masks",
+        out_dir / "masks",
+    )
+    assert code == 0, err
+    overlay = np.asarray(Image.open(out_dir / "ids.png"))
+    assert overlay.shape == (40, 60, 3)
+    assert not np.array_equal(overlay[20, 10], [0, 120, 0])  # tinted where an instance is
+    names = sorted(p.name for p in (out_dir / "masks").iterdir())
+    assert names == ["000_person.png", "001_person.png", "002_car.png", "instances.json"]
+    # the maskfile segmenter reads the export back unchanged
+    code, again, _ = cli(
+        "segment",
+        files / "photo.png",
+        "--segmenter",
+        "maskfile",
+        "--masks",
+        out_dir / "masks",
+        "--json",
+    )
+    _, first, _ = cli("segment", files / "photo.png", "--segmenter", "fake-boxes", "--json")
+    assert code == 0
+    assert json.loads(again)["instances"] == json.loads(first)["instances"]
+
+
+def test_plugins_and_config_commands(cli):
+    code, out, _ = cli("plugins")
+    assert code == 0 and "fake-fill" in out and "maskfile" in out
+    code, out, _ = cli(
+        "config", "show", "--config", "preview", "--segmenter", "fake-boxes", "--set", "run.seed=5"
+    )
+    assert code == 0
+    assert "[run]" in out and "seed = 5" in out and "[segmenter.fake-boxes]" in out
+    code, out, _ = cli("config", "presets")
+    assert code == 0 and "preview" in out
+
+
+def test_no_command_prints_help(cli):
+    code, out, _ = cli()
+    assert code == 2 and "usage: tst" in out

@@ -1,0 +1,99 @@
+"""A third-party plugin distribution, installed with pip, joins the host by entry point only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "tst-plugin-example"
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory):
+    """The example plugin pip-installed into a throwaway folder (a --target install)."""
+    site = tmp_path_factory.mktemp("example-site")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    return site
+
+
+@pytest.fixture(scope="module")
+def fakes_site(tmp_path_factory):
+    """The test plugins of tests/fakes.py as an installed distribution (for subprocesses)."""
+    from .conftest import make_dist
+
+    return make_dist(
+        tmp_path_factory.mktemp("fakes-site"), "tst-test-fakes", {"test-fakes": "tests.fakes"}, {}
+    )
+
+
+def tst(*args, path=()):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *map(str, path)])}
+    return subprocess.run(
+        [sys.executable, "-m", "tst_core", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_example_is_listed_only_once_installed(example_site):
+    before = tst("plugins")
+    assert "checker" not in before.stdout
+    after = tst("plugins", path=[example_site])
+    assert after.returncode == 0, after.stderr
+    line = next(ln for ln in after.stdout.splitlines() if ln.strip().startswith("checker"))
+    assert "[tst-plugin-example 0.1.0]" in line and "checkerboard" in line
+
+
+def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path):
+    Image.new("RGB", (64, 48), (0, 100, 0)).save(tmp_path / "photo.png")
+    Image.new("RGB", (8, 8), (250, 250, 250)).save(tmp_path / "style.png")
+    res = tst(
+        "run",
+        tmp_path / "photo.png",
+        "--segmenter",
+        "fake-boxes",
+        "--engine",
+        "fake-fill",
+        "--blend",
+        "checker",
+        "--set",
+        "blend.checker.cell=4",
+        "--style",
+        f"car={tmp_path / 'style.png'}",
+        "--size",
+        64,
+        "-o",
+        tmp_path / "out.png",
+        path=[example_site, fakes_site],
+    )
+    assert res.returncode == 0, res.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png")).astype(int)
+    # the car covers the lower half; the checker alternates photo and style there in 4-px cells
+    assert abs(out[26, 1] - [250, 250, 250]).max() <= 2  # cell (6, 0): even → stylised
+    assert abs(out[26, 5] - [0, 100, 0]).max() <= 2  # cell (6, 1): odd → photo
+    assert abs(out[2, 1] - [0, 100, 0]).max() <= 2  # outside the car: photo

@@ -1,0 +1,134 @@
+"""Every hookspec has a test here, named ``test_<hookspec name>`` (datasette-style).
+
+``test_every_hookspec_has_a_test`` fails when a hookspec is added without one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+import tst_core
+from tst_core import hookimpl, hookspecs
+from tst_core.plugins import load_host
+from tst_core.types import Instance, Segmentation, StylizeResult
+
+SPECS = sorted(
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    if name.startswith("tst_")
+)
+
+
+def test_every_hookspec_has_a_test():
+    assert SPECS, "no hookspecs found"
+    missing = [s for s in SPECS if f"test_{s}" not in globals()]
+    assert not missing, f"hookspecs without a test in {__file__}: {missing}"
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_hookspec_is_documented(name):
+    doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+    assert ":param register:" in doc and len(doc.splitlines()) >= 3
+    assert list(inspect.signature(getattr(hookspecs, name)).parameters) == ["register"]
+
+
+@dataclass(frozen=True)
+class HalfOptions:
+    label: str = "thing"
+
+
+class HalfSegmenter:
+    """One instance: the left half of the photo."""
+
+    def __init__(self, options, env):
+        self.label = options.label
+
+    def segment(self, photo):
+        h, w = photo.shape[-2:]
+        mask = torch.zeros(h, w)
+        mask[:, : w // 2] = 1
+        return Segmentation((Instance(self.label, 0.5, (0.0, 0.0, w / 2, float(h)), mask),), (h, w))
+
+
+class InvertEngine:
+    def __init__(self, options, env):
+        self.env = env
+
+    def stylize(self, photo, targets, progress=None):
+        return StylizeResult(
+            (1 - photo).expand(len(targets), -1, -1, -1), [{"total": 0.0}], {"seed": self.env.seed}
+        )
+
+
+class MaxCompositor:
+    def __init__(self, options, env):
+        pass
+
+    def composite(self, photo, stylized, targets):
+        out = photo.clone()
+        for k, t in enumerate(targets):
+            out = torch.where(t.mask > 0, torch.maximum(out, stylized[k]), out)
+        return out
+
+
+class Plugin:
+    @hookimpl
+    def tst_register_segmenters(self, register):
+        register("half", HalfSegmenter, options=HalfOptions, description="left half")
+
+    @hookimpl
+    def tst_register_engines(self, register):
+        register("invert", InvertEngine, description="1 - photo")
+
+    @hookimpl
+    def tst_register_compositors(self, register):
+        register("max", MaxCompositor, description="brighter of the two")
+
+
+@pytest.fixture
+def plugin_host():
+    return load_host(extra=[("test-plugin", Plugin())])
+
+
+def run_all(host, **kw):
+    photo = torch.linspace(0, 1, 3 * 16 * 16).reshape(3, 16, 16)
+    defaults = {"segmenter": "half", "engine": "invert", "blend": "hard", "size": 16}
+    return tst_core.run(
+        photo, {"thing": torch.rand(3, 4, 4)}, host=host, **{**defaults, **kw}
+    ), photo
+
+
+def test_tst_register_segmenters(plugin_host):
+    entry = plugin_host.entry("segmenter", "half")
+    assert (entry.plugin, entry.description, entry.options) == (
+        "test-plugin",
+        "left half",
+        HalfOptions,
+    )
+    result, _ = run_all(plugin_host)
+    assert [i.label for i in result.segmentation.instances] == ["thing"]
+    assert result.targets[0].instance_ids == (0,)
+    seg = tst_core.segment(
+        torch.rand(3, 4, 6), segmenter="half", sets=["segmenter.half.label=cat"], host=plugin_host
+    )
+    assert [i.label for i in seg.segmentation.instances] == ["cat"]  # options reach the factory
+
+
+def test_tst_register_engines(plugin_host):
+    entry = plugin_host.entry("engine", "invert")
+    assert entry.plugin == "test-plugin"
+    result, photo = run_all(plugin_host, seed=42)
+    assert result.stylized.info == {"seed": 42}  # the factory received the run's Env
+    assert torch.allclose(result.image[:, :, :8], 1 - photo[:, :, :8])
+    assert torch.equal(result.image[:, :, 8:], photo[:, :, 8:])
+
+
+def test_tst_register_compositors(plugin_host):
+    assert plugin_host.entry("blend", "max").description == "brighter of the two"
+    result, photo = run_all(plugin_host, blend="max")
+    assert torch.equal(result.image[:, :, :8], torch.maximum(photo, 1 - photo)[:, :, :8])
+    assert torch.equal(result.image[:, :, 8:], photo[:, :, 8:])

@@ -1,0 +1,175 @@
+"""The plugin host: entry points, blocking, broken and duplicate plugins (tst_core.plugins)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+from tst_core.errors import DuplicatePluginError, PluginError
+from tst_core.plugins import BLOCK_ENV, blocked_names, load_host
+
+from .conftest import ROOT
+
+GOOD = """
+from tst_core import hookimpl
+from tst_blend.hard import HardCompositor, HardOptions
+
+@hookimpl
+def tst_register_compositors(register):
+    register("hard2", HardCompositor, options=HardOptions, description="a second hard cut")
+"""
+BROKEN_IMPORT = "import tst_no_such_backend  # noqa\n"
+BROKEN_REGISTER = """
+from tst_core import hookimpl
+
+@hookimpl
+def tst_register_engines(register):
+    raise RuntimeError("needs libfoo 2.0")
+"""
+DUPLICATE = """
+from tst_core import hookimpl
+from tst_blend.hard import HardCompositor
+
+@hookimpl
+def tst_register_compositors(register):
+    register("hard", HardCompositor, description="another hard")
+"""
+
+
+def ep(name, module):
+    return metadata.EntryPoint(name=name, value=module, group="tst")
+
+
+def installed_eps():
+    return list(metadata.entry_points(group="tst"))
+
+
+def test_first_party_plugins_come_from_entry_points():
+    eps = {e.name: e for e in installed_eps()}
+    assert {"maskfile", "blend"} <= set(eps)
+    host = load_host()
+    assert host.entry("segmenter", "maskfile").plugin == "maskfile"
+    entry = host.entry("blend", "hard")
+    assert (entry.plugin, entry.dist) == ("blend", "targeted-style-transfer")
+    assert entry.version == metadata.version("targeted-style-transfer")
+    assert all(p.status == "ok" for p in host.plugins if p.name in ("maskfile", "blend"))
+
+
+def test_no_entry_points_means_no_plugins():
+    host = load_host(entry_points=[])
+    assert len(host.registry("segmenter")) == 0
+    with pytest.raises(PluginError, match="unknown segmenter 'maskfile'; installed: none"):
+        host.entry("segmenter", "maskfile")
+
+
+def test_broken_plugins_are_reported_and_the_others_load(monkeypatch, tmp_path):
+    (tmp_path / "tst_broken_import.py").write_text(BROKEN_IMPORT)
+    (tmp_path / "tst_broken_register.py").write_text(BROKEN_REGISTER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = load_host(
+        entry_points=[
+            *installed_eps(),
+            ep("bad-import", "tst_broken_import"),
+            ep("bad-reg", "tst_broken_register"),
+        ]
+    )
+    status = {p.name: p for p in host.plugins}
+    assert status["bad-import"].status == "broken"
+    assert "No module named 'tst_no_such_backend'" in status["bad-import"].reason
+    assert status["bad-reg"].status == "broken"
+    assert status["bad-reg"].reason == "RuntimeError: needs libfoo 2.0"
+    assert "maskfile" in host.registry("segmenter")  # the others still work
+    with pytest.raises(PluginError, match="broken plugins .*: bad-import, bad-reg"):
+        host.entry("engine", "whatever")
+
+
+def test_blocking_by_environment_variable(monkeypatch):
+    monkeypatch.setenv(BLOCK_ENV, "blend, other")
+    assert blocked_names() == {"blend", "other"}
+    host = load_host()
+    assert "hard" not in host.registry("blend")
+    assert {p.name: p.status for p in host.plugins}["blend"] == "blocked"
+    assert "maskfile" in host.registry("segmenter")
+
+
+def test_duplicate_names_name_both_plugins(monkeypatch, tmp_path):
+    (tmp_path / "tst_dup.py").write_text(DUPLICATE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        DuplicatePluginError,
+        match="compositor 'hard' is registered twice: by plugin 'blend' and by plugin 'dup'",
+    ):
+        load_host(entry_points=[*installed_eps(), ep("dup", "tst_dup")])
+    # blocking one of them resolves it
+    host = load_host(entry_points=[*installed_eps(), ep("dup", "tst_dup")], blocked={"dup"})
+    assert host.entry("blend", "hard").plugin == "blend"
+
+
+def test_bad_registrations_mark_the_plugin_broken(monkeypatch, tmp_path):
+    (tmp_path / "tst_badname.py").write_text(
+        "from tst_core import hookimpl\n"
+        "@hookimpl\ndef tst_register_compositors(register):\n"
+        "    register('bad name!', object, description='x')\n"
+    )
+    (tmp_path / "tst_badopts.py").write_text(
+        "from tst_core import hookimpl\n"
+        "@hookimpl\ndef tst_register_compositors(register):\n"
+        "    register('fine', object, options=dict, description='x')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = load_host(entry_points=[ep("badname", "tst_badname"), ep("badopts", "tst_badopts")])
+    status = {p.name: p for p in host.plugins}
+    assert "names may use only letters" in status["badname"].reason
+    assert "not a dataclass" in status["badopts"].reason
+    assert len(host.registry("blend")) == 0
+
+
+def test_unknown_names_list_the_installed_ones():
+    host = load_host()
+    with pytest.raises(PluginError, match=r"unknown compositor 'nope'; installed: .*hard"):
+        host.entry("blend", "nope")
+
+
+def run_tst(*args, pythonpath=(), env=None):
+    environ = {**os.environ, **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "tst_core", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+    )
+
+
+def test_tst_plugins_lists_first_party_and_broken_plugins(dist_factory):
+    site = dist_factory(
+        "tst-broken-example",
+        {"broken-example": "tst_broken_example"},
+        {"tst_broken_example": BROKEN_IMPORT},
+    )
+    res = run_tst("plugins", pythonpath=[site])
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "maskfile" in out and "hard" in out
+    assert "targeted-style-transfer" in out
+    assert (
+        "broken-example" in out
+        and "broken: ModuleNotFoundError: No module named 'tst_no_such_backend'" in out
+    )
+    assert "[tst-broken-example 0.1]" in out
+
+
+def test_tst_plugins_json_shows_blocked(dist_factory):
+    res = run_tst("plugins", "--json", env={BLOCK_ENV: "maskfile"})
+    import json
+
+    data = json.loads(res.stdout)
+    assert {"name": "maskfile", "status": "blocked"}.items() <= next(
+        p for p in data["plugins"] if p["name"] == "maskfile"
+    ).items()
+    assert all(r["name"] != "maskfile" for r in data["registered"])

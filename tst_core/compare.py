@@ -1,0 +1,280 @@
+"""Compare compositors (and engines) on one photo: ``tst compare`` and its API.
+
+>>> from tst_core.compare import compare
+>>> res = compare("bus.jpg", ["person#0=starry_night.jpg", "person#1=the_scream.jpg"],
+...               blends=["hard", "feather", "mrf", "poisson"], segmenter="yolo")
+>>> print(res.table())
+>>> res.save("sheet.png")            # sheet.png, sheet.json and sheet.csv, all or nothing
+
+The photo is segmented once, stylised once per engine (through :func:`tst_core.api.run`), and
+each stylisation is blended with every compositor. Metrics are those of :mod:`tst_core.metrics`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import metrics
+from .api import PhotoLike, RunResult, StylesLike, run, session
+from .errors import InputError, TstError
+from .io import atomic_write_many, check_outputs, image_format, image_writer, json_writer
+from .registry import Kind
+from .types import ProgressFn, Segmentation, Tensor
+
+#: Columns of the metrics table: (key, title, format).
+COLUMNS = (
+    ("engine", "engine", "{}"),
+    ("blend", "blend", "{}"),
+    ("seam", "seam ↓", "{:.5f}"),
+    ("leakage", "leakage", "{:.2e}"),
+    ("style", "style ↓", "{:.4g}"),
+    ("content", "content ↓", "{:.4g}"),
+    ("seconds", "blend s", "{:.3f}"),
+)
+
+
+@dataclass
+class Combination:
+    """One engine × compositor result and its metrics.
+
+    :param image: the blended result ``(3, H, W)`` in [0, 1].
+    :param seam: seam visibility per target. :param style: style distance per target
+        (``None`` without a feature function). :param leakage, content, seconds: see
+        :mod:`tst_core.metrics`; ``seconds`` is the compositor's time.
+    """
+
+    engine: str
+    blend: str
+    image: Tensor
+    seam: list[float]
+    leakage: float
+    seconds: float
+    style: list[float] | None = None
+    content: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        """Scalar summary: means over targets."""
+        return {
+            "engine": self.engine,
+            "blend": self.blend,
+            "seam": _mean(self.seam),
+            "leakage": self.leakage,
+            "style": _mean(self.style) if self.style is not None else None,
+            "content": self.content,
+            "seconds": self.seconds,
+        }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare` returns.
+
+    :param runs: the :class:`~tst_core.api.RunResult` of each engine (photo, layers, targets).
+    :param combinations: one per engine × compositor, in the order asked.
+    :param band: the width in pixels used by the seam and leakage metrics.
+    :param notes: facts a reader of the table needs (a metric that could not be computed).
+    """
+
+    runs: dict[str, RunResult]
+    combinations: list[Combination]
+    band: int
+    notes: list[str] = field(default_factory=list)
+    inputs: tuple[Path, ...] = ()
+
+    @property
+    def first(self) -> RunResult:
+        return next(iter(self.runs.values()))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per combination: the table's columns, plus per-target values."""
+        selectors = [t.selector for t in self.first.targets]
+        out = []
+        for c in self.combinations:
+            row = c.row()
+            for sel, value in zip(selectors, c.seam, strict=True):
+                row[f"seam/{sel}"] = value
+            for sel, value in zip(selectors, c.style or [], strict=False):
+                row[f"style/{sel}"] = value
+            out.append(row)
+        return out
+
+    def table(self) -> str:
+        """The metrics as an aligned text table (lower is better where marked ↓)."""
+        cells = [[title for _, title, _ in COLUMNS]]
+        for row in self.rows():
+            cells.append(
+                [fmt.format(row[key]) if row[key] is not None else "n/a" for key, _, fmt in COLUMNS]
+            )
+        widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(
+            f"seam: squared gradient excess per edge pixel within {self.band} px of each edge; "
+            f"leakage: mean |result - photo| farther than {self.band} px from every target"
+        )
+        return "\n".join(lines + self.notes)
+
+    def report(self) -> dict[str, Any]:
+        """JSON-ready: targets, metric definitions, per-combination rows, engine facts."""
+        first = self.first
+        return {
+            "photo_size": first.report.get("photo_size"),
+            "working_size": list(first.photo.shape[-2:]),
+            "band": self.band,
+            "targets": first.report.get("targets"),
+            "instances": first.report.get("instances"),
+            "rows": self.rows(),
+            "engines": {
+                name: {"timings": r.report.get("timings"), "info": r.stylized.info}
+                for name, r in self.runs.items()
+            },
+            "config": first.report.get("config"),
+            "versions": first.report.get("versions"),
+            "notes": self.notes,
+        }
+
+    def csv(self) -> str:
+        """The rows as CSV text (per-target columns included)."""
+        rows = self.rows()
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+
+    def sheet(self) -> Image.Image:
+        """The contact sheet (see :mod:`tst_core.sheet`)."""
+        from .sheet import contact_sheet
+
+        return contact_sheet(self)
+
+    def save(self, path: str | Path) -> tuple[Path, ...]:
+        """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, atomically.
+
+        Never overwrites an input. Returns the paths written.
+        """
+        path = Path(path)
+        outputs = {
+            path: image_writer(self.sheet(), image_format(path)),
+            path.with_suffix(".json"): json_writer(self.report()),
+            path.with_suffix(".csv"): _text_writer(self.csv()),
+        }
+        check_outputs(outputs, self.inputs)
+        atomic_write_many(outputs)
+        return tuple(outputs)
+
+
+def _text_writer(text: str) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return write
+
+
+def compare(
+    photo: PhotoLike,
+    styles: StylesLike,
+    *,
+    engines: Sequence[str] | None = None,
+    blends: Sequence[str] | None = None,
+    band: int = metrics.BAND,
+    features: metrics.FeatureFn | None = None,
+    segmentation: Segmentation | None = None,
+    progress: ProgressFn | None = None,
+    **kwargs: Any,
+) -> CompareResult:
+    """Stylise once per engine and blend with every compositor; measure each result.
+
+    :param photo, styles: as for :func:`tst_core.api.run`.
+    :param engines: engine names; default: the configured engine.
+    :param blends: compositor names; default: every installed compositor.
+    :param band: width in pixels of the band for seam visibility and leakage.
+    :param features: feature function for the style and content metrics; default:
+        :func:`tst_core.metrics.vgg19_features` (the metrics are left out, with a note, when it
+        is not available).
+    :param kwargs: configuration as for :func:`tst_core.api.session` (not ``engine``/``blend``).
+    """
+    for key in ("engine", "blend"):
+        if kwargs.pop(key, None) is not None:
+            raise InputError(f"compare takes {key}s=[...], a list, not {key}=")
+    if band < 0:
+        raise InputError(f"the metrics band must be >= 0 pixels, got {band}")
+    sess = session(**kwargs)
+    engines = list(engines or [sess.config.run.engine])
+    blends = list(blends or sess.host.registry("blend").names())
+    checks: tuple[tuple[Kind, list[str]], ...] = (("engine", engines), ("blend", blends))
+    for kind, names in checks:
+        if len(set(names)) != len(names):
+            raise InputError(f"{kind} names are repeated in {', '.join(names)}")
+        for name in names:
+            sess.host.entry(kind, name)  # unknown names fail before any work
+    compositors = {b: sess.build("blend", b) for b in blends}
+    notes: list[str] = []
+    if features is None:
+        try:
+            features = metrics.vgg19_features()
+        except TstError as exc:
+            notes.append(f"style, content: n/a ({exc})")
+
+    runs: dict[str, RunResult] = {}
+    combos: list[Combination] = []
+    for engine in engines:
+        res = run(
+            photo,
+            styles,
+            segmentation=segmentation,
+            progress=progress,
+            engine=engine,
+            blend=blends[0],
+            **kwargs,
+        )
+        segmentation = res.segmentation
+        runs[engine] = res
+        for name in blends:
+            if name == blends[0]:
+                image, seconds = res.image, res.report["timings"]["composite"]
+            else:
+                t0 = time.perf_counter()
+                image = compositors[name].composite(res.photo, res.stylized.layers, res.targets)
+                image = image.clamp(0.0, 1.0)
+                seconds = time.perf_counter() - t0
+            combos.append(_measure(engine, name, image, seconds, res, band, features))
+    inputs = runs[engines[0]].inputs
+    return CompareResult(runs, combos, band, notes, inputs)
+
+
+def _measure(
+    engine: str,
+    blend: str,
+    image: Tensor,
+    seconds: float,
+    res: RunResult,
+    band: int,
+    features: metrics.FeatureFn | None,
+) -> Combination:
+    layers = res.stylized.layers
+    combo = Combination(
+        engine,
+        blend,
+        image,
+        seam=metrics.seam_visibility(image, res.photo, layers, res.targets, band),
+        leakage=metrics.leakage(image, res.photo, res.targets, band),
+        seconds=seconds,
+    )
+    if features is not None:
+        combo.style = metrics.style_distance(image, res.targets, features)
+        combo.content = metrics.content_distance(image, res.photo, features)
+    return combo
