@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from tst_core import cli, hookimpl, plugins
+from tst_core import cli, hookimpl, metrics, plugins
 from tst_core.compare import compare
-from tst_core.errors import InputError, PluginError
+from tst_core.errors import DependencyError, InputError, PluginError
 from tst_core.io import write_image
 from tst_core.sheet import seam_windows
 from tst_core.types import StylizeResult
@@ -94,12 +94,19 @@ def test_stylises_once_per_engine_and_blends_with_each(chost, files):
     assert by_blend["mrf"]["seam"] <= by_blend["hard"]["seam"]
 
 
-def test_table_and_notes(chost, files):
+def test_table_and_notes(chost, files, monkeypatch):
     res = run_compare(chost, files)
     table = res.table()
     for name in BLENDS:
         assert f"counting  {name}" in table
-    assert "n/a" in table and "VGG-19" in table  # no feature function on this branch
+    assert "n/a" not in table  # the style engine's VGG-19 gives the feature metrics
+
+    def missing():
+        raise DependencyError("the metrics need the VGG-19 feature extractor")
+
+    monkeypatch.setattr(metrics, "vgg19_features", missing)
+    table = run_compare(chost, files).table()
+    assert "n/a" in table and "VGG-19" in table  # left out, with a note
 
 
 def test_feature_metrics_when_a_feature_function_is_given(chost, files):

