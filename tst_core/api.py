@@ -25,11 +25,14 @@ from . import options as opts
 from .config import Config, load_config
 from .errors import ConfigError, InputError
 from .io import (
+    MASK_INDEX_FILE,
+    atomic_write_folder,
     atomic_write_many,
     check_outputs,
     image_format,
     image_writer,
     json_writer,
+    mask_to_pil,
     pil_to_tensor,
     read_image,
     resize_long_side,
@@ -165,6 +168,22 @@ class SegmentResult:
             }
             for i, inst in enumerate(self.segmentation.instances)
         ]
+
+    def export_masks(self, folder: str | Path) -> Path:
+        """Write one PNG per instance (``NNN_label.png``) and ``instances.json`` into a new folder.
+
+        The ``maskfile`` segmenter reads the folder back unchanged. The folder must not exist or
+        be empty; it appears whole or not at all.
+        """
+        writers = {}
+        index = []
+        for row, inst in zip(self.rows(), self.segmentation.instances, strict=True):
+            name = f"{row['id']:03d}_{inst.label.replace('/', '-')}.png"
+            writers[name] = image_writer(mask_to_pil(inst.mask), "PNG")
+            index.append({"file": name, **row})
+        writers[MASK_INDEX_FILE] = json_writer({"instances": index})
+        atomic_write_folder(folder, writers)
+        return Path(folder)
 
 
 def segment(photo: PhotoLike, *, segmenter: str | None = None, **kwargs: Any) -> SegmentResult:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from .errors import InputError, TstError
+from .errors import TstError
 
 EXAMPLES_RUN = """examples:
   tst run photo.jpg --style person=starry_night.jpg -o out.png
@@ -254,12 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_segment(args: argparse.Namespace) -> None:
     from .api import segment
-    from .io import atomic_write_many, check_outputs, image_writer
+    from .io import atomic_write_many, check_new_folder, check_outputs, image_writer
     from .overlay import overlay
 
     outputs = [Path(args.overlay)] if args.overlay else []
     check_outputs(outputs, [args.photo])
-    export = _prepare_export_dir(args.export_masks, args.photo) if args.export_masks else None
+    if args.export_masks:
+        check_new_folder(args.export_masks, "--export-masks folder")
     res = segment(args.photo, **_session_kwargs(args))
     rows = res.rows()
     if args.json:
@@ -279,11 +278,11 @@ def cmd_segment(args: argparse.Namespace) -> None:
         print(format_instances(rows, res.segmenter, res.seconds))
     if args.overlay:
         atomic_write_many({args.overlay: image_writer(overlay(res.photo, res.segmentation), "PNG")})
-    if export is not None:
-        _export_masks(res, export)
+    if args.export_masks:
+        res.export_masks(args.export_masks)
         # with --json, stdout stays pure JSON
         print(
-            f"wrote {len(res.segmentation)} masks to {export}/",
+            f"wrote {len(res.segmentation)} masks to {args.export_masks}/",
             file=sys.stderr if args.json else sys.stdout,
         )
 
@@ -298,37 +297,6 @@ def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float)
                 f"{r['id']:>3}  {r['label']:<16} {r['score']:>5.2f}  {100 * r['area']:>6.2f}  ({box})"
             )
     return "\n".join(lines)
-
-
-def _prepare_export_dir(path: str, photo: str) -> Path:
-    out = Path(path)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(
-            f"--export-masks folder '{out}' already exists and is not empty; choose a new folder"
-        )
-    if not out.resolve().parent.is_dir():
-        raise InputError(f"cannot create '{out}': folder '{out.resolve().parent}' does not exist")
-    return out
-
-
-def _export_masks(res: Any, out: Path) -> None:
-    """Write masks into a temporary folder, then move it into place (all or nothing)."""
-    from .io import mask_to_pil
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
-        index = []
-        for row, inst in zip(res.rows(), res.segmentation.instances, strict=True):
-            name = f"{row['id']:03d}_{inst.label.replace('/', '-')}.png"
-            mask_to_pil(inst.mask).save(tmp / name)
-            index.append({"file": name, **row})
-        (tmp / "instances.json").write_text(json.dumps({"instances": index}, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -226,6 +227,44 @@ def atomic_write_many(writers: Mapping[Any, Callable[[Path], None]]) -> None:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        raise
+
+
+#: The index a mask folder carries (written by ``tst segment --export-masks``, read by ``maskfile``).
+MASK_INDEX_FILE = "instances.json"
+
+
+def check_new_folder(path: str | os.PathLike[str], what: str) -> Path:
+    """Refuse a folder that exists with something in it, or whose parent does not exist."""
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{what} '{out}' already exists and is not empty; choose a new folder")
+    if not out.resolve().parent.is_dir():
+        raise InputError(f"cannot create '{out}': folder '{out.resolve().parent}' does not exist")
+    return out
+
+
+def atomic_write_folder(
+    folder: str | os.PathLike[str], writers: Mapping[str, Callable[[Path], None]]
+) -> None:
+    """Write a new folder of files so that it appears whole or not at all.
+
+    :param writers: ``{file name: writer(path)}``; written into a temporary sibling folder that is
+        renamed to ``folder`` only when every writer succeeded.
+    """
+    out = check_new_folder(folder, "folder")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        mode = _default_file_mode()
+        for name, writer in writers.items():
+            writer(tmp / name)
+            os.chmod(tmp / name, mode)
+        os.chmod(tmp, mode | 0o111)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -26,10 +26,9 @@ import torch
 
 from tst_core import hookimpl
 from tst_core.errors import ConfigError, InputError
-from tst_core.io import read_label_image, read_mask
+from tst_core.io import MASK_INDEX_FILE, read_label_image, read_mask
 from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
 
-INDEX_FILE = "instances.json"
 _PREFIX = re.compile(r"^\d+_")
 _SUFFIX = re.compile(r"[_-]\d+$")
 
@@ -110,7 +109,7 @@ class MaskFileSegmenter:
 
 
 def _read_index(folder: Path) -> dict[str, dict[str, object]]:
-    index = folder / INDEX_FILE
+    index = folder / MASK_INDEX_FILE
     if not index.is_file():
         return {}
     try:
