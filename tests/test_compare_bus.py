@@ -1,12 +1,11 @@
 """The acceptance comparison on a real photo: two people of ``bus.jpg`` stylised differently.
 
 The stylised layers are a quick stand-in (a posterised, colour-shifted photo with a texture);
-``benchmarks/compare_bus.py`` runs the same comparison with real stylisations.
+``tst compare`` with the real engines is in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 
@@ -17,16 +16,9 @@ from tst_core import hookimpl, plugins
 from tst_core.compare import compare
 from tst_core.types import StylizeResult
 
-from .conftest import ROOT
+from . import bus_people
 
 pytestmark = pytest.mark.needs_shared
-
-
-def bus_people():
-    spec = importlib.util.spec_from_file_location("bus_people", ROOT / "benchmarks/bus_people.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -62,7 +54,7 @@ def test_compare_on_bus_two_people(shared, tmp_path):
     photo = shared("images/content/bus.jpg")
     starry = shared("images/style/starry_night.jpg")
     scream = shared("images/style/the_scream.jpg")
-    bus_people().write(tmp_path / "masks")
+    bus_people.write(tmp_path / "masks")
     host = plugins.load_host(extra=[("tests-poster", PosterPlugin())])
     res = compare(
         photo,

@@ -2,9 +2,10 @@
 
 Drawn by hand from coordinates read off the photo (554 × 740): polygons and ellipses, so the
 edges are rough, as a quick segmenter's would be. ``person#0`` is the man in the beige coat,
-``person#1`` the man in the black coat. Run as a script to write them as a ``maskfile`` folder::
+``person#1`` the man in the black coat. The tests use them; run as a module to write them as a
+``maskfile`` folder::
 
-    python benchmarks/bus_people.py benchmarks/results/bus_masks
+    python -m tests.bus_people benchmarks/results/bus_masks
     tst compare ../shared/images/content/bus.jpg --segmenter maskfile \\
         --masks benchmarks/results/bus_masks --style person#0=... --style person#1=...
 """
@@ -57,15 +58,16 @@ def person_masks(size: tuple[int, int] = SIZE) -> dict[str, Image.Image]:
     return out
 
 
-def write(folder: Path) -> None:
-    """Write the masks and an ``instances.json`` (labels, scores) into ``folder``."""
+def write(folder: Path) -> Path:
+    """Write the masks and an ``instances.json`` (labels, scores) into ``folder``; returns it."""
     folder.mkdir(parents=True, exist_ok=True)
     index = []
     for i, (name, img) in enumerate(person_masks().items()):
         img.save(folder / name)
         index.append({"file": name, "id": i, "label": "person", "score": 0.9 - 0.1 * i})
     (folder / "instances.json").write_text(json.dumps({"instances": index}, indent=2) + "\n")
+    return folder
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/bus_masks"))
+    write(Path(sys.argv[1] if len(sys.argv) > 1 else "bus_masks"))
