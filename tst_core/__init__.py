@@ -16,9 +16,26 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
     __version__ = "0.0.0"
 
-from .api import RunResult, SegmentResult, run, segment, session
+from typing import TYPE_CHECKING, Any
+
 from .errors import TstError
 from .hookspecs import hookimpl, hookspec
+
+if TYPE_CHECKING:
+    from .api import RunResult, SegmentResult, run, segment, session
+
+_API = ("RunResult", "SegmentResult", "run", "segment", "session")
+
+
+def __getattr__(name: str) -> Any:
+    # The API imports torch (2-3 s); loading it on first use keeps `tst --help` and plugin
+    # modules that only need `hookimpl` fast.
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tst_core' has no attribute {name!r}")
+
 
 __all__ = [
     "RunResult",

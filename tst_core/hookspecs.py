@@ -24,9 +24,12 @@ plugin is used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
 
-from .registry import Register
+if TYPE_CHECKING:
+    from .registry import Register
 
 PROJECT = "tst"
 
