@@ -317,6 +317,26 @@ def test_bad_input_is_one_line_exit_2_and_no_output(cli, files, monkeypatch, cas
     assert snapshot(files) == before, "bad input left files behind"
 
 
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_output_over_a_style_with_a_strength_is_refused_before_any_work(
+    cli, files, monkeypatch, command
+):
+    import tst_core.api
+    import tst_core.compare
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("stylised before checking the outputs")
+
+    module = tst_core.api if command == "run" else tst_core.compare
+    monkeypatch.setattr(module, command, no_work)
+    style = files / "style.jpg"
+    args = [command, *run_args(files)[1:], "-o", style]
+    args[args.index(f"person={style}")] = f"person={style}:2"
+    code, _, err = cli(*args)
+    assert code == 2
+    assert "refusing to overwrite the input file" in err
+
+
 def test_debug_shows_the_traceback(cli, files):
     from tst_core.errors import InputError
 

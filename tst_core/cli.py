@@ -299,6 +299,13 @@ def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float)
     return "\n".join(lines)
 
 
+def _inputs(args: argparse.Namespace) -> list[str | Path]:
+    """The photo and the style images of ``--style`` (without their ``:STRENGTH``)."""
+    from .select import parse_style_arg
+
+    return [args.photo, *(parse_style_arg(s).style for s in args.styles)]
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from .api import run
     from .io import check_outputs, image_format
@@ -307,7 +314,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_tst.png")
     image_format(output)
     outputs = [output] if args.no_report else [output, output.with_suffix(".json")]
-    check_outputs(outputs, [args.photo, *(s.partition("=")[2] for s in args.styles)])
+    check_outputs(outputs, _inputs(args))
     reporter = ProgressReporter(args.progress)
     try:
         result = run(args.photo, args.styles, progress=reporter, **_session_kwargs(args))
@@ -337,7 +344,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
     image_format(output)
     outputs = [output, output.with_suffix(".json"), output.with_suffix(".csv")]
-    check_outputs(outputs, [args.photo, *(s.partition("=")[2] for s in args.styles)])
+    check_outputs(outputs, _inputs(args))
     reporter = ProgressReporter(args.progress)
     try:
         result = compare(
