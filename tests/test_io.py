@@ -205,3 +205,12 @@ def test_resize_long_side():
     assert io.resize_long_side(t, 20).shape == (3, 10, 20)
     assert io.resize_long_side(t, None) is t
     assert io.resize_long_side(t, 60) is t
+
+
+def test_to_uint8_hwc_clips_rounds_and_is_contiguous():
+    image = torch.tensor([-0.01, 0.0, 0.5, 1.0, 1.01, 0.2]).reshape(3, 1, 2)
+    arr = io.to_uint8_hwc(image)
+    assert arr.shape == (1, 2, 3) and arr.dtype == np.uint8 and arr.flags["C_CONTIGUOUS"]
+    # channel c of pixel x is image[c, 0, x]: out-of-range values clip instead of wrapping
+    assert arr[0, :, 0].tolist() == [0, 0] and arr[0, :, 1].tolist() == [128, 255]
+    assert arr[0, :, 2].tolist() == [255, 51]

@@ -149,10 +149,19 @@ def read_label_image(path: str | os.PathLike[str], what: str = "label image") ->
         return np.asarray(img, dtype=np.int64)
 
 
+def to_uint8_hwc(image: Tensor) -> np.ndarray:
+    """float ``(3, H, W)`` in [0, 1] → C-contiguous uint8 ``(H, W, 3)`` array on the CPU
+    (clipped, then rounded), the layout of PIL, OpenCV and most model runtimes."""
+    return (
+        (image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous())
+        .cpu()
+        .numpy()
+    )
+
+
 def tensor_to_pil(image: Tensor) -> Image.Image:
     """float ``(3, H, W)`` in [0, 1] → 8-bit RGB PIL image (rounded, clipped)."""
-    arr = image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr, "RGB")
+    return Image.fromarray(to_uint8_hwc(image), "RGB")
 
 
 def mask_to_pil(mask: Tensor) -> Image.Image:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from tst_core.device import resolve_device
+from tst_core.io import to_uint8_hwc
 from tst_core.types import Env, Instance, Segmentation, Tensor, check_image
 
 from .model import Model, build
@@ -75,7 +76,7 @@ def quiet() -> Iterator[None]:
 
 def model_input(photo: Tensor, input_format: str) -> np.ndarray:
     """``(3, H, W)`` RGB float in [0, 1] → ``(H, W, 3)`` uint8 in the model's channel order."""
-    hwc = photo.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    hwc = to_uint8_hwc(photo)
     return np.ascontiguousarray(hwc[..., ::-1] if input_format == "BGR" else hwc)
 
 

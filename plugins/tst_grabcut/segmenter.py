@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from tst_core.errors import ConfigError, InputError, missing_dependency
+from tst_core.io import to_uint8_hwc
 from tst_core.types import Box, Env, Instance, Segmentation, Tensor
 
 
@@ -80,7 +81,7 @@ class GrabCutSegmenter:
         """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per box, at ``(H, W)``."""
         h, w = int(photo.shape[-2]), int(photo.shape[-1])
         # GrabCut models colours with Gaussian mixtures, so channel order does not matter: RGB
-        image = photo.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+        image = to_uint8_hwc(photo)
         boxes = [clip_box(b, (h, w), i) for i, b in enumerate(self.options.boxes)]
         self._check_points(boxes)
         out = []

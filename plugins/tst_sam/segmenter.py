@@ -11,6 +11,7 @@ import torch
 
 from tst_core.device import resolve_device
 from tst_core.errors import ConfigError, PluginError, missing_dependency
+from tst_core.io import to_uint8_hwc
 from tst_core.types import Env, Instance, Segmentation, Segmenter, Tensor, box_of, check_image
 
 from .model import build_sam, import_sam
@@ -62,9 +63,9 @@ class SamSegmenter:
         if self.options.mode == "refine":
             instances = self._refine(photo, size)
         elif self.options.mode == "automatic":
-            instances = self._automatic(_to_hwc_uint8(photo))
+            instances = self._automatic(to_uint8_hwc(photo))
         else:
-            instances = self._prompts(_to_hwc_uint8(photo), size)
+            instances = self._prompts(to_uint8_hwc(photo), size)
         return Segmentation(tuple(instances), size)
 
     def _predictor(self, image: np.ndarray) -> Any:
@@ -98,7 +99,7 @@ class SamSegmenter:
         found = self.source.segment(photo)
         if not len(found):
             return []
-        predictor = self._predictor(_to_hwc_uint8(photo))
+        predictor = self._predictor(to_uint8_hwc(photo))
         boxes = torch.tensor([inst.box for inst in found.instances], dtype=torch.float32)
         out: list[Instance] = []
         for start in range(0, len(boxes), BOX_BATCH):
@@ -128,11 +129,6 @@ def _make_source(env: Env, name: str) -> Segmenter:
             "environment cannot build plugins; run it through tst or tst_core.segment"
         )
     return env.make("segmenter", name)
-
-
-def _to_hwc_uint8(photo: Tensor) -> np.ndarray:
-    """``(3, H, W)`` float in [0, 1] → ``(H, W, 3)`` uint8 RGB, SAM's input convention."""
-    return photo.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _unit(value: float) -> float:
