@@ -225,6 +225,13 @@ def test_full_baseline_stylises_the_whole_frame_once_per_target():
     assert style_distance(b, None, dots()) < style_distance(a, None, dots())
 
 
+def test_full_baseline_reports_the_scales_any_run_skipped():
+    masks = [box_mask(N, N, 0, 32, 0, N), box_mask(N, N, 32, N, 0, N)]
+    t = targets(masks, [stripes(), dots(32, 32)])  # at 0.25 the 32 px style is 8 px: skipped
+    res = run(t, engine=GatysFullEngine, iterations=1, scales=(0.25, 1.0))
+    assert res.info["skipped_scales"] == [0.25] and res.info["iterations"] == 3
+
+
 def test_an_all_ones_target_matches_the_full_baseline():
     t = targets([torch.ones(N, N)], [stripes()])
     masked = run(t, iterations=5).image

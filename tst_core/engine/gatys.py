@@ -20,6 +20,7 @@ import torch
 from ..device import resolve_device
 from ..errors import ConfigError, EngineError
 from ..types import Env, ProgressFn, StylizeResult, Targets, Tensor, check_image
+from .objective import HALF_DTYPES
 from .options import GatysOptions
 from .render import Renderer, Tracker, torch_threads
 from .vgg import build_network
@@ -155,7 +156,7 @@ class GatysFullEngine(_Base):
         tracker: Tracker,
         style_masks: Sequence[Tensor | None] | None,
     ) -> tuple[Tensor, dict[str, Any]]:
-        layers, sizes = [], []
+        layers, sizes, skipped = [], [], set()
         for k, target in enumerate(targets):
             tracker.relabel = {"style/0": f"style/{k}"}
             image, facts = self.renderer.render(
@@ -169,7 +170,14 @@ class GatysFullEngine(_Base):
             )
             layers.append(image)
             sizes = facts["sizes"]
-        return torch.stack(layers), {"sizes": sizes, "roi": None, "runs": len(targets)}
+            skipped.update(facts["skipped_scales"])  # each style image may skip other scales
+        facts = {
+            "sizes": sizes,
+            "skipped_scales": sorted(skipped),
+            "roi": None,
+            "runs": len(targets),
+        }
+        return torch.stack(layers), facts
 
 
 def _check_inputs(
@@ -200,7 +208,7 @@ def _check_precision(precision: str, device: torch.device) -> None:
     """Refuse a half-precision mode the device cannot autocast."""
     if precision == "fp32":
         return
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    dtype = HALF_DTYPES[precision]
     x = torch.zeros(1, 1, 4, 4, device=device)
     try:
         with warnings.catch_warnings():

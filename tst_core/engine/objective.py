@@ -31,13 +31,15 @@ from .losses import ContentLoss, MaskedStyleLoss, TVLoss, gram_matrix
 from .options import GatysOptions
 from .vgg import FeatureNet, receptive_field
 
+#: the autocast dtype of each half-precision mode
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
     """Autocast context for the network's forward pass (``fp32``: none)."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=HALF_DTYPES[precision])
 
 
 def style_grams(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ConfigError
-from .vgg import check_layers
+from .vgg import NetworkName, Padding, Pooling, check_layers
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 Init = Literal["content", "noise", "style"]
@@ -68,10 +68,10 @@ class GatysOptions:
     style_weight: float = 10.0
     tv_weight: float = 0.0
     init: Init = "content"
-    network: Literal["vgg19", "torchvision-vgg19", "torchvision-vgg16"] = "vgg19"
+    network: NetworkName = "vgg19"
     weights: Path | None = None
-    pooling: Literal["max", "avg"] = "max"
-    padding: Literal["zero", "reflect"] = "zero"
+    pooling: Pooling = "max"
+    padding: Padding = "zero"
     scales: tuple[float, ...] = (0.5, 1.0)
     scale_iterations: tuple[int, ...] = ()
     preserve_color: bool = False
@@ -112,7 +112,6 @@ class GatysOptions:
             bool(s) and all(0 < a < b for a, b in itertools.pairwise(s)) and s[-1] == 1.0,
             f"scales must increase and end with 1.0 (e.g. [0.5, 1.0]), got {list(s)}",
         )
-        _check(s[0] > 0, f"scales must be positive, got {list(s)}")
         its = self.scale_iterations
         _check(
             not its or len(its) == len(s),

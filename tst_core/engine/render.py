@@ -222,21 +222,12 @@ class Renderer:
         return out, out_masks
 
     def _grams(self, styles: list[Tensor], masks: list[Tensor | None]) -> list[dict[str, Tensor]]:
-        """Style Gram matrices, computed once per distinct (style, mask) pair."""
-        cache: dict[tuple[int, int], dict[str, Tensor]] = {}
-        out = []
-        for style, mask in zip(styles, masks, strict=True):
-            key = (id(style), id(mask))
-            if key not in cache:
-                cache[key] = style_grams(
-                    self.net,
-                    style,
-                    self.options.style_layers,
-                    mask=mask,
-                    precision=self.options.precision,
-                )
-            out.append(cache[key])
-        return out
+        """Each target's style Gram matrices (one forward pass per target and scale)."""
+        o = self.options
+        return [
+            style_grams(self.net, style, o.style_layers, mask=mask, precision=o.precision)
+            for style, mask in zip(styles, masks, strict=True)
+        ]
 
     def _init(
         self,

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ NetworkName = Literal["vgg19", "torchvision-vgg19", "torchvision-vgg16"]
 Pooling = Literal["max", "avg"]
 Padding = Literal["zero", "reflect"]
 
-NETWORKS: tuple[str, ...] = ("vgg19", "torchvision-vgg19", "torchvision-vgg16")
+NETWORKS: tuple[str, ...] = get_args(NetworkName)
 
 #: convolutions per block
 _BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
