@@ -41,6 +41,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "engine.json"
+#: every measurement runs here, the engine and the bare network alike
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 #: targets on bus.jpg (554 × 740), boxes (x0, y0, x1, y1) in its pixels
 PERSON_0 = (35, 270, 165, 615)
@@ -92,7 +94,7 @@ def stylize(engine: str, photo: Any, targets: Any, **options: Any) -> dict[str, 
 
     cls = GatysEngine if engine == "gatys" else GatysFullEngine
     options.setdefault("scales", (1.0,))  # seconds per iteration at one size
-    eng = cls(GatysOptions(**options), Env("cpu" if not torch.cuda.is_available() else "auto", 0))
+    eng = cls(GatysOptions(**options), Env(DEVICE, 0))
     stamps: list[float] = []
     t0 = time.perf_counter()
     res = eng.stylize(photo, targets, lambda p: stamps.append(time.perf_counter()))
@@ -114,12 +116,14 @@ def bare_network(size: int, reps: int) -> dict[str, Any]:
     from tst_core.engine.vgg import build_network
 
     photo, _ = job(size, [PERSON_0], STYLES[:1])
-    net = build_network(layers=["conv4_2", "relu5_1"])
+    net = build_network(layers=["conv4_2", "relu5_1"], device=DEVICE)
     times = []
     for _ in range(reps + 1):
-        x = photo[None].clone().requires_grad_(True)
+        x = photo[None].to(DEVICE).clone().requires_grad_(True)
         t0 = time.perf_counter()
         net(x, ["relu5_1"])["relu5_1"].sum().backward()
+        if DEVICE == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return {"times": times[1:], "load": load()}
 
@@ -262,7 +266,7 @@ def child_memory(size: int, its: int, roi: bool) -> None:
         return int(Path("/proc/self/statm").read_text().split()[1]) * page
 
     photo, targets = job(size, [PERSON_0, PERSON_1], STYLES[:2])
-    engine = GatysEngine(GatysOptions(iterations=its, roi=roi), Env("auto", 0))
+    engine = GatysEngine(GatysOptions(iterations=its, roi=roi), Env(DEVICE, 0))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     before, peak, done = rss(), [rss()], threading.Event()
