@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from tst_core.overlay import _font, overlay
+from tst_core.overlay import default_font, overlay
 from tst_core.types import Instance, Segmentation, box_of
 
 
@@ -25,7 +25,7 @@ def test_a_label_near_the_edge_is_not_cut(edge):
     seg = Segmentation((Instance("traffic light", 0.9, box_of(mask), mask),), (h, w))
     img = np.asarray(overlay(torch.full((3, h, w), 0.5), seg))
     ys, xs = np.nonzero(img.sum(-1) == 0)  # the label's black backing box
-    font = _font(max(12, round(max(h, w) / 45)))
+    font = default_font(max(12, round(max(h, w) / 45)))
     draw = ImageDraw.Draw(Image.new("RGB", (w, h)))
     left, top, right, bottom = draw.textbbox((100, 50), "0 traffic light", font=font, anchor="mm")
     assert xs.max() - xs.min() == pytest.approx(right - left + 6, abs=1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,14 @@ from PIL import Image
 from . import metrics
 from .api import PhotoLike, RunResult, StylesLike, run, session
 from .errors import InputError, TstError
-from .io import atomic_write_many, check_outputs, image_format, image_writer, json_writer
+from .io import (
+    atomic_write_many,
+    check_outputs,
+    image_format,
+    image_writer,
+    json_writer,
+    text_writer,
+)
 from .registry import Kind
 from .types import ProgressFn, Segmentation, Tensor
 
@@ -170,18 +177,11 @@ class CompareResult:
         outputs = {
             path: image_writer(self.sheet(), image_format(path)),
             path.with_suffix(".json"): json_writer(self.report()),
-            path.with_suffix(".csv"): _text_writer(self.csv()),
+            path.with_suffix(".csv"): text_writer(self.csv()),
         }
         check_outputs(outputs, self.inputs)
         atomic_write_many(outputs)
         return tuple(outputs)
-
-
-def _text_writer(text: str) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    return write
 
 
 def compare(

@@ -290,14 +290,18 @@ def image_writer(image: Tensor | Image.Image, fmt: str) -> Callable[[Path], None
     return lambda tmp: pil.save(tmp, format=fmt, **options)
 
 
-def json_writer(data: Any) -> Callable[[Path], None]:
-    """A writer for :func:`atomic_write_many` that saves ``data`` as indented JSON."""
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+def text_writer(text: str) -> Callable[[Path], None]:
+    """A writer for :func:`atomic_write_many` that saves ``text`` as UTF-8."""
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
     return write
+
+
+def json_writer(data: Any) -> Callable[[Path], None]:
+    """A writer for :func:`atomic_write_many` that saves ``data`` as indented JSON."""
+    return text_writer(json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(obj: Any) -> Any:

@@ -60,12 +60,11 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
                 return coerce(value, arg, where)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                continue
         raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
     if origin is Literal:
         if value not in get_args(tp):
@@ -121,10 +120,7 @@ def parse_text(text: str, tp: Any, where: str) -> Any:
         and text.strip().lower() in _NONE_WORDS
     ):
         return None
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
+    value = _scalar(text)
     if origin in (tuple, list) and not isinstance(value, list):
         value = [_scalar(part.strip()) for part in text.split(",") if part.strip()]
     elif isinstance(value, (int, float)) and _wants_str(tp):

@@ -18,10 +18,11 @@ def instance_color(i: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def default_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's default font at ``size`` px, or its fixed bitmap font where that cannot scale."""
     try:
         return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
+    except (TypeError, OSError):  # Pillow < 10.1, or Pillow without FreeType
         return ImageFont.load_default()
 
 
@@ -39,7 +40,7 @@ def overlay(photo: Tensor, seg: Segmentation, alpha: float = 0.45) -> Image.Imag
     draw = ImageDraw.Draw(img)
     h, w = photo.shape[-2:]
     size = max(12, round(max(h, w) / 45))
-    font = _font(size)
+    font = default_font(size)
     for i, inst in enumerate(seg.instances):
         color = instance_color(i)
         x0, y0, x1, y1 = inst.box

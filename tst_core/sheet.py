@@ -8,14 +8,15 @@ the hard cut's seam of a target is strongest; its frame colour marks it on the f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 from .io import tensor_to_pil
+from .overlay import default_font
 from .regions import boundary, label_map
 from .types import Targets, Tensor
 
@@ -55,13 +56,6 @@ def seam_windows(photo: Tensor, stylized: Tensor, targets: Targets) -> list[Wind
     return out
 
 
-def _font(size: int) -> Any:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
 def _tile(image: Tensor, scale: float) -> Image.Image:
     pil = tensor_to_pil(image)
     return pil.resize(
@@ -99,20 +93,16 @@ def contact_sheet(res: CompareResult) -> Image.Image:
     scale = TILE / max(h, w)
     tw, th = round(w * scale), round(h * scale)
     crop_side = tw
-    windows = seam_windows(
-        first.photo, next(iter(res.runs.values())).stylized.layers, first.targets
-    )
+    windows = seam_windows(first.photo, first.stylized.layers, first.targets)
     selectors = [t.selector for t in first.targets]
-    font, small = _font(14), _font(12)
+    font, small = default_font(14), default_font(12)
 
     blocks = []
     for engine, run in res.runs.items():
         columns: list[tuple[str, str, Tensor]] = [("photo", "", run.photo)]
         columns += [(name, "", img) for name, img in _layer_tiles(run.stylized.layers, selectors)]
         for combo in (c for c in res.combinations if c.engine == engine):
-            stats = (
-                f"seam {sum(combo.seam) / max(1, len(combo.seam)):.4f}  leak {combo.leakage:.1e}"
-            )
+            stats = f"seam {combo.row()['seam']:.4f}  leak {combo.leakage:.1e}"
             columns.append((combo.blend, stats, combo.image))
         blocks.append((engine, columns))
 
