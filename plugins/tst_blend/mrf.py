@@ -118,8 +118,10 @@ class Problem:
 
     def pair(self, a: np.ndarray, b: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
         """``V_pq(a, b)`` for local pixels ``p``, ``q`` (0 where ``a == b``)."""
-        cost = self.pairwise_weight * (self.seam(a, b, p) + self.seam(a, b, q))
-        return np.where(a == b, 0.0, cost)
+        out = np.zeros(a.shape, dtype=self.colors.dtype)
+        d = a != b  # most pairs of a labelling agree: compute the seam only where they differ
+        out[d] = self.pairwise_weight * (self.seam(a[d], b[d], p[d]) + self.seam(a[d], b[d], q[d]))
+        return out
 
     def energy(self, labels: np.ndarray) -> float:
         """``E`` of node labels ``(N,)`` (terms that do not depend on the band left out)."""
@@ -346,16 +348,20 @@ def solve(problem: Problem, max_cycles: int = 5) -> np.ndarray:
         if allowed.size == 2:
             labels[members] = solve_binary(problem, members, (int(allowed[0]), int(allowed[1])))
             continue
+        energy = problem.energy(labels)
         for _ in range(max_cycles):
             cycles += 1
             changed = 0
             for alpha in allowed:
                 before = labels[members].copy()
-                e_before = problem.energy(labels)
                 switched = expansion_move(problem, labels, members, int(alpha))
-                if switched and problem.energy(labels) > e_before + 1e-9 * abs(e_before):
-                    labels[members] = before  # cannot happen in exact arithmetic; be safe
-                    switched = 0
+                if switched:
+                    after = problem.energy(labels)
+                    if after > energy + 1e-9 * abs(energy):
+                        labels[members] = before  # cannot happen in exact arithmetic; be safe
+                        switched = 0
+                    else:
+                        energy = after
                 changed += switched
                 moves += 1
             if not changed:

@@ -96,8 +96,8 @@ def solve_region(
         for a, b in ((p_sl, q_sl), (q_sl, p_sl)):
             ia, ib = index[a], index[b]
             has = ia >= 0
-            pa, pb = ia[has], ib[has]
-            np.add.at(degree, pa, 1.0)
+            pa, pb = ia[has], ib[has]  # within one orientation each pixel of Ω appears once,
+            degree[pa] += 1.0  # so plain fancy-index adds are exact (no np.add.at needed)
             la, lb = labels[a][has], labels[b][has]
             ya, xa = np.nonzero(has)
             ya_full, xa_full = ya + a[0].start, xa + a[1].start
@@ -107,8 +107,8 @@ def solve_region(
             rows.append(pa[inside])
             cols.append(pb[inside])
             boundary = photo[:, yb_full[~inside], xb_full[~inside]].T
-            np.add.at(rhs, pa[~inside], boundary)
-            np.add.at(rhs, pa, v)
+            rhs[pa[~inside]] += boundary
+            rhs[pa] += v
     data = np.concatenate([degree, -np.ones(sum(len(r) for r in rows))])
     r = np.concatenate([np.arange(n), *rows])
     c = np.concatenate([np.arange(n), *cols])
