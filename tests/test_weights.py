@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tst_core.errors import WeightsError
-from tst_core.weights import cache_dir, load_checkpoint, locate
+from tst_core.weights import cache_dir, load_checkpoint, load_state_dict, locate
 
 
 @pytest.fixture
@@ -64,3 +64,14 @@ def test_loading_is_weights_only(tmp_path, capsys):
     with pytest.raises(WeightsError, match="cannot load checkpoint .*weights_only=True"):
         load_checkpoint(evil)
     assert "must never run" not in capsys.readouterr().out
+
+
+def test_load_state_dict_unwraps_model_and_refuses_other_objects(tmp_path):
+    state = {"w": torch.ones(2)}
+    torch.save({"model": state, "epoch": 3}, tmp_path / "train.pth")
+    torch.save([torch.ones(2)], tmp_path / "list.pth")
+    assert load_state_dict(tmp_path / "train.pth").keys() == {"w"}
+    with pytest.raises(
+        WeightsError, match=r"SAM vit_b checkpoint '.*list.pth' holds no state dict"
+    ):
+        load_state_dict(tmp_path / "list.pth", "SAM vit_b checkpoint")

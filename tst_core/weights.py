@@ -64,5 +64,22 @@ def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> A
     except FileNotFoundError:
         raise WeightsError(f"{what} '{path}' does not exist") from None
     except Exception as exc:  # pickle errors, truncated files, unsafe objects
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load {what} '{path}' (weights_only=True): {reason}") from None
+        raise WeightsError(
+            f"cannot load {what} '{path}' (weights_only=True): {error_reason(exc)}"
+        ) from None
+
+
+def load_state_dict(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:
+    """The state dict of a checkpoint: plain, or under ``"model"`` (as training scripts save)."""
+    state = load_checkpoint(path, what)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{what} '{path}' holds no state dict")
+    return state
+
+
+def error_reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from tst_core.errors import WeightsError, missing_dependency
-from tst_core.weights import load_checkpoint, locate
+from tst_core.weights import load_state_dict, locate
 
 #: The official checkpoints, by model type (file names of the Segment Anything release).
 CHECKPOINTS = {
@@ -62,11 +62,7 @@ def build_sam(
 
 def load_weights(model: torch.nn.Module, path: Path, model_type: str) -> None:
     """Load a SAM state dict (plain, or under ``"model"``) into ``model``."""
-    state = load_checkpoint(path, f"SAM {model_type} checkpoint")
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"'{path}' is not a SAM checkpoint (expected a state dict)")
+    state = load_state_dict(path, f"SAM {model_type} checkpoint")
     try:
         model.load_state_dict(state)
     except RuntimeError:

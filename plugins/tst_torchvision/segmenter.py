@@ -11,7 +11,7 @@ import torch
 from tst_core.device import check_device_name, resolve_device
 from tst_core.errors import ConfigError, WeightsError
 from tst_core.types import Env, Segmentation, Tensor, make_instances
-from tst_core.weights import load_checkpoint, locate
+from tst_core.weights import load_state_dict, locate
 
 #: model name → (torchvision builder, weights enum); both use the enum's ``COCO_V1`` weights
 MODELS = {
@@ -111,12 +111,7 @@ def load_state(options: TorchvisionOptions) -> tuple[Path, dict[str, Tensor]]:
         url=weights.url,
         alternatives="or use --segmenter yolo --weights MODEL.tflite (see `tst plugins`)",
     )
-    state = load_checkpoint(path, f"{what} checkpoint")
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a checkpoint of torchvision's reference training scripts
-    if not isinstance(state, dict):
-        raise WeightsError(f"{what} checkpoint '{path}' holds no state dict")
-    return path, state
+    return path, load_state_dict(path, f"{what} checkpoint")
 
 
 class TorchvisionSegmenter:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tst_core.errors import InputError, WeightsError, missing_dependency
 from tst_core.types import Tensor
+from tst_core.weights import error_reason
 
 #: Input side used when an ONNX model has dynamic input dimensions and no ``imgsz`` metadata.
 DEFAULT_SIDE = 640
@@ -52,11 +53,6 @@ def load_model(path: Path, threads: int | None) -> Runner:
     )
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _nhwc(shape: Any) -> bool:
     return len(shape) == 4 and shape[-1] == 3
 
@@ -72,7 +68,7 @@ class TFLiteRunner:
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise WeightsError(
-                f"cannot load YOLO model '{path}' with LiteRT: {_reason(exc)}"
+                f"cannot load YOLO model '{path}' with LiteRT: {error_reason(exc)}"
             ) from None
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_output_details()
@@ -153,7 +149,7 @@ class OnnxRunner:
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise WeightsError(
-                f"cannot load YOLO model '{path}' with onnxruntime: {_reason(exc)}"
+                f"cannot load YOLO model '{path}' with onnxruntime: {error_reason(exc)}"
             ) from None
         self.input = self.session.get_inputs()[0]
         meta = self.session.get_modelmeta().custom_metadata_map
