@@ -7,6 +7,8 @@ only; tests that need it skip with a clear reason when it is absent.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,35 @@ def host():
     from . import fakes
 
     return load_host(extra=[("tests-fakes", fakes)])
+
+
+@pytest.fixture
+def cli(host, monkeypatch, capsys):
+    """``cli(*args)`` → (exit status, stdout, stderr), with the test plugins installed."""
+    from tst_core import plugins
+    from tst_core.cli import main
+
+    monkeypatch.setattr(plugins, "_default", host)
+
+    def call(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def run_tst(*args, pythonpath=(), env=None) -> subprocess.CompletedProcess[str]:
+    """``python -m tst_core ARGS`` in a child process; ``pythonpath`` goes before the rest."""
+    environ = {**os.environ, **(env or {})}
+    environ["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "tst_core", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(autouse=True)

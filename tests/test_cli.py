@@ -14,22 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tst_core import plugins
-from tst_core.cli import main
-
-
-@pytest.fixture
-def cli(host, monkeypatch, capsys):
-    """``cli(*args)`` → (exit status, stdout, stderr), with the test plugins installed."""
-    monkeypatch.setattr(plugins, "_default", host)
-
-    def call(*args):
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
 
 @pytest.fixture
 def files(tmp_path):

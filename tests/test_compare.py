@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -19,11 +18,6 @@ from tst_core.types import StylizeResult
 from . import fakes
 
 BLENDS = ["hard", "feather", "mrf", "poisson"]
-
-
-@dataclass(frozen=True)
-class CountOptions:
-    pass
 
 
 class CountingEngine:
@@ -47,7 +41,7 @@ class CountingEngine:
 class CountingPlugin:
     @hookimpl
     def tst_register_engines(self, register):
-        register("counting", CountingEngine, options=CountOptions, description="test: counts")
+        register("counting", CountingEngine, description="test: counts")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ The stylised layers are a quick stand-in (a posterised, colour-shifted photo wit
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -19,11 +18,6 @@ from tst_core.types import StylizeResult
 from . import bus_people
 
 pytestmark = pytest.mark.needs_shared
-
-
-@dataclass(frozen=True)
-class NoOptions:
-    pass
 
 
 class PosterEngine:
@@ -47,7 +41,7 @@ class PosterEngine:
 class PosterPlugin:
     @hookimpl
     def tst_register_engines(self, register):
-        register("poster", PosterEngine, options=NoOptions, description="test: posterise")
+        register("poster", PosterEngine, description="test: posterise")
 
 
 def test_compare_on_bus_two_people(shared, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import ROOT
+from .conftest import ROOT, run_tst
 
 EXAMPLE = ROOT / "examples" / "tst-plugin-example"
 
@@ -49,21 +48,10 @@ def fakes_site(tmp_path_factory):
     )
 
 
-def tst(*args, path=()):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *map(str, path)])}
-    return subprocess.run(
-        [sys.executable, "-m", "tst_core", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-
-
 def test_example_is_listed_only_once_installed(example_site):
-    before = tst("plugins")
+    before = run_tst("plugins")
     assert "checker" not in before.stdout
-    after = tst("plugins", path=[example_site])
+    after = run_tst("plugins", pythonpath=[example_site])
     assert after.returncode == 0, after.stderr
     line = next(ln for ln in after.stdout.splitlines() if ln.strip().startswith("checker"))
     assert "[tst-plugin-example 0.1.0]" in line and "checkerboard" in line
@@ -72,7 +60,7 @@ def test_example_is_listed_only_once_installed(example_site):
 def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path):
     Image.new("RGB", (64, 48), (0, 100, 0)).save(tmp_path / "photo.png")
     Image.new("RGB", (8, 8), (250, 250, 250)).save(tmp_path / "style.png")
-    res = tst(
+    res = run_tst(
         "run",
         tmp_path / "photo.png",
         "--segmenter",
@@ -89,7 +77,7 @@ def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path):
         64,
         "-o",
         tmp_path / "out.png",
-        path=[example_site, fakes_site],
+        pythonpath=[example_site, fakes_site],
     )
     assert res.returncode == 0, res.stderr
     out = np.asarray(Image.open(tmp_path / "out.png")).astype(int)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from importlib import metadata
 
 import pytest
@@ -12,7 +9,7 @@ import pytest
 from tst_core.errors import DuplicatePluginError, PluginError
 from tst_core.plugins import BLOCK_ENV, blocked_names, load_host
 
-from .conftest import ROOT
+from .conftest import run_tst
 
 GOOD = """
 from tst_core import hookimpl
@@ -132,18 +129,6 @@ def test_unknown_names_list_the_installed_ones():
     host = load_host()
     with pytest.raises(PluginError, match=r"unknown compositor 'nope'; installed: .*hard"):
         host.entry("blend", "nope")
-
-
-def run_tst(*args, pythonpath=(), env=None):
-    environ = {**os.environ, **(env or {})}
-    environ["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), environ.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "tst_core", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=ROOT,
-    )
 
 
 def test_tst_plugins_lists_first_party_and_broken_plugins(dist_factory):

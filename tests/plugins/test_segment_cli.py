@@ -15,7 +15,7 @@ from PIL import Image
 
 from tst_core.io import read_image
 
-from ..conftest import shared_path
+from ..conftest import run_tst, shared_path
 
 MODEL = ("models", "yolov8n-seg", "yolov8n-seg_int8.tflite")
 
@@ -276,13 +276,10 @@ def test_run_with_yolo_and_the_test_engine(cli, bus, yolo_args, tmp_path):
 
 @pytest.mark.needs_shared
 def test_the_acceptance_command_in_a_real_process_prints_only_the_table(tmp_path):
-    import subprocess
-
     model = shared_path(*MODEL)
     photo = shared_path("images", "content", "bus.jpg")
-    cmd = [sys.executable, "-m", "tst_core", "segment", photo, "--segmenter", "yolo"]
-    cmd += ["--weights", model, "--overlay", tmp_path / "o.png"]
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+    args = ["segment", photo, "--segmenter", "yolo", "--weights", model]
+    proc = run_tst(*args, "--overlay", tmp_path / "o.png")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # LiteRT's native INFO line is silenced
     labels = table_labels(proc.stdout)
