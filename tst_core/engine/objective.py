@@ -105,9 +105,10 @@ class Objective(nn.Module):
         #: per style layer: (name, weight, the targets present there, their losses)
         self.style_losses: list[tuple[str, float, list[int], MaskedStyleLoss]] = []
         for name in self.style_layers:
+            stack = None if masks is None else layer_mask(masks, _stride(net, name))
             present, layer_masks = [], []
             for k in range(len(grams)):
-                m = None if masks is None else layer_mask(masks[k], _stride(net, name))
+                m = None if stack is None else stack[k]
                 if areas[k] > 0 and (m is None or float(m.amax()) > 0.0):
                     present.append(k)
                     layer_masks.append(m)
