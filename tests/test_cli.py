@@ -264,6 +264,11 @@ BAD = {
         lambda f: ["segment", f / "photo.png", "--box", "1,2,x"],
         "expected comma-separated numbers",
     ),
+    "overlay type unknown": (
+        None,
+        lambda f: seg_args(f, "--overlay", f / "ids.gif"),
+        "unknown image type '.gif'",
+    ),
     "overlay over input": (
         None,
         lambda f: seg_args(f, "--overlay", f / "photo.png"),
@@ -339,6 +344,16 @@ def test_segment_prints_a_table_and_json(cli, files):
     data = json.loads(out)
     assert [r["label"] for r in data["instances"]] == ["person", "person", "car"]
     assert data["instances"][2]["box"] == [0.0, 20.0, 60.0, 40.0]
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".webp", "WEBP"), (".png", "PNG")])
+def test_segment_overlay_is_written_in_the_format_its_name_says(cli, files, suffix, fmt):
+    out = files / f"ids{suffix}"
+    code, _, err = cli(
+        "segment", files / "photo.png", "--segmenter", "fake-boxes", "--overlay", out
+    )
+    assert code == 0, err
+    assert Image.open(out).format == fmt
 
 
 def test_segment_overlay_and_export_round_trip(cli, files):

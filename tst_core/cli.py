@@ -252,10 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_segment(args: argparse.Namespace) -> None:
     from .api import segment
-    from .io import atomic_write_many, check_new_folder, check_outputs, image_writer
+    from .io import atomic_write_many, check_new_folder, check_outputs, image_format, image_writer
     from .overlay import overlay
 
     outputs = [Path(args.overlay)] if args.overlay else []
+    overlay_format = image_format(args.overlay) if args.overlay else ""
     check_outputs(outputs, [args.photo])
     if args.export_masks:
         check_new_folder(args.export_masks, "--export-masks folder")
@@ -277,7 +278,8 @@ def cmd_segment(args: argparse.Namespace) -> None:
     else:
         print(format_instances(rows, res.segmenter, res.seconds))
     if args.overlay:
-        atomic_write_many({args.overlay: image_writer(overlay(res.photo, res.segmentation), "PNG")})
+        picture = overlay(res.photo, res.segmentation)
+        atomic_write_many({args.overlay: image_writer(picture, overlay_format)})
     if args.export_masks:
         res.export_masks(args.export_masks)
         # with --json, stdout stays pure JSON
