@@ -75,7 +75,23 @@ class MaxCompositor:
         return out
 
 
+def configure_hello(parser):
+    parser.add_argument("who")
+    parser.add_argument("--code", type=int, default=0)
+
+
+def run_hello(args):
+    if args.who == "nobody":
+        raise tst_core.TstError("nobody to greet")
+    print(f"hello {args.who}")
+    return args.code
+
+
 class Plugin:
+    @hookimpl
+    def tst_register_commands(self, register):
+        register("hello", configure_hello, run_hello, help="greet someone")
+
     @hookimpl
     def tst_register_segmenters(self, register):
         register("half", HalfSegmenter, options=HalfOptions, description="left half")
@@ -132,3 +148,21 @@ def test_tst_register_compositors(plugin_host):
     result, photo = run_all(plugin_host, blend="max")
     assert torch.equal(result.image[:, :, :8], torch.maximum(photo, 1 - photo)[:, :, :8])
     assert torch.equal(result.image[:, :, 8:], photo[:, :, 8:])
+
+
+def test_tst_register_commands(plugin_host, monkeypatch, capsys):
+    from tst_core import cli, plugins
+
+    entry = plugin_host.commands["hello"]
+    assert (entry.plugin, entry.help) == ("test-plugin", "greet someone")
+    monkeypatch.setattr(plugins, "_default", plugin_host)
+    assert cli.main(["hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello world\n"
+    assert cli.main(["hello", "world", "--code", "3"]) == 3  # run's return value is the status
+    capsys.readouterr()
+    assert cli.main(["hello", "nobody"]) == 2  # a TstError is one line, as for built-ins
+    assert capsys.readouterr().err == "tst: error: nobody to greet\n"
+    assert cli.main(["--help"]) == 0
+    assert "greet someone" in capsys.readouterr().out
+    assert cli.main(["plugins"]) == 0
+    assert "hello" in capsys.readouterr().out

@@ -158,3 +158,42 @@ def test_tst_plugins_json_shows_blocked(dist_factory):
         p for p in data["plugins"] if p["name"] == "maskfile"
     ).items()
     assert all(r["name"] != "maskfile" for r in data["registered"])
+
+
+COMMANDS = """
+from tst_core import hookimpl
+
+@hookimpl
+def tst_register_commands(register):
+    register({name!r}, lambda parser: None, lambda args: None, help="a command")
+"""
+
+
+def test_a_command_registered_twice_is_an_error_naming_both(monkeypatch, tmp_path):
+    for module in ("tst_cmd_a", "tst_cmd_b"):
+        (tmp_path / f"{module}.py").write_text(COMMANDS.format(name="same"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DuplicatePluginError, match="command 'same'.*'cmd-a'.*'cmd-b'"):
+        load_host(entry_points=[ep("cmd-a", "tst_cmd_a"), ep("cmd-b", "tst_cmd_b")])
+
+
+def test_a_plugin_command_may_not_replace_a_built_in_one(monkeypatch, tmp_path, capsys):
+    from tst_core import cli, plugins
+
+    (tmp_path / "tst_cmd_run.py").write_text(COMMANDS.format(name="run"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = load_host(entry_points=[ep("cmd-run", "tst_cmd_run")])
+    monkeypatch.setattr(plugins, "_default", host)
+    assert cli.main(["--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'run', which is built in" in err and "cmd-run" in err
+    assert cli.main(["plugins"]) == 0  # built-in commands do not load plugin commands
+
+
+def test_a_badly_named_command_marks_its_plugin_broken(monkeypatch, tmp_path):
+    (tmp_path / "tst_cmd_bad.py").write_text(COMMANDS.format(name="no spaces"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = load_host(entry_points=[ep("cmd-bad", "tst_cmd_bad")])
+    (info,) = host.plugins
+    assert info.status == "broken" and "command 'no spaces'" in info.reason
+    assert host.commands == {}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .errors import TstError
+from .errors import PluginError, TstError
+
+if TYPE_CHECKING:
+    from .registry import CommandEntry
 
 EXAMPLES_RUN = """examples:
   tst run photo.jpg --style person=starry_night.jpg -o out.png
@@ -145,7 +148,8 @@ def _session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse.ArgumentParser:
+    """The ``tst`` parser: the built-in commands, then ``commands`` that plugins registered."""
     parser = _Parser(
         prog="tst", description="Targeted style transfer: a different style for each object."
     )
@@ -247,7 +251,45 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_config_show)
     c = csub.add_parser("presets", help="list the shipped presets")
     c.set_defaults(func=cmd_config_presets)
+    _add_plugin_commands(sub, commands or {})
     return parser
+
+
+def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None:
+    for entry in commands.values():
+        if entry.name in sub.choices:
+            raise PluginError(
+                f"plugin '{entry.plugin}' registers the command '{entry.name}', which is built "
+                f"in; block the plugin with TST_BLOCK_PLUGINS={entry.plugin}"
+            )
+        p = sub.add_parser(
+            entry.name,
+            help=entry.help,
+            description=entry.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        entry.configure(p)
+        p.set_defaults(func=entry.run)
+
+
+BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "plugins", "config"})
+
+
+def _needs_plugin_commands(argv: Sequence[str]) -> bool:
+    """Whether parsing ``argv`` needs the plugins' commands (loading plugins imports torch, so
+    ``tst --version`` and the built-in commands do not pay for it)."""
+    if "--version" in argv:
+        return False
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first not in BUILTIN_COMMANDS
+
+
+def _plugin_commands(argv: Sequence[str]) -> Mapping[str, CommandEntry]:
+    if not _needs_plugin_commands(argv):
+        return {}
+    from .plugins import default_host
+
+    return default_host().commands
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -384,6 +426,9 @@ def cmd_plugins(args: argparse.Namespace) -> None:
                 for k in KINDS
                 for e in host.registry(k)
             ],
+            "commands": [
+                {"name": c.name, "plugin": c.plugin, "help": c.help} for c in host.commands.values()
+            ],
             "plugins": [vars(p) for p in host.plugins],
         }
         print(json.dumps(data, indent=2))
@@ -396,6 +441,10 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             print(f"  {e.name:<14} {e.description}  [{origin}]")
         if not len(reg):
             print("  (none)")
+    if host.commands:
+        print("commands:")
+        for c in sorted(host.commands.values(), key=lambda c: c.name):
+            print(f"  {c.name:<14} {c.help}  [{c.plugin}]")
     bad = [p for p in host.plugins if p.status != "ok"]
     if bad:
         print("not loaded:")
@@ -423,7 +472,12 @@ def cmd_config_presets(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(_plugin_commands(argv))
+    except TstError as exc:  # two plugins with one command name, or a built-in name
+        print(f"tst: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (one line, see _Parser.error), --help, --version
@@ -432,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        args.func(args)
+        code = args.func(args)
     except TstError as exc:
         if args.debug:
             raise
@@ -449,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,9 @@ one line for ``tst plugins``. A name registered by two plugins is an error namin
 Keep registration cheap: import heavy packages (model code, optional backends) inside the
 factory, so that ``tst plugins`` works without them and a missing package is reported when the
 plugin is used.
+
+A plugin may also add subcommands to the ``tst`` command line (``tst train``, ``tst ui``)
+through :func:`tst_register_commands`, as datasette's ``register_commands`` does.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import Register
+    from .registry import Register, RegisterCommand
 
 PROJECT = "tst"
 
@@ -74,4 +77,22 @@ def tst_register_compositors(register: Register) -> None:
     ``(3, H, W)`` in [0, 1]. Where every mask is zero the result must equal the photo.
 
     :param register: ``register(name, factory, *, options, description)``.
+    """
+
+
+@hookspec
+def tst_register_commands(register: RegisterCommand) -> None:
+    """Register subcommands of the ``tst`` command line.
+
+    ``register(name, configure, run, *, help)``: ``name`` is what users type after ``tst``;
+    ``configure(parser)`` adds the command's arguments to its ``argparse`` parser; ``run(args)``
+    does the work with the parsed ``argparse.Namespace`` and returns ``None`` (exit status 0) or
+    an exit status. Raise a :class:`~tst_core.errors.TstError` for anything the user can fix: the
+    CLI prints it as one line and exits with status 2, as for the built-in commands. A name that
+    a built-in command or another plugin already uses is an error naming both.
+
+    Import heavy packages inside ``run``, not at module level: plugin commands are loaded for
+    ``tst --help``.
+
+    :param register: ``register(name, configure, run, *, help)``.
     """

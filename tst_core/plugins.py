@@ -18,8 +18,17 @@ from typing import Any, Literal
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicatePluginError
-from .registry import KINDS, Entry, Kind, NoOptions, Register, Registry
+from .errors import DuplicatePluginError, PluginError
+from .registry import (
+    KINDS,
+    CommandEntry,
+    Entry,
+    Kind,
+    NoOptions,
+    Register,
+    RegisterCommand,
+    Registry,
+)
 from .types import Env
 
 ENTRY_POINT_GROUP = "tst"
@@ -50,6 +59,8 @@ class Host:
     pm: pluggy.PluginManager
     registries: dict[Kind, Registry[Any]]
     plugins: list[PluginInfo] = field(default_factory=list)
+    #: subcommands that plugins add to the command line, by name
+    commands: dict[str, CommandEntry] = field(default_factory=dict)
 
     def registry(self, kind: Kind) -> Registry[Any]:
         return self.registries[kind]
@@ -115,29 +126,36 @@ def load_host(
         pm.register(obj, name=name)
         infos[name] = PluginInfo(name, "ok")
     pm.check_pending()
-    registries = _fill_registries(pm, infos)
-    return Host(pm, registries, sorted(infos.values(), key=lambda p: p.name))
+    registries, commands = _fill_registries(pm, infos)
+    return Host(pm, registries, sorted(infos.values(), key=lambda p: p.name), commands)
 
 
 def _fill_registries(
     pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
-) -> dict[Kind, Registry[Any]]:
+) -> tuple[dict[Kind, Registry[Any]], dict[str, CommandEntry]]:
     """Call each plugin's register hooks one plugin at a time, so that every registered name
     is attributed to its plugin; a plugin whose hook raises is marked broken and its entries
-    are dropped."""
+    (and commands) are dropped."""
     registries: dict[Kind, Registry[Any]] = {kind: Registry(kind) for kind in KINDS}
+    commands: dict[str, CommandEntry] = {}
     for plugin_name, plugin in list(pm.list_name_plugin()):
         if plugin is None or plugin_name is None:
             continue
         info = infos[plugin_name]
         staged: list[Entry[Any]] = []
+        staged_commands: list[CommandEntry] = []
         try:
             for kind in KINDS:
                 for impl in getattr(pm.hook, _HOOKS[kind]).get_hookimpls():
                     if impl.plugin_name == plugin_name:
                         impl.function(register=_stager(kind, info, staged))
+            for impl in pm.hook.tst_register_commands.get_hookimpls():
+                if impl.plugin_name == plugin_name:
+                    impl.function(register=_command_stager(info, staged_commands))
             for entry in staged:
                 registries[entry.kind].add(entry)
+            for command in staged_commands:
+                _add_command(commands, command)
         except DuplicatePluginError:
             raise  # the user must choose one, see Registry.add
         except Exception as exc:
@@ -150,7 +168,7 @@ def _fill_registries(
     broken = {p.name: p.reason for p in infos.values() if p.status == "broken"}
     for registry in registries.values():
         registry.broken = broken
-    return registries
+    return registries, commands
 
 
 def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
@@ -175,6 +193,34 @@ def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
         )
 
     return register
+
+
+def _command_stager(info: PluginInfo, staged: list[CommandEntry]) -> RegisterCommand:
+    def register(
+        name: str,
+        configure: Callable[[Any], None],
+        run: Callable[[Any], int | None],
+        *,
+        help: str,
+    ) -> None:
+        if not name or not name.replace("-", "").isalnum() or not name[0].isalpha():
+            raise PluginError(
+                f"plugin '{info.name}' registers command {name!r}: a command name starts with "
+                "a letter and uses only letters, digits and '-'"
+            )
+        staged.append(CommandEntry(name, configure, run, help.strip(), info.name))
+
+    return register
+
+
+def _add_command(commands: dict[str, CommandEntry], command: CommandEntry) -> None:
+    old = commands.get(command.name)
+    if old is not None:
+        raise DuplicatePluginError(
+            f"command '{command.name}' is registered twice: by plugin '{old.plugin}' and by "
+            f"plugin '{command.plugin}'; block one with {BLOCK_ENV}={command.plugin}"
+        )
+    commands[command.name] = command
 
 
 _default: Host | None = None

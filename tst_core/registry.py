@@ -66,6 +66,37 @@ class Register(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class CommandEntry:
+    """One plugin subcommand of the ``tst`` command line.
+
+    :param name: what users type after ``tst``.
+    :param configure: ``configure(parser)`` adds the command's arguments.
+    :param run: ``run(args) -> int | None`` does the work.
+    :param help: one line for ``tst --help``.
+    :param plugin: entry-point name of the plugin that registered it.
+    """
+
+    name: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any], int | None]
+    help: str
+    plugin: str
+
+
+class RegisterCommand(Protocol):
+    """The callable the ``tst_register_commands`` hook receives."""
+
+    def __call__(
+        self,
+        name: str,
+        configure: Callable[[Any], None],
+        run: Callable[[Any], int | None],
+        *,
+        help: str,
+    ) -> None: ...
+
+
 class Registry(Generic[T]):
     """Registered plugin objects of one kind, by name."""
 
