@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,90 @@ class RunResult:
         return tuple(outputs)
 
 
+class Pipeline:
+    """A resolved session whose plugins are built once, to run one photo or many.
+
+    ``run(...)`` is ``Pipeline(session(...)).run(...)``; a batch keeps one pipeline per worker
+    so that models load once. Each stage of :meth:`run` is a method of its own.
+    """
+
+    def __init__(self, sess: Session) -> None:
+        self.session = sess
+        self._built: dict[tuple[Kind, str], Any] = {}
+
+    def plugin(self, kind: Kind) -> Any:
+        """The configured plugin of ``kind``, built on first use and then reused."""
+        name = getattr(self.session.config.run, kind)
+        key = (kind, name)
+        if key not in self._built:
+            self._built[key] = self.session.build(kind, name)
+        return self._built[key]
+
+    def run(
+        self,
+        photo: PhotoLike,
+        styles: StylesLike,
+        *,
+        segmentation: Segmentation | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RunResult:
+        """Stylise the selected regions of ``photo`` and blend them back (see :func:`run`)."""
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        requests = style_requests(styles)
+        engine = self.plugin("engine")  # bad engine or compositor options fail before any work
+        compositor = self.plugin("blend")
+        full = load_photo(photo)
+        inputs = [
+            Path(p) for p in [photo, *(r.style for r in requests)] if isinstance(p, (str, Path))
+        ]
+        with _timed(timings, "segment"):
+            segmentation = self.segment(full, segmentation)
+        with _timed(timings, "select"):
+            image, targets = self.targets(full, segmentation, requests)
+        with _timed(timings, "stylize"):
+            stylized = engine.stylize(image, targets, progress)
+        with _timed(timings, "composite"):
+            result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
+        timings["total"] = time.perf_counter() - t_start
+        report = _report(self.session, photo, full, image, segmentation, targets, stylized, timings)
+        config = self.session.config
+        return RunResult(
+            result, image, stylized, segmentation, targets, config, report, tuple(inputs)
+        )
+
+    def segment(self, full: Tensor, segmentation: Segmentation | None = None) -> Segmentation:
+        """``segmentation`` checked against the photo ``(3, H, W)``, or the segmenter's."""
+        if segmentation is None:
+            return self.plugin("segmenter").segment(full)
+        if segmentation.size != tuple(full.shape[-2:]):
+            raise InputError(
+                f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
+            )
+        return segmentation
+
+    def targets(
+        self, full: Tensor, segmentation: Segmentation, requests: Sequence[StyleRequest]
+    ) -> tuple[Tensor, Targets]:
+        """The working image ``(3, h, w)`` (long side ``run.size``) and its targets."""
+        run_opts = self.session.config.run
+        style_size = run_opts.style_size or run_opts.size
+        targets_full = build_targets(
+            segmentation,
+            requests,
+            lambda s: resize_long_side(load_photo(s, "style image"), style_size),
+        )
+        image = resize_long_side(full, run_opts.size)
+        return image, targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - t0
+
+
 def run(
     photo: PhotoLike,
     styles: StylesLike,
@@ -257,45 +342,8 @@ def run(
         ``config`` (path, preset name or :class:`Config`), ``sets``, ``size``, ``style_size``,
         ``device``, ``seed``, ``segmenter_options``, ``host``.
     """
-    timings: dict[str, float] = {}
-    t_start = time.perf_counter()
-    sess = session(**kwargs)
-    run_opts = sess.config.run
-    requests = style_requests(styles)
-    engine = sess.build("engine", run_opts.engine)
-    compositor = sess.build("blend", run_opts.blend)
-    full = load_photo(photo)
-    inputs = [Path(p) for p in [photo, *(r.style for r in requests)] if isinstance(p, (str, Path))]
-
-    t0 = time.perf_counter()
-    if segmentation is None:
-        segmentation = sess.build("segmenter", run_opts.segmenter).segment(full)
-    elif segmentation.size != tuple(full.shape[-2:]):
-        raise InputError(
-            f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
-        )
-    timings["segment"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    style_size = run_opts.style_size or run_opts.size
-    targets_full = build_targets(
-        segmentation, requests, lambda s: resize_long_side(load_photo(s, "style image"), style_size)
-    )
-    image = resize_long_side(full, run_opts.size)
-    targets = targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
-    timings["select"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    stylized = engine.stylize(image, targets, progress)
-    timings["stylize"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
-    timings["composite"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-
-    report = _report(sess, photo, full, image, segmentation, targets, stylized, timings)
-    return RunResult(
-        result, image, stylized, segmentation, targets, sess.config, report, tuple(inputs)
+    return Pipeline(session(**kwargs)).run(
+        photo, styles, segmentation=segmentation, progress=progress
     )
 
 
