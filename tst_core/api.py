@@ -40,7 +40,7 @@ from .io import (
 )
 from .plugins import Host, default_host
 from .registry import Kind
-from .select import StyleRequest, build_targets, parse_style_arg
+from .select import StyleRequest, build_targets, needs_segmentation, parse_style_arg
 from .types import Env, ProgressFn, Segmentation, StylizeResult, Targets, Tensor, check_image
 
 PhotoLike = str | Path | Image.Image | Tensor
@@ -276,8 +276,10 @@ class Pipeline:
         inputs = [
             Path(p) for p in [photo, *(r.style for r in requests)] if isinstance(p, (str, Path))
         ]
+        ran = segmentation is None and needs_segmentation(requests)
+        facts = _segmenter_facts(self.session.config.run.segmenter, ran, segmentation is not None)
         with _timed(timings, "segment"):
-            segmentation = self.segment(full, segmentation)
+            segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
         with _timed(timings, "stylize"):
@@ -285,14 +287,27 @@ class Pipeline:
         with _timed(timings, "composite"):
             result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
         timings["total"] = time.perf_counter() - t_start
-        report = _report(self.session, photo, full, image, segmentation, targets, stylized, timings)
+        report = _report(
+            self.session, photo, full, image, segmentation, targets, stylized, timings, facts
+        )
         config = self.session.config
         return RunResult(
             result, image, stylized, segmentation, targets, config, report, tuple(inputs)
         )
 
-    def segment(self, full: Tensor, segmentation: Segmentation | None = None) -> Segmentation:
-        """``segmentation`` checked against the photo ``(3, H, W)``, or the segmenter's."""
+    def segment(
+        self,
+        full: Tensor,
+        segmentation: Segmentation | None = None,
+        requests: Sequence[StyleRequest] = (),
+    ) -> Segmentation:
+        """``segmentation`` checked against the photo ``(3, H, W)``, or the segmenter's.
+
+        When every one of ``requests`` selects the whole frame (``all``), no segmenter is built
+        or run (so no checkpoint is needed): the result has no instances.
+        """
+        if segmentation is None and requests and not needs_segmentation(requests):
+            return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
             return self.plugin("segmenter").segment(full)
         if segmentation.size != tuple(full.shape[-2:]):
@@ -347,6 +362,18 @@ def run(
     )
 
 
+def _segmenter_facts(name: str, ran: bool, given: bool) -> dict[str, Any]:
+    """The report's ``segmenter`` entry: which one ran, or why none did."""
+    if ran:
+        return {"name": name, "ran": True}
+    why = (
+        "a segmentation was given"
+        if given
+        else "every target is the whole frame (all), so no segmenter was built"
+    )
+    return {"name": None, "ran": False, "why": why}
+
+
 def _report(
     sess: Session,
     photo: PhotoLike,
@@ -356,10 +383,11 @@ def _report(
     targets: Targets,
     stylized: StylizeResult,
     timings: dict[str, float],
+    segmenter: dict[str, Any],
 ) -> dict[str, Any]:
     run_opts = sess.config.run
     chosen: tuple[tuple[Kind, str], ...] = (
-        ("segmenter", run_opts.segmenter),
+        *((("segmenter", run_opts.segmenter),) if segmenter["ran"] else ()),
         ("engine", run_opts.engine),
         ("blend", run_opts.blend),
     )
@@ -368,6 +396,7 @@ def _report(
         "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
         "photo_size": list(full.shape[-2:]),
         "working_size": list(image.shape[-2:]),
+        "segmenter": segmenter,
         "instances": SegmentResult(full, seg, run_opts.segmenter, 0.0).rows(),
         "targets": [
             {

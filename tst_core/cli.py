@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .registry import CommandEntry
 
 EXAMPLES_RUN = """examples:
+  tst run photo.jpg --style all=starry_night.jpg -o out.png     # whole frame, no segmenter
   tst run photo.jpg --style person=starry_night.jpg -o out.png
   tst run bus.jpg --segmenter yolo --weights yolov8n-seg_int8.tflite \\
       --style person#0=starry_night.jpg --style person#1=the_scream.jpg:2 --blend mrf
@@ -128,8 +129,9 @@ def _add_style_arg(p: argparse.ArgumentParser) -> None:
         dest="styles",
         action="append",
         required=True,
-        metavar="SELECTOR=STYLE[:STRENGTH]",
-        help="which instances get which style image (repeatable; later wins on overlaps)",
+        metavar="[SELECTOR=]STYLE[:STRENGTH]",
+        help="which instances get which style image (repeatable; later wins on overlaps); "
+        "a bare STYLE (or all=STYLE) is the whole frame and needs no segmenter",
     )
 
 
@@ -404,9 +406,14 @@ def cmd_run(args: argparse.Namespace) -> None:
         reporter.close()
     written = result.save(output, report=not args.no_report)
     t = result.report["timings"]
+    segmented = (
+        f"segment {t['segment']:.1f} s"
+        if result.report["segmenter"]["ran"]
+        else "no segmenter: whole frame"
+    )
     print(
         f"wrote {' and '.join(str(p) for p in written)} "
-        f"(segment {t['segment']:.1f} s, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
+        f"({segmented}, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
     )
 
 
