@@ -45,10 +45,17 @@ def tst_register_engines(register: Register) -> None:
 @hookimpl
 def tst_register_commands(register: RegisterCommand) -> None:
     from .commands import configure_model, run_model
+    from .train_cli import configure_train, run_train
 
     register(
         "model",
         configure_model,
         run_model,
         help="show a style network's styles and metadata, or convert one into a tst model file",
+    )
+    register(
+        "train",
+        configure_train,
+        run_train,
+        help="train a conditional-instance-norm network on style images over content photos",
     )

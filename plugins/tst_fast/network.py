@@ -163,6 +163,16 @@ class TransformNet(nn.Module):
         assert isinstance(norm, CondInstanceNorm)
         return int(norm.gamma.shape[0])
 
+    def norm_parameters(self) -> list[nn.Parameter]:
+        """Every γ and β, ``(S, C)`` each (what ``norm-only`` training changes)."""
+        return [p for n, p in self.named_parameters() if n.startswith("norms.")]
+
+    def conv_weights(self) -> list[nn.Parameter]:
+        """Every convolution's weight (biases excluded)."""
+        return [
+            p for n, p in self.named_parameters() if n.startswith("convs.") and n.endswith("weight")
+        ]
+
     def forward(self, image: Tensor, weights: Tensor) -> Tensor:
         """Stylise ``image`` with the style mix ``weights``.
 
