@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -14,6 +13,7 @@ import tst_core
 from tst_core.errors import WeightsError
 
 from .conftest import run_tst, shared_path
+from .synthetic import random_pictures
 
 STYLE = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
 
@@ -52,10 +52,7 @@ def test_any_other_selector_still_runs_the_segmenter(host):
 
 @pytest.fixture
 def pictures(tmp_path):
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "p.png")
-    Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "s.png")
-    return tmp_path
+    return random_pictures(tmp_path, (30, 40), (20, 20), seed=1)
 
 
 def test_a_bare_style_on_the_command_line_is_the_whole_frame(cli, pictures):

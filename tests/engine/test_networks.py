@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -16,6 +15,8 @@ from tst_core.engine import resnet, vgg
 from tst_core.engine.options import GatysOptions
 from tst_core.engine.vgg import build_network, layer_specs, receptive_field
 from tst_core.errors import ConfigError, WeightsError
+
+from ..synthetic import random_pictures
 
 CFGS = {"vgg11": "A", "vgg16": "D", "vgg19": "E"}
 
@@ -53,23 +54,15 @@ def test_vgg_layer_map_matches_torchvision_features(arch):
             assert module.out_channels == spec.channels, spec.name
 
 
-def test_vgg11_has_the_default_layers_and_matches_torchvision(tmp_path):
-    from torchvision.models import vgg as tv_vgg
-
-    torch.manual_seed(3)
-    features = tv_vgg.make_layers(tv_vgg.cfgs["A"]).eval()
-    path = tmp_path / "vgg11.pth"
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+def test_vgg11_has_the_default_layers():
     o = GatysOptions(network="torchvision-vgg11")
     assert o.content_layers == ("conv4_2",) and o.style_layers[-1] == "relu5_1"
-    net = build_network("torchvision-vgg11", layers=["relu3_2", "conv4_2"], weights=path)
-    x = torch.rand(1, 3, 32, 32)
-    names = vgg.layer_names("torchvision-vgg11")
-    with torch.no_grad():
-        got = net(x, ["relu3_2", "conv4_2"])
-        want = features[: names.index("conv4_2") + 1](_normalised(x))
-    torch.testing.assert_close(got["conv4_2"], want, rtol=1e-4, atol=1e-5)
-    assert got["relu3_2"].shape == (1, 256, 8, 8)
+    assert vgg.layer_names("torchvision-vgg11")[6:10] == (
+        "conv3_1",
+        "relu3_1",
+        "conv3_2",
+        "relu3_2",
+    )
 
 
 def test_resnet_layer_map_matches_torchvision_module_names(resnet_checkpoint):
@@ -168,10 +161,7 @@ def test_missing_resnet_offline_names_file_url_and_command(tmp_path, monkeypatch
 
 @pytest.fixture
 def pictures(tmp_path):
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (36, 48, 3), dtype=np.uint8)).save(tmp_path / "p.png")
-    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "s.png")
-    return tmp_path
+    return random_pictures(tmp_path, (36, 48), (32, 32))
 
 
 def test_resnet_network_runs_end_to_end(cli, pictures, resnet_checkpoint):

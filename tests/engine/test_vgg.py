@@ -90,13 +90,13 @@ def _random_torchvision_checkpoint(tmp_path, arch):
     from torchvision.models import vgg as tv_vgg
 
     torch.manual_seed(3)
-    features = tv_vgg.make_layers(tv_vgg.cfgs["E" if arch == "vgg19" else "D"])
+    features = tv_vgg.make_layers(tv_vgg.cfgs[{"vgg19": "E", "vgg16": "D", "vgg11": "A"}[arch]])
     path = tmp_path / f"{arch}.pth"
     torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
     return features, path
 
 
-@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+@pytest.mark.parametrize("arch", ["vgg11", "vgg16", "vgg19"])
 def test_torchvision_network_from_a_path_uses_its_own_normalisation(tmp_path, arch):
     """A randomly initialised torchvision VGG stands in for the real (offline) checkpoint."""
     features, path = _random_torchvision_checkpoint(tmp_path, arch)
@@ -105,7 +105,7 @@ def test_torchvision_network_from_a_path_uses_its_own_normalisation(tmp_path, ar
     mean = torch.tensor(vgg.TORCHVISION_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(vgg.TORCHVISION_STD).view(1, 3, 1, 1)
     with torch.no_grad():
-        want = features[:12]((x - mean) / std)  # up to relu3_1
+        want = features[: vgg.layer_names(arch).index("relu3_1") + 1]((x - mean) / std)
     torch.testing.assert_close(net(x, ["relu3_1"])["relu3_1"], want, rtol=1e-4, atol=1e-5)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ from tst_core.records import record
 from tst_core.types import Env
 
 from ..conftest import shared_path
+from ..synthetic import random_pictures
 
 PERSON, CAR, TV = 15, 7, 20
 
@@ -208,10 +208,7 @@ def lraspp_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def pictures(tmp_path):
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(tmp_path / "p.png")
-    Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / "s.png")
-    return tmp_path
+    return random_pictures(tmp_path, (40, 56), (24, 24))
 
 
 SEMANTIC = [
