@@ -475,6 +475,7 @@ def cmd_plugins(args: argparse.Namespace) -> None:
                 {"name": c.name, "plugin": c.plugin, "help": c.help} for c in host.commands.values()
             ],
             "plugins": [vars(p) for p in host.plugins],
+            "networks": [{"name": n, "weights": w} for n, w in _networks()],
         }
         print(json.dumps(data, indent=2))
         return
@@ -486,6 +487,9 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             print(f"  {e.name:<14} {e.description}  [{origin}]")
         if not len(reg):
             print("  (none)")
+    print("feature networks (engine option network):")
+    for name, weights in _networks():
+        print(f"  {name:<22} weights: {weights}")
     if host.commands:
         print("commands:")
         for c in sorted(host.commands.values(), key=lambda c: c.name):
@@ -497,6 +501,12 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             print(
                 f"  {p.name:<14} {p.status}: {p.reason}  [{p.dist or '?'} {p.version or ''}]".rstrip()
             )
+
+
+def _networks() -> list[tuple[str, str]]:
+    from .engine.vgg import NETWORKS, network_weights
+
+    return [(n, network_weights(n)) for n in NETWORKS]
 
 
 def cmd_config_show(args: argparse.Namespace) -> None:

