@@ -114,7 +114,13 @@ def fetch(rec: WeightsRecord, *, progress: bool | None = None) -> Path:
         raise WeightsError(
             f"{OFFLINE_ENV}=1 (--offline) forbids fetching {rec.name} from {source_url(rec)}"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot create the checkpoint cache {final.parent} ({error_reason(exc)}); "
+            "set TORCH_HOME to a folder you can write to"
+        ) from None
     with _locked(final, rec):
         if final.is_file():  # another process fetched it while we waited
             return final

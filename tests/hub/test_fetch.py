@@ -80,6 +80,16 @@ def test_http_errors_and_unreachable_hosts_are_one_line(online, server):
     assert leftovers(online) == []
 
 
+def test_an_unwritable_cache_is_one_line(server, monkeypatch, tmp_path):
+    monkeypatch.delenv(hub.OFFLINE_ENV)
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "file"))
+    monkeypatch.setattr("torch.hub._hub_dir", None)
+    with pytest.raises(WeightsError, match="cannot create the checkpoint cache .*set TORCH_HOME"):
+        hub.fetch(server.record("tiny.pth", BODY), progress=False)
+    assert server.count("tiny.pth") == 0
+
+
 def test_a_silent_server_times_out(online, server, monkeypatch):
     monkeypatch.setenv(hub.TIMEOUT_ENV, "0.3")
     rec = server.record("tiny.pth", BODY, mode="slow", chunk=4096, delay=2.0)
