@@ -88,6 +88,12 @@ def resolve(
         return p
     cached = cached_path(rec)
     if cached.is_file():
+        size = cached.stat().st_size
+        if rec.size is not None and size != rec.size:  # cheap; the hash is checked on fetch
+            raise WeightsError(
+                f"the cached {cached} has {size} bytes, not the {rec.size} of {rec.name}; "
+                f"delete it and run `{fetch_command(rec)}`"
+            )
         return cached
     if offline():
         raise WeightsError(

@@ -113,6 +113,16 @@ def test_offline_forbids_any_request_and_names_file_url_and_command(online, serv
     assert server.count("tiny.pth") == 0
 
 
+def test_a_cached_file_of_the_wrong_size_is_refused(online, server):
+    rec = replace(server.record("tiny.pth", BODY), size=len(BODY))
+    online.mkdir(parents=True)
+    (online / "tiny.pth").write_bytes(BODY[:100])
+    with pytest.raises(WeightsError, match="has 100 bytes, not the 65536 of tiny; delete it"):
+        hub.resolve(rec)
+    (online / "tiny.pth").write_bytes(BODY)
+    assert hub.resolve(rec) == online / "tiny.pth" and server.count("tiny.pth") == 0
+
+
 def test_an_explicit_path_wins_without_a_request(online, server, tmp_path):
     rec = server.record("tiny.pth", BODY)
     mine = tmp_path / "mine.pth"
