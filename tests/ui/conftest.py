@@ -195,7 +195,7 @@ def page(chromium, request):
     page.on("request", lambda r: _record_foreign(page, r.url))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     yield page
-    context.close()
+    context.close()  # a test may have closed the page already (a closed tab)
     assert not page.errors, page.errors
     assert not page.foreign, f"the page asked for files elsewhere: {page.foreign}"
 

@@ -1,5 +1,6 @@
 """``tst ui`` in a real browser (Debian's chromium): click a person, give it a painting, run,
-download and check the picture; cancel a running job; a bad upload is the CLI's one line.
+download and check the picture, compare; cancel a running job, and close the tab of another;
+a bad upload is the CLI's one line.
 
 Each server is a ``tst ui`` child process on a free loopback port with a few iterations at one
 scale, so the three tests take about half a minute on 2 cores.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import zlib
 from pathlib import Path
 
@@ -85,6 +87,14 @@ def test_click_a_person_give_it_a_painting_run_and_download(page, scene, tiny, t
             page.click("#download-report")
         report = json.loads(Path(download.value.path()).read_text())
 
+        page.click("#compare")  # the same job through tst compare: its sheet and table
+        page.wait_for_selector("#compare-view:not([hidden])", timeout=LONG)
+        rows = page.locator("#compare-table tr").all_inner_texts()
+        assert rows[0].split()[:3] == ["engine", "blend", "seam"]
+        assert [r.split()[1] for r in rows[1:]] == ["feather", "hard", "mrf", "poisson"]
+        assert page.locator("#sheet").evaluate("img => img.naturalWidth") > 0
+        assert "tst compare" in page.locator("#command").inner_text()
+
     assert download.value.suggested_filename == f"{scene.photo.stem}_tst.json"
     assert [t["selector"] for t in report["targets"]] == ["id:1"]
     assert report["targets"][0]["style"] == "starry_night.jpg"
@@ -97,10 +107,10 @@ def test_click_a_person_give_it_a_painting_run_and_download(page, scene, tiny, t
     assert change[~inside].max() == 0, "pixels outside the clicked person changed"
 
 
-def test_cancel_stops_a_running_job(page, scene, tiny, tmp_path):
+def test_cancel_stops_a_running_job_and_so_does_closing_its_tab(page, scene, tiny, tmp_path):
     with ui_server(
         tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
-        "--config", tiny, "--set", "engine.gatys.iterations=100000",
+        "--config", tiny, "--set", "engine.gatys.iterations=100000", "--abandon-after", "2",
     ) as server:  # fmt: skip
         size = open_photo(page, server.url, scene.photo)
         select_person(page, scene, size, 0)
@@ -118,6 +128,20 @@ def test_cancel_stops_a_running_job(page, scene, tiny, tmp_path):
         assert page.locator("#run").is_enabled()
         assert page.locator("#downloads").is_hidden()
         assert not list((server.workdir / "jobs").glob("*/*"))  # nothing written
+
+        page.click("#run")  # again, and close the tab while it runs
+        page.wait_for_selector(f"#preview:not([hidden]):not([src*='{job[1]}'])", timeout=LONG)
+        second = re.search(
+            r"/api/jobs/([^/]+)/preview", page.locator("#preview").get_attribute("src")
+        )
+        assert second and server.status(second[1])["state"] == "running"
+        page.close()
+        deadline = time.monotonic() + 30
+        while server.status(second[1])["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = server.status(second[1])
+        assert status["state"] == "cancelled", status
+        assert status["note"] == "cancelled: no page watched it for 2 s"
 
 
 def _bomb(path: Path, side: int = 30_000) -> Path:

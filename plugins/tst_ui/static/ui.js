@@ -363,20 +363,26 @@ function showJob(job) {
     bar.max = 1; bar.value = 1;
     text.textContent = job.result.seconds === undefined ? "done" : `done in ${job.result.seconds} s`;
     setStatus(`${what} done`);
+    hidePreview();
     if (job.kind === "run") showResult(job); else showCompare(job);
   } else if (job.state === "failed") {
     bar.max = 1; bar.value = 0;
     text.textContent = "failed";
     showError(job.error);
     setStatus(`${what} failed`);
-    $("preview").hidden = true;
+    hidePreview();
   } else if (job.state === "cancelled") {
     bar.max = 1; bar.value = 0;
     text.textContent = job.note || "cancelled";
     setStatus(`${what} cancelled`);
-    $("preview").hidden = true;
+    hidePreview();
   }
   updateButtons();
+}
+
+function hidePreview() {
+  $("preview").hidden = true;
+  $("result-caption").textContent = "";
 }
 
 function clearResult() {
@@ -393,7 +399,6 @@ function showResult(job) {
   const after = $("result-after");
   after.src = r.image;
   after.hidden = false;
-  $("preview").hidden = true;
   $("result-stage").classList.remove("empty");
   $("result-caption").textContent = `(${r.size[1]}×${r.size[0]} px, ${r.seconds} s)`;
   $("before-after").value = "0";
