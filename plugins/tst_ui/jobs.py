@@ -193,7 +193,9 @@ class JobQueue:
 
     def _run(self, job: Job) -> None:
         try:
-            result = job.work(job)
+            job.result = job.work(job)
+            job.note = ""  # a cancel that came after the last iteration keeps the result
+            job.state = "done"
         except JobCancelled:
             job.state = "cancelled"
         except BaseException as exc:
@@ -203,10 +205,8 @@ class JobQueue:
             job.state = "failed"
             if not isinstance(exc, Exception):
                 raise
-        else:
-            job.result = result
-            job.note = ""  # a cancel that came after the last iteration keeps the result
-            job.state = "done"
+        finally:
+            job.preview = None  # finished jobs are kept a while; their last preview need not be
 
     def _forget_old(self) -> None:
         finished = [j for j in self.jobs.values() if j.finished]
