@@ -41,7 +41,18 @@ from .io import (
 from .plugins import Host, default_host
 from .registry import Kind
 from .select import StyleRequest, build_targets, parse_style_arg
-from .types import Env, ProgressFn, Segmentation, StylizeResult, Targets, Tensor, check_image
+from .styles import describe, image_only, parse_style, style_parts
+from .types import (
+    Env,
+    ProgressFn,
+    ResolvedStyle,
+    Segmentation,
+    StyleResolver,
+    StylizeResult,
+    Targets,
+    Tensor,
+    check_image,
+)
 
 PhotoLike = str | Path | Image.Image | Tensor
 StylesLike = Sequence[str | StyleRequest] | Mapping[str, Any]
@@ -75,6 +86,7 @@ def style_requests(styles: StylesLike) -> list[StyleRequest]:
         out = []
         for selector, value in styles.items():
             style, strength = value if isinstance(value, tuple) else (value, 1.0)
+            style = parse_style(style) if isinstance(style, str) else style
             out.append(StyleRequest(selector, style, float(strength)))
         return out
     if isinstance(styles, (str, StyleRequest)):
@@ -274,7 +286,9 @@ class Pipeline:
         compositor = self.plugin("blend")
         full = load_photo(photo)
         inputs = [
-            Path(p) for p in [photo, *(r.style for r in requests)] if isinstance(p, (str, Path))
+            Path(p)
+            for p in [photo, *(s for r in requests for s in r.sources)]
+            if isinstance(p, (str, Path))
         ]
         with _timed(timings, "segment"):
             segmentation = self.segment(full, segmentation)
@@ -306,14 +320,33 @@ class Pipeline:
     ) -> tuple[Tensor, Targets]:
         """The working image ``(3, h, w)`` (long side ``run.size``) and its targets."""
         run_opts = self.session.config.run
-        style_size = run_opts.style_size or run_opts.size
-        targets_full = build_targets(
-            segmentation,
-            requests,
-            lambda s: resize_long_side(load_photo(s, "style image"), style_size),
-        )
+        targets_full = build_targets(segmentation, requests, self.load_style)
         image = resize_long_side(full, run_opts.size)
         return image, targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+
+    def load_style(self, style: Any) -> ResolvedStyle:
+        """A request's style (a source or a mix) → its image and the engine's model style.
+
+        Style images are read and resized to ``run.style_size``. Model styles, style names and
+        mixes go to the engine's ``resolve_style`` (:class:`~tst_core.types.StyleResolver`);
+        an engine without it takes one style image per target.
+        """
+        run_opts = self.session.config.run
+        style_size = run_opts.style_size or run_opts.size
+        parts = style_parts(style)
+        engine = self.plugin("engine")
+        if not isinstance(engine, StyleResolver):
+            part = image_only(parts, run_opts.engine)
+            return ResolvedStyle(
+                resize_long_side(load_photo(part.source, "style image"), style_size),
+                None,
+                describe(parts),
+            )
+        model = engine.resolve_style(parts)
+        image = None
+        if len(parts) == 1 and parts[0].kind == "image":
+            image = resize_long_side(load_photo(parts[0].source, "style image"), style_size)
+        return ResolvedStyle(image, model, describe(parts))
 
 
 @contextmanager
@@ -376,6 +409,7 @@ def _report(
                 "strength": t.strength,
                 "instance_ids": list(t.instance_ids),
                 "area": round(float(t.mask.mean()), 5),
+                **({"model_style": t.model_style.parts} if t.model_style else {}),
             }
             for t in targets
         ],

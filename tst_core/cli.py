@@ -344,10 +344,10 @@ def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float)
 
 
 def _inputs(args: argparse.Namespace) -> list[str | Path]:
-    """The photo and the style images of ``--style`` (without their ``:STRENGTH``)."""
+    """The photo and the style sources of ``--style`` (without their ``:STRENGTH``)."""
     from .select import parse_style_arg
 
-    return [args.photo, *(parse_style_arg(s).style for s in args.styles)]
+    return [args.photo, *(src for s in args.styles for src in parse_style_arg(s).sources)]
 
 
 def cmd_run(args: argparse.Namespace) -> None:

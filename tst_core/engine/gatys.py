@@ -127,7 +127,7 @@ class GatysEngine(_Base):
         image, facts = self.renderer.render(
             photo,
             masks,
-            [t.style for t in targets],
+            targets.style_images(),
             [t.strength for t in targets],
             tracker,
             torch.Generator().manual_seed(self.seed),
@@ -162,7 +162,7 @@ class GatysFullEngine(_Base):
             image, facts = self.renderer.render(
                 photo,
                 None,
-                [target.style],
+                [targets.style_images()[k]],
                 [target.strength],
                 tracker,
                 torch.Generator().manual_seed(self.seed + k),
@@ -187,6 +187,7 @@ def _check_inputs(
     check_image(photo, "photo")
     if len(targets) == 0:
         raise EngineError("nothing to stylise: no targets were given (add a --style)")
+    images = targets.style_images()  # a model style (no image) is one error line
     if tuple(targets.size) != tuple(photo.shape[-2:]):
         raise EngineError(
             f"targets are {targets.size} but the photo is {tuple(photo.shape[-2:])}; "
@@ -195,11 +196,11 @@ def _check_inputs(
     if style_masks is not None:
         if len(style_masks) != len(targets):
             raise EngineError(f"got {len(style_masks)} style masks for {len(targets)} targets")
-        for k, (m, t) in enumerate(zip(style_masks, targets, strict=True)):
-            if m is not None and tuple(m.shape) != tuple(t.style.shape[-2:]):
+        for k, (m, style) in enumerate(zip(style_masks, images, strict=True)):
+            if m is not None and tuple(m.shape) != tuple(style.shape[-2:]):
                 raise EngineError(
                     f"style mask {k} is {tuple(m.shape)} but its style image is "
-                    f"{tuple(t.style.shape[-2:])}"
+                    f"{tuple(style.shape[-2:])}"
                 )
     return targets.masks()
 
