@@ -94,6 +94,11 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
     cold = time.perf_counter() - t0
     done.set()
     thread.join()
+    layers = res.layers
+    picture = pipe.plugin("blend").composite(image, layers, targets).clamp(0, 1)
+    from tst_core.io import write_image
+
+    write_image(RESULTS / f"fast_{engine}_{size}.png", picture)
     warm = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -137,6 +142,8 @@ def section_quality(model_path: Path, size: int, gatys_photos: int) -> dict[str,
     checkpoints = sorted(folder.glob(f"{stem}.step*.safetensors"))
     candidates: list[tuple[str, Any]] = [("init: " + model.styles[0].name, None)]
     candidates += [(f"cin step {int(p.stem.split('step')[-1])}", p) for p in checkpoints]
+    if not any(p.stem.endswith(f"step{model.training['step']:06d}") for p in checkpoints):
+        candidates.append((f"cin step {model.training['step']} (final)", model_path))
     paintings = {s.name: resize_long_side(read_image(STYLE_DIR / s.image), size) for s in new}
     photos = {p.name: resize_long_side(read_image(p), size) for p in held}
 
@@ -189,6 +196,56 @@ def section_quality(model_path: Path, size: int, gatys_photos: int) -> dict[str,
     }
 
 
+#: the sheet's panels after the photo: (label, engine, styles); gatys and fast come from (a)
+SHEET = [
+    ("fast: udnie / scream nets", "fast", None),
+    ("cin: starry_night / the_scream", "cin", ["person#0=starry_night", "person#1=the_scream"]),
+    ("cin: great_wave / kandinsky", "cin", ["person#0=great_wave", "person#1=kandinsky_composition_vii"]),
+    ("cin: starry+scream 50/50 / udnie", "cin", ["person#0=starry_night*0.5+the_scream*0.5", "person#1=udnie"]),
+    ("gatys: starry_night / the_scream", "gatys", None),
+]  # fmt: skip
+
+
+def section_sheet(model: Path, size: int = 512, scale: int = 2) -> Path:
+    """The same photo with one person per style, enlarged: photo, fast, cin (three pairs), gatys."""
+    from PIL import Image, ImageDraw
+
+    from tst_core import run
+    from tst_core.io import read_image, resize_long_side, tensor_to_pil
+    from tst_core.overlay import default_font
+
+    photo = tensor_to_pil(resize_long_side(read_image(BUS), size))
+    panels = [("photo", photo)]
+    for label, engine, styles in SHEET:
+        if styles is None:
+            path = RESULTS / f"fast_{engine}_{size}.png"
+            if path.is_file():
+                panels.append((label, Image.open(path).convert("RGB")))
+            continue
+        res = run(BUS, styles, engine=engine, segmenter="maskfile", size=size,
+                  segmenter_options={"masks": str(masks_folder())}, sets=[f"engine.cin.model={model}"])  # fmt: skip
+        panels.append((label, res.to_pil()))
+    box = (0, 150, 200, 470) if size == 512 else None  # the two people at 512 px
+    font = default_font(18)
+    tiles = []
+    for label, img in panels:
+        tile = img.crop(box).resize(
+            ((box[2] - box[0]) * scale, (box[3] - box[1]) * scale), Image.LANCZOS
+        )
+        draw = ImageDraw.Draw(tile)
+        draw.rectangle((0, 0, tile.width, 26), fill=(0, 0, 0))
+        draw.text((6, 3), label, fill=(255, 255, 255), font=font)
+        tiles.append(tile)
+    sheet = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height), "white")
+    x = 0
+    for t in tiles:
+        sheet.paste(t, (x, 0))
+        x += t.width
+    out = RESULTS / "fast_sheet.png"
+    sheet.save(out)
+    return out
+
+
 def _whole(photo: torch.Tensor) -> Any:
     from tst_core.types import Segmentation
 
@@ -237,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gatys-sizes", default="512,1024")
     p.add_argument("--quality-size", type=int, default=256)
     p.add_argument("--gatys-photos", type=int, default=2)
-    p.add_argument("--skip", default="", help="sections to skip: speed,quality")
+    p.add_argument("--skip", default="", help="sections to skip: speed,quality,sheet")
     p.add_argument("--out", type=Path, default=RESULTS / "fast.json")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -260,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         res["speed"] = []
     if "quality" not in skip:
         res["quality"] = section_quality(args.model, args.quality_size, args.gatys_photos)
+    if "sheet" not in skip:
+        res["sheet"] = str(section_sheet(args.model))
     res["training"] = load_model(args.model).training
     res["seconds"] = round(time.perf_counter() - started, 1)
     res["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
