@@ -281,7 +281,7 @@ def table(res: dict[str, Any]) -> str:
     if t:
         lines.append(
             f"\ntraining: {t['step']} steps × batch {t['batch']} at {t['size']} px in {t['seconds']:.0f} s "
-            f"({t['images_per_s']:.2f} images/s, {t['train']}, {t['train_photos']} photos, "
+            f"({t['step'] * t['batch'] / t['seconds']:.2f} images/s, {t['train']}, {t['train_photos']} photos, "
             f"{len(t['held_out'])} held out)"
         )
     return "\n".join(lines)
