@@ -70,6 +70,9 @@ def check_mixed_folder(shoot, capsys, *run_args: str) -> Path:
     assert (out / "day2" / "c.png").is_file() and (out / "day2" / "c.json").is_file()
     assert not (out / "broken.png").exists() and not (out / "nobody.png").exists()
     assert "5 photos: 3 done, 1 skipped, 1 failed" in stdout
+    assert any(
+        line.startswith("worker ") and " plugins built in " in line for line in err.splitlines()
+    )
     lines = [line for line in err.splitlines() if line.startswith("[")]
     assert len(lines) == 5 and lines[-1].startswith("[5/5]") and "ETA 0s" in lines[-1]
     assert "| 3 done, 1 skipped, 1 failed |" in lines[-1]

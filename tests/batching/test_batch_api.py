@@ -84,3 +84,25 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert code == 2 and "expected a whole number of at least 1, got '0'" in e
     code, e = err("--manifest", tmp_path / "missing.jsonl", "-o", tmp_path / "o")
     assert code == 2 and "cannot read manifest" in e and len(e.splitlines()) == 1
+
+
+def test_prefetch_segments_the_next_photo_meanwhile(shoot, host):
+    (shoot["photos"] / "broken.jpg").unlink()
+    kw = {
+        "executor": "inline",
+        "host": host,
+        "segmenter": "maskfile",
+        "segmenter_options": {"masks": f"{shoot['masks']}/{{stem}}"},
+        "engine": "fake-fill",
+        "blend": "hard",
+    }
+    styles = [f"person={shoot['style']}"]
+    plain = list(tst_core.batch([shoot["photos"]], styles, output=shoot["root"] / "a", **kw))
+    ahead = list(
+        tst_core.batch([shoot["photos"]], styles, output=shoot["root"] / "b", prefetch="on", **kw)
+    )
+    assert [r.status for r in ahead] == [r.status for r in plain] == ["done"] * 3 + ["skipped"]
+    assert ["segment_ahead" in r.timings for r in ahead[:3]] == [False, True, True]
+    for name in ("a.png", "b.png", "day2/c.png"):
+        a = (shoot["root"] / "a" / name).read_bytes()
+        assert a == (shoot["root"] / "b" / name).read_bytes()

@@ -45,6 +45,10 @@ def test_files_globs_and_the_output_folder(tree, monkeypatch):
     assert rels(find_photos(["in/**/*.jpg"])) == ["a.jpg", "day1/c.jpg"]
     assert rels(find_photos(["in/*/c.jpg", "in/day1"])) == ["day1/c.jpg", "deep/d.webp"]
     assert rels(find_photos(["in"], exclude=tree / "in" / "day1")) == ["a.jpg", "b.PNG"]
+    (tree / "links").mkdir()
+    (tree / "links" / "x.jpg").symlink_to(tree / "in" / "a.jpg")  # a link keeps its own name
+    assert find_photos(["links/*.jpg"]) == [(tree / "links" / "x.jpg", Path("x.jpg"))]
+    assert find_photos(["links"]) == find_photos(["links/x.jpg"])
     with pytest.raises(InputError, match="'in/zzz' does not exist"):
         find_photos(["in/zzz"])
     with pytest.raises(InputError, match=r"'in/\*\.gif' matches no photo"):

@@ -28,6 +28,7 @@ from ..select import StyleRequest, parse_style_arg
 from .jobs import (
     PHOTO_SUFFIXES,
     Job,
+    absolute,
     check_jobs,
     find_photos,
     has_placeholders,
@@ -77,6 +78,7 @@ class BatchRun:
         #: ``(worker, seconds)`` each worker spent building its plugins
         self.setups: list[tuple[str, float]] = []
         self.seconds = 0.0
+        self._shown: BatchProgress | None = None
 
     @property
     def record(self) -> Path:
@@ -97,7 +99,7 @@ class BatchRun:
 
     def run(self, progress: BatchProgressMode = "off") -> BatchRun:
         """Run the whole batch, showing ``progress`` on stderr; returns ``self``."""
-        shown = BatchProgress(progress, len(self.jobs))
+        shown = self._shown = BatchProgress(progress, len(self.jobs))
         results = self.__iter__()
         try:
             for result in results:
@@ -105,11 +107,14 @@ class BatchRun:
         finally:  # on Ctrl-C too: stop the workers now, not when the traceback is freed
             results.close()
             shown.close()
+            self._shown = None
         return self
 
     def _results(self) -> Iterator[PhotoResult]:
         def on_setup(name: str, seconds: float) -> None:
             self.setups.append((name, seconds))
+            if self._shown is not None:
+                self._shown.setup(name, seconds)
 
         if self.executor == "ray":
             from .ray_executor import RayExecutor
@@ -176,7 +181,7 @@ def batch(
         from .ray_executor import import_ray
 
         import_ray()  # a missing extra is one line, before any work
-    outdir = Path(output).expanduser().resolve()
+    outdir = absolute(output)
     texts = _style_texts(styles)
     kwargs = _absolute_paths(kwargs)
     _check_session(host, kwargs, {})
@@ -235,11 +240,11 @@ def _absolute_paths(kwargs: dict[str, Any]) -> dict[str, Any]:
     out = dict(kwargs)
     config = out.get("config")
     if isinstance(config, (str, Path)) and Path(config).is_file():
-        out["config"] = str(Path(config).resolve())
+        out["config"] = str(absolute(config))
     seg = dict(out.get("segmenter_options") or {})
     for key in ("masks", "weights"):
         if isinstance(seg.get(key), (str, Path)) and not has_placeholders(str(seg[key])):
-            seg[key] = str(Path(seg[key]).expanduser().resolve())
+            seg[key] = str(absolute(seg[key]))
     if seg:
         out["segmenter_options"] = seg
     return out

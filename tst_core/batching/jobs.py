@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ def find_photos(
     :raises InputError: an input that does not exist, or a glob that matches no photo.
     """
     found: dict[Path, Path] = {}
-    ex = exclude.resolve() if exclude is not None else None
+    ex = absolute(exclude) if exclude is not None else None
     for item in inputs:
         text = str(item)
         if glob.has_magic(text):
@@ -86,7 +87,7 @@ def find_photos(
             if path.is_dir():
                 pairs = _from_folder(path, ex)
             elif path.exists():
-                pairs = [(path.resolve(), Path(path.name))]
+                pairs = [(absolute(path), Path(path.name))]
             else:
                 raise InputError(f"input '{text}' does not exist")
         for photo, rel in pairs:
@@ -94,8 +95,14 @@ def find_photos(
     return list(found.items())
 
 
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute and normalised, but not through its symbolic links (a linked
+    photo mirrors the name it has in the input tree)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
 def _from_folder(folder: Path, exclude: Path | None) -> list[tuple[Path, Path]]:
-    root = folder.resolve()
+    root = absolute(folder)
     out = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
@@ -110,10 +117,10 @@ def _from_folder(folder: Path, exclude: Path | None) -> list[tuple[Path, Path]]:
 def _from_glob(pattern: str, exclude: Path | None) -> list[tuple[Path, Path]]:
     parts = Path(pattern).parts
     fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
-    root = Path(*parts[:fixed]).resolve() if fixed else Path.cwd()
+    root = absolute(Path(*parts[:fixed])) if fixed else Path.cwd()
     out = []
     for name in sorted(glob.glob(pattern, recursive=True)):
-        p = Path(name).resolve()
+        p = absolute(name)
         if not _is_photo(p) or (exclude is not None and p.is_relative_to(exclude)):
             continue
         out.append((p, p.relative_to(root)))
@@ -152,7 +159,7 @@ def absolute_style(text: str, base: Path) -> str:
     if style.is_absolute() or not (base / style).exists():
         return text
     strength = "" if req.strength == 1.0 else f":{req.strength!r}"
-    return f"{req.selector}={(base / style).resolve()}{strength}"
+    return f"{req.selector}={absolute(base / style)}{strength}"
 
 
 def make_jobs(
@@ -181,7 +188,7 @@ def make_jobs(
 
 
 def _absolute(text: str) -> str:
-    return str(Path(text).expanduser().resolve())
+    return str(absolute(text))
 
 
 def read_manifest(
@@ -198,7 +205,7 @@ def read_manifest(
 
     :raises InputError: a line that is not a JSON object, or has an unknown key or bad style.
     """
-    base = path.resolve().parent
+    base = absolute(path).parent
     jobs: list[Job] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -235,7 +242,7 @@ def _manifest_job(
         raise InputError(
             f"{where}: unknown key '{unknown[0]}'; known keys: {', '.join(sorted(known))}"
         )
-    photo = (base / entry["photo"]).resolve()
+    photo = absolute(base / entry["photo"])
     styles = entry.get("styles", [entry["style"]] if "style" in entry else [])
     if not isinstance(styles, list) or not all(isinstance(s, str) for s in styles):
         raise InputError(f'{where}: "styles" must be a list of SELECTOR=STYLE texts')
@@ -247,16 +254,16 @@ def _manifest_job(
         raise InputError(f'{where}: no "styles", and the command gives no --style')
     overrides: dict[str, Any] = {k: entry[k] for k in MANIFEST_OVERRIDES if k in entry}
     if "config" in overrides and (base / str(overrides["config"])).is_file():
-        overrides["config"] = str((base / str(overrides["config"])).resolve())
+        overrides["config"] = str(absolute(base / str(overrides["config"])))
     seg = {k: entry[k] for k in MANIFEST_SEGMENTER_KEYS if k in entry}
     for k in ("masks", "weights"):
         if isinstance(seg.get(k), str):
-            seg[k] = str((base / seg[k]).resolve())
+            seg[k] = str(absolute(base / seg[k]))
     if seg:
         overrides["segmenter_options"] = seg
     rel = Path(entry["output"]) if "output" in entry else _relative(photo, base)
     output = (outdir / rel) if "output" in entry else (outdir / rel).with_suffix(suffix)
-    return Job(index, photo, output.resolve(), tuple(styles), overrides)
+    return Job(index, photo, absolute(output), tuple(styles), overrides)
 
 
 def _relative(photo: Path, base: Path) -> Path:

@@ -64,6 +64,13 @@ class BatchProgress:
             flush=True,
         )
 
+    def setup(self, worker: str, seconds: float) -> None:
+        """A worker has built its plugins (shown in ``lines`` mode)."""
+        if self.mode == "lines":
+            print(
+                f"worker {worker}: plugins built in {seconds:.1f} s", file=self.stream, flush=True
+            )
+
     def eta(self) -> str:
         """Time left at the pace so far: elapsed time per photo that had to be worked on."""
         left = self.total - sum(self.counts.values())
