@@ -180,3 +180,21 @@ def test_last_skips_reads_a_torn_record(tmp_path):
     ]
     record.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"photo": "/d", "sta')
     assert last_skips(record) == {"/a": ("k1", "matches nothing")}
+
+
+def test_local_workers_take_the_visible_gpus_in_turn():
+    from tst_core.batching.local import worker_gpus
+
+    assert worker_gpus("auto", 4, None) == ["0", "1", "2", "3"]
+    assert worker_gpus("cuda", 2, "5,7") == ["5", "7"]
+    assert worker_gpus("auto", 1, None) == []  # one GPU: every worker shares it
+    assert worker_gpus("cuda:1", 4, None) == []  # the user chose one
+    assert worker_gpus("cpu", 4, None) == []
+    from tst_core.batching.local import LocalExecutor, _Proc
+    from tst_core.batching.worker import WorkerSpec
+
+    executor = LocalExecutor(WorkerSpec(), 3, 1, ["0", "1"])
+    executor._procs = {0: _Proc(None, None, "0"), 1: _Proc(None, None, "1")}
+    assert executor._least_used_gpu() == "0"
+    executor._procs[2] = _Proc(None, None, "0")
+    assert executor._least_used_gpu() == "1"  # a replacement goes where a worker is missing

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, SelectionError, TstError
 from ..plugins import Host
@@ -35,10 +36,13 @@ from .jobs import (
     make_jobs,
     read_manifest,
 )
-from .local import LocalExecutor, cpu_count
+from .local import LocalExecutor, cpu_count, worker_gpus
 from .progress import BatchProgress, BatchProgressMode
 from .record import RECORD_FILE, PhotoResult, Record, last_skips
 from .worker import Worker, WorkerSpec, session_kwargs
+
+if TYPE_CHECKING:
+    from ..api import Session
 
 Executor = Literal["local", "inline", "ray"]
 EXECUTORS: tuple[Executor, ...] = ("local", "inline", "ray")
@@ -65,6 +69,7 @@ class BatchRun:
         threads: int | None = None,
         address: str | None = None,
         host: Host | None = None,
+        device: str = "auto",
     ) -> None:
         self.jobs = list(jobs)
         self.output = output
@@ -74,6 +79,8 @@ class BatchRun:
         self.threads = threads
         self.address = address
         self.host = host
+        #: the configured device (``auto``/``cuda`` spread local workers over the GPUs)
+        self.device = device
         self.counts: Counter[str] = Counter()
         #: ``(worker, seconds)`` each worker spent building its plugins
         self.setups: list[tuple[str, float]] = []
@@ -122,9 +129,14 @@ class BatchRun:
             ray = RayExecutor(self.spec, self.workers, self.threads, self.address, on_setup)
             yield from ray.run(self.jobs)
         elif self.executor == "local":
+            import torch
+
             workers = self.workers or 1
             threads = self.threads or max(1, cpu_count() // workers)
-            yield from LocalExecutor(self.spec, workers, threads, on_setup).run(self.jobs)
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            gpus = worker_gpus(self.device, torch.cuda.device_count(), visible)
+            local = LocalExecutor(self.spec, workers, threads, gpus, on_setup)
+            yield from local.run(self.jobs)
         else:
             yield from self._inline(on_setup)
 
@@ -184,7 +196,7 @@ def batch(
     outdir = absolute(output)
     texts = _style_texts(styles)
     kwargs = _absolute_paths(kwargs)
-    _check_session(host, kwargs, {})
+    device = _check_session(host, kwargs, {}).config.run.device
     if manifest is not None:
         job_list = read_manifest(Path(manifest), outdir, suffix, texts)
     else:
@@ -217,6 +229,7 @@ def batch(
         threads=threads,
         address=address,
         host=host,
+        device=device,
     )
 
 
@@ -252,7 +265,7 @@ def _absolute_paths(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _check_session(
     host: Host | None, base: Mapping[str, Any], overrides: Mapping[str, Any]
-) -> None:
+) -> Session:
     from ..api import session
 
     kw = session_kwargs(base, overrides)
@@ -261,7 +274,7 @@ def _check_session(
     kw["segmenter_options"] = {
         k: v for k, v in seg.items() if not (isinstance(v, str) and has_placeholders(v))
     }
-    session(host=host, **kw)
+    return session(host=host, **kw)
 
 
 def _check_jobs_options(host: Host | None, base: Mapping[str, Any], jobs: Sequence[Job]) -> None:

@@ -33,6 +33,20 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def worker_gpus(device: str, count: int, visible: str | None) -> list[str]:
+    """The CUDA devices to spread local workers over, one each in turn: every visible one when
+    the configured device is generic (``auto``, ``cuda``) and there are several; else none (the
+    workers see what this process sees).
+
+    :param count: ``torch.cuda.device_count()``.
+    :param visible: ``$CUDA_VISIBLE_DEVICES``.
+    """
+    if device not in ("auto", "cuda") or count < 2:
+        return []
+    ids = [v.strip() for v in (visible or "").split(",") if v.strip()]
+    return (ids or [str(i) for i in range(count)])[:count]
+
+
 def limit_threads(threads: int) -> None:
     """Make torch (and the runtimes that follow it) use ``threads`` CPU threads here."""
     import torch
@@ -62,6 +76,7 @@ def _child(conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job) -> 
 class _Proc:
     process: Any
     conn: Connection
+    gpu: str | None = None
     ready: bool = False
     prefetch: bool = False
 
@@ -69,13 +84,22 @@ class _Proc:
 class LocalExecutor:
     """Runs jobs on ``workers`` processes of ``threads`` CPU threads each.
 
+    :param gpus: CUDA device ids to give the workers in turn (see :func:`worker_gpus`).
     :param on_setup: called with ``(worker name, seconds)`` when a worker has built its plugins.
     """
 
-    def __init__(self, spec: WorkerSpec, workers: int, threads: int, on_setup: Any = None) -> None:
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        workers: int,
+        threads: int,
+        gpus: Sequence[str] = (),
+        on_setup: Any = None,
+    ) -> None:
         self.spec = spec
         self.workers = workers
         self.threads = threads
+        self.gpus = list(gpus)
         self.on_setup = on_setup or (lambda name, seconds: None)
         self._ctx = mp.get_context("spawn")
         self._procs: dict[int, _Proc] = {}
@@ -159,11 +183,21 @@ class LocalExecutor:
             name=f"tst-batch-{self._next_id}",
             daemon=True,
         )
-        with _thread_env(self.threads):
+        gpu = self._least_used_gpu()
+        env = {k: str(self.threads) for k in _THREAD_VARS}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        with _environment(env):
             process.start()
         child.close()
-        self._procs[self._next_id] = _Proc(process, parent)
+        self._procs[self._next_id] = _Proc(process, parent, gpu)
         self._next_id += 1
+
+    def _least_used_gpu(self) -> str | None:
+        if not self.gpus:
+            return None
+        used = [proc.gpu for proc in self._procs.values()]
+        return min(self.gpus, key=used.count)
 
     def _close(self, wid: int) -> None:
         proc = self._procs.pop(wid)
@@ -182,10 +216,11 @@ class LocalExecutor:
 
 
 @contextlib.contextmanager
-def _thread_env(threads: int) -> Iterator[None]:
-    """The thread-count variables a child reads when its native libraries start."""
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: str(threads) for k in _THREAD_VARS})
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment a child starts with (thread counts its native libraries
+    read when they load, the GPU it may see)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
