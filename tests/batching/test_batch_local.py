@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from ..conftest import ROOT
 from .checks import (
     batch_cli,
     check_kill_and_rerun,
@@ -14,7 +20,7 @@ from .checks import (
     fill_args,
     mtimes,
 )
-from .conftest import write_mask, write_photo
+from .conftest import records, write_mask, write_photo
 
 
 def test_mixed_folder_done_skipped_failed(shoot, plugins_dist, capsys):
@@ -93,3 +99,31 @@ def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, cap
         c = np.asarray(Image.open(photos / f"p{i}.png"))
         assert np.array_equal(a, b)
         assert np.abs(a.astype(int) - c).max() > 10  # it was stylised
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig):
+    """Ctrl-C (or SIGTERM) to the batch alone: it stops its workers and exits 130."""
+    (shoot["photos"] / "broken.jpg").unlink()
+    out = shoot["root"] / "out"
+    args = [shoot["photos"], "-o", out, *fill_args(shoot, "--set", "engine.fake-fill.seconds=1")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tst_core", "batch", *map(str, args), "--jobs", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "batch.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted"
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
+    group = [line.split(None, 2) for line in ps.stdout.splitlines()]
+    running = [g for g in group if int(g[0]) == child.pid and not g[1].startswith("Z")]
+    assert running == []  # no worker is left behind (exited ones may wait to be reaped)
+    assert len(records(out)) < 4

@@ -75,8 +75,11 @@ def test_outputs_placeholders_and_clashes(tree, monkeypatch):
 
     check_jobs(jobs)
     twin = Job(9, tree / "elsewhere" / "a.jpg", jobs[0].output, ())
-    with pytest.raises(InputError, match="would both be written to"):
+    with pytest.raises(InputError, match="would both write"):
         check_jobs([*jobs, twin])
+    same_report = Job(9, tree / "z.jpg", jobs[0].output.with_suffix(".jpg"), ())
+    with pytest.raises(InputError, match=r"would both write '.*a\.json'"):
+        check_jobs([*jobs, same_report])
     onto_input = Job(9, tree / "x.png", jobs[0].photo, ())
     with pytest.raises(InputError, match="is an input photo"):
         check_jobs([*jobs, onto_input])
@@ -198,3 +201,13 @@ def test_local_workers_take_the_visible_gpus_in_turn():
     assert executor._least_used_gpu() == "0"
     executor._procs[2] = _Proc(None, None, "0")
     assert executor._least_used_gpu() == "1"  # a replacement goes where a worker is missing
+
+
+def test_ray_placement():
+    from tst_core.batching.ray_executor import Placement, placement
+
+    assert placement({"CPU": 2.0}, None, None) == Placement(1, 2.0, 0, 2)
+    assert placement({"CPU": 2.0}, 2, None) == Placement(2, 1.0, 0, 1)
+    assert placement({"CPU": 2.0}, 4, None) == Placement(4, 0.5, 0, 1)
+    assert placement({"CPU": 64.0, "GPU": 8.0}, None, None) == Placement(8, 8.0, 1, 8)
+    assert placement({"CPU": 64.0, "GPU": 8.0}, None, 4) == Placement(8, 4.0, 1, 4)

@@ -271,7 +271,7 @@ def _relative(photo: Path, base: Path) -> Path:
 
 
 def check_jobs(jobs: Sequence[Job]) -> None:
-    """Refuse two photos with one output, and an output that is an input photo.
+    """Refuse two photos with one output (image or report), and an output that is an input.
 
     :raises InputError: naming the first clash.
     """
@@ -279,14 +279,15 @@ def check_jobs(jobs: Sequence[Job]) -> None:
     seen: dict[Path, Job] = {}
     for job in jobs:
         image_format(job.output)
-        if job.output in photos:
-            raise InputError(
-                f"the output '{job.output}' of photo '{job.photo}' is an input photo; "
-                "choose another output folder or --suffix"
-            )
-        if job.output in seen:
-            raise InputError(
-                f"photos '{seen[job.output].photo}' and '{job.photo}' would both be written to "
-                f"'{job.output}'; give their common folder instead, or use a manifest with outputs"
-            )
-        seen[job.output] = job
+        for path in (job.output, job.report):
+            if path in photos:
+                raise InputError(
+                    f"the output '{path}' of photo '{job.photo}' is an input photo; "
+                    "choose another output folder or --suffix"
+                )
+            if path in seen:
+                raise InputError(
+                    f"photos '{seen[path].photo}' and '{job.photo}' would both write "
+                    f"'{path}'; give their common folder instead, or use a manifest with outputs"
+                )
+            seen[path] = job
