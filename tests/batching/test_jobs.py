@@ -211,3 +211,15 @@ def test_ray_placement():
     assert placement({"CPU": 2.0}, 4, None) == Placement(4, 0.5, 0, 1)
     assert placement({"CPU": 64.0, "GPU": 8.0}, None, None) == Placement(8, 8.0, 1, 8)
     assert placement({"CPU": 64.0, "GPU": 8.0}, None, 4) == Placement(8, 4.0, 1, 4)
+
+
+def test_progress_bar_counts_photos():
+    import io
+
+    stream = io.StringIO()
+    shown = BatchProgress("bar", 3, stream)
+    shown(PhotoResult("/a.jpg", "done", seconds=1.0))
+    shown(PhotoResult("/b.jpg", "failed", "cannot read photo"))
+    shown.close()
+    text = stream.getvalue()
+    assert "2/3" in text and "1 done, 0 skipped, 1 failed" in text and "photo/s" in text
