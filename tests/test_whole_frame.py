@@ -134,3 +134,18 @@ def test_readme_first_command_with_the_shared_pictures(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert Image.open(out).size[0] == 64
     assert json.loads(out.with_suffix(".json").read_text())["segmenter"]["ran"] is False
+
+
+def test_a_whole_frame_batch_builds_no_segmenter(host, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        random_pictures(tmp_path, (24, 32), (16, 16))
+        (tmp_path / "p.png").rename(photos / name)
+    run = tst_core.batch(
+        [photos], [f"all={tmp_path / 's.png'}"], output=tmp_path / "out", executor="inline",
+        host=host, segmenter="fake-weights", engine="fake-fill", blend="hard", size=32,
+    )  # fmt: skip
+    assert [r.status for r in run] == ["done", "done"]
+    report = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert report["segmenter"]["ran"] is False

@@ -25,6 +25,7 @@ from . import __version__
 from . import options as opts
 from .config import Config, load_config
 from .errors import ConfigError, InputError
+from .fingerprint import fingerprint, input_record, plugin_files
 from .io import (
     MASK_INDEX_FILE,
     atomic_write_folder,
@@ -127,6 +128,27 @@ class Session:
     def build(self, kind: Kind, name: str) -> Any:
         entry = self.host.entry(kind, name)
         return entry.build(self.config.options_for(self.host, kind, name), self.env)
+
+    def chosen(self) -> tuple[tuple[Kind, str], ...]:
+        """The ``(kind, name)`` of the segmenter, engine and compositor this session uses."""
+        run_opts = self.config.run
+        return (
+            ("segmenter", run_opts.segmenter),
+            ("engine", run_opts.engine),
+            ("blend", run_opts.blend),
+        )
+
+    def inputs(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> dict[str, Any]:
+        """What a run of ``photo`` with ``requests`` reads, with SHA-256 of each (the report's
+        ``inputs``; see :mod:`tst_core.fingerprint`)."""
+        options = {f"{k}.{n}": self.config.options_for(self.host, k, n) for k, n in self.chosen()}
+        styles = [(r.selector, r.style, r.strength) for r in requests]
+        return input_record(photo, styles, plugin_files(options))
+
+    def fingerprint(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> str:
+        """One digest of this configuration and the contents of what the run would read; equal
+        to :func:`~tst_core.fingerprint.report_fingerprint` of that run's report."""
+        return fingerprint(self.config.to_dict(self.host), self.inputs(photo, requests))
 
 
 def session(
@@ -256,16 +278,22 @@ class Pipeline:
 
     ``run(...)`` is ``Pipeline(session(...)).run(...)``; a batch keeps one pipeline per worker
     so that models load once. Each stage of :meth:`run` is a method of its own.
+
+    :param plugins: built plugins to share with other pipelines (a batch whose photos differ
+        in one plugin's options, such as per-photo masks, still builds the others once); they
+        are keyed by kind, name, options, device and seed.
     """
 
-    def __init__(self, sess: Session) -> None:
+    def __init__(self, sess: Session, plugins: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.session = sess
-        self._built: dict[tuple[Kind, str], Any] = {}
+        self._built: dict[tuple[Any, ...], Any] = {} if plugins is None else plugins
 
     def plugin(self, kind: Kind) -> Any:
         """The configured plugin of ``kind``, built on first use and then reused."""
         name = getattr(self.session.config.run, kind)
-        key = (kind, name)
+        options = self.session.config.options_for(self.session.host, kind, name)
+        run_opts = self.session.config.run
+        key = (kind, name, repr(options), run_opts.device, run_opts.seed)
         if key not in self._built:
             self._built[key] = self.session.build(kind, name)
         return self._built[key]
@@ -302,7 +330,16 @@ class Pipeline:
             result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
         timings["total"] = time.perf_counter() - t_start
         report = _report(
-            self.session, photo, full, image, segmentation, targets, stylized, timings, facts
+            self.session,
+            photo,
+            requests,
+            full,
+            image,
+            segmentation,
+            targets,
+            stylized,
+            timings,
+            facts,
         )
         config = self.session.config
         return RunResult(
@@ -410,6 +447,7 @@ def _segmenter_facts(name: str, ran: bool, given: bool) -> dict[str, Any]:
 def _report(
     sess: Session,
     photo: PhotoLike,
+    requests: Sequence[StyleRequest],
     full: Tensor,
     image: Tensor,
     seg: Segmentation,
@@ -419,12 +457,11 @@ def _report(
     segmenter: dict[str, Any],
 ) -> dict[str, Any]:
     run_opts = sess.config.run
-    chosen: tuple[tuple[Kind, str], ...] = (
-        *((("segmenter", run_opts.segmenter),) if segmenter["ran"] else ()),
-        ("engine", run_opts.engine),
-        ("blend", run_opts.blend),
-    )
-    used = {sess.host.entry(k, n).plugin for k, n in chosen}
+    used = {
+        sess.host.entry(k, n).plugin
+        for k, n in sess.chosen()
+        if k != "segmenter" or segmenter["ran"]
+    }
     return {
         "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
         "photo_size": list(full.shape[-2:]),
@@ -443,6 +480,7 @@ def _report(
             for t in targets
         ],
         "config": sess.config.to_dict(sess.host),
+        "inputs": sess.inputs(photo, requests),
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "final_losses": stylized.losses[-1] if stylized.losses else {},
         "engine": stylized.info,

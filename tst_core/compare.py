@@ -117,13 +117,18 @@ class CompareResult:
             out.append(row)
         return out
 
-    def table(self) -> str:
-        """The metrics as an aligned text table (lower is better where marked ↓)."""
+    def cells(self) -> list[list[str]]:
+        """The metrics table as text cells: the column titles, then one row per combination."""
         cells = [[title for _, title, _ in COLUMNS]]
         for row in self.rows():
             cells.append(
                 [fmt.format(row[key]) if row[key] is not None else "n/a" for key, _, fmt in COLUMNS]
             )
+        return cells
+
+    def table(self) -> str:
+        """The metrics as an aligned text table (lower is better where marked ↓)."""
+        cells = self.cells()
         widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
