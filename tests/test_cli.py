@@ -14,45 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
-@pytest.fixture
-def files(tmp_path):
-    """A 60×40 photo with two 'people' drawn as masks, a style image, an output folder."""
-    photo = np.zeros((40, 60, 3), np.uint8)
-    photo[..., 1] = 120
-    Image.fromarray(photo).save(tmp_path / "photo.png")
-    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(tmp_path / "style.jpg")
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    for i, (x0, x1) in enumerate([(5, 20), (35, 55)]):
-        m = np.zeros((40, 60), np.uint8)
-        m[5:35, x0:x1] = 255
-        Image.fromarray(m).save(masks / f"person_{i}.png")
-    out = tmp_path / "out"
-    out.mkdir()
-    return tmp_path
-
-
-def run_args(files, *extra):
-    return [
-        "run",
-        files / "photo.png",
-        "--segmenter",
-        "maskfile",
-        "--masks",
-        files / "masks",
-        "--style",
-        f"person={files / 'style.jpg'}",
-        "--engine",
-        "fake-fill",
-        "--blend",
-        "hard",
-        "--size",
-        32,
-        "-o",
-        files / "out" / "out.png",
-        *extra,
-    ]
+from .conftest import run_args
 
 
 def test_run_writes_the_image_and_its_report(cli, files):
@@ -221,7 +183,7 @@ BAD = {
             "--weights",
             f / "w.pth",
         ],
-        "cannot load fake segmenter checkpoint .*weights_only=True",
+        "cannot load fake segmenter checkpoint .*: it is not a PyTorch checkpoint",
     ),
     "output over the input": (
         None,
