@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from .conftest import run_args
@@ -62,6 +63,25 @@ def with_photo(f, photo):
 
 def write(path, text):
     path.write_text(text)
+
+
+def write_index(f, score=0.9):
+    entries = [{"file": f"person_{i}.png", "label": "person", "score": score} for i in range(2)]
+    (f / "masks" / "instances.json").write_text(json.dumps({"instances": entries}))
+
+
+def save_labels(f):
+    labels = np.zeros((40, 60), np.uint8)
+    labels[5:35, 5:20] = 1
+    Image.fromarray(labels, "L").save(f / "labels.png")
+
+
+def with_segmenter(f, name, *options):
+    args = run_args(f)
+    i = args.index("--segmenter")
+    args[i + 1 : i + 4] = [name, *options]  # replaces maskfile --masks DIR
+    args[args.index(f"person={f / 'style.jpg'}")] = f"all={f / 'style.jpg'}"
+    return args
 
 
 def save(img, path):
@@ -241,6 +261,105 @@ BAD = {
         lambda f: seg_args(f, "--export-masks", f / "out"),
         "already exists and is not empty",
     ),
+    # issue 10, item 2: every file the run reads is an input, folders of masks included
+    "-o over a mask of --masks": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "masks" / "person_0.png"],
+        "refusing to write -o '.*person_0.png' into '.*masks', a folder this run reads",
+    ),
+    "-o into the --masks folder": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "masks" / "new.png"],
+        "a folder this run reads",
+    ),
+    "report over instances.json": (
+        write_index,
+        lambda f: [*run_args(f), "-o", f / "masks" / "instances.png"],
+        "a folder this run reads",
+    ),
+    "-o over the label image": (
+        save_labels,
+        lambda f: [*run_args(f, "--masks", f / "labels.png"), "-o", f / "labels.png"],
+        r"refusing to overwrite the input file '.*labels.png' \(segmenter.maskfile.masks\) with -o",
+    ),
+    "overlay over a mask": (
+        None,
+        lambda f: seg_args(f, "--overlay", f / "masks" / "person_0.png"),
+        "refusing to write --overlay '.*person_0.png' into",
+    ),
+    "report over the config file": (
+        lambda f: write(f / "c.json", "[run]\nsize = 32\n"),
+        lambda f: [*run_args(f), "--config", f / "c.json", "-o", f / "c.png"],
+        r"refusing to overwrite the input file '.*c.json' \(config\) with the report of -o",
+    ),
+    "report over the checkpoint": (
+        lambda f: torch.save({"w": torch.ones(1)}, f / "w.json"),
+        lambda f: [
+            *with_segmenter(f, "fake-weights", "--weights", f / "w.json"),
+            "-o",
+            f / "w.png",
+        ],
+        r"overwrite the input file '.*w.json' \(segmenter.fake-weights.weights\)",
+    ),
+    "-o through .. over the photo": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "out" / ".." / "photo.png"],
+        "refusing to overwrite the input file '.*photo.png' \\(photo\\)",
+    ),
+    "-o through a linked folder over the photo": (
+        lambda f: (f / "link").symlink_to(f),
+        lambda f: [*run_args(f), "-o", f / "link" / "photo.png"],
+        "refusing to overwrite the input file",
+    ),
+    # item 4: destinations are checked before the work
+    "-o an existing folder": (
+        lambda f: (f / "out" / "shot.png").mkdir(),
+        lambda f: [*run_args(f), "-o", f / "out" / "shot.png"],
+        "-o '.*shot.png' is a folder; give a file name",
+    ),
+    "report name is a folder": (
+        lambda f: (f / "out" / "out.json").mkdir(),
+        run_args,
+        "the report of -o '.*out.json' is a folder",
+    ),
+    # item 5: user mistakes that were internal errors
+    "strength degree overflows": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:deg=400"],
+        "strength ':deg=400' is too large",
+    ),
+    "seed beyond 64 bits": (
+        None,
+        lambda f: [*run_args(f), "--seed", str(2**70)],
+        "run.seed must be a whole number from 0 to 2\\*\\*63 - 1",
+    ),
+    "adam with an enormous step": (
+        None,
+        lambda f: [
+            *run_args(f, "--engine", "gatys"),
+            "--set",
+            "engine.gatys.optimizer=adam",
+            "--set",
+            "engine.gatys.lr=1e300",
+        ],
+        "engine option lr must be above 0 and at most 1000",
+    ),
+    "score 'high' in instances.json": (
+        lambda f: write_index(f, score="high"),
+        run_args,
+        "the score of 'person_0.png' must be a number from 0 to 1, got 'high'",
+    ),
+    # item 8: NaN and infinite strengths are strengths, refused before segmentation
+    "nan strength": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:nan"],
+        "strength ':nan' must be a finite number above 0",
+    ),
+    "inf strength": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:inf"],
+        "strength ':inf' must be a finite number above 0",
+    ),
 }
 
 
@@ -278,8 +397,10 @@ def test_output_over_a_style_with_a_strength_is_refused_before_any_work(
     def no_work(*args, **kwargs):
         raise AssertionError("stylised before checking the outputs")
 
-    module = tst_core.api if command == "run" else tst_core.compare
-    monkeypatch.setattr(module, command, no_work)
+    if command == "run":
+        monkeypatch.setattr(tst_core.api.Pipeline, "run", no_work)
+    else:
+        monkeypatch.setattr(tst_core.compare, "compare", no_work)
     style = files / "style.jpg"
     args = [command, *run_args(files)[1:], "-o", style]
     args[args.index(f"person={style}")] = f"person={style}:2"
