@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,7 +41,17 @@ from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import KINDS, Kind
 from .select import StyleRequest, build_targets, parse_selector, parse_style_arg
-from .types import Env, ProgressFn, Segmentation, StylizeResult, Targets, Tensor
+from .styles import describe, image_only, parse_style, style_parts
+from .types import (
+    Env,
+    ProgressFn,
+    ResolvedStyle,
+    Segmentation,
+    StyleResolver,
+    StylizeResult,
+    Targets,
+    Tensor,
+)
 
 PhotoLike = str | Path | Image.Image | Tensor
 StylesLike = Sequence[str | StyleRequest] | Mapping[str, Any]
@@ -92,7 +103,9 @@ def _request(selector: object, value: Any) -> StyleRequest:
         style, strength = value
     else:
         style, strength = value, 1.0
-    if isinstance(style, torch.Tensor):
+    if isinstance(style, str):
+        style = parse_style(style)
+    elif isinstance(style, torch.Tensor):
         style = validate.image_tensor(style, "style image")
     return StyleRequest(selector.strip(), style, validate.strength(strength, f"of '{selector}'"))
 
@@ -149,7 +162,7 @@ class Session:
                     found.append(Input(path, f"{kind}.{name}.{f.name}"))
         if isinstance(photo, (str, Path)):
             found.append(Input(Path(photo), "photo"))
-        found += [Input(Path(r.style), "style image") for r in requests if _is_path(r.style)]
+        found += [Input(Path(s), "style image") for r in requests for s in r.sources if _is_path(s)]
         return tuple(found)
 
 
@@ -412,9 +425,10 @@ class Pipeline:
         engine = self.plugin("engine")  # bad engine or compositor options fail before any work
         compositor = self.plugin("blend")
         full = load_photo(photo)
-        for r in requests:  # a missing style image fails before the segmenter runs
-            if _is_path(r.style):
-                check_regular_file(r.style, "style image")
+        for r in requests:  # a FIFO or a device as a style fails before the segmenter runs
+            for source in r.sources:
+                if _is_path(source) and os.path.lexists(source) and not Path(source).is_dir():
+                    check_regular_file(source, "style image")
         inputs = self.session.inputs(photo, requests)
         with _timed(timings, "segment"):
             segmentation = self.segment(full, segmentation)
@@ -444,14 +458,33 @@ class Pipeline:
     ) -> tuple[Tensor, Targets]:
         """The working image ``(3, h, w)`` (long side ``run.size``) and its targets."""
         run_opts = self.session.config.run
-        style_size = run_opts.style_size or run_opts.size
-        targets_full = build_targets(
-            segmentation,
-            requests,
-            lambda s: resize_long_side(load_photo(s, "style image"), style_size),
-        )
+        targets_full = build_targets(segmentation, requests, self.load_style)
         image = resize_long_side(full, run_opts.size)
         return image, targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+
+    def load_style(self, style: Any) -> ResolvedStyle:
+        """A request's style (a source or a mix) → its image and the engine's model style.
+
+        Style images are read and resized to ``run.style_size``. Model styles, style names and
+        mixes go to the engine's ``resolve_style`` (:class:`~tst_core.types.StyleResolver`);
+        an engine without it takes one style image per target.
+        """
+        run_opts = self.session.config.run
+        style_size = run_opts.style_size or run_opts.size
+        parts = style_parts(style)
+        engine = self.plugin("engine")
+        if not isinstance(engine, StyleResolver):
+            part = image_only(parts, run_opts.engine)
+            return ResolvedStyle(
+                resize_long_side(load_photo(part.source, "style image"), style_size),
+                None,
+                describe(parts),
+            )
+        model = engine.resolve_style(parts)
+        image = None
+        if len(parts) == 1 and parts[0].kind == "image":
+            image = resize_long_side(load_photo(parts[0].source, "style image"), style_size)
+        return ResolvedStyle(image, model, describe(parts))
 
 
 def _photo_bytes(photo: PhotoLike) -> int:
@@ -527,6 +560,7 @@ def _report(
                 "strength": t.strength,
                 "instance_ids": list(t.instance_ids),
                 "area": round(float(t.mask.mean()), 5),
+                **({"model_style": t.model_style.parts} if t.model_style else {}),
             }
             for t in targets
         ],

@@ -158,6 +158,8 @@ def style_distance(
 ) -> list[float]:
     """Masked Gram distance of each target's region of ``result`` to its style image.
 
+    A target without a style image (a trained network's style given by name) gets NaN.
+
     :param result: ``(3, H, W)`` in [0, 1]. :param targets: masks and style images.
     :param features: see the module docstring. :param layers: names to use; default: every
         layer of :data:`STYLE_LAYERS` the features have, else all of them.
@@ -169,6 +171,9 @@ def style_distance(
         for t in targets:
             if float(t.mask.sum()) <= 0.0:
                 out.append(0.0)
+                continue
+            if t.style is None:  # a trained network's style given by name: no painting
+                out.append(float("nan"))
                 continue
             fs = features(t.style[None])
             total = 0.0

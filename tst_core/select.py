@@ -12,7 +12,9 @@ A ``--style`` argument is ``SELECTORS=STYLE[:STRENGTH]``:
   - ``background``  every pixel not covered by any detected instance;
   - ``all``         the whole frame.
 
-* ``STYLE`` is the style image's path.
+* ``STYLE`` is the style image's path, or (for the feed-forward engines) a trained model's
+  file or folder, ``model#style``, a style name of the configured model, or a convex mix
+  ``a.jpg*0.7+b.jpg*0.3`` (see :mod:`tst_core.styles`).
 * ``STRENGTH`` multiplies that target's style weight (default 1); ``:deg=E`` gives it as a
   degree, strength ``10**E``.
 
@@ -34,7 +36,8 @@ import torch
 
 from . import validate
 from .errors import SelectionError
-from .types import Segmentation, Target, Targets, Tensor
+from .styles import StyleMix, parse_style
+from .types import ResolvedStyle, Segmentation, Target, Targets, Tensor
 
 _RANK = re.compile(r"^(?P<label>.+?)#(?P<rank>\d+)$")
 _ID = re.compile(r"^id:(?P<id>\d+)$")
@@ -45,7 +48,8 @@ class StyleRequest:
     """One parsed ``--style``: selectors, the style source and its strength.
 
     :param selector: the selector text (``"person#0,dog"``).
-    :param style: a path, a PIL image or a ``(3, h, w)`` tensor in [0, 1].
+    :param style: a path, a PIL image or a ``(3, h, w)`` tensor in [0, 1]; a model file or
+        folder, ``model#style`` or a style name; or a :class:`~tst_core.styles.StyleMix`.
     :param strength: style-weight multiplier, ``> 0``.
     """
 
@@ -55,7 +59,16 @@ class StyleRequest:
 
     @property
     def style_name(self) -> str:
+        if isinstance(self.style, StyleMix):
+            return str(self.style)
         return Path(self.style).name if isinstance(self.style, (str, Path)) else "style"
+
+    @property
+    def sources(self) -> tuple[Any, ...]:
+        """Every source the style names (one, or each part of a mix)."""
+        if isinstance(self.style, StyleMix):
+            return tuple(s for s, _ in self.style.parts)
+        return (self.style,)
 
 
 def parse_strength(text: str) -> float:
@@ -94,7 +107,7 @@ def parse_style_arg(text: str) -> StyleRequest:
         style, strength = head, parse_strength(tail)
     for part in selector.split(","):
         parse_selector(part)  # fail early on malformed selectors
-    return StyleRequest(selector.strip(), style.strip(), strength)
+    return StyleRequest(selector.strip(), parse_style(style), strength)
 
 
 @dataclass(frozen=True)
@@ -202,11 +215,12 @@ def resolve_overlaps(masks: Sequence[Tensor]) -> list[Tensor]:
 def build_targets(
     seg: Segmentation,
     requests: Sequence[StyleRequest],
-    load_style: Callable[[Any], Tensor],
+    load_style: Callable[[Any], Tensor | ResolvedStyle],
 ) -> Targets:
     """Turn ``--style`` requests into :class:`Targets` at the segmentation's resolution.
 
-    :param load_style: turns a request's ``style`` into a ``(3, h, w)`` image in [0, 1].
+    :param load_style: turns a request's ``style`` into a ``(3, h, w)`` image in [0, 1], or a
+        :class:`~tst_core.types.ResolvedStyle` (a feed-forward engine's model style).
     """
     if not requests:
         raise SelectionError("no --style given; add one, e.g. --style person=starry_night.jpg")
@@ -219,14 +233,18 @@ def build_targets(
                 f"selector '{req.selector}' is entirely covered by later --style selectors; "
                 "reorder them (the later one wins on overlaps)"
             )
+        loaded = load_style(req.style)
+        if not isinstance(loaded, ResolvedStyle):
+            loaded = ResolvedStyle(loaded, None, req.style_name)
         items.append(
             Target(
                 req.selector,
                 mask.contiguous(),
-                load_style(req.style),
+                loaded.image,
                 req.strength,
-                req.style_name,
+                loaded.name,
                 ids,
+                model_style=loaded.model,
             )
         )
     return Targets(tuple(items), seg.size)

@@ -14,8 +14,8 @@ the plugin that runs the model, never here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -149,24 +149,82 @@ class Segmentation:
         return union
 
 
+StyleKind = Literal["image", "model", "name"]
+
+
+@dataclass(frozen=True)
+class StylePart:
+    """One style source of a ``--style``, classified (see :mod:`tst_core.styles`).
+
+    :param kind: ``"image"`` (``source`` is an image path, a PIL image or a ``(3, h, w)``
+        tensor), ``"model"`` (``source`` is a trained model's file or folder) or ``"name"``
+        (``source`` is the name of a style of the engine's configured model).
+    :param source: what the user gave.
+    :param weight: its share of a mix, in [0, 1]; the parts of one ``--style`` sum to 1.
+    :param name: for ``"model"``: the style picked with ``#name``, or ``""``.
+    """
+
+    kind: StyleKind
+    source: Any
+    weight: float = 1.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ModelStyle:
+    """A target's style as a feed-forward engine resolved it: a convex mix of trained styles.
+
+    :param parts: ``(model, style, weight)`` triples: ``model`` is the resolved path of a model
+        file or folder, ``style`` one of its style names; the weights are in [0, 1] and sum to 1.
+    """
+
+    parts: tuple[tuple[str, str, float], ...]
+
+    @property
+    def name(self) -> str:
+        """``"udnie"``, or ``"starry_night*0.7+the_scream*0.3"`` for a mix."""
+        if len(self.parts) == 1:
+            return self.parts[0][1]
+        return "+".join(f"{style}*{weight:g}" for _, style, weight in self.parts)
+
+
+@dataclass(frozen=True)
+class ResolvedStyle:
+    """What the pipeline's style loader hands :func:`~tst_core.select.build_targets`.
+
+    :param image: the style image ``(3, h, w)`` in [0, 1], or ``None`` when the style is a
+        trained model's style with no image (a name, a model file).
+    :param model: the feed-forward engine's resolution of the style, or ``None``.
+    :param name: a short name for reports.
+    """
+
+    image: Tensor | None
+    model: ModelStyle | None
+    name: str
+
+
 @dataclass(frozen=True)
 class Target:
     """One region to stylise and the style it gets.
 
     :param selector: the selector as the user wrote it (``"person#0"``).
     :param mask: float32 ``(H, W)`` in [0, 1]; overlaps with later targets already removed.
-    :param style: the style image, float32 ``(3, h, w)`` in [0, 1] (any size).
+    :param style: the style image, float32 ``(3, h, w)`` in [0, 1] (any size); ``None`` when
+        the style is a trained network's style given by name or model (``model_style``).
     :param strength: multiplies this target's style weight (``> 0``).
     :param style_name: a short name for reports (file name of the style image).
     :param instance_ids: ids of the instances the selector matched (empty for ``all``/``background``).
+    :param model_style: the style as a feed-forward engine resolved it (see
+        :class:`StyleResolver`), or ``None`` for a plain style image.
     """
 
     selector: str
     mask: Tensor = field(repr=False)
-    style: Tensor = field(repr=False)
+    style: Tensor | None = field(repr=False)
     strength: float = 1.0
     style_name: str = "style"
     instance_ids: tuple[int, ...] = ()
+    model_style: ModelStyle | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +244,12 @@ class Targets:
     def __post_init__(self) -> None:
         for t in self.items:
             check_mask(t.mask, self.size, f"mask of target {t.selector!r}")
-            check_image(t.style, f"style image of target {t.selector!r}")
+            if t.style is not None:
+                check_image(t.style, f"style image of target {t.selector!r}")
+            elif t.model_style is None:
+                raise ValueError(
+                    f"target {t.selector!r} has neither a style image nor a model style"
+                )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -203,6 +266,21 @@ class Targets:
             return torch.zeros((0, *self.size))
         return torch.stack([t.mask for t in self.items])
 
+    def style_images(self) -> list[Tensor]:
+        """The K style images ``(3, h, w)``; an engine that needs images calls this.
+
+        :raises EngineError: when a target's style is a trained network's (no image).
+        """
+        from .errors import EngineError
+
+        for t in self.items:
+            if t.style is None:
+                raise EngineError(
+                    f"target '{t.selector}' has the model style '{t.style_name}', which has no "
+                    "style image; this engine needs one (the fast and cin engines run model styles)"
+                )
+        return [t.style for t in self.items if t.style is not None]
+
     def keep(self) -> Tensor:
         """Where the photo stays as it is: ``1 - sum_k mask_k``, float32 ``(H, W)`` in [0, 1]."""
         return (1.0 - self.masks().sum(0)).clamp_(0.0, 1.0)
@@ -212,12 +290,7 @@ class Targets:
         if tuple(size) == self.size:
             return self
         masks = resize_mask(self.masks(), size)
-        items = tuple(
-            Target(
-                t.selector, masks[k].contiguous(), t.style, t.strength, t.style_name, t.instance_ids
-            )
-            for k, t in enumerate(self.items)
-        )
+        items = tuple(replace(t, mask=masks[k].contiguous()) for k, t in enumerate(self.items))
         return Targets(items, (int(size[0]), int(size[1])))
 
 
@@ -298,6 +371,27 @@ class Engine(Protocol):
         self, photo: Tensor, targets: Targets, progress: ProgressFn | None = None
     ) -> StylizeResult:
         """:param photo: image ``(3, H, W)``. :param targets: masks at ``(H, W)``."""
+        ...
+
+
+@runtime_checkable
+class StyleResolver(Protocol):
+    """What an engine adds to run styles that are not images (trained feed-forward networks).
+
+    The pipeline calls ``resolve_style`` once per ``--style`` before stylising. An engine
+    without it takes style images only: the pipeline refuses model styles, style names and
+    mixes for it with one error line.
+    """
+
+    def resolve_style(self, parts: Sequence[StylePart]) -> ModelStyle:
+        """Map the parts of one ``--style`` (weights summing to 1) to the engine's styles.
+
+        An ``"image"`` part is a style image that the engine's model may know (a trained model
+        records the hash of each image it was trained on).
+
+        :raises SelectionError: for a style the engine cannot run (unknown name, image the
+            model was not trained on, a model file it cannot read...).
+        """
         ...
 
 

@@ -2,7 +2,8 @@
 
 Modules, in the order data flows through them:
 
-* :mod:`.vgg` — the VGG feature network and :func:`~.vgg.extract_features`;
+* :mod:`.vgg` — the VGG feature network and :func:`~.vgg.extract_features`; its checkpoint
+  readers are in :mod:`.feature_weights`;
 * :mod:`.layer_masks` — how a target's mask reaches each layer;
 * :mod:`.losses` — content, masked Gram style and total-variation loss modules;
 * :mod:`.objective` — the total loss of K targets from one forward pass;

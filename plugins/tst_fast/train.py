@@ -1,0 +1,361 @@
+"""Training a conditional-instance-norm network on N style images (``tst train``).
+
+The losses of Johnson et al. (2016) on the embedded VGG-19 (or torchvision's VGG-19/VGG-16 when
+their checkpoints are present), written as relative errors like the ``gatys`` engine's so the
+weights carry over between sizes:
+
+* content: ``mean((F(out) − F(photo))²) / mean(F(photo)²)`` on ``content_layers``;
+* style: ``Σ_l w_l · mean((G_l(out) − G_l(style_s))²) / mean(G_l(style_s)²)`` on
+  ``style_layers`` (``w_l`` equal, summing to 1), where ``s`` is the style row each crop is
+  rendered with;
+* total: ``content_weight · content + 10^degree · style_weight · style + tv_weight · tv`` — the
+  degree ε of the reference system, which multiplies the style term by ``10^ε``.
+
+Each crop of a batch is rendered with a random one of the new styles (a one-hot γ/β row), as
+Dumoulin et al. train one network on many styles. ``train="norm-only"`` trains only the new
+styles' γ/β rows and freezes every convolution and every old style's row (their finding that a
+new style needs only its normalisation parameters): their gradients are zeroed, so Adam leaves
+them bit for bit as they were. Adam, with a cosine or constant learning rate, seeded.
+
+A run writes the model file ``OUT``, and at every checkpoint ``OUT`` again plus
+``<OUT stem>.train.safetensors`` (optimiser moments and random state, so ``resume`` continues
+from the same step exactly), and optionally a copy per checkpoint and a preview sheet (a fixed
+held-out photo in every style).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tst_core.device import resolve_device
+from tst_core.engine.losses import gram_matrix
+from tst_core.engine.render import torch_threads
+from tst_core.engine.vgg import build_network
+from tst_core.errors import InputError
+from tst_core.io import image_writer, read_image, resize_long_side
+from tst_core.outputs import write_outputs
+
+from .formats import Model, StyleInfo, file_sha256, load_model, save_model
+from .network import TransformNet, one_hot
+from .options import TrainMode, TrainOptions
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """One step's facts for the progress display."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    images_per_s: float
+    elapsed: float
+
+
+@dataclass
+class Checkpoint:
+    """What ``resume`` needs besides the model: the step, optimiser moments, random state."""
+
+    step: int
+    optimizer: dict[str, Any]
+    generator: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def state_path(output: Path) -> Path:
+    """``cin4.safetensors`` → ``cin4.train.safetensors``."""
+    return output.with_name(f"{output.stem}.train.safetensors")
+
+
+def check(o: TrainOptions) -> None:
+    """Refuse bad settings before any work (one :class:`InputError` sentence)."""
+    if not o.styles:
+        raise InputError("tst train needs at least one --style image")
+    for s in o.styles:
+        if not s.is_file():
+            raise InputError(f"style image '{s}' does not exist")
+    if not o.content.is_dir():
+        raise InputError(f"content folder '{o.content}' does not exist")
+    if o.output.suffix.lower() != ".safetensors":
+        raise InputError(f"the output '{o.output}' must end in .safetensors")
+    if not o.output.resolve().parent.is_dir():
+        raise InputError(f"cannot write '{o.output}': its folder does not exist")
+    for name, value, least in (("size", o.size, 16), ("batch", o.batch, 1), ("steps", o.steps, 1)):
+        if value < least:
+            raise InputError(f"--{name} must be at least {least}, got {value}")
+    if o.lr <= 0 or o.holdout < 0 or o.checkpoint_every < 0 or o.preview_every < 0:
+        raise InputError("--lr must be positive; --holdout and the --*-every counts zero or more")
+    if o.mode == "norm-only" and o.init_from is None:
+        raise InputError("--train norm-only needs --init-from MODEL (the frozen network)")
+    if o.resume and not state_path(o.output).is_file():
+        raise InputError(f"--resume: no training state '{state_path(o.output)}' to resume from")
+
+
+def split_content(o: TrainOptions) -> tuple[list[Path], list[Path]]:
+    """The content photos for training and the held-out ones (a seeded choice)."""
+    files = sorted(p for p in o.content.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) <= o.holdout:
+        raise InputError(
+            f"content folder '{o.content}' has {len(files)} photos; --holdout {o.holdout} leaves "
+            "none to train on"
+        )
+    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(o.seed)).tolist()
+    held = sorted(files[i] for i in order[: o.holdout])
+    return [f for f in files if f not in held], held
+
+
+def initial_model(o: TrainOptions) -> tuple[Model, int]:
+    """The network to train and the row of its first new style.
+
+    With ``init_from`` the network keeps its convolutions and its styles' rows; each new style's
+    rows start as a copy of its first style's. Without, a new network (PyTorch's default conv
+    initialisation, γ = 1, β = 0).
+    """
+    names = [s.stem for s in o.styles]
+    if len(set(names)) != len(names):
+        raise InputError(f"two style images have the same name: {names}")
+    new = tuple(StyleInfo(s.stem, s.name, file_sha256(s)) for s in o.styles)
+    if o.init_from is None:
+        net = TransformNet(o.arch, len(new))
+        for weight in net.conv_weights():
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        return Model(net, new, {}, {"format": "tst train", "init_from": None}), 0
+    base = load_model(o.init_from)
+    clash = {s.name for s in base.styles} & set(names)
+    if clash:
+        raise InputError(f"the model '{o.init_from}' already has the style(s) {sorted(clash)}")
+    old = base.net.styles
+    net = TransformNet(base.net.arch, old + len(new))
+    state = base.net.state_dict()
+    for key, value in net.state_dict().items():
+        src = state[key]
+        if key.startswith("norms."):
+            src = torch.cat([src, src[:1].expand(len(new), -1)])
+        value.copy_(src)
+    source = {"format": "tst train", "init_from": str(o.init_from), "base": base.source}
+    return Model(net, (*base.styles, *new), {}, source), old
+
+
+class Losses(nn.Module):
+    """The training objective (see the module docstring) for a fixed set of style images.
+
+    :param styles: N images ``(3, h, w)`` in [0, 1].
+    """
+
+    def __init__(self, o: TrainOptions, styles: list[torch.Tensor], device: torch.device) -> None:
+        super().__init__()
+        self.o = o
+        layers = (*o.content_layers, *o.style_layers)
+        self.net = build_network(o.network, layers=layers, device=device)
+        self.layers = list(dict.fromkeys(layers))
+        with torch.no_grad():
+            feats = [self.net(s[None].to(device), o.style_layers) for s in styles]
+        self.grams = {
+            layer: torch.cat([gram_matrix(f[layer]) for f in feats]) for layer in o.style_layers
+        }
+        self.gram_norms = {layer: g.square().mean(dim=(1, 2)) for layer, g in self.grams.items()}
+
+    def forward(
+        self, out: torch.Tensor, photo: torch.Tensor, styles: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """:param out: ``(B, 3, s, s)`` rendered. :param photo: the crops. :param styles: ``(B,)``
+        index of each crop's style among the new ones."""
+        o = self.o
+        f_out = self.net(out, self.layers)
+        with torch.no_grad():
+            f_in = self.net(photo, o.content_layers)
+        content = sum(
+            F.mse_loss(f_out[n], f_in[n]) / f_in[n].square().mean() for n in o.content_layers
+        )
+        style = sum(
+            (
+                ((gram_matrix(f_out[n]) - self.grams[n][styles]) ** 2).mean(dim=(1, 2))
+                / self.gram_norms[n][styles]
+            ).mean()
+            for n in o.style_layers
+        ) / len(o.style_layers)
+        tv = (out[..., 1:, :] - out[..., :-1, :]).abs().mean() + (
+            out[..., :, 1:] - out[..., :, :-1]
+        ).abs().mean()
+        total = (
+            o.content_weight * content + 10.0**o.degree * o.style_weight * style + o.tv_weight * tv
+        )
+        return {"total": total, "content": content, "style": style, "tv": tv}
+
+
+def _crops(
+    photos: list[torch.Tensor], o: TrainOptions, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of random square crops ``(B, 3, size, size)`` (random flips) and style indices."""
+    out = []
+    for i in torch.randint(len(photos), (o.batch,), generator=gen).tolist():
+        p = photos[i]
+        y = int(torch.randint(p.shape[1] - o.size + 1, (1,), generator=gen))
+        x = int(torch.randint(p.shape[2] - o.size + 1, (1,), generator=gen))
+        crop = p[:, y : y + o.size, x : x + o.size]
+        if bool(torch.rand((), generator=gen) < 0.5):
+            crop = crop.flip(-1)
+        out.append(crop)
+    styles = torch.randint(len(o.styles), (o.batch,), generator=gen)
+    return torch.stack(out), styles
+
+
+def _short_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    new = (max(size, round(h * scale)), max(size, round(w * scale)))
+    return F.interpolate(
+        image[None], size=new, mode="bilinear", antialias=True, align_corners=False
+    )[0]
+
+
+def _lr(o: TrainOptions, step: int) -> float:
+    if o.schedule == "constant":
+        return o.lr
+    return o.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / o.steps)))
+
+
+def _trainable(model: Model, first_new: int, mode: TrainMode) -> list[nn.Parameter]:
+    net = model.net
+    if mode == "all":
+        net.requires_grad_(True)
+        return list(net.parameters())
+    net.requires_grad_(False)
+    keep = torch.zeros(net.styles, 1)
+    keep[first_new:] = 1.0
+    params = net.norm_parameters()
+    for p in params:
+        p.requires_grad_(True)
+        p.register_hook(lambda g: g * keep.to(g.device))  # old styles' rows get no update
+    return params
+
+
+def train(o: TrainOptions, progress: Callable[[TrainStep], None] | None = None) -> Model:
+    """Run the training of ``o`` (see the module docstring); returns the final model."""
+    check(o)
+    device = resolve_device(o.device)
+    train_files, held = split_content(o)
+    model, first_new = initial_model(o)
+    with torch_threads(o.threads):
+        photos = [_short_side(read_image(p, "content photo"), o.size) for p in train_files]
+        styles = [
+            resize_long_side(read_image(s, "style image"), o.style_size or o.size) for s in o.styles
+        ]
+        losses = Losses(o, styles, device)
+        model.net.to(device).train()
+        params = _trainable(model, first_new, o.mode)
+        opt = torch.optim.Adam(params, lr=o.lr)
+        gen = torch.Generator().manual_seed(o.seed)
+        ck = Checkpoint(0, {}, gen.get_state())
+        if o.resume:
+            ck = _load_state(o, model, opt)
+            gen.set_state(ck.generator)
+        preview = _short_side(read_image(held[0] if held else train_files[0]), o.size)
+        t0 = time.perf_counter() - ck.seconds
+        t_images = time.perf_counter()
+        for step in range(ck.step + 1, o.steps + 1):
+            for group in opt.param_groups:
+                group["lr"] = _lr(o, step - 1)
+            batch, which = _crops(photos, o, gen)
+            batch = batch.to(device)
+            weights = F.one_hot(which + first_new, model.net.styles).float().to(device)
+            terms = losses(model.net(batch, weights), batch, which.to(device))
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            values = {k: float(v.detach()) for k, v in terms.items()}
+            rate = o.batch * (step - ck.step) / max(1e-9, time.perf_counter() - t_images)
+            if step == o.steps or step % max(1, o.steps // 50) == 0:
+                ck.history.append({"step": step, **{k: round(v, 6) for k, v in values.items()}})
+            if progress:
+                progress(TrainStep(step, o.steps, values, rate, time.perf_counter() - t0))
+            last = step == o.steps
+            if last or (o.checkpoint_every and step % o.checkpoint_every == 0):
+                ck.step, ck.seconds = step, time.perf_counter() - t0
+                ck.generator = gen.get_state()
+                _save(o, model, opt, ck, held, len(train_files), rate)
+            if o.preview_every and (last or step % o.preview_every == 0):
+                _preview(o, model, preview, step, device)
+    model.net.eval().requires_grad_(False)
+    return model
+
+
+def _save(
+    o: TrainOptions, model: Model, opt: torch.optim.Optimizer, ck: Checkpoint,
+    held: list[Path], n_train: int, rate: float,
+) -> None:  # fmt: skip
+    from safetensors.torch import save_file
+
+    model.training = {
+        **o.settings(),
+        "step": ck.step,
+        "seconds": round(ck.seconds, 1),
+        "images_per_s": round(rate, 3),
+        "train_photos": n_train,
+        "held_out": [p.name for p in held],
+        "history": ck.history,
+    }
+    save_model(model, o.output)
+    tensors = {"generator": ck.generator}
+    for i, state in opt.state_dict()["state"].items():
+        for k, v in state.items():
+            tensors[f"opt.{i}.{k}"] = (
+                v.detach().cpu().reshape(-1) if k == "step" else v.detach().cpu()
+            )
+    meta = {"step": str(ck.step), "seconds": str(ck.seconds), "history": json.dumps(ck.history)}
+    write_outputs({state_path(o.output): lambda tmp: save_file(tensors, str(tmp), metadata=meta)})
+    if o.keep_checkpoints:
+        save_model(model, o.output.with_name(f"{o.output.stem}.step{ck.step:06d}.safetensors"))
+
+
+def _load_state(o: TrainOptions, model: Model, opt: torch.optim.Optimizer) -> Checkpoint:
+    from safetensors import safe_open
+
+    saved = load_model(o.output)
+    if [s.name for s in saved.styles] != [s.name for s in model.styles]:
+        raise InputError(f"--resume: '{o.output}' has other styles ({saved.names()})")
+    model.net.load_state_dict(saved.net.state_dict())
+    with safe_open(str(state_path(o.output)), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value.reshape(()) if name == "step" else value
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    return Checkpoint(
+        int(meta["step"]),
+        {},
+        tensors["generator"],
+        json.loads(meta["history"]),
+        float(meta["seconds"]),
+    )
+
+
+def _preview(
+    o: TrainOptions, model: Model, photo: torch.Tensor, step: int, device: torch.device
+) -> None:
+    """A sheet: the fixed validation photo, then the photo in every style of the model."""
+    with torch.no_grad():
+        model.net.eval()
+        row = [photo] + [
+            model.net(photo[None].to(device), one_hot(s, model.net.styles).to(device))[0].cpu()
+            for s in range(model.net.styles)
+        ]
+        model.net.train()
+    sheet = torch.cat(row, dim=-1)
+    path = o.output.with_name(f"{o.output.stem}.preview.step{step:06d}.png")
+    write_outputs({path: image_writer(sheet, "PNG")})
