@@ -30,6 +30,7 @@ from .io import (
     MASK_INDEX_FILE,
     check_regular_file,
     image_format,
+    image_size,
     image_writer,
     json_writer,
     mask_to_pil,
@@ -489,14 +490,10 @@ class Pipeline:
 
 def _photo_bytes(photo: PhotoLike) -> int:
     """The estimated size of an overlay and a mask folder for ``photo`` (read header only)."""
-    try:
-        if isinstance(photo, (str, Path)):
-            with Image.open(check_regular_file(photo, "photo")) as img:
-                w, h = img.size
-        else:
-            w, h = photo.size if isinstance(photo, Image.Image) else photo.shape[-1:-3:-1]
-    except (OSError, ValueError):
-        return 0  # unreadable: reading the photo will say so
+    if isinstance(photo, (str, Path)):
+        w, h = image_size(photo, "photo")
+    else:
+        w, h = photo.size if isinstance(photo, Image.Image) else photo.shape[-1:-3:-1]
     return estimated_bytes(max(int(w), int(h)), 2)
 
 

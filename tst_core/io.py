@@ -63,7 +63,7 @@ def check_regular_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 @contextlib.contextmanager
-def _open(path: str | os.PathLike[str], what: str) -> Iterator[Image.Image]:
+def _open(path: str | os.PathLike[str], what: str, load: bool = True) -> Iterator[Image.Image]:
     path = check_regular_file(path, what)
     limit = max_pixels()
     try:
@@ -80,7 +80,8 @@ def _open(path: str | os.PathLike[str], what: str) -> Iterator[Image.Image]:
                 w, h = img.size
                 if w * h > limit:
                     raise InputError(_too_large(path, what, w, h, limit))
-                img.load()
+                if load:
+                    img.load()
                 yield img
     except Image.DecompressionBombError:
         raise InputError(_too_large(path, what, None, None, limit)) from None
@@ -96,6 +97,13 @@ def _too_large(path: Path, what: str, w: int | None, h: int | None, limit: int) 
         f"{what} '{path}' is too large{size}: tst refuses images over {limit / 1e6:.0f} MP "
         "as a decompression-bomb guard; downscale it or raise TST_MAX_PIXELS"
     )
+
+
+def image_size(path: str | os.PathLike[str], what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header, with the checks of
+    :func:`read_image` (a regular file, a known format, the pixel limit)."""
+    with _open(path, what, load=False) as img:
+        return img.size
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:

@@ -93,6 +93,7 @@ BOMBS = {
     "100000×100000 style": (lambda f: png(100_000, 100_000), "style", "too large"),
     "100000×100000 label image": (lambda f: png(100_000, 100_000), "labels", "too large"),
     "zTXt bomb photo": (lambda f: png(60, 40, text_bomb(64)), "photo", "cannot read photo"),
+    "100000×100000 photo to segment": (lambda f: png(100_000, 100_000), "segment", "too large"),
 }
 
 
@@ -102,7 +103,9 @@ def test_png_bombs_are_one_line(cli, files, case):
     bomb = files / "bomb.png"
     bomb.write_bytes(make(files))
     args = run_args(files)
-    if role == "photo":
+    if role == "segment":
+        args = ["segment", bomb, "--segmenter", "fake-boxes", "--overlay", files / "out" / "i.png"]
+    elif role == "photo":
         args[1] = bomb
     elif role == "mask":
         shutil.copy(bomb, files / "masks" / "person_9.png")
