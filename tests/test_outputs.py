@@ -218,7 +218,10 @@ def test_a_failed_folder_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_outputs(
             {
-                Output(tmp_path / "m", folder=True): {"a.png": png(), "b.png": boom},
+                Output(tmp_path / "new" / "parents" / "m", folder=True): {
+                    "a.png": png(),
+                    "b.png": boom,
+                },
                 tmp_path / "ids.png": png(),
             }
         )

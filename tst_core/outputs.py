@@ -75,8 +75,8 @@ class Input:
     what: str = "input"
 
 
-def as_output(item: Output | str | os.PathLike[str], folder: bool = False) -> Output:
-    return item if isinstance(item, Output) else Output(Path(item), folder=folder)
+def as_output(item: Output | str | os.PathLike[str]) -> Output:
+    return item if isinstance(item, Output) else Output(Path(item))
 
 
 def as_input(item: Input | str | os.PathLike[str]) -> Input:
@@ -196,7 +196,8 @@ def _check_writable(folder: Path, out: Output) -> None:
 def _probe(folder: Path) -> None:
     probe = _temporary_path(folder / ".probe")
     os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    os.unlink(probe)
+    with contextlib.suppress(FileNotFoundError):  # another thread of ours reaped it
+        os.unlink(probe)
 
 
 def _check_space(folder: Path, need_bytes: int, out: Output) -> None:
@@ -223,13 +224,16 @@ def write_outputs(
 ) -> tuple[Path, ...]:
     """Write every output, all or none (see the module docstring); returns their paths.
 
-    :param outputs: ``{destination: writer}`` (an :class:`Output` or a path) for a file, ``{destination: {name: writer}}``
-        for a new folder. A file whose folder is one of the new folders is written into it.
+    :param outputs: ``{destination: writer}`` for a file, ``{destination: {name: writer}}`` for
+        a new folder; a destination is an :class:`Output` or a path. A file whose folder is one
+        of the new folders is written into it.
     :raises InputError: for a destination :func:`check_outputs` refuses, and for a write that
         fails (a full disk, a read-only folder); nothing is then left behind.
     """
-    plan = {as_output(k, isinstance(v, Mapping)): v for k, v in outputs.items()}
-    plan = {dataclasses.replace(o, folder=isinstance(v, Mapping)): v for o, v in plan.items()}
+    plan = {
+        dataclasses.replace(as_output(k), folder=isinstance(v, Mapping)): v
+        for k, v in outputs.items()
+    }
     check_outputs(plan, inputs)
     into = {o: dict(c) for o, c in plan.items() if isinstance(c, Mapping)}
     by_path = {_resolved(o.path): o for o in into}
@@ -278,6 +282,7 @@ class _Staging:
     def __init__(self) -> None:
         self.staged: list[tuple[Path, Output]] = []
         self.backups: list[Path] = []
+        self.made: list[Path] = []  # missing parents of new folders, created here
         self.done: list[tuple[Output, Path | None, bool]] = []
 
     def file(self, out: Output, writer: Writer) -> None:
@@ -292,8 +297,10 @@ class _Staging:
 
     def folder(self, out: Output, writers: Mapping[str, Writer]) -> None:
         parent = _resolved(out.path).parent
+        missing = [p for p in (parent, *parent.parents) if not p.exists()]
         try:
             parent.mkdir(parents=True, exist_ok=True)
+            self.made += missing
         except OSError as exc:
             raise InputError(f"cannot create {out.flag} '{out.path}': {exc.strerror}") from None
         tmp = _temporary_path(parent / out.path.name)
@@ -313,7 +320,10 @@ class _Staging:
                 backup = self._backup(dest, out)
                 existed = out.folder and dest.is_dir()
                 try:
-                    os.replace(tmp, dest) if not out.folder else os.rename(tmp, dest)
+                    if out.folder:
+                        os.rename(tmp, dest)  # over an empty folder, never a full one
+                    else:
+                        os.replace(tmp, dest)
                 except OSError as exc:
                     raise InputError(
                         f"cannot write {out.flag} '{out.path}': {exc.strerror or exc}"
@@ -358,6 +368,9 @@ class _Staging:
             _remove(tmp)
         for backup in self.backups:
             _remove(backup)
+        for folder in self.made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _write(out: Output, writer: Writer, tmp: Path) -> None:
