@@ -169,8 +169,13 @@ def test_sigint_between_the_renames_leaves_a_whole_pair(result, old_pair, monkey
         real(src, dst)
 
     monkeypatch.setattr(os, "replace", second_replace(interrupt))
-    with pytest.raises(KeyboardInterrupt):
-        result.save(old_pair / "out.png")
+    # Ctrl-C raises KeyboardInterrupt, as in a fresh process (a library may have changed it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            result.save(old_pair / "out.png")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert listing(old_pair) == ["out.json", "out.png"]
     report = json.loads((old_pair / "out.json").read_text())
