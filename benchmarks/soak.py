@@ -190,7 +190,11 @@ def bad_scenario(rng, work, run, photo, style, out) -> tuple[str, list[str], Pat
         "bad config key": [*run, "--config", str(b["config"])],
         "nan strength": replace(run, f"person#0={style}", f"person#0={style}:nan"),
         "huge seed": [*run, "--seed", str(2**70)],
-        "-o over an input": [*run, "-o", str(b["photo copy"])],
+        "-o over the photo": [
+            *replace(run, str(photo), str(b["photo copy"])),
+            "-o",
+            str(b["photo copy"]),
+        ],
         "-o into the masks": [*run, "-o", str(work.masks[photo] / "001_person.png")],
         "-o a folder": [*run, "-o", str(b["folder.png"])],
     }
@@ -209,6 +213,9 @@ def start(argv: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tst_core", *argv],
         cwd=ROOT,
+        # a shell without job control starts background commands with SIGINT ignored, and a
+        # child inherits that: give tst the Ctrl-C a terminal user's tst has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
