@@ -386,6 +386,7 @@ def main() -> None:
         "problems": problems,
         "changed": changed,
         "orphans": [str(p) for p in orphans],
+        "load": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),
         "torch": torch.__version__,
     }

@@ -3,11 +3,16 @@
 * segmenter ``fake-boxes``: instances at fixed boxes given in its options (labels, scores).
 * segmenter ``fake-weights``: needs a checkpoint (``weights`` option or the cache).
 * engine ``fake-fill``: layer k is the target's style image mean colour everywhere; it reports
-  one progress step per "iteration" and fails on request, to test error paths.
+  one progress step per "iteration" and fails on request, to test error paths; it can take
+  ``seconds`` per photo, and kill its own process when the file ``die_if`` exists (removing it
+  first, so one process dies once), to test batches that lose a worker.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +54,8 @@ class BoxesSegmenter:
 class FillOptions:
     iterations: int = 3
     fail: bool = False
+    seconds: float = 0.0
+    die_if: Path | None = None
 
 
 class FillEngine:
@@ -58,6 +65,10 @@ class FillEngine:
     def stylize(self, photo, targets, progress=None) -> StylizeResult:
         if self.options.fail:
             raise EngineError("the loss became NaN at iteration 2; lower the learning rate")
+        if self.options.die_if is not None and self.options.die_if.exists():
+            self.options.die_if.unlink()
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.options.seconds)
         layers = []
         for t in targets:
             layers.append(t.style.mean(dim=(1, 2)).view(3, 1, 1).expand_as(photo).clone())

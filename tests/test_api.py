@@ -138,6 +138,63 @@ def test_segment_api(host):
     assert res.rows()[0]["box"] == [4.0, 2.0, 16.0, 18.0]
 
 
+def test_report_names_its_inputs_by_content(host, tmp_path):
+    """The report's ``inputs`` hash the photo, each style and the segmenter's files, and the
+    fingerprint of the report read back equals the pipeline's before the run."""
+    from tst_core.api import Pipeline, session, style_requests
+    from tst_core.fingerprint import report_fingerprint
+
+    photo, style = tmp_path / "p.png", tmp_path / "s.png"
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(photo)
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(style)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    mask = Image.new("L", (40, 30), 0)
+    mask.paste(255, (5, 5, 20, 25))
+    mask.save(masks / "person.png")
+    kw = {"segmenter": "maskfile", "segmenter_options": {"masks": masks}}
+    pipe = Pipeline(session(host=host, engine="fake-fill", blend="hard", size=40, **kw))
+    requests = style_requests([f"person={style}:2"])
+    key = pipe.session.fingerprint(photo, requests)
+    result = pipe.run(photo, requests)
+    result.save(tmp_path / "out.png")
+    report = json.loads((tmp_path / "out.json").read_text())
+    inputs = report["inputs"]
+    assert inputs["photo"]["path"] == str(photo) and len(inputs["photo"]["sha256"]) == 64
+    assert inputs["styles"][0]["selector"] == "person" and inputs["styles"][0]["strength"] == 2.0
+    assert set(inputs["files"]) == {"segmenter.maskfile.masks"}
+    assert report_fingerprint(report) == key
+
+    mask.paste(255, (0, 0, 3, 3))
+    mask.save(masks / "person.png")  # a mask changed: another run
+    assert pipe.session.fingerprint(photo, requests) != key
+    moved = tmp_path / "moved.png"
+    photo.rename(moved)  # the same bytes elsewhere: the same run
+    mask.paste(0, (0, 0, 3, 3))
+    mask.save(masks / "person.png")
+    assert pipe.session.fingerprint(moved, requests) == key
+
+
+def test_pipelines_share_built_plugins(host):
+    from tst_core.api import Pipeline, session
+
+    shared: dict = {}
+    a = Pipeline(session(host=host, segmenter="fake-boxes", engine="fake-fill"), shared)
+    b = Pipeline(session(host=host, segmenter="fake-boxes", engine="fake-fill", size=64), shared)
+    c = Pipeline(
+        session(
+            host=host,
+            segmenter="fake-boxes",
+            engine="fake-fill",
+            sets=["engine.fake-fill.iterations=9"],
+        ),
+        shared,
+    )
+    assert a.plugin("engine") is b.plugin("engine")  # the size is not the engine's option
+    assert c.plugin("engine") is not a.plugin("engine")
+    assert c.plugin("engine").options.iterations == 9
+
+
 # --- issue 10, item 6: the API checks what the CLI checks, before any work --------------------
 
 

@@ -171,7 +171,7 @@ def test_show_writes_toml_that_loads_back_identically(tmp_path, host):
     text = to_toml(cfg.to_dict(host))
     data = tomllib.loads(text)
     assert data["run"]["size"] == cfg.run.size
-    assert data["engine"]["fake-fill"] == {"iterations": 4, "fail": False}
+    assert data["engine"]["fake-fill"] == {"iterations": 4, "fail": False, "seconds": 0.0}
     assert "segmenter" in data and "fake-boxes" in data["segmenter"]
     again = load_config(host, write(tmp_path / "shown.toml", text))
     assert again.run == cfg.run

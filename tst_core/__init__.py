@@ -23,6 +23,7 @@ from .hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
     from .api import RunResult, SegmentResult, run, segment, session
+    from .batching import batch
 
 _API = ("RunResult", "SegmentResult", "run", "segment", "session")
 
@@ -34,6 +35,10 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name == "batch":
+        from .batching import batch
+
+        return batch
     raise AttributeError(f"module 'tst_core' has no attribute {name!r}")
 
 
@@ -42,6 +47,7 @@ __all__ = [
     "SegmentResult",
     "TstError",
     "__version__",
+    "batch",
     "hookimpl",
     "hookspec",
     "run",

@@ -26,6 +26,7 @@ from . import __version__, validate
 from . import options as opts
 from .config import Config, load_config
 from .errors import ConfigError, InputError, SelectionError
+from .fingerprint import fingerprint, input_record, plugin_files
 from .io import (
     MASK_INDEX_FILE,
     check_regular_file,
@@ -40,7 +41,7 @@ from .io import (
 )
 from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
-from .registry import KINDS, Kind
+from .registry import Kind
 from .select import StyleRequest, build_targets, parse_selector, parse_style_arg
 from .styles import describe, image_only, parse_style, style_parts
 from .types import (
@@ -145,14 +146,34 @@ class Session:
         entry = self.host.entry(kind, name)
         return entry.build(self.config.options_for(self.host, kind, name), self.env)
 
-    def inputs(
+    def chosen(self) -> tuple[tuple[Kind, str], ...]:
+        """The ``(kind, name)`` of the segmenter, engine and compositor this session uses."""
+        run_opts = self.config.run
+        return (
+            ("segmenter", run_opts.segmenter),
+            ("engine", run_opts.engine),
+            ("blend", run_opts.blend),
+        )
+
+    def inputs(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> dict[str, Any]:
+        """What a run of ``photo`` with ``requests`` reads, with SHA-256 of each (the report's
+        ``inputs``; see :mod:`tst_core.fingerprint`)."""
+        options = {f"{k}.{n}": self.config.options_for(self.host, k, n) for k, n in self.chosen()}
+        styles = [(r.selector, r.style, r.strength) for r in requests]
+        return input_record(photo, styles, plugin_files(options))
+
+    def fingerprint(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> str:
+        """One digest of this configuration and the contents of what the run would read; equal
+        to :func:`~tst_core.fingerprint.report_fingerprint` of that run's report."""
+        return fingerprint(self.config.to_dict(self.host), self.inputs(photo, requests))
+
+    def input_files(
         self, photo: PhotoLike | None = None, requests: Sequence[StyleRequest] = ()
     ) -> tuple[Input, ...]:
         """Every file and folder a run reads: the config files, the path options of the chosen
         and of every configured plugin (masks, weights), the photo and the style images."""
         found = [Input(p, "config") for p in self.config.sources]
-        run_opts = self.config.run
-        chosen = {(k, getattr(run_opts, k)) for k in KINDS}
+        chosen = set(self.chosen())
         configured = {(k, n) for k, tables in self.config.plugins.items() for n in tables}
         for kind, name in sorted(chosen | configured):
             if name not in self.host.registry(kind):
@@ -361,23 +382,29 @@ class Pipeline:
 
     ``run(...)`` is ``Pipeline(session(...)).run(...)``; a batch keeps one pipeline per worker
     so that models load once. Each stage of :meth:`run` is a method of its own.
+
+    :param plugins: built plugins to share with other pipelines (a batch whose photos differ
+        in one plugin's options, such as per-photo masks, still builds the others once); they
+        are keyed by kind, name, options, device and seed.
     """
 
-    def __init__(self, sess: Session) -> None:
+    def __init__(self, sess: Session, plugins: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.session = sess
-        self._built: dict[tuple[Kind, str], Any] = {}
+        self._built: dict[tuple[Any, ...], Any] = {} if plugins is None else plugins
 
     def plugin(self, kind: Kind) -> Any:
         """The configured plugin of ``kind``, built on first use and then reused."""
         name = getattr(self.session.config.run, kind)
-        key = (kind, name)
+        options = self.session.config.options_for(self.session.host, kind, name)
+        run_opts = self.session.config.run
+        key = (kind, name, repr(options), run_opts.device, run_opts.seed)
         if key not in self._built:
             self._built[key] = self.session.build(kind, name)
         return self._built[key]
 
-    def inputs(self, photo: PhotoLike, styles: StylesLike) -> tuple[Input, ...]:
+    def input_files(self, photo: PhotoLike, styles: StylesLike) -> tuple[Input, ...]:
         """Every file and folder a run of ``photo`` with ``styles`` reads."""
-        return self.session.inputs(photo, style_requests(styles))
+        return self.session.input_files(photo, style_requests(styles))
 
     def check_save(
         self, path: str | Path, photo: PhotoLike, styles: StylesLike, *, report: bool = True
@@ -386,7 +413,7 @@ class Pipeline:
         input, into a missing or read-only folder, a folder's name, too little disk space."""
         check_outputs(
             run_outputs(path, report=report),
-            self.inputs(photo, styles),
+            self.input_files(photo, styles),
             need_bytes=estimated_bytes(self.session.config.run.size),
         )
 
@@ -400,7 +427,7 @@ class Pipeline:
         """:meth:`check_save` for :meth:`SegmentResult.save`."""
         outs = segment_outputs(overlay=overlay, masks=masks)
         if outs:
-            check_outputs(outs, self.session.inputs(photo), need_bytes=_photo_bytes(photo))
+            check_outputs(outs, self.session.input_files(photo), need_bytes=_photo_bytes(photo))
 
     def segment_photo(self, photo: PhotoLike) -> SegmentResult:
         """Every instance in ``photo`` at its full resolution (see :func:`segment`)."""
@@ -409,7 +436,7 @@ class Pipeline:
         seg = self.plugin("segmenter").segment(image)
         seconds = time.perf_counter() - t0
         segmenter = self.session.config.run.segmenter
-        return SegmentResult(image, seg, segmenter, seconds, self.session.inputs(photo))
+        return SegmentResult(image, seg, segmenter, seconds, self.session.input_files(photo))
 
     def run(
         self,
@@ -430,7 +457,7 @@ class Pipeline:
             for source in r.sources:
                 if _is_path(source) and os.path.lexists(source) and not Path(source).is_dir():
                     check_regular_file(source, "style image")
-        inputs = self.session.inputs(photo, requests)
+        inputs = self.session.input_files(photo, requests)
         with _timed(timings, "segment"):
             segmentation = self.segment(full, segmentation)
         with _timed(timings, "select"):
@@ -440,7 +467,9 @@ class Pipeline:
         with _timed(timings, "composite"):
             result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
         timings["total"] = time.perf_counter() - t_start
-        report = _report(self.session, photo, full, image, segmentation, targets, stylized, timings)
+        report = _report(
+            self.session, photo, requests, full, image, segmentation, targets, stylized, timings
+        )
         config = self.session.config
         return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
 
@@ -531,6 +560,7 @@ def run(
 def _report(
     sess: Session,
     photo: PhotoLike,
+    requests: Sequence[StyleRequest],
     full: Tensor,
     image: Tensor,
     seg: Segmentation,
@@ -539,12 +569,7 @@ def _report(
     timings: dict[str, float],
 ) -> dict[str, Any]:
     run_opts = sess.config.run
-    chosen: tuple[tuple[Kind, str], ...] = (
-        ("segmenter", run_opts.segmenter),
-        ("engine", run_opts.engine),
-        ("blend", run_opts.blend),
-    )
-    used = {sess.host.entry(k, n).plugin for k, n in chosen}
+    used = {sess.host.entry(k, n).plugin for k, n in sess.chosen()}
     return {
         "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
         "photo_size": list(full.shape[-2:]),
@@ -562,6 +587,7 @@ def _report(
             for t in targets
         ],
         "config": sess.config.to_dict(sess.host),
+        "inputs": sess.inputs(photo, requests),
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "final_losses": stylized.losses[-1] if stylized.losses else {},
         "engine": stylized.info,

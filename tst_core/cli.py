@@ -47,6 +47,21 @@ EXAMPLES_SEGMENT = """examples:
   tst segment photo.jpg --export-masks masks/     # then: tst run ... --segmenter maskfile --masks masks/
 """
 
+EXAMPLES_BATCH = """examples:
+  tst batch photos/ -o styled/ --style person=starry_night.jpg \\
+      --segmenter yolo --weights yolov8n-seg_int8.tflite --jobs 2
+  tst batch 'shoot/*.jpg' -o styled/ --segmenter maskfile --masks 'masks/{stem}/' \\
+      --style person#0=the_scream.jpg --style background=monet.jpg
+  tst batch --manifest jobs.jsonl -o styled/ --executor ray --address auto
+
+Outputs mirror the input tree under OUTDIR (photos/day1/a.jpg -> OUTDIR/day1/a.png), each with
+its JSON report. OUTDIR/batch.jsonl gets one line per photo: done, skipped (up to date, or no
+selector matched in it) or failed. Running the command again skips up-to-date outputs and
+reruns what a changed option or input affects (--force: everything). {stem}, {name}, {rel} and
+{parent} in --masks, --weights and --style are filled per photo. Exit status 0 when no photo
+failed, 1 when some did, 2 for a bad command.
+"""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line on stderr and exit status 2."""
@@ -104,18 +119,30 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_style_arg(p: argparse.ArgumentParser) -> None:
+def _add_style_arg(
+    p: argparse.ArgumentParser,
+    required: bool = True,
+    what: str = "which instances get which style image",
+) -> None:
     p.add_argument(
         "--style",
         dest="styles",
         action="append",
-        required=True,
+        required=required,
+        default=None if required else [],
         metavar="SELECTOR=STYLE[:STRENGTH]",
-        help="which instances get which style image (repeatable; later wins on overlaps)",
+        help=f"{what} (repeatable; later wins on overlaps)",
     )
 
 
-def _add_working_args(p: argparse.ArgumentParser) -> None:
+def _add_plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
+    p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
+
+
+def _add_working_args(
+    p: argparse.ArgumentParser, progress: str = "auto: a bar on a terminal, else nothing"
+) -> None:
     p.add_argument(
         "--size", type=int, metavar="PX", help="long side of the working image in pixels"
     )
@@ -125,8 +152,18 @@ def _add_working_args(p: argparse.ArgumentParser) -> None:
         "--progress",
         choices=["auto", "bar", "lines", "off"],
         default="auto",
-        help="progress display on stderr (auto: a bar on a terminal, else nothing)",
+        help=f"progress display on stderr ({progress})",
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return value
 
 
 def _segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,8 +228,7 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
         metavar="OUT.png",
         help="output image (default: PHOTO_tst.png here); a JSON report is written beside it",
     )
-    p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
-    p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
+    _add_plugin_args(p)
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report")
     _add_working_args(p)
     _add_config_args(p)
@@ -237,6 +273,8 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     _add_config_args(p)
     p.set_defaults(func=cmd_compare)
 
+    _add_batch_parser(sub)
+
     p = sub.add_parser(
         "plugins", help="list segmenters, engines and compositors, and broken plugins"
     )
@@ -258,6 +296,49 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     return parser
 
 
+def _add_batch_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="stylise many photos the same way: resumable, on worker processes or Ray",
+        epilog=EXAMPLES_BATCH,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="photos, folders (recursive), globs")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="the output folder")
+    _add_style_arg(p, required=False, what="which instances get which style in every photo")
+    p.add_argument(
+        "--manifest",
+        metavar="FILE.jsonl",
+        help='one job per line: {"photo": ..., "styles": [...], "masks": ..., "size": ...}',
+    )
+    _add_plugin_args(p)
+    g = p.add_argument_group("running")
+    g.add_argument(
+        "-j", "--jobs", type=_positive, metavar="N", help="worker processes or Ray actors"
+    )
+    g.add_argument(
+        "--threads", type=_positive, metavar="N", help="CPU threads per worker (default: shared)"
+    )
+    g.add_argument(
+        "--executor",
+        choices=["local", "ray", "inline"],
+        default="local",
+        help="local worker processes (default), a Ray cluster, or this process (debugging)",
+    )
+    g.add_argument("--address", metavar="ADDR", help="the Ray cluster to join (default: local)")
+    g.add_argument("--force", action="store_true", help="rerun photos that are up to date")
+    g.add_argument(
+        "--prefetch",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="segment the next photo while stylising this one (auto: when on a GPU)",
+    )
+    g.add_argument("--suffix", default=".png", help="the outputs' image type (.png)")
+    _add_working_args(p, "auto: a bar on a terminal, else one line per photo")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_batch)
+
+
 def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None:
     for entry in commands.values():
         if entry.name in sub.choices:
@@ -275,7 +356,7 @@ def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None
         p.set_defaults(func=entry.run)
 
 
-BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "plugins", "config"})
+BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config"})
 
 
 def _needs_plugin_commands(argv: Sequence[str]) -> bool:
@@ -366,6 +447,41 @@ def cmd_run(args: argparse.Namespace) -> None:
         printable(f"wrote {' and '.join(str(p) for p in written)} ")
         + f"(segment {t['segment']:.1f} s, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
     )
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batching import batch
+    from .batching.progress import format_seconds
+    from .errors import InputError
+
+    if args.inputs and args.manifest:
+        raise InputError("give photos or --manifest, not both")
+    run = batch(
+        args.inputs,
+        args.styles,
+        output=args.output,
+        manifest=args.manifest,
+        jobs=args.jobs,
+        executor=args.executor,
+        address=args.address,
+        threads=args.threads,
+        force=args.force,
+        prefetch=args.prefetch,
+        suffix=args.suffix,
+        **_session_kwargs(args),
+    )
+    signal.signal(signal.SIGTERM, _terminated)  # stop the workers too, as on Ctrl-C
+    run.run(progress=args.progress)
+    c = run.counts
+    print(
+        f"{len(run.jobs)} photos: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed "
+        f"in {format_seconds(run.seconds)}; record: {run.record}"
+    )
+    return 1 if c["failed"] else 0
+
+
+def _terminated(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def _names(text: str) -> list[str]:

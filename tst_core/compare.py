@@ -111,13 +111,18 @@ class CompareResult:
             out.append(row)
         return out
 
-    def table(self) -> str:
-        """The metrics as an aligned text table (lower is better where marked ↓)."""
+    def cells(self) -> list[list[str]]:
+        """The metrics table as text cells: the column titles, then one row per combination."""
         cells = [[title for _, title, _ in COLUMNS]]
         for row in self.rows():
             cells.append(
                 [fmt.format(row[key]) if row[key] is not None else "n/a" for key, _, fmt in COLUMNS]
             )
+        return cells
+
+    def table(self) -> str:
+        """The metrics as an aligned text table (lower is better where marked ↓)."""
+        cells = self.cells()
         widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -203,7 +208,7 @@ def check_save(
     panels = (len(engines) if engines else 1) * (n_blends + 2) + n_blends  # results and crops
     check_outputs(
         sheet_outputs(path),
-        Pipeline(sess).inputs(photo, styles),
+        Pipeline(sess).input_files(photo, styles),
         need_bytes=estimated_bytes(sess.config.run.size, panels),
     )
 

@@ -63,6 +63,12 @@ def tst_register_engines(register: Register) -> None:
     the result's ``layers`` is ``(K, 3, H, W)`` in [0, 1]. The engine picks device and dtype
     from ``env.device`` and calls ``progress`` once per iteration.
 
+    An engine that runs trained styles (model files, style names, mixes; see
+    :mod:`tst_core.styles`) also has ``resolve_style(parts) -> ModelStyle``
+    (:class:`~tst_core.types.StyleResolver`): the pipeline calls it once per ``--style``
+    before stylising and hands the result on as ``Target.model_style``. Without it the
+    engine gets style images only.
+
     :param register: ``register(name, factory, *, options, description)``.
     """
 

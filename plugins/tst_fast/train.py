@@ -264,7 +264,7 @@ def train(o: TrainOptions, progress: Callable[[TrainStep], None] | None = None) 
             gen.set_state(ck.generator)
         preview = _short_side(read_image(held[0] if held else train_files[0]), o.size)
         t0 = time.perf_counter() - ck.seconds
-        t_images = time.perf_counter()
+        t_images, first = time.perf_counter(), ck.step
         for step in range(ck.step + 1, o.steps + 1):
             for group in opt.param_groups:
                 group["lr"] = _lr(o, step - 1)
@@ -276,7 +276,7 @@ def train(o: TrainOptions, progress: Callable[[TrainStep], None] | None = None) 
             terms["total"].backward()
             opt.step()
             values = {k: float(v.detach()) for k, v in terms.items()}
-            rate = o.batch * (step - ck.step) / max(1e-9, time.perf_counter() - t_images)
+            rate = o.batch * (step - first) / max(1e-9, time.perf_counter() - t_images)
             if step == o.steps or step % max(1, o.steps // 50) == 0:
                 ck.history.append({"step": step, **{k: round(v, 6) for k, v in values.items()}})
             if progress:

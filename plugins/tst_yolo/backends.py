@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from tst_core.errors import InputError, WeightsError, missing_dependency
 from tst_core.types import Tensor
@@ -64,7 +65,7 @@ class TFLiteRunner:
         Interpreter = _tflite_interpreter()
         try:
             self.interpreter = Interpreter(
-                model_path=str(path), num_threads=threads or os.cpu_count()
+                model_path=str(path), num_threads=threads or torch.get_num_threads()
             )
             with _native_stderr_silenced():  # LiteRT logs "INFO: Created ... XNNPACK delegate"
                 self.interpreter.allocate_tensors()
@@ -143,7 +144,7 @@ class OnnxRunner:
         except ImportError:
             raise missing_dependency("yolo", "onnxruntime", "yolo") from None
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(

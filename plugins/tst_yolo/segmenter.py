@@ -27,8 +27,8 @@ class YoloOptions:
     :param max_detections: keep at most this many instances.
     :param labels: class names, index 0 first; default: the names stored in the model file by
         Ultralytics, else the 80 COCO classes.
-    :param threads: CPU threads for the runtime; ``none``: all cores (TFLite) or the runtime's
-        default (ONNX).
+    :param threads: CPU threads for the runtime; ``none``: as many as torch uses (its default
+        is the physical cores; a ``tst batch`` worker gets its share of them).
     """
 
     weights: Path | None = None

@@ -1,0 +1,198 @@
+"""``tst ui``: its arguments, the checks before anything listens, and the server's life.
+
+Only the standard library is imported here (``tst --help`` loads this module); the web packages
+and torch load in :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tst_core.errors import InputError, missing_dependency
+
+EXAMPLES = """examples:
+  tst ui --styles ../shared/images/style
+  tst ui --styles paintings/ --segmenter yolo --weights yolov8n-seg_int8.tflite --config preview
+  tst ui --segmenter maskfile --masks masks/ --port 0          # any free port; the URL is printed
+
+It listens on 127.0.0.1 only. To let other machines in, pass --host 0.0.0.0 --allow-remote:
+anyone who reaches the port can then run jobs and read what the server shows.
+"""
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.epilog = EXAMPLES
+    p.add_argument("--styles", metavar="DIR", help="folder of paintings shown as the gallery")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free one)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (anyone who reaches it can run jobs)",
+    )
+    g = p.add_argument_group("configuration (as for tst run)")
+    g.add_argument(
+        "--config", metavar="FILE", help="TOML config file or preset: the page's default"
+    )
+    g.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value for every job (repeatable)",
+    )
+    g.add_argument("--segmenter", help="the page's default segmenter (see `tst plugins`)")
+    g.add_argument("--weights", metavar="FILE", help="checkpoint or model file for --segmenter")
+    g.add_argument("--masks", metavar="PATH", help="maskfile: a folder of PNG masks or a label PNG")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    s = p.add_argument_group("server")
+    s.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=50.0,
+        metavar="MB",
+        help="largest photo or style upload (default 50)",
+    )
+    s.add_argument(
+        "--abandon-after",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="cancel a job that no open page has watched for S seconds (default 30)",
+    )
+    s.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep uploads and results here (default: a temporary folder removed on exit)",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.x.x`` or ``::1``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse what would be wrong before anything loads or listens."""
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise InputError(
+            f"--host {args.host} is not a loopback address: anyone who reaches it could run jobs "
+            "and read the files tst ui serves; add --allow-remote if that is what you want"
+        )
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be from 0 to 65535, got {args.port}")
+    if args.styles is not None and not Path(args.styles).is_dir():
+        raise InputError(f"--styles '{args.styles}' is not a folder")
+    if args.max_upload_mb <= 0 or args.abandon_after <= 0:
+        raise InputError("--max-upload-mb and --abandon-after must be positive")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound socket (so a port in use is one error line, and port 0 picks a free one)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)  # connections wait in the backlog until uvicorn takes over
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(args: argparse.Namespace) -> int:
+    check_args(args)
+    try:
+        import uvicorn
+
+        from .app import create_app
+    except ModuleNotFoundError as exc:
+        raise missing_dependency("ui", exc.name or "starlette", "ui") from None
+    from tst_core.plugins import default_host
+
+    from .service import UiService
+    from .spec import Settings
+
+    flags = {k: _absolute(getattr(args, k)) for k in ("masks", "weights") if getattr(args, k)}
+    settings = Settings(args.config, tuple(args.sets), args.segmenter, flags, args.device)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tst-ui-"))
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        service = UiService(
+            default_host(),
+            settings,
+            styles=Path(args.styles).resolve() if args.styles else None,
+            workdir=workdir.resolve(),
+            max_upload=int(args.max_upload_mb * 1e6),
+            abandon_after=args.abandon_after,
+        )
+        sock = listen(args.host, args.port)
+        remote = not is_loopback(args.host)
+        app = create_app(service, ["*"] if remote else _loopback_names(args.host))
+        port = sock.getsockname()[1]
+        if remote:
+            print(
+                f"tst ui: warning: listening on {args.host}, not only on this machine: anyone "
+                "who reaches this port can run jobs and download what it shows",
+                file=sys.stderr,
+            )
+        print(f"tst ui: http://{_url_host(args.host)}:{port}/ (Ctrl-C stops it)", flush=True)
+        config: Any = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
+        with sock:
+            serve(uvicorn.Server(config), sock)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+class _Stop(Exception):
+    """SIGTERM, raised where uvicorn hands the signal back after its graceful shutdown."""
+
+
+def serve(server: Any, sock: socket.socket) -> None:
+    """Run the uvicorn ``server`` until Ctrl-C or SIGTERM; both stop it cleanly (exit 0)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run(sockets=[sock])
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("tst ui: stopped", file=sys.stderr)
+
+
+def _absolute(path: str) -> str:
+    """An existing file as an absolute path, so the page's command lines work from anywhere."""
+    return str(Path(path).resolve()) if Path(path).exists() else path
+
+
+def _loopback_names(host: str) -> list[str]:
+    return sorted({"127.0.0.1", "localhost", host})
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

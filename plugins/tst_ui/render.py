@@ -1,0 +1,100 @@
+"""Pictures the page shows: the photo with its instances, selection layers, thumbnails.
+
+The page works on a display copy of the photo (long side at most :data:`DISPLAY` px); clicks
+are mapped back to photo pixels by the page, and instances are hit-tested on the full-size masks.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from tst_core.io import resize_long_side, tensor_to_pil
+from tst_core.overlay import instance_color, overlay
+from tst_core.types import Instance, Segmentation, Tensor, resize_mask
+
+#: long side in pixels of the pictures the page shows
+DISPLAY = 1024
+#: long side in pixels of a style thumbnail
+THUMB = 160
+#: colour of "background" and "whole photo" selections
+REGION_COLOR = (255, 255, 255)
+
+
+def display_photo(photo: Tensor) -> Tensor:
+    """The photo ``(3, H, W)`` shrunk to a long side of at most :data:`DISPLAY` px."""
+    return resize_long_side(photo, min(DISPLAY, max(photo.shape[-2:])))
+
+
+def display_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentation:
+    """``seg`` with masks ``(h, w)`` and boxes scaled to ``size``; ids (ranks) unchanged."""
+    sy, sx = size[0] / seg.size[0], size[1] / seg.size[1]
+    instances = tuple(
+        Instance(
+            inst.label,
+            inst.score,
+            (inst.box[0] * sx, inst.box[1] * sy, inst.box[2] * sx, inst.box[3] * sy),
+            resize_mask(inst.mask, size).contiguous(),
+        )
+        for inst in seg.instances
+    )
+    return Segmentation(instances, size)
+
+
+def edge(mask: Tensor, width: int) -> np.ndarray:
+    """The inner rim ``(H, W)`` bool, ``width`` px wide, of ``mask > 0.5``."""
+    inside = (mask > 0.5).numpy()
+    return inside & ~ndimage.binary_erosion(inside, iterations=width, border_value=0)
+
+
+def outlined(photo: Tensor, seg: Segmentation) -> Image.Image:
+    """The photo ``(3, h, w)`` with every instance outlined in its colour, then tinted, boxed
+    and labelled ``id label`` by :func:`tst_core.overlay.overlay` (``seg`` at the photo's size)."""
+    lined = photo.clone()
+    width = max(1, round(max(photo.shape[-2:]) / 400))
+    for i, inst in reversed(list(enumerate(seg.instances))):
+        rim = torch.from_numpy(edge(inst.mask, width))
+        color = torch.tensor(instance_color(i), dtype=torch.float32) / 255
+        lined[:, rim] = color.view(3, 1)
+    return overlay(lined, seg, alpha=0.3)
+
+
+def selection_layer(mask: Tensor, color: tuple[int, int, int]) -> Image.Image:
+    """A transparent RGBA picture of ``mask`` ``(h, w)``: a light veil inside, a bold rim."""
+    h, w = mask.shape
+    rgba = np.zeros((h, w, 4), dtype=np.uint8)
+    inside = (mask > 0.5).numpy()
+    rgba[inside] = (255, 255, 255, 110)
+    rim = edge(mask, max(2, round(max(h, w) / 200)))
+    rgba[rim] = (*color, 255)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def thumbnail(image: Tensor) -> Image.Image:
+    """A style image ``(3, H, W)`` shrunk to a long side of :data:`THUMB` px."""
+    return tensor_to_pil(resize_long_side(image, min(THUMB, max(image.shape[-2:]))))
+
+
+def encode(image: Image.Image | Tensor, fmt: str = "PNG") -> bytes:
+    """PNG or JPEG bytes of a PIL image or a ``(3, H, W)`` tensor in [0, 1]."""
+    pil = tensor_to_pil(image) if isinstance(image, torch.Tensor) else image
+    buf = io.BytesIO()
+    pil.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def instance_at(seg: Segmentation, x: float, y: float) -> int | None:
+    """The id of the smallest instance whose mask covers photo pixel ``(x, y)``, or ``None``.
+
+    The smallest wins because a click on a person in front of a bus means the person.
+    """
+    h, w = seg.size
+    col, row = int(x), int(y)
+    if not (0 <= col < w and 0 <= row < h):
+        return None
+    hits = [i for i, inst in enumerate(seg.instances) if float(inst.mask[row, col]) > 0.5]
+    return min(hits, key=lambda i: seg.instances[i].area) if hits else None

@@ -1,0 +1,234 @@
+"""What a job is: the page's request checked and turned into the API's arguments and into the
+equivalent ``tst run`` / ``tst compare`` command line.
+
+The page never sends a path: photos, segmentations and styles are ids of things the server
+holds. The job runs on exactly the ``--style`` strings and configuration that the command line
+shows, so a job repeats from a terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tst_core.api import session
+from tst_core.errors import InputError
+from tst_core.plugins import Host
+from tst_core.types import Segmentation
+
+#: the selectors a target may use besides ``id:N``
+REGIONS = ("all", "background")
+#: strengths are sent as degrees: strength = 10 ** deg
+MAX_DEG = 3.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``tst ui`` was started with; every job and segmentation uses it.
+
+    :param config: the ``--config`` file or preset (the page's default preset).
+    :param sets: the ``--set`` overrides, applied to every job.
+    :param segmenter: the ``--segmenter`` (the page's default), or ``None`` for the config's.
+    :param flags: ``--weights``/``--masks`` for that segmenter.
+    :param device: the ``--device``.
+    """
+
+    config: str | None = None
+    sets: tuple[str, ...] = ()
+    segmenter: str | None = None
+    flags: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    device: str | None = None
+
+    def default_segmenter(self, host: Host) -> str:
+        """``--segmenter``, else the configuration's."""
+        return (
+            self.segmenter
+            or session(host=host, config=self.config, sets=self.sets).config.run.segmenter
+        )
+
+    def segmenter_session_kwargs(self, host: Host, name: str) -> dict[str, Any]:
+        """The :func:`~tst_core.api.session` arguments that segment with ``name`` (the flags
+        ``--weights``/``--masks`` belong to the default segmenter, as in ``tst run``)."""
+        default = self.default_segmenter(host)
+        return {
+            "host": host,
+            "config": self.config,
+            "sets": self.sets,
+            "segmenter": name,
+            "segmenter_options": dict(self.flags) if name == default else {},
+            "device": self.device,
+        }
+
+
+def resolved_segmenter_options(host: Host, settings: Settings, name: str) -> Any:
+    """The options dataclass segmenter ``name`` runs with under ``settings``."""
+    sess = session(**settings.segmenter_session_kwargs(host, name))
+    return sess.config.options_for(host, "segmenter", name)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target: a selector (``id:3``, ``background``, ``all``), a style file, a degree."""
+
+    selector: str
+    style: Path
+    deg: float = 0.0
+
+    def style_arg(self) -> str:
+        """The ``--style`` string: ``id:3=/styles/starry.jpg:deg=0.5``."""
+        strength = f":deg={self.deg:g}" if self.deg else ""
+        return f"{self.selector}={self.style}{strength}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A checked job: everything :func:`tst_core.api.run` or ``compare`` needs.
+
+    :param segmentation: the instances the page showed (the job does not segment again).
+    :param segmenter_options: the segmenter's options that differ from what ``config`` gives
+        (they become ``--weights``/``--masks``/``--set`` on the command line).
+    """
+
+    kind: str
+    photo: Path
+    segmentation: Segmentation
+    segmenter: str
+    segmenter_options: Mapping[str, Any]
+    targets: tuple[TargetSpec, ...]
+    engine: str
+    blend: str
+    size: int
+    config: str | None
+    sets: tuple[str, ...]
+    device: str | None
+    blends: tuple[str, ...] = ()
+
+    def styles(self) -> list[str]:
+        return [t.style_arg() for t in self.targets]
+
+    def session_kwargs(self, host: Host, extra_sets: Sequence[str] = ()) -> dict[str, Any]:
+        """Arguments of :func:`tst_core.api.run` (``compare`` takes the same, less engine/blend)."""
+        kw: dict[str, Any] = {
+            "host": host,
+            "config": self.config,
+            "sets": [*self.sets, *extra_sets],
+            "segmenter": self.segmenter,
+            "segmenter_options": dict(self.segmenter_options),
+            "size": self.size,
+            "device": self.device,
+        }
+        if self.kind == "run":
+            kw.update(engine=self.engine, blend=self.blend)
+        return kw
+
+    def output_name(self) -> str:
+        suffix = "tst" if self.kind == "run" else "compare"
+        return f"{self.photo.stem}_{suffix}.png"
+
+    def command(self) -> str:
+        """The equivalent command line (it writes into the current folder)."""
+        words = ["tst", self.kind, str(self.photo), "--segmenter", self.segmenter]
+        words += segmenter_flags(self.segmenter, self.segmenter_options)
+        for style in self.styles():
+            words += ["--style", style]
+        if self.kind == "run":
+            words += ["--engine", self.engine, "--blend", self.blend]
+        else:
+            words += ["--engine", self.engine, "--blend", ",".join(self.blends)]
+        words += ["--size", str(self.size)]
+        if self.config is not None:
+            words += ["--config", self.config]
+        for item in self.sets:
+            words += ["--set", item]
+        if self.device is not None:
+            words += ["--device", self.device]
+        words += ["-o", self.output_name()]
+        return " ".join(shlex.quote(w) for w in words)
+
+
+def segmenter_flags(name: str, options: Mapping[str, Any]) -> list[str]:
+    """``--masks``/``--weights``/``--box``/``--point`` for those options, ``--set`` for others."""
+    words: list[str] = []
+    for key, value in options.items():
+        if key in ("masks", "weights") and value is not None:
+            words += [f"--{key}", str(value)]
+        elif key in ("boxes", "points") and value:
+            flag = "--box" if key == "boxes" else "--point"
+            for item in value:
+                words += [flag, ",".join(f"{v:g}" for v in item)]
+        else:
+            words += ["--set", f"segmenter.{name}.{key}={toml_value(value)}"]
+    return words
+
+
+def toml_value(value: Any) -> str:
+    """A value as ``--set`` reads it back (TOML syntax)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def changed_options(resolved: Any, base: Any) -> dict[str, Any]:
+    """Fields of the options dataclass ``resolved`` whose values differ from ``base``."""
+    return {
+        f.name: getattr(resolved, f.name)
+        for f in dataclasses.fields(resolved)
+        if getattr(resolved, f.name) != getattr(base, f.name)
+    }
+
+
+def parse_targets(
+    items: Any, seg: Segmentation, style_paths: Mapping[str, Path]
+) -> tuple[TargetSpec, ...]:
+    """The page's ``[{"select": "id:3", "style": STYLE_ID, "deg": 0.5}, ...]`` → targets.
+
+    :raises InputError: with one sentence for an empty list, an unknown instance, a repeated
+        target, a target without a style or a strength out of range.
+    """
+    if not isinstance(items, list) or not items:
+        raise InputError(
+            "nothing selected: click an instance (or choose background or whole photo) first"
+        )
+    out: list[TargetSpec] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise InputError("a target must be an object with select, style and deg")
+        selector = _selector(item.get("select"), seg)
+        if any(t.selector == selector for t in out):
+            raise InputError(f"target {selector} is selected twice")
+        style = item.get("style")
+        if not isinstance(style, str) or style not in style_paths:
+            raise InputError(f"choose a style for target {selector} (click a painting)")
+        deg = item.get("deg", 0.0)
+        if not isinstance(deg, (int, float)) or not math.isfinite(deg) or abs(deg) > MAX_DEG:
+            raise InputError(
+                f"the strength of target {selector} must be a degree from -{MAX_DEG:g} to "
+                f"{MAX_DEG:g} (strength 10^deg), got {deg!r}"
+            )
+        out.append(TargetSpec(selector, style_paths[style], round(float(deg), 3)))
+    return tuple(out)
+
+
+def _selector(value: Any, seg: Segmentation) -> str:
+    if value in REGIONS:
+        return str(value)
+    if isinstance(value, str) and re.fullmatch(r"id:\d+", value) and int(value[3:]) < len(seg):
+        return value
+    raise InputError(
+        f"unknown target {value!r}: the photo has instances id:0 to id:{len(seg) - 1}"
+        if len(seg)
+        else f"unknown target {value!r}: the segmenter found no instances; use background or all"
+    )

@@ -1,0 +1,478 @@
+// tst ui: the page. Everything it shows comes from this server's /api (see app.py).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  info: null,
+  photo: null,   // {id, name, size: [h, w], display}
+  seg: null,     // {id, segmenter, instances, overlay}
+  targets: [],   // [{select, name, color, style, deg}]
+  active: -1,    // index into targets that a gallery click fills
+  job: null,     // last status of this page's job
+  events: null,  // its EventSource
+};
+
+// ---- talking to the server ------------------------------------------------------------
+
+async function call(method, url, body, headers = {}) {
+  const init = { method, headers: { "X-Tst-Ui": "1", ...headers } };
+  if (body !== undefined) {
+    init.body = body instanceof Blob ? body : JSON.stringify(body);
+    if (!(body instanceof Blob)) init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new Error("tst: error: the tst ui server does not answer (is it still running?)");
+  }
+  const data = await response.json().catch(() => ({ error: `tst: error: HTTP ${response.status}` }));
+  if (!response.ok) throw new Error(data.error || `tst: error: HTTP ${response.status}`);
+  return data;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function setStatus(text) { $("status").textContent = text; }
+
+async function guarded(what, fn) {
+  showError("");
+  try {
+    return await fn();
+  } catch (err) {
+    showError(err.message);
+    setStatus(`${what} failed`);
+    return null;
+  }
+}
+
+// ---- start: fill the choices from the registries ---------------------------------------
+
+function fillSelect(select, items, value) {
+  select.replaceChildren(...items.map((item) => {
+    const option = document.createElement("option");
+    option.value = item.value ?? item.name;
+    option.textContent = item.label ?? item.name;
+    if (item.description) option.title = item.description;
+    return option;
+  }));
+  select.value = value;
+}
+
+async function start() {
+  const info = await guarded("loading", () => call("GET", "/api/info"));
+  if (!info) return;
+  state.info = info;
+  const d = info.defaults;
+  fillSelect($("segmenter"), info.segmenters, d.segmenter);
+  fillSelect($("engine"), info.engines, d.engine);
+  fillSelect($("blend"), info.blends, d.blend);
+  fillSelect($("preset"), info.presets, d.config);
+  $("size").value = d.size;
+  showSegmenterFiles();
+  renderGallery();
+  renderTargets();
+  updateButtons();
+  setStatus("open a photo");
+}
+
+function showSegmenterFiles() {
+  const seg = state.info.segmenters.find((s) => s.name === $("segmenter").value);
+  const files = Object.entries(seg ? seg.files : {}).map(([k, v]) => `${k}: ${v}`);
+  $("segmenter-files").textContent = files.length ? files.join(" · ") : "";
+}
+
+// ---- photo and segmentation ------------------------------------------------------------
+
+async function openPhoto(file) {
+  if (!file) return;
+  setStatus(`uploading ${file.name}…`);
+  const photo = await guarded("upload", () =>
+    call("POST", "/api/photos", file, { "X-Filename": encodeURIComponent(file.name) }));
+  if (!photo) return;
+  state.photo = photo;
+  state.seg = null;
+  $("stage").dataset.width = photo.size[1];
+  $("stage").dataset.height = photo.size[0];
+  $("result-before").src = photo.display;
+  clearResult();
+  await segment();
+}
+
+async function segment() {
+  if (!state.photo) return;
+  const segmenter = $("segmenter").value;
+  setStatus(`segmenting with ${segmenter}…`);
+  state.targets = [];
+  state.active = -1;
+  renderTargets();
+  $("seg-info").textContent = "";
+  $("stage").classList.add("empty");
+  const seg = await guarded("segmenting", () =>
+    call("POST", "/api/segment", { photo: state.photo.id, segmenter }));
+  updateButtons();
+  if (!seg) return;
+  state.seg = seg;
+  const img = $("photo");
+  img.onload = () => $("stage").classList.remove("empty");  // clickable from now on
+  img.src = seg.overlay;
+  const n = seg.instances.length;
+  $("seg-info").textContent = `${n} instance${n === 1 ? "" : "s"} (${seg.segmenter}, ${seg.seconds} s)`;
+  $("click-hint").textContent = n ? "Click an instance to select it." :
+    "No instances found: use Background or Whole photo.";
+  setStatus("click the instances to stylise");
+  updateButtons();
+}
+
+function photoPixel(event) {
+  const img = $("photo");
+  const box = img.getBoundingClientRect();
+  const [h, w] = state.photo.size;
+  return [(event.clientX - box.left) * w / box.width, (event.clientY - box.top) * h / box.height];
+}
+
+async function clickPhoto(event) {
+  if (!state.seg) return;
+  const [x, y] = photoPixel(event);
+  const hit = await guarded("selecting", () =>
+    call("GET", `/api/segmentations/${state.seg.id}/hit?x=${x.toFixed(1)}&y=${y.toFixed(1)}`));
+  if (!hit) return;
+  if (hit.id === null) {
+    $("click-hint").textContent = "No instance there: use Background or Whole photo for the rest.";
+    return;
+  }
+  toggleTarget(`id:${hit.id}`);
+}
+
+// ---- targets -----------------------------------------------------------------------------
+
+function instanceColor(i) {  // as tst_core.overlay.instance_color: golden-ratio hue steps
+  const h = (i * 0.618033988749895) % 1, s = 0.85, v = 1;
+  const k = (n) => (n + h * 6) % 6;
+  const f = (n) => v - v * s * Math.max(0, Math.min(k(n), 4 - k(n), 1));
+  return `rgb(${[5, 3, 1].map((n) => Math.round(f(n) * 255)).join(",")})`;
+}
+
+function describe(select) {
+  if (select === "all") return { name: "whole photo", color: "#ffffff" };
+  if (select === "background") return { name: "background", color: "#ffffff" };
+  const i = Number(select.slice(3));
+  return { name: `${i} ${state.seg.instances[i].label}`, color: instanceColor(i) };
+}
+
+function toggleTarget(select) {
+  const at = state.targets.findIndex((t) => t.select === select);
+  if (at >= 0) {
+    state.targets.splice(at, 1);
+    state.active = Math.min(state.active, state.targets.length - 1);
+  } else {
+    const target = { select, ...describe(select), style: null, deg: 0 };
+    // later targets win on overlaps: the regions go first so an instance shows over them
+    const regions = state.targets.filter((t) => t.select === "all" || t.select === "background");
+    let index;
+    if (select === "all") index = 0;
+    else if (select === "background") index = regions.some((t) => t.select === "all") ? 1 : 0;
+    else index = state.targets.length;
+    state.targets.splice(index, 0, target);
+    state.active = index;
+  }
+  renderTargets();
+}
+
+function renderTargets() {
+  const list = $("targets");
+  list.replaceChildren(...state.targets.map((t, k) => {
+    const li = document.createElement("li");
+    li.dataset.select = t.select;
+    li.classList.toggle("active", k === state.active);
+    li.onclick = () => { state.active = k; renderTargets(); };
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = t.color;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = t.name;
+    const style = state.info.styles.find((s) => s.id === t.style);
+    const styleName = document.createElement("span");
+    styleName.className = "style-name";
+    styleName.textContent = style ? style.name : "choose a painting →";
+    const head = document.createElement("div");
+    head.append(name, document.createTextNode(" "), styleName);
+    const thumb = document.createElement("img");
+    thumb.className = "thumb";
+    thumb.alt = style ? style.name : "";
+    if (style) thumb.src = style.thumb;
+    const strength = document.createElement("label");
+    strength.className = "strength";
+    const slider = document.createElement("input");
+    slider.type = "range"; slider.min = "-1"; slider.max = "1"; slider.step = "0.1";
+    slider.value = String(t.deg);
+    slider.title = "style strength (multiplies the style weight)";
+    const value = document.createElement("span");
+    const show = () => { value.textContent = `×${Math.pow(10, t.deg).toPrecision(2)}`; };
+    slider.oninput = () => { t.deg = Number(slider.value); show(); };
+    slider.onclick = (e) => e.stopPropagation();
+    show();
+    const remove = document.createElement("button");
+    remove.className = "remove"; remove.type = "button"; remove.textContent = "×";
+    remove.title = "remove this target";
+    remove.onclick = (e) => { e.stopPropagation(); toggleTarget(t.select); };
+    strength.append("strength", slider, value, remove);
+    li.append(swatch, head, thumb, strength);
+    return li;
+  }));
+  renderLayers();
+  updateButtons();
+}
+
+function renderLayers() {
+  const layers = $("layers");
+  layers.replaceChildren(...(state.seg ? state.targets : []).map((t) => {
+    const img = document.createElement("img");
+    const name = t.select.startsWith("id:") ? t.select.slice(3) : t.select;
+    img.src = `/api/segmentations/${state.seg.id}/${name}.png`;
+    img.alt = "";
+    img.dataset.select = t.select;
+    return img;
+  }));
+}
+
+// ---- styles --------------------------------------------------------------------------------
+
+function renderGallery() {
+  const gallery = $("gallery");
+  const styles = state.info.styles;
+  if (!styles.length) {
+    const p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = "No --styles folder: upload a painting.";
+    gallery.replaceChildren(p);
+    return;
+  }
+  gallery.replaceChildren(...styles.map((s) => {
+    const figure = document.createElement("figure");
+    figure.dataset.style = s.id;
+    figure.title = s.name;
+    const img = document.createElement("img");
+    img.src = s.thumb; img.alt = s.name; img.loading = "lazy";
+    const caption = document.createElement("figcaption");
+    caption.textContent = s.name;
+    figure.append(img, caption);
+    figure.onclick = () => chooseStyle(s.id);
+    return figure;
+  }));
+}
+
+function chooseStyle(styleId) {
+  if (state.active < 0 || !state.targets[state.active]) {
+    showError("tst: error: select a target first: click an instance on the photo");
+    return;
+  }
+  showError("");
+  state.targets[state.active].style = styleId;
+  const next = state.targets.findIndex((t) => !t.style);
+  if (next >= 0) state.active = next;
+  renderTargets();
+}
+
+async function uploadStyle(file) {
+  if (!file) return;
+  setStatus(`uploading ${file.name}…`);
+  const style = await guarded("upload", () =>
+    call("POST", "/api/styles", file, { "X-Filename": encodeURIComponent(file.name) }));
+  if (!style) return;
+  state.info.styles.unshift(style);
+  renderGallery();
+  setStatus(`added ${style.name}`);
+  if (state.active >= 0) chooseStyle(style.id);
+}
+
+// ---- jobs ------------------------------------------------------------------------------------
+
+function busy() { return state.job && !["done", "failed", "cancelled"].includes(state.job.state); }
+
+function updateButtons() {
+  const ready = Boolean(state.seg) && state.targets.length > 0 && !busy();
+  $("run").disabled = !ready;
+  $("compare").disabled = !ready;
+  $("cancel").disabled = !busy();
+  $("add-background").disabled = !state.seg;
+  $("add-all").disabled = !state.seg;
+}
+
+async function submit(kind) {
+  const body = {
+    kind,
+    segmentation: state.seg.id,
+    targets: state.targets.map((t) => ({ select: t.select, style: t.style, deg: t.deg })),
+    engine: $("engine").value,
+    blend: $("blend").value,
+    size: Number($("size").value),
+    config: $("preset").value,
+  };
+  const job = await guarded(kind, () => call("POST", "/api/jobs", body));
+  if (!job) return;
+  if (kind === "run") clearResult();
+  $("compare-view").hidden = kind === "compare" ? true : $("compare-view").hidden;
+  follow(job);
+}
+
+function follow(job) {
+  if (state.events) state.events.close();
+  showJob(job);
+  const events = new EventSource(`/api/jobs/${job.id}/events`);
+  state.events = events;
+  events.onmessage = (message) => {
+    const status = JSON.parse(message.data);
+    showJob(status);
+    if (["done", "failed", "cancelled"].includes(status.state)) events.close();
+  };
+}
+
+function showJob(job) {
+  const previous = state.job;
+  state.job = job;
+  $("command").textContent = job.command;
+  $("command-view").hidden = false;
+  $("progress").hidden = false;
+  const bar = $("progress-bar");
+  const text = $("progress-text");
+  const what = job.kind === "run" ? "run" : "compare";
+  if (job.state === "queued") {
+    bar.removeAttribute("value");
+    text.textContent = `waiting: number ${job.position} in the queue`;
+    setStatus(`${what} queued (${job.position})`);
+  } else if (job.state === "running") {
+    if (job.total) { bar.max = job.total; bar.value = job.step; } else bar.removeAttribute("value");
+    const loss = job.loss === null ? "" : ` · loss ${Number(job.loss).toPrecision(4)}`;
+    text.textContent = job.step ?
+      `iteration ${job.step}/${job.total || "?"}${loss} · ${job.elapsed} s` : "preparing…";
+    setStatus(`${what} running`);
+    if (job.preview && (!previous || previous.id !== job.id || previous.preview !== job.preview)) {
+      const preview = $("preview");
+      preview.src = `/api/jobs/${job.id}/preview.jpg?v=${job.preview}`;
+      preview.hidden = false;
+      $("result-stage").classList.remove("empty");
+      $("result-caption").textContent = `(so far: iteration ${job.step})`;
+    }
+  } else if (job.state === "done") {
+    bar.max = 1; bar.value = 1;
+    text.textContent = job.result.seconds === undefined ? "done" : `done in ${job.result.seconds} s`;
+    setStatus(`${what} done`);
+    hidePreview();
+    if (job.kind === "run") showResult(job); else showCompare(job);
+  } else if (job.state === "failed") {
+    bar.max = 1; bar.value = 0;
+    text.textContent = "failed";
+    showError(job.error);
+    setStatus(`${what} failed`);
+    hidePreview();
+  } else if (job.state === "cancelled") {
+    bar.max = 1; bar.value = 0;
+    text.textContent = job.note || "cancelled";
+    setStatus(`${what} cancelled`);
+    hidePreview();
+  }
+  updateButtons();
+}
+
+function hidePreview() {
+  $("preview").hidden = true;
+  $("result-caption").textContent = "";
+}
+
+function clearResult() {
+  $("preview").hidden = true;
+  $("result-after").hidden = true;
+  $("before-after-label").hidden = true;
+  $("downloads").hidden = true;
+  $("result-caption").textContent = "";
+  if (!state.photo) $("result-stage").classList.add("empty");
+}
+
+function showResult(job) {
+  const r = job.result;
+  const after = $("result-after");
+  after.src = r.image;
+  after.hidden = false;
+  $("result-stage").classList.remove("empty");
+  $("result-caption").textContent = `(${r.size[1]}×${r.size[0]} px, ${r.seconds} s)`;
+  $("before-after").value = "0";
+  uncover();
+  $("before-after-label").hidden = false;
+  const name = r.image.split("/").pop();
+  $("download-image").href = r.image;
+  $("download-image").download = name;
+  $("download-report").href = r.report;
+  $("download-report").download = name.replace(/\.png$/, ".json");
+  $("downloads").hidden = false;
+}
+
+function uncover() {  // the result covers the photo right of the slider's position
+  $("result-after").style.clipPath = `inset(0 0 0 ${$("before-after").value}%)`;
+}
+
+function showCompare(job) {
+  const r = job.result;
+  $("sheet").src = r.sheet;
+  const table = $("compare-table");
+  table.replaceChildren(...r.table.map((row, k) => {
+    const tr = document.createElement("tr");
+    tr.append(...row.map((cell) => {
+      const td = document.createElement(k === 0 ? "th" : "td");
+      td.textContent = cell;
+      return td;
+    }));
+    return tr;
+  }));
+  $("compare-notes").textContent = r.notes.join(" ");
+  for (const [id, url] of [["download-sheet", r.sheet], ["download-compare-json", r.report],
+    ["download-compare-csv", r.csv]]) {
+    $(id).href = url;
+    $(id).download = url.split("/").pop();
+  }
+  $("compare-view").hidden = false;
+}
+
+async function cancel() {
+  if (!busy()) return;
+  setStatus("cancelling…");
+  await guarded("cancel", () => call("POST", `/api/jobs/${state.job.id}/cancel`));
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+function wire() {
+  $("photo-input").onchange = (e) => openPhoto(e.target.files[0]);
+  $("style-input").onchange = (e) => uploadStyle(e.target.files[0]);
+  $("segmenter").onchange = () => { showSegmenterFiles(); segment(); };
+  $("preset").onchange = () => {
+    const preset = state.info.presets.find((p) => p.value === $("preset").value);
+    if (!preset) return;
+    $("engine").value = preset.run.engine;
+    $("blend").value = preset.run.blend;
+    $("size").value = preset.run.size;
+  };
+  $("photo").onclick = clickPhoto;
+  $("add-background").onclick = () => toggleTarget("background");
+  $("add-all").onclick = () => toggleTarget("all");
+  $("run").onclick = () => submit("run");
+  $("compare").onclick = () => submit("compare");
+  $("cancel").onclick = cancel;
+  $("before-after").oninput = uncover;
+  const drop = $("drop");
+  document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  document.addEventListener("dragleave", () => drop.classList.remove("over"));
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files.length) openPhoto(e.dataTransfer.files[0]);
+  });
+}
+
+wire();
+start();

@@ -1,0 +1,214 @@
+"""What the server holds: uploads (size-limited, checked like any input), photos and their
+segmentations, and the style gallery. Nothing here takes a path from the page: uploads get a
+fresh folder and a cleaned name, and everything is looked up by id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import torch
+
+from tst_core.errors import InputError
+from tst_core.io import read_image
+from tst_core.overlay import instance_color
+from tst_core.types import Segmentation, Tensor
+
+from . import render
+
+#: file types offered in the gallery (what Pillow reads; the readers check the content)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+
+T = TypeVar("T")
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(8)
+
+
+def safe_name(name: str) -> str:
+    """A file name made of letters, digits, ``.``, ``-`` and ``_`` (``"upload"`` if none)."""
+    base = Path(name.replace("\\", "/")).name
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[-100:]
+    return clean or "upload"
+
+
+class UploadTooLarge(InputError):
+    """An upload over the size limit (HTTP 413)."""
+
+
+def too_large(name: str, limit: int) -> UploadTooLarge:
+    return UploadTooLarge(
+        f"upload '{safe_name(name)}' is larger than the {limit / 1e6:g} MB limit "
+        "(tst ui --max-upload-mb)"
+    )
+
+
+async def receive(chunks: AsyncIterator[bytes], folder: Path, name: str, limit: int) -> Path:
+    """Write an upload to ``folder/<new id>/<clean name>``, refusing more than ``limit`` bytes.
+
+    :raises UploadTooLarge: past the limit (nothing is left on disk).
+    :raises InputError: for an empty upload.
+    """
+    target = folder / new_id() / safe_name(name)
+    target.parent.mkdir(parents=True)
+    size = 0
+    try:
+        with target.open("wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(name, limit)
+                out.write(chunk)
+        if size == 0:
+            raise InputError(f"upload '{safe_name(name)}' is empty")
+    except BaseException:
+        discard(target)
+        raise
+    return target
+
+
+def discard(path: Path) -> None:
+    """Remove an upload and its folder."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+def checked_image(path: Path, what: str) -> Tensor:
+    """Read an upload with :func:`tst_core.io.read_image` (decompression-bomb guard and all);
+    a file that is refused is removed."""
+    try:
+        return read_image(path, what)
+    except BaseException:
+        discard(path)
+        raise
+
+
+class Recent(Generic[T]):
+    """The ``limit`` most recently added values by id (older ones are forgotten)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str, value: T) -> T:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return value
+
+    def get(self, key: str, what: str) -> T:
+        with self._lock:
+            value = self._items.get(key)
+        if value is None:
+            raise InputError(f"unknown {what} (the server restarted or forgot it): open it again")
+        return value
+
+
+@dataclass
+class Photo:
+    """An uploaded photo: its file, size ``(H, W)`` and display copy ``(3, h, w)``."""
+
+    id: str
+    path: Path
+    size: tuple[int, int]
+    display: Tensor = field(repr=False)
+
+
+@dataclass
+class Segmented:
+    """A photo's segmentation and the pictures drawn from it (cached by name).
+
+    :param options: the segmenter's resolved options dataclass.
+    """
+
+    id: str
+    photo: Photo
+    segmenter: str
+    options: Any
+    segmentation: Segmentation = field(repr=False)
+    seconds: float
+    pictures: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def picture(self, name: str) -> bytes:
+        """``overlay`` (JPEG), or the selection layer (PNG) ``0``, ``1``..., ``background``,
+        ``all``; drawn at display size on first use."""
+        if name not in self.pictures:
+            self.pictures[name] = self._draw(name)
+        return self.pictures[name]
+
+    def _draw(self, name: str) -> bytes:
+        size = (int(self.photo.display.shape[-2]), int(self.photo.display.shape[-1]))
+        shown = render.display_segmentation(self.segmentation, size)
+        if name == "overlay":
+            return render.encode(render.outlined(self.photo.display, shown), "JPEG")
+        if name == "all":
+            return render.encode(render.selection_layer(torch.ones(size), render.REGION_COLOR))
+        if name == "background":
+            mask = 1.0 - shown.covered()
+            return render.encode(render.selection_layer(mask, render.REGION_COLOR))
+        if name.isdigit() and int(name) < len(shown):
+            i = int(name)
+            color = instance_color(i)
+            return render.encode(render.selection_layer(shown.instances[i].mask, color))
+        raise InputError(f"no picture '{name}' for this photo")
+
+
+@dataclass(frozen=True)
+class Style:
+    """A painting of the gallery: from the ``--styles`` folder or uploaded."""
+
+    id: str
+    path: Path
+    name: str
+    uploaded: bool = False
+
+
+class Gallery:
+    """The ``--styles`` folder's images (read when first shown) and the uploaded styles."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.styles: dict[str, Style] = {}
+        self._thumbs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        files = sorted(folder.iterdir()) if folder is not None else []
+        for k, path in enumerate(
+            p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        ):
+            self.styles[f"s{k}"] = Style(f"s{k}", path.resolve(), path.name)
+
+    def paths(self) -> dict[str, Path]:
+        return {s.id: s.path for s in self.styles.values()}
+
+    def add(self, path: Path) -> Style:
+        """An uploaded style, checked like the CLI checks a style image."""
+        image = checked_image(path, "style image")
+        style = Style(f"u{new_id()}", path, path.name, uploaded=True)
+        with self._lock:
+            self._thumbs[style.id] = render.encode(render.thumbnail(image), "JPEG")
+            self.styles[style.id] = style
+        return style
+
+    def thumb(self, style_id: str) -> bytes:
+        style = self.styles.get(style_id)
+        if style is None:
+            raise InputError(f"unknown style '{style_id}'")
+        with self._lock:
+            cached = self._thumbs.get(style_id)
+        if cached is None:
+            cached = render.encode(render.thumbnail(read_image(style.path, "style image")), "JPEG")
+            with self._lock:
+                self._thumbs[style_id] = cached
+        return cached

@@ -1,0 +1,129 @@
+"""`tst batch` on local worker processes: statuses and exit codes, resuming, reruns, --jobs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..conftest import ROOT
+from .checks import (
+    batch_cli,
+    check_kill_and_rerun,
+    check_killed_worker,
+    check_mixed_folder,
+    fill_args,
+    mtimes,
+)
+from .conftest import records, write_mask, write_photo
+
+
+def test_mixed_folder_done_skipped_failed(shoot, plugins_dist, capsys):
+    check_mixed_folder(shoot, capsys, "--jobs", "2", "--prefetch", "on")
+
+
+def test_changed_style_reruns_all_and_changed_mask_reruns_one(shoot, plugins_dist, capsys):
+    (shoot["photos"] / "broken.jpg").unlink()
+    out = shoot["root"] / "out"
+    # which photos rerun is the workers' decision, the same in every executor: test it inline
+    base = [shoot["photos"], "-o", out, "--progress", "off", "--executor", "inline"]
+    assert batch_cli(capsys, *base, *fill_args(shoot))[0] == 0
+    first = mtimes(out)
+
+    write_mask(shoot["masks"] / "b" / "person.png", (1, 1, 30, 18))  # one photo's input changed
+    assert batch_cli(capsys, *base, *fill_args(shoot))[0] == 0
+    second = mtimes(out)
+    assert [k for k in first if first[k] != second[k]] == ["b.png"]
+
+    new_style = [*fill_args(shoot)[:-1], f"person={shoot['root'] / 'style2.png'}"]
+    assert batch_cli(capsys, *base, *new_style)[0] == 0
+    third = mtimes(out)
+    assert all(third[k] != second[k] for k in second) and len(third) == 3
+
+    code, stdout, _ = batch_cli(capsys, *base, *new_style, "--force")
+    assert code == 0 and "3 done, 1 skipped" in stdout
+    assert all(mtimes(out)[k] != third[k] for k in third)
+
+
+def test_kill_and_rerun_finishes_the_rest(tmp_path, plugins_dist, capsys):
+    check_kill_and_rerun(tmp_path, capsys)
+
+
+def test_a_killed_worker_costs_its_photo_only(shoot, plugins_dist, capsys):
+    reason = "the worker process was killed by signal 9 while running this photo"
+    check_killed_worker(shoot, capsys, reason, "--jobs", "2", "--prefetch", "on")
+
+
+@pytest.mark.needs_shared
+def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, capsys):
+    """The real engine at 32 px: the same pixels whichever worker runs a photo, and in
+    whatever order (one thread per worker, since the thread count changes float sums)."""
+    style = shared("images", "style", "starry_night.jpg")
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_photo(photos / f"p{i}.png", i, (32, 24))
+        write_mask(
+            tmp_path / "masks" / f"p{i}" / "person.png", (6 * i, 2, 16 + 6 * i, 22), (32, 24)
+        )
+    common = [
+        photos,
+        "--segmenter",
+        "maskfile",
+        "--masks",
+        f"{tmp_path}/masks/{{stem}}",
+        "--style",
+        f"person={style}",
+        "--size",
+        "32",
+        "--seed",
+        "3",
+        "--set",
+        "engine.gatys.iterations=3",
+        "--set",
+        "engine.gatys.scales=[1.0]",
+        "--threads",
+        "1",
+        "--progress",
+        "off",
+    ]
+    assert batch_cli(capsys, *common, "-o", tmp_path / "one", "--jobs", "1")[0] == 0
+    assert batch_cli(capsys, *common, "-o", tmp_path / "two", "--jobs", "2")[0] == 0
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "one" / f"p{i}.png"))
+        b = np.asarray(Image.open(tmp_path / "two" / f"p{i}.png"))
+        c = np.asarray(Image.open(photos / f"p{i}.png"))
+        assert np.array_equal(a, b)
+        assert np.abs(a.astype(int) - c).max() > 10  # it was stylised
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig):
+    """Ctrl-C (or SIGTERM) to the batch alone: it stops its workers and exits 130."""
+    (shoot["photos"] / "broken.jpg").unlink()
+    out = shoot["root"] / "out"
+    args = [shoot["photos"], "-o", out, *fill_args(shoot, "--set", "engine.fake-fill.seconds=1")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tst_core", "batch", *map(str, args), "--jobs", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "batch.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted"
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
+    group = [line.split(None, 2) for line in ps.stdout.splitlines()]
+    running = [g for g in group if int(g[0]) == child.pid and not g[1].startswith("Z")]
+    assert running == []  # no worker is left behind (exited ones may wait to be reaped)
+    assert len(records(out)) < 4

@@ -1,0 +1,60 @@
+"""`tst batch --executor ray` on a local Ray cluster of 2 CPUs that the tests start: the same
+checks as the local executor, a killed actor, and a killed driver."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tst_core.cli import main
+
+from ..conftest import ROOT, make_dist
+from .checks import check_kill_and_rerun, check_killed_worker, check_mixed_folder
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A local cluster (2 CPUs) whose workers find the test plugins; its GCS address."""
+    ray = pytest.importorskip("ray")
+    site = make_dist(
+        tmp_path_factory.mktemp("site"), "tst-test-fakes", {"tests-fakes": "tests.fakes"}, {}
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(site))
+        mp.syspath_prepend(str(ROOT))
+        mp.setenv("PYTHONPATH", f"{site}:{ROOT}")  # the cluster's workers inherit it
+        info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+        try:
+            yield info.address_info["address"]
+        finally:
+            ray.shutdown()
+
+
+def test_mixed_folder_done_skipped_failed(ray_cluster, shoot, capsys):
+    check_mixed_folder(shoot, capsys, "--executor", "ray", "--jobs", "2")
+
+
+def test_a_killed_actor_costs_its_photo_only(ray_cluster, shoot, capsys):
+    reason = "the Ray actor running this photo died"
+    check_killed_worker(shoot, capsys, reason, "--executor", "ray", "--jobs", "2")
+
+
+def test_a_killed_driver_is_resumed(ray_cluster, tmp_path, capsys):
+    """The driver process (on the test's cluster) killed mid-batch; the rerun finishes."""
+    check_kill_and_rerun(tmp_path, capsys, "--executor", "ray", "--address", ray_cluster)
+
+
+def test_without_ray_the_executor_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    (tmp_path / "p.png").write_bytes(b"")
+    out = tmp_path / "out"
+    code = main(
+        ["batch", str(tmp_path), "-o", str(out), "--style", "all=s.png", "--executor", "ray"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1
+    assert 'pip install "targeted-style-transfer[ray]"' in err
+    assert not out.exists()
+    assert os.listdir(tmp_path) == ["p.png"]

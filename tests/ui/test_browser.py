@@ -1,0 +1,183 @@
+"""``tst ui`` in a real browser (Debian's chromium): click a person, give it a painting, run,
+download and check the picture, compare; cancel a running job, and close the tab of another;
+a bad upload is the CLI's one line.
+
+Each server is a ``tst ui`` child process on a free loopback port with a few iterations at one
+scale, so the three tests take about half a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tst_core.io import read_image, resize_long_side, to_uint8_hwc
+from tst_core.types import resize_mask
+
+from .conftest import TINY, Scene, ui_server
+
+pytestmark = pytest.mark.browser
+
+LONG = 60_000  # ms: the longest wait for a job at 64 px on a busy 2-core machine
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def open_photo(page, url: str, photo: Path) -> tuple[int, int]:
+    """Open the page, upload ``photo``, wait until its instances are drawn; (W, H) of the photo."""
+    page.goto(url)
+    page.wait_for_selector("#gallery figure")
+    page.set_input_files("#photo-input", str(photo))
+    page.wait_for_selector("#stage:not(.empty)")
+    stage = page.locator("#stage")
+    return int(stage.get_attribute("data-width")), int(stage.get_attribute("data-height"))
+
+
+def click_photo(page, size: tuple[int, int], x: float, y: float) -> None:
+    """Click the photo at photo pixel ``(x, y)``, wherever the page laid it out."""
+    box = page.locator("#photo").bounding_box()
+    page.mouse.click(box["x"] + x * box["width"] / size[0], box["y"] + y * box["height"] / size[1])
+
+
+def select_person(page, scene: Scene, size: tuple[int, int], person: int) -> None:
+    click_photo(page, size, *scene.inside_point(person))
+    page.wait_for_selector(f"#targets li[data-select='id:{person}']")
+
+
+def test_click_a_person_give_it_a_painting_run_and_download(page, scene, tiny, tmp_path):
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny,
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        assert page.locator("#seg-info").inner_text().startswith("2 instances (maskfile")
+        # click the second person; again to deselect; and once more to select it
+        select_person(page, scene, size, 1)
+        click_photo(page, size, *scene.inside_point(1))
+        page.wait_for_selector("#targets li", state="detached")
+        select_person(page, scene, size, 1)
+        assert page.locator("#layers img[data-select='id:1']").count() == 1
+        page.click("#gallery figure[title='starry_night.jpg']")
+        assert "starry_night.jpg" in page.locator("#targets li").inner_text()
+        page.select_option("#blend", "hard")  # a hard cut: outside the person stays the photo
+        page.fill("#size", "64")
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
+
+        command = page.locator("#command").inner_text()
+        assert re.search(r"--style id:1=\S*starry_night\.jpg ", command), command
+        assert "--segmenter maskfile --masks" in command and "--blend hard --size 64" in command
+        with page.expect_download() as download:
+            page.click("#download-image")
+        result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+        with page.expect_download() as download:
+            page.click("#download-report")
+        report = json.loads(Path(download.value.path()).read_text())
+
+        page.click("#compare")  # the same job through tst compare: its sheet and table
+        page.wait_for_selector("#compare-view:not([hidden])", timeout=LONG)
+        rows = page.locator("#compare-table tr").all_inner_texts()
+        assert rows[0].split()[:3] == ["engine", "blend", "seam"]
+        assert [r.split()[1] for r in rows[1:]] == ["feather", "hard", "mrf", "poisson"]
+        assert page.locator("#sheet").evaluate("img => img.naturalWidth") > 0
+        assert "tst compare" in page.locator("#command").inner_text()
+
+    assert download.value.suggested_filename == f"{scene.photo.stem}_tst.json"
+    assert [t["selector"] for t in report["targets"]] == ["id:1"]
+    assert report["targets"][0]["style"] == "starry_night.jpg"
+    photo = resize_long_side(read_image(scene.photo), 64)
+    h, w = photo.shape[-2:]
+    assert result.shape == (h, w, 3)
+    inside = (resize_mask(torch.from_numpy(scene.people[1]).float(), (h, w)) > 0.5).numpy()
+    change = np.abs(result - to_uint8_hwc(photo).astype(int)).max(axis=2)
+    assert change[inside].mean() > 8, "the clicked person hardly changed"
+    assert change[~inside].max() == 0, "pixels outside the clicked person changed"
+
+
+def test_cancel_stops_a_running_job_and_so_does_closing_its_tab(page, scene, tiny, tmp_path):
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny, "--set", "engine.gatys.iterations=100000", "--abandon-after", "2",
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        select_person(page, scene, size, 0)
+        page.click("#gallery figure[title='the_scream.jpg']")
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('iteration')", timeout=LONG)
+        page.wait_for_selector("#preview:not([hidden])", timeout=LONG)  # the picture so far
+        job = re.search(r"/api/jobs/([^/]+)/preview", page.locator("#preview").get_attribute("src"))
+        assert job
+        assert page.locator("#cancel").is_enabled() and page.locator("#run").is_disabled()
+        page.click("#cancel")
+        page.wait_for_selector("#progress-text:has-text('cancelled')", timeout=LONG)
+        status = server.status(job[1])  # "cancelled" only once the optimisation has returned
+        assert status["state"] == "cancelled" and 0 < status["step"] < status["total"]
+        assert page.locator("#run").is_enabled()
+        assert page.locator("#downloads").is_hidden()
+        assert not list((server.workdir / "jobs").glob("*/*"))  # nothing written
+
+        page.click("#run")  # again, and close the tab while it runs
+        page.wait_for_selector(f"#preview:not([hidden]):not([src*='{job[1]}'])", timeout=LONG)
+        second = re.search(
+            r"/api/jobs/([^/]+)/preview", page.locator("#preview").get_attribute("src")
+        )
+        assert second and server.status(second[1])["state"] == "running"
+        page.close()
+        deadline = time.monotonic() + 30
+        while server.status(second[1])["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = server.status(second[1])
+        assert status["state"] == "cancelled", status
+        assert status["note"] == "cancelled: no page watched it for 2 s"
+
+
+def _bomb(path: Path, side: int = 30_000) -> Path:
+    """A PNG whose header claims ``side``² pixels (far over the decompression-bomb limit)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat))
+    return path
+
+
+def test_a_bad_upload_shows_the_one_line_error(page, scene, tiny, tmp_path):
+    notes = tmp_path / "holiday.jpg"
+    notes.write_text("this is not a photo\n")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(1_200_000))
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny, "--max-upload-mb", "1",
+    ) as server:  # fmt: skip
+        page.goto(server.url)
+        page.wait_for_selector("#gallery figure")
+        for upload, expected in [
+            (notes, r"tst: error: cannot read photo '\S+/holiday\.jpg': not an image format"),
+            (big, r"tst: error: upload 'big\.png' is larger than the 1 MB limit"),
+            (_bomb(tmp_path / "bomb.png"), r"tst: error: photo '\S+/bomb\.png' is too large"),
+        ]:
+            page.set_input_files("#photo-input", str(upload))
+            page.wait_for_selector(f"#error:has-text('{upload.name}')")
+            line = page.locator("#error").inner_text()
+            assert re.match(expected, line), line
+            assert "\n" not in line and "Traceback" not in line
+        assert page.locator("#stage").get_attribute("class") == "stage empty"
+        assert not [p for p in (server.workdir / "uploads").rglob("*") if p.is_file()]
+        assert "Traceback" not in server.log.read_text()

@@ -1,0 +1,174 @@
+"""The UI's operations without HTTP: what the page is offered (from the registries), segmenting
+and clicking, checking a job request, running and comparing through the API, and the command
+line that repeats a job."""
+
+from __future__ import annotations
+
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tst_core.cli import main
+from tst_core.errors import TstError
+
+from .conftest import TINY
+from .helpers import make_service, paintings, photo_upload, wait_for
+
+
+@pytest.fixture
+def service(tmp_path):
+    s = make_service(tmp_path, styles=paintings(tmp_path / "styles"))
+    s.jobs.start()
+    yield s
+    s.jobs.stop(timeout=10)
+
+
+def style_id(service, name: str) -> str:
+    return next(s.id for s in service.gallery.styles.values() if s.name == name)
+
+
+def request(service, seg, **changes):
+    if "targets" not in changes:
+        changes["targets"] = [{"select": "id:0", "style": style_id(service, "red.png"), "deg": 0}]
+    body = {
+        "kind": "run",
+        "segmentation": seg.id,
+        "engine": "fake-fill",
+        "blend": "hard",
+        "size": 64,
+        "config": "",
+    }
+    return {**body, **changes}
+
+
+def test_the_page_is_offered_every_registered_plugin_third_party_ones_too(service):
+    info = service.info()
+    assert {"fake-fill", "slow", "gatys", "fast", "cin"} <= {e["name"] for e in info["engines"]}
+    assert {"fake-boxes", "maskfile", "yolo"} <= {s["name"] for s in info["segmenters"]}
+    assert {"hard", "feather", "mrf", "poisson"} <= {b["name"] for b in info["blends"]}
+    assert [p["value"] for p in info["presets"]][:1] == [""]
+    assert {"paper", "preview", "wells"} <= {p["value"] for p in info["presets"]}
+    preview = next(p for p in info["presets"] if p["value"] == "preview")
+    assert preview["run"] == {"engine": "gatys", "blend": "hard", "size": 256}
+    assert sorted(s["name"] for s in info["styles"]) == ["blue.png", "red.png"]
+    assert info["defaults"]["segmenter"] == "fake-boxes"
+
+
+def test_a_click_selects_the_smallest_instance_under_it(service, tmp_path):
+    photo = photo_upload(service, tmp_path)  # 80 × 60: people at x 8-32 and 48-72, a car below
+    seg = service.segment(photo.id, "fake-boxes")
+    assert [r["label"] for r in service.segment_info(seg)["instances"]] == [
+        "person",
+        "person",
+        "car",
+    ]
+    assert service.hit(seg.id, 20, 40) == 0  # the person in front of the car
+    assert service.hit(seg.id, 40, 50) == 2  # only the car
+    assert service.hit(seg.id, 40, 10) is None
+    assert service.hit(seg.id, -1, 10) is None and service.hit(seg.id, 80, 10) is None
+    overlay = Image.open(__import__("io").BytesIO(seg.picture("overlay")))
+    assert overlay.size == (80, 60)
+    layer = Image.open(__import__("io").BytesIO(seg.picture("0")))
+    assert layer.mode == "RGBA" and np.asarray(layer)[30, 20, 3] > 0
+    assert np.asarray(layer)[30, 50, 3] == 0  # nothing drawn outside the instance
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"targets": []}, "nothing selected"),
+        ({"targets": [{"select": "id:7", "style": "s0"}]}, "instances id:0 to id:2"),
+        ({"targets": [{"select": "id:0", "style": "nope"}]}, "choose a style for target id:0"),
+        ({"targets": [{"select": "../x", "style": "s0"}]}, "unknown target '../x'"),
+        (
+            {"targets": [{"select": "all", "style": "s0"}, {"select": "all", "style": "s1"}]},
+            "target all is selected twice",
+        ),
+        ({"targets": [{"select": "id:0", "style": "s0", "deg": 9}]}, "a degree from -3 to 3"),
+        ({"engine": "warp"}, "unknown engine 'warp'; installed: .*fake-fill"),
+        ({"size": 4}, "run.size must be between 16 and 8192 pixels, got 4"),
+        ({"size": "64"}, "the size must be a whole number"),
+        ({"config": "/etc/passwd"}, "unknown preset '/etc/passwd'"),
+        ({"kind": "rm"}, "a job is 'run' or 'compare'"),
+        ({"segmentation": "old"}, "unknown segmentation"),
+    ],
+)
+def test_a_bad_job_request_is_one_sentence_and_queues_nothing(service, tmp_path, changes, message):
+    seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")
+    with pytest.raises(TstError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        service.submit(request(service, seg, **changes))
+    assert not service.jobs.jobs
+
+
+def test_a_run_goes_through_the_pipeline_and_writes_the_image_and_its_report(service, tmp_path):
+    seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")
+    blue = style_id(service, "blue.png")
+    targets = [
+        {"select": "background", "style": blue},
+        {"select": "id:1", "style": blue, "deg": 0.5},
+    ]
+    job = service.submit(request(service, seg, targets=targets))
+    wait_for(lambda: job.finished, what="the job")
+    assert job.state == "done", job.error
+    assert sorted(job.outputs) == ["photo_tst.json", "photo_tst.png"]
+    assert job.result["image"] == f"/api/jobs/{job.id}/files/photo_tst.png"
+    assert all(p.is_file() for p in job.outputs.values())
+    words = shlex.split(job.command)
+    assert words[:5] == ["tst", "run", str(seg.photo.path), "--segmenter", "fake-boxes"]
+    styles = [words[i + 1] for i, w in enumerate(words) if w == "--style"]
+    assert styles == [f"background={service.gallery.styles[blue].path}",
+                      f"id:1={service.gallery.styles[blue].path}:deg=0.5"]  # fmt: skip
+    assert words[-2:] == ["-o", "photo_tst.png"]
+
+
+def test_compare_runs_tst_compare_on_the_same_job(service, tmp_path):
+    seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")
+    job = service.submit(request(service, seg, kind="compare"))
+    wait_for(lambda: job.finished, timeout=60, what="the comparison")
+    assert job.state == "done", job.error
+    assert sorted(job.outputs) == ["photo_compare.csv", "photo_compare.json", "photo_compare.png"]
+    header, *rows = job.result["table"]
+    assert header[:3] == ["engine", "blend", "seam ↓"]
+    assert [r[1] for r in rows] == service.host.registry("blend").names()
+    assert "--blend feather,hard,mrf,poisson" in job.command.replace("'", "")
+
+
+def test_engines_that_can_send_pictures_while_they_work_are_asked_to(service):
+    assert service._snapshot_sets("gatys") == ["engine.gatys.snapshot_every=1"]
+    assert service._snapshot_sets("fake-fill") == []
+
+
+def test_the_command_line_the_page_shows_makes_the_same_picture(scene, tmp_path, monkeypatch):
+    """A real gatys job through the UI, then its command line through the CLI: same pixels."""
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(TINY)
+    service = make_service(
+        tmp_path,
+        styles=scene.styles,
+        segmenter="maskfile",
+        flags={"masks": str(scene.masks)},
+        config=str(tiny),
+    )
+    service.jobs.start()
+    try:
+        dest = service.uploads / "p" / scene.photo.name
+        dest.parent.mkdir(parents=True)
+        dest.write_bytes(scene.photo.read_bytes())
+        seg = service.segment(service.add_photo(dest).id, "maskfile")
+        starry = style_id(service, "starry_night.jpg")
+        target = {"select": "id:1", "style": starry, "deg": 0.3}
+        body = request(service, seg, targets=[target], engine="gatys", blend="feather")
+        job = service.submit({**body, "config": str(tiny)})
+        wait_for(lambda: job.finished, timeout=120, what="the gatys job")
+        assert job.state == "done", job.error
+    finally:
+        service.jobs.stop(timeout=10)
+    monkeypatch.chdir(tmp_path)
+    words = shlex.split(job.command)
+    assert "--masks" in words and words[words.index("--config") + 1] == str(tiny)
+    assert main([*words[1:], "--progress", "off"]) == 0
+    ui = np.asarray(Image.open(job.outputs[f"{scene.photo.stem}_tst.png"]))
+    cli = np.asarray(Image.open(tmp_path / f"{scene.photo.stem}_tst.png"))
+    assert ui.shape == cli.shape and np.array_equal(ui, cli)
