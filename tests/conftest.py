@@ -11,8 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,3 +115,44 @@ def dist_factory(tmp_path):
     """``dist_factory(dist, entry_points, modules)`` → a folder holding that distribution."""
     counter = iter(range(1000))
     return lambda *a: make_dist(tmp_path / f"site{next(counter)}", *a)
+
+
+@pytest.fixture
+def files(tmp_path):
+    """For CLI tests: a 60×40 photo with two 'people' drawn as masks, a style image, an output folder."""
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[..., 1] = 120
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(tmp_path / "style.jpg")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i, (x0, x1) in enumerate([(5, 20), (35, 55)]):
+        m = np.zeros((40, 60), np.uint8)
+        m[5:35, x0:x1] = 255
+        Image.fromarray(m).save(masks / f"person_{i}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    return tmp_path
+
+
+def run_args(files, *extra):
+    """``tst run`` of the ``files`` photo: maskfile masks, the fake-fill engine, 32 px."""
+    return [
+        "run",
+        files / "photo.png",
+        "--segmenter",
+        "maskfile",
+        "--masks",
+        files / "masks",
+        "--style",
+        f"person={files / 'style.jpg'}",
+        "--engine",
+        "fake-fill",
+        "--blend",
+        "hard",
+        "--size",
+        32,
+        "-o",
+        files / "out" / "out.png",
+        *extra,
+    ]

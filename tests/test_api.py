@@ -11,8 +11,9 @@ from PIL import Image
 
 import tst_core
 from tst_core import hookimpl
-from tst_core.errors import InputError, SelectionError
+from tst_core.errors import ConfigError, InputError, SelectionError
 from tst_core.plugins import load_host
+from tst_core.select import StyleRequest
 from tst_core.types import Progress, StylizeResult
 
 from . import fakes
@@ -192,3 +193,86 @@ def test_pipelines_share_built_plugins(host):
     assert a.plugin("engine") is b.plugin("engine")  # the size is not the engine's option
     assert c.plugin("engine") is not a.plugin("engine")
     assert c.plugin("engine").options.iterations == 9
+
+
+# --- issue 10, item 6: the API checks what the CLI checks, before any work --------------------
+
+
+class NoWork:
+    """A segmenter that fails the test when it is asked to work."""
+
+    def __init__(self, options, env):
+        pass
+
+    def segment(self, photo):
+        raise AssertionError("segmented before checking the arguments")
+
+
+class NoWorkPlugin:
+    @staticmethod
+    @hookimpl
+    def tst_register_segmenters(register):
+        register("no-work", NoWork, description="test: must not run")
+
+
+@pytest.fixture
+def strict_host():
+    return load_host(extra=[("tests-fakes", fakes), ("no-work", NoWorkPlugin)])
+
+
+STRICT = {**ARGS, "segmenter": "no-work"}
+
+
+@pytest.mark.parametrize(
+    ("photo", "styles", "kwargs", "error", "message"),
+    [
+        (
+            None,
+            {"car": ("s", -1.0)},
+            {},
+            SelectionError,
+            "strength of 'car' must be a finite number above 0",
+        ),
+        (None, {"car": ("s", 0.0)}, {}, SelectionError, "must be a finite number above 0, got 0.0"),
+        (None, {"car": ("s", float("nan"))}, {}, SelectionError, "finite number above 0"),
+        (None, {"car": ("s", "2")}, {}, SelectionError, "strength of 'car' must be a number"),
+        (None, {"car": ("s", 2.0, 3)}, {}, SelectionError, "STYLE or \\(STYLE, STRENGTH\\)"),
+        (None, {"car#x": "s"}, {}, SelectionError, "cannot parse selector 'car#x'"),
+        (None, [StyleRequest("car", "s", -2.0)], {}, SelectionError, "finite number above 0"),
+        (None, [42], {}, SelectionError, "not int"),
+        (None, {"car": "s"}, {"size": "64"}, ConfigError, "run.size must be an integer, got '64'"),
+        (None, {"car": "s"}, {"seed": 2**70}, ConfigError, "run.seed must be a whole number"),
+        (None, {"car": "s"}, {"seed": 1.5}, ConfigError, "run.seed must be an integer or none"),
+        (torch.zeros(3, 0, 0), {"car": "s"}, {}, InputError, "photo tensor is empty"),
+        (torch.full((3, 4, 4), float("nan")), {"car": "s"}, {}, InputError, "NaN or infinite"),
+        (torch.full((3, 4, 4), float("inf")), {"car": "s"}, {}, InputError, "NaN or infinite"),
+    ],
+)
+def test_api_mistakes_are_the_cli_errors_before_any_work(
+    strict_host, photo, styles, kwargs, error, message
+):
+    photo = torch.rand(3, 20, 20) if photo is None else photo
+    with pytest.raises(error, match=message):
+        tst_core.run(photo, styles, host=strict_host, **{**STRICT, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("style", "strength", "message"),
+    [
+        ("s.jpg:-1", -1.0, "must be a finite number above 0"),
+        ("s.jpg:nan", float("nan"), "must be a finite number above 0"),
+    ],
+)
+def test_cli_and_api_refuse_a_strength_alike(cli, files, strict_host, style, strength, message):
+    from .conftest import run_args
+
+    code, _, err = cli(*run_args(files), "--style", f"person#0={style}")
+    assert code == 2 and message in err
+    with pytest.raises(SelectionError, match=message):
+        tst_core.run(torch.rand(3, 9, 9), {"car": ("s.jpg", strength)}, host=strict_host, **STRICT)
+
+
+def test_a_nan_style_tensor_is_refused_before_segmentation(strict_host):
+    nan_style = torch.full((3, 4, 4), float("nan"))
+    with pytest.raises(InputError, match="style image tensor holds NaN"):
+        tst_core.run(torch.rand(3, 9, 9), {"car": nan_style}, host=strict_host, **STRICT)

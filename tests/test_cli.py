@@ -12,47 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-
-@pytest.fixture
-def files(tmp_path):
-    """A 60×40 photo with two 'people' drawn as masks, a style image, an output folder."""
-    photo = np.zeros((40, 60, 3), np.uint8)
-    photo[..., 1] = 120
-    Image.fromarray(photo).save(tmp_path / "photo.png")
-    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(tmp_path / "style.jpg")
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    for i, (x0, x1) in enumerate([(5, 20), (35, 55)]):
-        m = np.zeros((40, 60), np.uint8)
-        m[5:35, x0:x1] = 255
-        Image.fromarray(m).save(masks / f"person_{i}.png")
-    out = tmp_path / "out"
-    out.mkdir()
-    return tmp_path
-
-
-def run_args(files, *extra):
-    return [
-        "run",
-        files / "photo.png",
-        "--segmenter",
-        "maskfile",
-        "--masks",
-        files / "masks",
-        "--style",
-        f"person={files / 'style.jpg'}",
-        "--engine",
-        "fake-fill",
-        "--blend",
-        "hard",
-        "--size",
-        32,
-        "-o",
-        files / "out" / "out.png",
-        *extra,
-    ]
+from .conftest import run_args
 
 
 def test_run_writes_the_image_and_its_report(cli, files):
@@ -100,6 +63,25 @@ def with_photo(f, photo):
 
 def write(path, text):
     path.write_text(text)
+
+
+def write_index(f, score=0.9):
+    entries = [{"file": f"person_{i}.png", "label": "person", "score": score} for i in range(2)]
+    (f / "masks" / "instances.json").write_text(json.dumps({"instances": entries}))
+
+
+def save_labels(f):
+    labels = np.zeros((40, 60), np.uint8)
+    labels[5:35, 5:20] = 1
+    Image.fromarray(labels, "L").save(f / "labels.png")
+
+
+def with_segmenter(f, name, *options):
+    args = run_args(f)
+    i = args.index("--segmenter")
+    args[i + 1 : i + 4] = [name, *options]  # replaces maskfile --masks DIR
+    args[args.index(f"person={f / 'style.jpg'}")] = f"all={f / 'style.jpg'}"
+    return args
 
 
 def save(img, path):
@@ -221,7 +203,7 @@ BAD = {
             "--weights",
             f / "w.pth",
         ],
-        "cannot load fake segmenter checkpoint .*weights_only=True",
+        "cannot load fake segmenter checkpoint .*: it is not a PyTorch checkpoint",
     ),
     "output over the input": (
         None,
@@ -279,6 +261,105 @@ BAD = {
         lambda f: seg_args(f, "--export-masks", f / "out"),
         "already exists and is not empty",
     ),
+    # issue 10, item 2: every file the run reads is an input, folders of masks included
+    "-o over a mask of --masks": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "masks" / "person_0.png"],
+        "refusing to write -o '.*person_0.png' into '.*masks', a folder this run reads",
+    ),
+    "-o into the --masks folder": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "masks" / "new.png"],
+        "a folder this run reads",
+    ),
+    "report over instances.json": (
+        write_index,
+        lambda f: [*run_args(f), "-o", f / "masks" / "instances.png"],
+        "a folder this run reads",
+    ),
+    "-o over the label image": (
+        save_labels,
+        lambda f: [*run_args(f, "--masks", f / "labels.png"), "-o", f / "labels.png"],
+        r"refusing to overwrite the input file '.*labels.png' \(segmenter.maskfile.masks\) with -o",
+    ),
+    "overlay over a mask": (
+        None,
+        lambda f: seg_args(f, "--overlay", f / "masks" / "person_0.png"),
+        "refusing to write --overlay '.*person_0.png' into",
+    ),
+    "report over the config file": (
+        lambda f: write(f / "c.json", "[run]\nsize = 32\n"),
+        lambda f: [*run_args(f), "--config", f / "c.json", "-o", f / "c.png"],
+        r"refusing to overwrite the input file '.*c.json' \(config\) with the report of -o",
+    ),
+    "report over the checkpoint": (
+        lambda f: torch.save({"w": torch.ones(1)}, f / "w.json"),
+        lambda f: [
+            *with_segmenter(f, "fake-weights", "--weights", f / "w.json"),
+            "-o",
+            f / "w.png",
+        ],
+        r"overwrite the input file '.*w.json' \(segmenter.fake-weights.weights\)",
+    ),
+    "-o through .. over the photo": (
+        None,
+        lambda f: [*run_args(f), "-o", f / "out" / ".." / "photo.png"],
+        "refusing to overwrite the input file '.*photo.png' \\(photo\\)",
+    ),
+    "-o through a linked folder over the photo": (
+        lambda f: (f / "link").symlink_to(f),
+        lambda f: [*run_args(f), "-o", f / "link" / "photo.png"],
+        "refusing to overwrite the input file",
+    ),
+    # item 4: destinations are checked before the work
+    "-o an existing folder": (
+        lambda f: (f / "out" / "shot.png").mkdir(),
+        lambda f: [*run_args(f), "-o", f / "out" / "shot.png"],
+        "-o '.*shot.png' is a folder; give a file name",
+    ),
+    "report name is a folder": (
+        lambda f: (f / "out" / "out.json").mkdir(),
+        run_args,
+        "the report of -o '.*out.json' is a folder",
+    ),
+    # item 5: user mistakes that were internal errors
+    "strength degree overflows": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:deg=400"],
+        "strength ':deg=400' is too large",
+    ),
+    "seed beyond 64 bits": (
+        None,
+        lambda f: [*run_args(f), "--seed", str(2**70)],
+        "run.seed must be a whole number from 0 to 2\\*\\*63 - 1",
+    ),
+    "adam with an enormous step": (
+        None,
+        lambda f: [
+            *run_args(f, "--engine", "gatys"),
+            "--set",
+            "engine.gatys.optimizer=adam",
+            "--set",
+            "engine.gatys.lr=1e300",
+        ],
+        "engine option lr must be above 0 and at most 1000",
+    ),
+    "score 'high' in instances.json": (
+        lambda f: write_index(f, score="high"),
+        run_args,
+        "the score of 'person_0.png' must be a number from 0 to 1, got 'high'",
+    ),
+    # item 8: NaN and infinite strengths are strengths, refused before segmentation
+    "nan strength": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:nan"],
+        "strength ':nan' must be a finite number above 0",
+    ),
+    "inf strength": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / 'style.jpg'}:inf"],
+        "strength ':inf' must be a finite number above 0",
+    ),
 }
 
 
@@ -316,8 +397,10 @@ def test_output_over_a_style_with_a_strength_is_refused_before_any_work(
     def no_work(*args, **kwargs):
         raise AssertionError("stylised before checking the outputs")
 
-    module = tst_core.api if command == "run" else tst_core.compare
-    monkeypatch.setattr(module, command, no_work)
+    if command == "run":
+        monkeypatch.setattr(tst_core.api.Pipeline, "run", no_work)
+    else:
+        monkeypatch.setattr(tst_core.compare, "compare", no_work)
     style = files / "style.jpg"
     args = [command, *run_args(files)[1:], "-o", style]
     args[args.index(f"person={style}")] = f"person={style}:2"

@@ -141,60 +141,6 @@ def test_truncated_jpeg_is_an_input_error(tmp_path):
         io.read_image(tmp_path / "t.jpg")
 
 
-def test_write_roundtrip_and_no_leftovers(tmp_path):
-    t = torch.rand(3, 9, 11)
-    io.write_image(tmp_path / "out.png", t)
-    back = io.read_image(tmp_path / "out.png")
-    assert torch.allclose(back, t, atol=0.5 / 255 + 1e-6)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
-
-
-def test_outputs_get_the_usual_file_mode(tmp_path):
-    import os
-
-    old = os.umask(0o022)
-    try:
-        io.write_image(tmp_path / "out.png", torch.rand(3, 4, 4))
-    finally:
-        os.umask(old)
-    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644
-
-
-def test_failed_multi_write_leaves_nothing(tmp_path):
-    def boom(tmp):
-        tmp.write_text("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        io.atomic_write_many(
-            {
-                tmp_path / "a.png": io.image_writer(torch.rand(3, 4, 4), "PNG"),
-                tmp_path / "a.json": boom,
-            }
-        )
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_existing_output_is_only_replaced_on_success(tmp_path):
-    (tmp_path / "a.json").write_text("old")
-
-    def boom(tmp):
-        raise RuntimeError("no")
-
-    with pytest.raises(RuntimeError):
-        io.atomic_write_many({tmp_path / "a.json": boom})
-    assert (tmp_path / "a.json").read_text() == "old"
-
-
-def test_outputs_never_overwrite_inputs(tmp_path):
-    photo = tmp_path / "photo.png"
-    photo.write_bytes(b"x")
-    with pytest.raises(InputError, match="refusing to overwrite the input file"):
-        io.check_outputs([tmp_path / "." / "photo.png"], [photo])
-    with pytest.raises(InputError, match="does not exist"):
-        io.check_outputs([tmp_path / "nope" / "o.png"], [photo])
-
-
 def test_unknown_output_type(tmp_path):
     with pytest.raises(InputError, match="unknown image type '.gif'"):
         io.image_format(tmp_path / "o.gif")
@@ -214,3 +160,29 @@ def test_to_uint8_hwc_clips_rounds_and_is_contiguous():
     # channel c of pixel x is image[c, 0, x]: out-of-range values clip instead of wrapping
     assert arr[0, :, 0].tolist() == [0, 0] and arr[0, :, 1].tolist() == [128, 255]
     assert arr[0, :, 2].tolist() == [255, 51]
+
+
+def test_corrupt_exif_adds_no_warning_line(tmp_path):
+    """Pillow warns about broken EXIF data; the photo still reads, and a one-line message must
+    stay one line."""
+    import struct
+    import warnings
+
+    entries = struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<HHII", 0x010E, 2, 40, 38)
+    ifd = b"II" + struct.pack("<HI", 42, 8) + struct.pack("<H", 2) + entries + b"\0\0\0\0short"
+    Image.fromarray(rgb_array()).save(tmp_path / "bad.jpg", exif=b"Exif\0\0" + ifd)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        image = io.read_image(tmp_path / "bad.jpg")
+    assert image.shape[0] == 3
+    assert [str(w.message) for w in seen] == []
+
+
+@pytest.mark.parametrize("make", ["fifo", "folder"])
+def test_inputs_that_are_not_regular_files_are_refused_before_opening(tmp_path, make):
+    import os
+
+    path = tmp_path / "photo.png"
+    os.mkfifo(path) if make == "fifo" else path.mkdir()
+    with pytest.raises(InputError, match="is not a regular file|is a folder"):
+        io.read_image(path)

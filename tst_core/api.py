@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,17 +22,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import __version__
+from . import __version__, validate
 from . import options as opts
 from .config import Config, load_config
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, SelectionError
 from .fingerprint import fingerprint, input_record, plugin_files
 from .io import (
     MASK_INDEX_FILE,
-    atomic_write_folder,
-    atomic_write_many,
-    check_outputs,
+    check_regular_file,
     image_format,
+    image_size,
     image_writer,
     json_writer,
     mask_to_pil,
@@ -39,9 +39,10 @@ from .io import (
     read_image,
     resize_long_side,
 )
+from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import Kind
-from .select import StyleRequest, build_targets, needs_segmentation, parse_style_arg
+from .select import StyleRequest, build_targets, needs_segmentation, parse_selector, parse_style_arg
 from .styles import describe, image_only, parse_style, style_parts
 from .types import (
     Env,
@@ -52,7 +53,6 @@ from .types import (
     StylizeResult,
     Targets,
     Tensor,
-    check_image,
 )
 
 PhotoLike = str | Path | Image.Image | Tensor
@@ -66,33 +66,50 @@ def load_photo(photo: PhotoLike, what: str = "photo") -> Tensor:
     if isinstance(photo, Image.Image):
         return pil_to_tensor(photo)
     if isinstance(photo, torch.Tensor):
-        t = photo.detach().float().cpu()
-        if t.ndim == 4 and t.shape[0] == 1:
-            t = t[0]
-        try:
-            check_image(t, what)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        if float(t.min()) < 0.0 or float(t.max()) > 1.0:
-            raise InputError(f"{what} tensor values must lie in [0, 1]")
-        return t.contiguous()
+        return validate.image_tensor(photo, what)
     raise InputError(
         f"{what} must be a path, a PIL image or a (3, H, W) tensor, not {type(photo).__name__}"
     )
 
 
 def style_requests(styles: StylesLike) -> list[StyleRequest]:
-    """Normalise styles: ``["person=a.jpg:2", ...]`` or ``{"person": "a.jpg" | (img, 2.0)}``."""
+    """Normalise and check styles: ``["person=a.jpg:2", ...]`` or
+    ``{"person": "a.jpg" | (img, 2.0)}``; a bad selector or strength is a :class:`SelectionError`."""
     if isinstance(styles, Mapping):
-        out = []
-        for selector, value in styles.items():
-            style, strength = value if isinstance(value, tuple) else (value, 1.0)
-            style = parse_style(style) if isinstance(style, str) else style
-            out.append(StyleRequest(selector, style, float(strength)))
-        return out
+        return [_request(selector, value) for selector, value in styles.items()]
     if isinstance(styles, (str, StyleRequest)):
         styles = [styles]
-    return [s if isinstance(s, StyleRequest) else parse_style_arg(s) for s in styles]
+    out = []
+    for s in styles:
+        if isinstance(s, str):
+            out.append(parse_style_arg(s))
+        elif isinstance(s, StyleRequest):
+            out.append(_request(s.selector, (s.style, s.strength)))
+        else:
+            raise SelectionError(
+                f"a style must be 'SELECTOR=STYLE' or a StyleRequest, not {type(s).__name__}"
+            )
+    return out
+
+
+def _request(selector: object, value: Any) -> StyleRequest:
+    if not isinstance(selector, str):
+        raise SelectionError(f"a selector must be a string, not {type(selector).__name__}")
+    for part in selector.split(","):
+        parse_selector(part)
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise SelectionError(
+                f"the style of '{selector}' must be STYLE or (STYLE, STRENGTH), got {len(value)} items"
+            )
+        style, strength = value
+    else:
+        style, strength = value, 1.0
+    if isinstance(style, str):
+        style = parse_style(style)
+    elif isinstance(style, torch.Tensor):
+        style = validate.image_tensor(style, "style image")
+    return StyleRequest(selector.strip(), style, validate.strength(strength, f"of '{selector}'"))
 
 
 def _with_plugin_overrides(
@@ -150,6 +167,39 @@ class Session:
         to :func:`~tst_core.fingerprint.report_fingerprint` of that run's report."""
         return fingerprint(self.config.to_dict(self.host), self.inputs(photo, requests))
 
+    def input_files(
+        self, photo: PhotoLike | None = None, requests: Sequence[StyleRequest] = ()
+    ) -> tuple[Input, ...]:
+        """Every file and folder a run reads: the config files, the path options of the chosen
+        and of every configured plugin (masks, weights), the photo and the style images."""
+        found = [Input(p, "config") for p in self.config.sources]
+        chosen = set(self.chosen())
+        configured = {(k, n) for k, tables in self.config.plugins.items() for n in tables}
+        for kind, name in sorted(chosen | configured):
+            if name not in self.host.registry(kind):
+                continue
+            options = self.config.options_for(self.host, kind, name)
+            for f in dataclasses.fields(options):
+                for path in _paths(getattr(options, f.name)):
+                    found.append(Input(path, f"{kind}.{name}.{f.name}"))
+        if isinstance(photo, (str, Path)):
+            found.append(Input(Path(photo), "photo"))
+        found += [Input(Path(s), "style image") for r in requests for s in r.sources if _is_path(s)]
+        return tuple(found)
+
+
+def _is_path(value: object) -> bool:
+    return isinstance(value, (str, Path))
+
+
+def _paths(value: object) -> list[Path]:
+    """The paths in an option value (a ``Path``, or a list of them)."""
+    if isinstance(value, Path):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, Path)]
+    return []
+
 
 def session(
     *,
@@ -190,6 +240,7 @@ class SegmentResult:
     segmentation: Segmentation
     segmenter: str
     seconds: float
+    inputs: tuple[Input, ...] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per instance: id, label, score, area (fraction), box."""
@@ -208,17 +259,63 @@ class SegmentResult:
         """Write one PNG per instance (``NNN_label.png``) and ``instances.json`` into a new folder.
 
         The ``maskfile`` segmenter reads the folder back unchanged. The folder must not exist or
-        be empty; it appears whole or not at all.
+        be empty (missing parents are created); it appears whole or not at all.
         """
+        self.save(masks=folder)
+        return Path(folder)
+
+    def save(
+        self, *, overlay: str | Path | None = None, masks: str | Path | None = None
+    ) -> tuple[Path, ...]:
+        """Write the overlay picture and/or the mask folder, all or none; never over an input.
+
+        :param overlay: the photo with every instance's mask and id drawn on it.
+        :param masks: a new folder as :meth:`export_masks` writes it; an ``overlay`` inside it
+            is written with the masks (``maskfile`` reads only the files ``instances.json`` lists).
+        """
+        contents: dict[Output, Any] = {}
+        if masks is not None:
+            contents[Output(Path(masks), "--export-masks", folder=True)] = self._mask_writers()
+        if overlay is not None:
+            from .overlay import overlay as draw
+
+            fmt = image_format(overlay)
+            contents[Output(Path(overlay), "--overlay")] = image_writer(
+                draw(self.photo, self.segmentation), fmt
+            )
+        return write_outputs(contents, self.inputs)
+
+    def _mask_writers(self) -> dict[str, Any]:
         writers = {}
         index = []
         for row, inst in zip(self.rows(), self.segmentation.instances, strict=True):
-            name = f"{row['id']:03d}_{inst.label.replace('/', '-')}.png"
+            name = mask_file_name(row["id"], inst.label)
             writers[name] = image_writer(mask_to_pil(inst.mask), "PNG")
             index.append({"file": name, **row})
         writers[MASK_INDEX_FILE] = json_writer({"instances": index})
-        atomic_write_folder(folder, writers)
-        return Path(folder)
+        return writers
+
+
+def mask_file_name(instance_id: int, label: str) -> str:
+    """``NNN_label.png`` for an exported mask, safe as a file name on every system: anything
+    but letters, digits, spaces, ``-`` and ``.`` becomes ``-`` (no ``/``, no control
+    characters), and the label part is cut to 48 characters (the label itself is kept in
+    ``instances.json``)."""
+    safe = "".join(c if c.isalnum() or c in " -." else "-" for c in label)[:48].strip(" .")
+    return f"{instance_id:03d}_{safe or 'region'}.png"
+
+
+def segment_outputs(
+    *, overlay: str | Path | None = None, masks: str | Path | None = None
+) -> tuple[Output, ...]:
+    """The destinations :meth:`SegmentResult.save` writes, for :func:`check_outputs`."""
+    out = []
+    if masks is not None:
+        out.append(Output(Path(masks), "--export-masks", folder=True))
+    if overlay is not None:
+        image_format(overlay)
+        out.append(Output(Path(overlay), "--overlay"))
+    return tuple(out)
 
 
 def segment(photo: PhotoLike, *, segmenter: str | None = None, **kwargs: Any) -> SegmentResult:
@@ -226,11 +323,7 @@ def segment(photo: PhotoLike, *, segmenter: str | None = None, **kwargs: Any) ->
 
     Takes the configuration arguments of :func:`session`. Instance ids are their rank by score.
     """
-    sess = session(segmenter=segmenter, **kwargs)
-    image = load_photo(photo)
-    t0 = time.perf_counter()
-    seg = sess.build("segmenter", sess.config.run.segmenter).segment(image)
-    return SegmentResult(image, seg, sess.config.run.segmenter, time.perf_counter() - t0)
+    return Pipeline(session(segmenter=segmenter, **kwargs)).segment_photo(photo)
 
 
 @dataclass
@@ -252,7 +345,7 @@ class RunResult:
     targets: Targets
     config: Config
     report: dict[str, Any] = field(default_factory=dict)
-    inputs: tuple[Path, ...] = ()
+    inputs: tuple[Input, ...] = ()
 
     def to_pil(self) -> Image.Image:
         from .io import tensor_to_pil
@@ -260,17 +353,28 @@ class RunResult:
         return tensor_to_pil(self.image)
 
     def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
-        """Write the image and (``report=True``) ``<stem>.json`` beside it, atomically.
+        """Write the image and (``report=True``) ``<stem>.json`` beside it: both or neither.
 
-        Never overwrites an input file. Returns the paths written.
+        Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
         """
-        path = Path(path)
-        outputs = {path: image_writer(self.image, image_format(path))}
-        if report:
-            outputs[path.with_suffix(".json")] = json_writer(self.report)
-        check_outputs(outputs, self.inputs)
-        atomic_write_many(outputs)
-        return tuple(outputs)
+        image, *rest = run_outputs(path, report=report)
+        contents: dict[Output, Any] = {image: image_writer(self.image, image_format(path))}
+        if rest:
+            contents[rest[0]] = json_writer(self.report)
+        return write_outputs(contents, self.inputs)
+
+
+def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:
+    """The destinations :meth:`RunResult.save` writes: the image, and its report beside it."""
+    path = Path(path)
+    image_format(path)
+    image = Output(path, "-o")
+    return (image, Output(path.with_suffix(".json"), "the report of -o")) if report else (image,)
+
+
+def estimated_bytes(size: int, images: int = 1) -> int:
+    """A generous size on disk of ``images`` RGB pictures of long side ``size`` plus a report."""
+    return images * 3 * size * size + (1 << 16)
 
 
 class Pipeline:
@@ -298,6 +402,42 @@ class Pipeline:
             self._built[key] = self.session.build(kind, name)
         return self._built[key]
 
+    def input_files(self, photo: PhotoLike, styles: StylesLike) -> tuple[Input, ...]:
+        """Every file and folder a run of ``photo`` with ``styles`` reads."""
+        return self.session.input_files(photo, style_requests(styles))
+
+    def check_save(
+        self, path: str | Path, photo: PhotoLike, styles: StylesLike, *, report: bool = True
+    ) -> None:
+        """Refuse, before any work, an output :meth:`RunResult.save` could not write: over an
+        input, into a missing or read-only folder, a folder's name, too little disk space."""
+        check_outputs(
+            run_outputs(path, report=report),
+            self.input_files(photo, styles),
+            need_bytes=estimated_bytes(self.session.config.run.size),
+        )
+
+    def check_segment_save(
+        self,
+        photo: PhotoLike,
+        *,
+        overlay: str | Path | None = None,
+        masks: str | Path | None = None,
+    ) -> None:
+        """:meth:`check_save` for :meth:`SegmentResult.save`."""
+        outs = segment_outputs(overlay=overlay, masks=masks)
+        if outs:
+            check_outputs(outs, self.session.input_files(photo), need_bytes=_photo_bytes(photo))
+
+    def segment_photo(self, photo: PhotoLike) -> SegmentResult:
+        """Every instance in ``photo`` at its full resolution (see :func:`segment`)."""
+        image = load_photo(photo)
+        t0 = time.perf_counter()
+        seg = self.plugin("segmenter").segment(image)
+        seconds = time.perf_counter() - t0
+        segmenter = self.session.config.run.segmenter
+        return SegmentResult(image, seg, segmenter, seconds, self.session.input_files(photo))
+
     def run(
         self,
         photo: PhotoLike,
@@ -313,11 +453,11 @@ class Pipeline:
         engine = self.plugin("engine")  # bad engine or compositor options fail before any work
         compositor = self.plugin("blend")
         full = load_photo(photo)
-        inputs = [
-            Path(p)
-            for p in [photo, *(s for r in requests for s in r.sources)]
-            if isinstance(p, (str, Path))
-        ]
+        for r in requests:  # a FIFO or a device as a style fails before the segmenter runs
+            for source in r.sources:
+                if _is_path(source) and os.path.lexists(source) and not Path(source).is_dir():
+                    check_regular_file(source, "style image")
+        inputs = self.session.input_files(photo, requests)
         ran = segmentation is None and needs_segmentation(requests)
         facts = _segmenter_facts(self.session.config.run.segmenter, ran, segmentation is not None)
         with _timed(timings, "segment"):
@@ -342,9 +482,7 @@ class Pipeline:
             facts,
         )
         config = self.session.config
-        return RunResult(
-            result, image, stylized, segmentation, targets, config, report, tuple(inputs)
-        )
+        return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
 
     def segment(
         self,
@@ -399,6 +537,15 @@ class Pipeline:
         if len(parts) == 1 and parts[0].kind == "image":
             image = resize_long_side(load_photo(parts[0].source, "style image"), style_size)
         return ResolvedStyle(image, model, describe(parts))
+
+
+def _photo_bytes(photo: PhotoLike) -> int:
+    """The estimated size of an overlay and a mask folder for ``photo`` (read header only)."""
+    if isinstance(photo, (str, Path)):
+        w, h = image_size(photo, "photo")
+    else:
+        w, h = photo.size if isinstance(photo, Image.Image) else photo.shape[-1:-3:-1]
+    return estimated_bytes(max(int(w), int(h)), 2)
 
 
 @contextmanager

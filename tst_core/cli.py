@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -415,16 +417,11 @@ def _plugin_commands(argv: Sequence[str]) -> Mapping[str, CommandEntry]:
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
-    from .api import segment
-    from .io import atomic_write_many, check_new_folder, check_outputs, image_format, image_writer
-    from .overlay import overlay
+    from .api import Pipeline, session
 
-    outputs = [Path(args.overlay)] if args.overlay else []
-    overlay_format = image_format(args.overlay) if args.overlay else ""
-    check_outputs(outputs, [args.photo])
-    if args.export_masks:
-        check_new_folder(args.export_masks, "--export-masks folder")
-    res = segment(args.photo, **_session_kwargs(args))
+    pipeline = Pipeline(session(**_session_kwargs(args)))
+    pipeline.check_segment_save(args.photo, overlay=args.overlay, masks=args.export_masks)
+    res = pipeline.segment_photo(args.photo)
     rows = res.rows()
     if args.json:
         print(
@@ -441,14 +438,11 @@ def cmd_segment(args: argparse.Namespace) -> None:
         )
     else:
         print(format_instances(rows, res.segmenter, res.seconds))
-    if args.overlay:
-        picture = overlay(res.photo, res.segmentation)
-        atomic_write_many({args.overlay: image_writer(picture, overlay_format)})
+    res.save(overlay=args.overlay, masks=args.export_masks)
     if args.export_masks:
-        res.export_masks(args.export_masks)
         # with --json, stdout stays pure JSON
         print(
-            f"wrote {len(res.segmentation)} masks to {args.export_masks}/",
+            printable(f"wrote {len(res.segmentation)} masks to {args.export_masks}/"),
             file=sys.stderr if args.json else sys.stdout,
         )
 
@@ -460,30 +454,31 @@ def format_instances(rows: list[dict[str, Any]], segmenter: str, seconds: float)
         for r in rows:
             box = ", ".join(f"{v:.0f}" for v in r["box"])
             lines.append(
-                f"{r['id']:>3}  {r['label']:<16} {r['score']:>5.2f}  {100 * r['area']:>6.2f}  ({box})"
+                f"{r['id']:>3}  {printable(r['label']):<16} {r['score']:>5.2f}  "
+                f"{100 * r['area']:>6.2f}  ({box})"
             )
     return "\n".join(lines)
 
 
-def _inputs(args: argparse.Namespace) -> list[str | Path]:
-    """The photo and the style sources of ``--style`` (without their ``:STRENGTH``)."""
-    from .select import parse_style_arg
-
-    return [args.photo, *(src for s in args.styles for src in parse_style_arg(s).sources)]
+def printable(text: str) -> str:
+    """``text`` with control and format characters (escape sequences, NUL, bidi overrides)
+    written as ``\\xNN``/``\\uNNNN`` escapes, so a label or a file name cannot drive the
+    terminal."""
+    return "".join(
+        c if c == " " or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from .api import run
-    from .io import check_outputs, image_format
+    from .api import Pipeline, session
     from .progress import ProgressReporter
 
     output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_tst.png")
-    image_format(output)
-    outputs = [output] if args.no_report else [output, output.with_suffix(".json")]
-    check_outputs(outputs, _inputs(args))
+    pipeline = Pipeline(session(**_session_kwargs(args)))
+    pipeline.check_save(output, args.photo, args.styles, report=not args.no_report)
     reporter = ProgressReporter(args.progress)
     try:
-        result = run(args.photo, args.styles, progress=reporter, **_session_kwargs(args))
+        result = pipeline.run(args.photo, args.styles, progress=reporter)
     finally:
         reporter.close()
     written = result.save(output, report=not args.no_report)
@@ -494,8 +489,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         else "no segmenter: whole frame"
     )
     print(
-        f"wrote {' and '.join(str(p) for p in written)} "
-        f"({segmented}, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
+        printable(f"wrote {' and '.join(str(p) for p in written)} ")
+        + f"({segmented}, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
     )
 
 
@@ -542,15 +537,13 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import compare
-    from .io import check_outputs, image_format
+    from .compare import check_save, compare
     from .metrics import BAND
     from .progress import ProgressReporter
 
     output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
-    image_format(output)
-    outputs = [output, output.with_suffix(".json"), output.with_suffix(".csv")]
-    check_outputs(outputs, _inputs(args))
+    kwargs = _session_kwargs(args)
+    check_save(output, args.photo, args.styles, engines=args.engines, blends=args.blends, **kwargs)
     reporter = ProgressReporter(args.progress)
     try:
         result = compare(
@@ -560,13 +553,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
             blends=args.blends,
             band=BAND if args.band is None else args.band,
             progress=reporter,
-            **_session_kwargs(args),
+            **kwargs,
         )
     finally:
         reporter.close()
     written = result.save(output)
     print(result.table())
-    print(f"wrote {', '.join(str(p) for p in written)}")
+    print(printable(f"wrote {', '.join(str(p) for p in written)}"))
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
@@ -678,12 +671,24 @@ def cmd_weights_fetch(args: argparse.Namespace) -> None:
         print(f"{how} {rec.name}: {path}")
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like SIGINT's ``KeyboardInterrupt`` so that temporaries are removed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _error(text: str) -> str:
+    return f"tst: error: {printable(' '.join(text.split()))}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(_plugin_commands(argv))
     except TstError as exc:  # two plugins with one command name, or a built-in name
-        print(f"tst: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(_error(str(exc)), file=sys.stderr)
         return 2
     try:
         args = parser.parse_args(argv)
@@ -696,24 +701,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .hub import OFFLINE_ENV
 
         os.environ[OFFLINE_ENV] = "1"  # for this process and any it starts
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         code = args.func(args)
     except TstError as exc:
         if args.debug:
             raise
-        print(f"tst: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(_error(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tst: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("tst: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:
         if args.debug:
             raise
         print(
-            f"tst: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+            printable(
+                f"tst: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                "(rerun with --debug and report it)"
+            ),
             file=sys.stderr,
         )
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return int(code or 0)
 
 

@@ -23,16 +23,10 @@ from typing import Any
 from PIL import Image
 
 from . import metrics
-from .api import PhotoLike, RunResult, StylesLike, run, session
+from .api import PhotoLike, Pipeline, RunResult, StylesLike, estimated_bytes, run, session
 from .errors import InputError, TstError
-from .io import (
-    atomic_write_many,
-    check_outputs,
-    image_format,
-    image_writer,
-    json_writer,
-    text_writer,
-)
+from .io import image_format, image_writer, json_writer, text_writer
+from .outputs import Input, Output, check_outputs, write_outputs
 from .registry import Kind
 from .types import ProgressFn, Segmentation, Tensor
 
@@ -98,7 +92,7 @@ class CompareResult:
     combinations: list[Combination]
     band: int
     notes: list[str] = field(default_factory=list)
-    inputs: tuple[Path, ...] = ()
+    inputs: tuple[Input, ...] = ()
 
     @property
     def first(self) -> RunResult:
@@ -174,19 +168,49 @@ class CompareResult:
         return contact_sheet(self)
 
     def save(self, path: str | Path) -> tuple[Path, ...]:
-        """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, atomically.
+        """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, all or none.
 
         Never overwrites an input. Returns the paths written.
         """
-        path = Path(path)
-        outputs = {
-            path: image_writer(self.sheet(), image_format(path)),
-            path.with_suffix(".json"): json_writer(self.report()),
-            path.with_suffix(".csv"): text_writer(self.csv()),
+        sheet, table, rows = sheet_outputs(path)
+        contents = {
+            sheet: image_writer(self.sheet(), image_format(path)),
+            table: json_writer(self.report()),
+            rows: text_writer(self.csv()),
         }
-        check_outputs(outputs, self.inputs)
-        atomic_write_many(outputs)
-        return tuple(outputs)
+        return write_outputs(contents, self.inputs)
+
+
+def sheet_outputs(path: str | Path) -> tuple[Output, Output, Output]:
+    """The destinations :meth:`CompareResult.save` writes: the sheet, its JSON and its CSV."""
+    path = Path(path)
+    image_format(path)
+    return (
+        Output(path, "-o"),
+        Output(path.with_suffix(".json"), "the JSON table of -o"),
+        Output(path.with_suffix(".csv"), "the CSV table of -o"),
+    )
+
+
+def check_save(
+    path: str | Path,
+    photo: PhotoLike,
+    styles: StylesLike,
+    *,
+    engines: Sequence[str] | None = None,
+    blends: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Refuse, before any work, a sheet :meth:`CompareResult.save` could not write (see
+    :meth:`tst_core.api.Pipeline.check_save`); takes the arguments of :func:`compare`."""
+    sess = session(**kwargs)
+    n_blends = len(blends) if blends else len(sess.host.registry("blend"))
+    panels = (len(engines) if engines else 1) * (n_blends + 2) + n_blends  # results and crops
+    check_outputs(
+        sheet_outputs(path),
+        Pipeline(sess).input_files(photo, styles),
+        need_bytes=estimated_bytes(sess.config.run.size, panels),
+    )
 
 
 def compare(

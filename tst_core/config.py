@@ -65,6 +65,10 @@ class RunOptions:
     seed: int | None = 0
 
     def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(
+                f"run.seed must be a whole number from 0 to 2**63 - 1, got {self.seed}"
+            )
         if not 16 <= self.size <= 8192:
             raise ConfigError(f"run.size must be between 16 and 8192 pixels, got {self.size}")
         check_device_name(self.device)
@@ -98,14 +102,16 @@ class Config:
 
     def replace_run(self, **changes: Any) -> Config:
         """A copy with some ``[run]`` values replaced (``None`` values are ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        types = opts.field_types(RunOptions)
+        unknown = sorted(set(changes) - set(types))
+        if unknown:
+            raise ConfigError(f"unknown run option '{unknown[0]}'; valid: {', '.join(types)}")
+        changes = {
+            k: opts.coerce(v, types[k], f"run.{k}") for k, v in changes.items() if v is not None
+        }
         if not changes:
             return self
-        try:
-            run = dataclasses.replace(self.run, **changes)
-        except TypeError as exc:
-            raise ConfigError(str(exc)) from None
-        return dataclasses.replace(self, run=run)
+        return dataclasses.replace(self, run=dataclasses.replace(self.run, **changes))
 
     def with_plugin_options(self, kind: Kind, name: str, options: Any) -> Config:
         """A copy in which plugin ``name`` of ``kind`` uses ``options``."""
@@ -156,6 +162,10 @@ def find_config(ref: str | Path, relative_to: Path | None = None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.exists() and not candidate.is_dir():  # would block or never end
+            raise ConfigError(
+                f"config '{candidate}' is not a regular file (a FIFO, device or socket)"
+            )
     raise ConfigError(
         f"config '{ref}' not found (neither a file nor a preset); presets: {', '.join(preset_names())}"
     )
@@ -184,13 +194,19 @@ def read_chain(ref: str | Path) -> tuple[dict[str, Any], tuple[Path, ...]]:
     return merged, tuple(reversed(chain))
 
 
+#: The largest config file read (presets take about 1 KB).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config '{path}' is over {MAX_CONFIG_BYTES >> 20} MB; is it a config?")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config '{path}' is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config '{path}': {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, a bad date, deep nesting
+        raise ConfigError(f"config '{path}' is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise ConfigError(

@@ -43,6 +43,18 @@ class EngineError(TstError):
     """The style engine cannot continue (for example the loss became NaN)."""
 
 
+class DivergedError(EngineError):
+    """The optimisation's loss or image stopped being finite.
+
+    :param summary: what happened, without the advice (an engine that knows the cause, such
+        as an enormous strength, replaces the advice with it).
+    """
+
+    def __init__(self, message: str, summary: str = "") -> None:
+        super().__init__(message)
+        self.summary = summary or message
+
+
 def missing_dependency(
     plugin: str, module: str, extra: str | None = None, *, install: str | None = None
 ) -> DependencyError:

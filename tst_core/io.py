@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import shutil
-import tempfile
+import stat
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +45,32 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
 
 
-@contextlib.contextmanager
-def _open(path: str | os.PathLike[str], what: str) -> Iterator[Image.Image]:
+def check_regular_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` if it names a regular file (through links); a FIFO or a device, which would
+    block a reader or never end, is refused like a missing file, with an :class:`InputError`."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{what} '{path}' does not exist")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{what} '{path}' does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} '{path}': {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"{what} '{path}' is a folder, not an image file")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{what} '{path}' is not a regular file (a FIFO, device or socket)")
+    return path
+
+
+@contextlib.contextmanager
+def _open(path: str | os.PathLike[str], what: str, load: bool = True) -> Iterator[Image.Image]:
+    path = check_regular_file(path, what)
     limit = max_pixels()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about bombs (refused below with our own limit) and about corrupt
+            # EXIF or metadata, which would add lines to the one-line messages
+            warnings.simplefilter("ignore")
             old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
             try:
                 img = Image.open(path)
@@ -65,13 +80,14 @@ def _open(path: str | os.PathLike[str], what: str) -> Iterator[Image.Image]:
                 w, h = img.size
                 if w * h > limit:
                     raise InputError(_too_large(path, what, w, h, limit))
-                img.load()
+                if load:
+                    img.load()
                 yield img
     except Image.DecompressionBombError:
         raise InputError(_too_large(path, what, None, None, limit)) from None
     except UnidentifiedImageError:
         raise InputError(f"cannot read {what} '{path}': not an image format Pillow knows") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"cannot read {what} '{path}': {exc}") from None
 
 
@@ -81,6 +97,13 @@ def _too_large(path: Path, what: str, w: int | None, h: int | None, limit: int) 
         f"{what} '{path}' is too large{size}: tst refuses images over {limit / 1e6:.0f} MP "
         "as a decompression-bomb guard; downscale it or raise TST_MAX_PIXELS"
     )
+
+
+def image_size(path: str | os.PathLike[str], what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header, with the checks of
+    :func:`read_image` (a regular file, a known format, the pixel limit)."""
+    with _open(path, what, load=False) as img:
+        return img.size
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
@@ -197,101 +220,19 @@ def image_format(path: str | os.PathLike[str]) -> str:
     return WRITE_FORMATS[suffix]
 
 
-def check_outputs(
-    outputs: Iterable[str | os.PathLike[str]], inputs: Iterable[str | os.PathLike[str]]
-) -> None:
-    """Refuse to write over an input file, or into a folder that does not exist."""
-    ins = {Path(p).resolve() for p in inputs}
-    for out in outputs:
-        target = Path(out).resolve()
-        if target in ins:
-            raise InputError(
-                f"refusing to overwrite the input file '{out}'; choose another output with -o"
-            )
-        if not target.parent.is_dir():
-            raise InputError(f"cannot write '{out}': folder '{target.parent}' does not exist")
-
-
-def atomic_write_many(writers: Mapping[Any, Callable[[Path], None]]) -> None:
-    """Write several files so that either all appear or none does.
-
-    Each ``writer(tmp_path)`` writes a temporary file beside its destination; only when every
-    writer succeeded are they renamed into place. On failure the temporary files are removed.
-    """
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for dest_name, writer in writers.items():
-            dest = Path(dest_name)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
-            os.close(fd)
-            staged.append((Path(tmp_name), dest))
-            writer(Path(tmp_name))
-        mode = _default_file_mode()
-        for tmp, dest in staged:
-            os.chmod(tmp, mode)  # mkstemp makes 0600 files; outputs get the usual umask mode
-            os.replace(tmp, dest)
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        raise
-
-
 #: The index a mask folder carries (written by ``tst segment --export-masks``, read by ``maskfile``).
 MASK_INDEX_FILE = "instances.json"
 
 
-def check_new_folder(path: str | os.PathLike[str], what: str) -> Path:
-    """Refuse a folder that exists with something in it, or whose parent does not exist."""
-    out = Path(path)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{what} '{out}' already exists and is not empty; choose a new folder")
-    if not out.resolve().parent.is_dir():
-        raise InputError(f"cannot create '{out}': folder '{out.resolve().parent}' does not exist")
-    return out
-
-
-def atomic_write_folder(
-    folder: str | os.PathLike[str], writers: Mapping[str, Callable[[Path], None]]
-) -> None:
-    """Write a new folder of files so that it appears whole or not at all.
-
-    :param writers: ``{file name: writer(path)}``; written into a temporary sibling folder that is
-        renamed to ``folder`` only when every writer succeeded.
-    """
-    out = check_new_folder(folder, "folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
-        mode = _default_file_mode()
-        for name, writer in writers.items():
-            writer(tmp / name)
-            os.chmod(tmp / name, mode)
-        os.chmod(tmp, mode | 0o111)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def image_writer(image: Tensor | Image.Image, fmt: str) -> Callable[[Path], None]:
-    """A writer for :func:`atomic_write_many` that saves ``image`` in Pillow format ``fmt``."""
+    """A writer for :func:`tst_core.outputs.write_outputs` that saves ``image`` in Pillow format ``fmt``."""
     pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
     options: dict[str, Any] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     return lambda tmp: pil.save(tmp, format=fmt, **options)
 
 
 def text_writer(text: str) -> Callable[[Path], None]:
-    """A writer for :func:`atomic_write_many` that saves ``text`` as UTF-8."""
+    """A writer for :func:`tst_core.outputs.write_outputs` that saves ``text`` as UTF-8."""
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
@@ -300,22 +241,31 @@ def text_writer(text: str) -> Callable[[Path], None]:
 
 
 def json_writer(data: Any) -> Callable[[Path], None]:
-    """A writer for :func:`atomic_write_many` that saves ``data`` as indented JSON."""
-    return text_writer(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """A writer for :func:`tst_core.outputs.write_outputs` that saves ``data`` as indented,
+    strict JSON: NaN and infinities become ``null`` (bare ``NaN`` is not JSON)."""
+    return text_writer(json.dumps(plain_json(data), indent=2, allow_nan=False) + "\n")
 
 
-def _json_default(obj: Any) -> Any:
+def plain_json(obj: Any) -> Any:
+    """``obj`` with paths, tensors, NumPy scalars, tuples and sets made JSON values, and every
+    non-finite float replaced by ``None``."""
+    if isinstance(obj, dict):
+        return {str(k) if isinstance(k, Path) else k: plain_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [plain_json(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return obj.item()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
+    if isinstance(obj, np.generic) or (isinstance(obj, torch.Tensor) and obj.numel() == 1):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
 def write_image(path: str | os.PathLike[str], image: Tensor | Image.Image) -> None:
     """Write one image atomically (format from the suffix)."""
-    atomic_write_many({path: image_writer(image, image_format(path))})
+    from .outputs import write_outputs
+
+    write_outputs({path: image_writer(image, image_format(path))})

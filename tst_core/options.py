@@ -8,6 +8,7 @@ types understood here: ``bool``, ``int``, ``float``, ``str``, ``Path``, ``Litera
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -103,6 +104,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         raise TypeError(f"{where}: unsupported option type {tp!r}")
     if not ok(value):
         raise ConfigError(f"{where} must be {type_name(tp)}, got {value!r}")
+    if tp is float and not math.isfinite(value):  # TOML has nan and inf; no option means them
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
     return tp(value) if tp in (float, Path) else value
 
 
@@ -131,7 +134,7 @@ def parse_text(text: str, tp: Any, where: str) -> Any:
 def _scalar(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (ValueError, KeyError):  # not a TOML value (a bad date raises ValueError too)
         return text
 
 
@@ -151,6 +154,8 @@ def build(cls: type, table: dict[str, Any], where: str) -> Any:
     :param where: the table's name for messages, e.g. ``"[engine.gatys]"``.
     """
     fields = field_types(cls)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of options, got {table!r}")
     unknown = sorted(set(table) - set(fields))
     if unknown:
         valid = ", ".join(fields) or "(this plugin takes no options)"

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from . import validate
 from .errors import SelectionError
 from .styles import StyleMix, parse_style
 from .types import ResolvedStyle, Segmentation, Target, Targets, Tensor
@@ -72,14 +73,26 @@ class StyleRequest:
 
 
 def parse_strength(text: str) -> float:
-    """``"2"`` → 2.0; ``"deg=-1"`` → 0.1. Must be finite and positive."""
+    """``"2"`` → 2.0; ``"deg=-1"`` → 0.1. Must be finite and above 0."""
+    degree = text.startswith("deg=")
     try:
-        value = 10.0 ** float(text[4:]) if text.startswith("deg=") else float(text)
+        number = float(text[4:] if degree else text)
     except ValueError:
-        raise SelectionError(f"strength '{text}' is not a number (write :2 or :deg=1)") from None
-    if not math.isfinite(value) or value <= 0:
-        raise SelectionError(f"strength must be a positive number, got '{text}'")
-    return value
+        raise SelectionError(f"strength ':{text}' is not a number (write :2 or :deg=1)") from None
+    if degree and math.isfinite(number):
+        try:
+            number = 10.0**number
+        except OverflowError:
+            raise SelectionError(
+                f"strength ':{text}' is too large: 10**{text[4:]} is beyond any float "
+                "(a useful degree lies between about -2 and 2)"
+            ) from None
+    return validate.strength(number, f"':{text}'")
+
+
+#: What a ``:STRENGTH`` suffix looks like: a number (``nan``/``inf`` too, to refuse them by
+#: name), or ``deg=`` and a number.
+_STRENGTH = re.compile(r"(deg=)?[-+]?([0-9.eE+-]+|nan|inf|infinity)", re.IGNORECASE)
 
 
 def parse_style_arg(text: str) -> StyleRequest:
@@ -94,7 +107,7 @@ def parse_style_arg(text: str) -> StyleRequest:
         )
     style, strength = rest, 1.0
     head, colon, tail = rest.rpartition(":")
-    if colon and head and (tail.startswith("deg=") or re.fullmatch(r"[-+0-9.eE]+", tail)):
+    if colon and head and (tail.startswith("deg=") or _STRENGTH.fullmatch(tail)):
         style, strength = head, parse_strength(tail)
     for part in selector.split(","):
         parse_selector(part)  # fail early on malformed selectors

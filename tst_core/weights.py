@@ -13,6 +13,8 @@ Every file is loaded with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,8 @@ def locate(
     """
     if path is not None:
         p = Path(path).expanduser()
+        if p.exists() and not p.is_file():
+            raise WeightsError(f"{what} checkpoint '{p}' is not a regular file")
         if not p.is_file():
             raise WeightsError(f"{what} checkpoint '{p}' does not exist")
         return p
@@ -61,15 +65,50 @@ def locate(
 
 
 def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)`` with a clear error."""
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with a clear error.
+
+    The error says what the file is not: not a PyTorch checkpoint (garbage, truncated, a plain
+    pickle), or a checkpoint that names executable objects, which was refused. It never repeats
+    torch's advice to retry with ``weights_only=False``, which would run that code.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{what} '{path}' is a folder, not a checkpoint file")
+    if (
+        path.exists() and not path.is_file()
+    ):  # a FIFO or device: torch.load would block or never end
+        raise WeightsError(f"{what} '{path}' is not a regular file (a FIFO, device or socket)")
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol 4 ..." and the like
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"{what} '{path}' does not exist") from None
     except Exception as exc:  # pickle errors, truncated files, unsafe objects
-        raise WeightsError(
-            f"cannot load {what} '{path}' (weights_only=True): {error_reason(exc)}"
-        ) from None
+        raise WeightsError(f"cannot load {what} '{path}': {_not_a_checkpoint(exc)}") from None
+
+
+#: torch's name for a global that ``weights_only=True`` refused
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+#: lines of torch's message that are advice (to load unsafely, to file an issue), not facts
+_ADVICE = ("weights only load failed", "re-running", "check the documentation", "in pytorch 2.6")
+
+
+def _not_a_checkpoint(exc: BaseException) -> str:
+    text = str(exc)
+    if m := _GLOBAL.search(text):
+        return (
+            f"it holds executable objects (the Python global '{m[1]}') and was refused; "
+            "a checkpoint of tensors never needs one (tst loads checkpoints with "
+            "weights_only=True and never runs code from them)"
+        )
+    facts = [
+        line.split("WeightsUnpickler error:")[-1].strip()
+        for line in text.splitlines()
+        if line.strip() and not any(a in line.lower() for a in _ADVICE)
+    ]
+    reason = next((f for f in facts if f), type(exc).__name__).split(". ")[0].rstrip(".")
+    return f"it is not a PyTorch checkpoint (truncated, or not written by torch.save): {reason}"
 
 
 def load_state_dict(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:

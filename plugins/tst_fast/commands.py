@@ -82,7 +82,7 @@ def _convert(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from tst_core.errors import InputError
-    from tst_core.io import check_outputs
+    from tst_core.outputs import check_outputs
 
     from .formats import file_sha256, load_model, save_model
 

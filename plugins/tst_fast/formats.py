@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tst_core.errors import WeightsError
-from tst_core.io import atomic_write_many
+from tst_core.outputs import write_outputs
 from tst_core.weights import error_reason, load_state_dict
 
 from .network import LAYERS, TransformNet, has_norm
@@ -160,7 +160,7 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> Path:
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
     meta = model.metadata()
-    atomic_write_many({Path(path): lambda tmp: save_file(tensors, str(tmp), metadata=meta)})
+    write_outputs({Path(path): lambda tmp: save_file(tensors, str(tmp), metadata=meta)})
     return Path(path)
 
 

@@ -42,7 +42,8 @@ from tst_core.engine.losses import gram_matrix
 from tst_core.engine.render import torch_threads
 from tst_core.engine.vgg import build_network
 from tst_core.errors import InputError
-from tst_core.io import atomic_write_many, image_writer, read_image, resize_long_side
+from tst_core.io import image_writer, read_image, resize_long_side
+from tst_core.outputs import write_outputs
 
 from .formats import Model, StyleInfo, file_sha256, load_model, save_model
 from .network import TransformNet, one_hot
@@ -314,9 +315,7 @@ def _save(
                 v.detach().cpu().reshape(-1) if k == "step" else v.detach().cpu()
             )
     meta = {"step": str(ck.step), "seconds": str(ck.seconds), "history": json.dumps(ck.history)}
-    atomic_write_many(
-        {state_path(o.output): lambda tmp: save_file(tensors, str(tmp), metadata=meta)}
-    )
+    write_outputs({state_path(o.output): lambda tmp: save_file(tensors, str(tmp), metadata=meta)})
     if o.keep_checkpoints:
         save_model(model, o.output.with_name(f"{o.output.stem}.step{ck.step:06d}.safetensors"))
 
@@ -359,4 +358,4 @@ def _preview(
         model.net.train()
     sheet = torch.cat(row, dim=-1)
     path = o.output.with_name(f"{o.output.stem}.preview.step{step:06d}.png")
-    atomic_write_many({path: image_writer(sheet, "PNG")})
+    write_outputs({path: image_writer(sheet, "PNG")})

@@ -6,8 +6,9 @@ Two layouts are read:
   ``person.png``, ``person_2.png``, ``003_person.png`` all mean ``person`` (a leading
   ``NNN_`` fixes the order, a trailing ``_N``/``-N`` tells instances apart). A mask is white
   (or opaque) on the instance; gray values are a soft mask. If the folder has an
-  ``instances.json`` (as ``tst segment --export-masks`` writes), labels, scores and boxes come
-  from it (a box only while its mask still lies inside it).
+  ``instances.json`` (as ``tst segment --export-masks`` writes), only the files it lists are
+  read (other files there, an overlay picture say, are not instances), and labels, scores and
+  boxes come from it (a box only while its mask still lies inside it).
 * one **indexed label PNG** (palette or grayscale integers): 0 is background, each other value
   an instance; labels from the ``labels`` option (value 1 → first label), else ``region``.
 
@@ -17,6 +18,7 @@ Every mask must have the photo's exact size and must not be empty.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ import torch
 
 from tst_core import hookimpl
 from tst_core.errors import ConfigError, InputError
-from tst_core.io import MASK_INDEX_FILE, read_label_image, read_mask
+from tst_core.io import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
 from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
 
 _PREFIX = re.compile(r"^\d+_")
@@ -62,7 +64,7 @@ class MaskFileSegmenter:
         path = Path(self.options.masks)  # type: ignore[arg-type]
         if path.is_dir():
             instances = self._from_folder(path, size)
-        elif path.exists():
+        elif os.path.lexists(path):
             instances = self._from_label_image(path, size)
         else:
             raise InputError(
@@ -71,20 +73,25 @@ class MaskFileSegmenter:
         return Segmentation(tuple(instances), size)
 
     def _from_folder(self, folder: Path, size: tuple[int, int]) -> list[Instance]:
-        files = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")
-        )
+        meta = _read_index(folder)
+        if meta is not None:
+            files = [_listed_file(folder, name) for name in meta]
+        else:
+            files = sorted(
+                p
+                for p in folder.iterdir()
+                if p.suffix.lower() == ".png" and not p.name.startswith(".")
+            )
         if not files:
             raise InputError(f"mask folder '{folder}' has no .png files (one mask per instance)")
-        meta = _read_index(folder)
         out = []
         for f in files:
             mask = read_mask(f, "mask")
             _check(mask, f.name, size)
-            info = meta.get(f.name, {})
+            info = (meta or {}).get(f.name, {})
             label = str(info.get("label", label_from_name(f)))
             box = _recorded_box(info.get("box"), mask)
-            out.append(Instance(label, float(info.get("score", 1.0)), box, mask))
+            out.append(Instance(label, _score(info.get("score", 1.0), f.name), box, mask))
         return out
 
     def _from_label_image(self, path: Path, size: tuple[int, int]) -> list[Instance]:
@@ -108,15 +115,60 @@ class MaskFileSegmenter:
         return out
 
 
-def _read_index(folder: Path) -> dict[str, dict[str, object]]:
+#: The largest ``instances.json`` read (an export of a thousand instances takes about 200 KB).
+MAX_INDEX_BYTES = 16 << 20
+
+
+def _read_index(folder: Path) -> dict[str, dict[str, object]] | None:
+    """``{file name: entry}`` of the folder's ``instances.json`` in its order; ``None``
+    without one."""
     index = folder / MASK_INDEX_FILE
-    if not index.is_file():
-        return {}
+    if not os.path.lexists(index):
+        return None
+    check_regular_file(index, "mask index")
+    if index.stat().st_size > MAX_INDEX_BYTES:
+        raise InputError(f"mask index '{index}' is over {MAX_INDEX_BYTES >> 20} MB")
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
-        return {str(item["file"]): item for item in data["instances"]}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"cannot read '{index}': {exc}") from None
+        entries = data["instances"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("'instances' must be a list of objects")
+        return {_file_name(item["file"], index): item for item in entries}
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise InputError(f"cannot read '{index}': {type(exc).__name__}: {exc}") from None
+
+
+def _file_name(name: object, index: Path) -> str:
+    """An entry's ``file``: the plain name of a file beside ``instances.json``."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+    ):
+        raise InputError(
+            f"'{index}' lists the file {name!r}, which is not a file name in that folder"
+        )
+    return name
+
+
+def _listed_file(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not os.path.lexists(path):
+        raise InputError(
+            f"'{folder / MASK_INDEX_FILE}' lists '{name}', which is not in the folder; "
+            "restore it or remove its entry"
+        )
+    return path
+
+
+def _score(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InputError(
+            f"{MASK_INDEX_FILE}: the score of '{name}' must be a number from 0 to 1, got {value!r}"
+        )
+    return float(value)
 
 
 def _recorded_box(recorded: object, mask: Tensor) -> Box:

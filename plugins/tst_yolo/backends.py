@@ -26,6 +26,8 @@ from tst_core.weights import error_reason
 
 #: Input side used when an ONNX model has dynamic input dimensions and no ``imgsz`` metadata.
 DEFAULT_SIDE = 640
+#: The most metadata read from a model file (class names take a few hundred bytes).
+MAX_METADATA_BYTES = 4 << 20
 
 
 class Runner(Protocol):
@@ -177,14 +179,14 @@ class OnnxRunner:
 
 
 def _literal(text: str | None) -> Any:
-    if not text:
+    if not text or len(text) > MAX_METADATA_BYTES:
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
 
@@ -202,13 +204,34 @@ def _parse_names(value: Any) -> dict[int, str] | None:
 
 
 def _names_from_zip(path: Path) -> dict[int, str] | None:
-    """Ultralytics appends its metadata to TFLite files as a zip archive; read ``names``."""
+    """Ultralytics appends its metadata to TFLite files as a zip archive; read ``names``.
+
+    At most :data:`MAX_METADATA_BYTES` are read: a larger member (a zip bomb appended to a
+    model) is refused with a :class:`WeightsError` instead of being inflated into memory.
+    """
     if not zipfile.is_zipfile(path):
         return None
     try:
         with zipfile.ZipFile(path) as zf:
-            text = zf.read(zf.namelist()[0]).decode("utf-8")
-    except (zipfile.BadZipFile, IndexError, KeyError, UnicodeDecodeError):
+            info = zf.infolist()[0]
+            if info.file_size > MAX_METADATA_BYTES:
+                raise _too_much_metadata(path, info.filename, info.file_size)
+            with zf.open(info) as member:
+                data = member.read(MAX_METADATA_BYTES + 1)
+            if len(data) > MAX_METADATA_BYTES:  # the size in the zip's header lied
+                raise _too_much_metadata(path, info.filename, len(data))
+            text = data.decode("utf-8")
+    except (zipfile.BadZipFile, IndexError, KeyError, UnicodeDecodeError, OSError, EOFError):
+        return None
+    except (NotImplementedError, RuntimeError):  # an unknown compression, an encrypted member
         return None
     meta = _literal(text)
     return _parse_names(meta.get("names")) if isinstance(meta, dict) else None
+
+
+def _too_much_metadata(path: Path, member: str, size: int) -> WeightsError:
+    return WeightsError(
+        f"YOLO model '{path}' carries a metadata member '{member}' of {size / 2**20:.0f} MiB "
+        f"(Ultralytics writes under 1 KiB); tst reads at most {MAX_METADATA_BYTES >> 20} MiB of "
+        "metadata and refused it; export the model again"
+    )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tst_core.engine.color import rgb_to_yiq
-from tst_core.engine.gatys import GatysEngine, GatysFullEngine
+from tst_core.engine.gatys import GatysEngine, GatysFullEngine, divergence_cause
 from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
 from tst_core.engine.render import cover
@@ -132,7 +132,30 @@ def test_nan_guard_stops_with_a_clear_error():
     with pytest.raises(
         EngineError, match=r"diverged: the loss became (NaN|infinite) at iteration \d+"
     ):
-        run(half_target(), lr=1e10, iterations=5)
+        run(half_target(), lr=1000.0, iterations=5)
+
+
+def test_a_divergence_from_an_enormous_strength_says_so():
+    with pytest.raises(EngineError, match="diverged") as err:
+        run(half_target(strength=1e36), iterations=3)
+    message = str(err.value)
+    assert "strength 1e+36 times style_weight 10" in message and "at most 100000" in message
+    assert "lower the step size" not in message
+
+
+def test_the_divergence_cause_names_non_finite_inputs():
+    nan_style = stripes()
+    nan_style[0, 0, 0] = float("nan")
+    assert divergence_cause(photo(8, 8), half_target(), GatysOptions()) is None
+    assert "photo holds NaN" in divergence_cause(
+        photo(8, 8) * float("inf"), half_target(), GatysOptions()
+    )
+    assert "style image of 't0' holds NaN" in divergence_cause(
+        photo(8, 8), half_target(nan_style), GatysOptions()
+    )
+    assert "style_weight 1e+20" in divergence_cause(
+        photo(8, 8), half_target(), GatysOptions(style_weight=1e20)
+    )
 
 
 def test_roi_optimises_only_the_box_around_the_targets():
@@ -273,7 +296,8 @@ def test_defaults_are_coarse_to_fine_and_too_small_scales_are_skipped():
         ({"style_layers": ("relu6_1",)}, "unknown layer 'relu6_1'"),
         ({"iterations": 0}, "at least 1"),
         ({"tv_weight": -1.0}, "tv_weight must be zero or positive"),
-        ({"lr": 0.0}, "lr must be positive"),
+        ({"lr": 0.0}, "lr must be above 0"),
+        ({"lr": 1e300}, "lr must be above 0 and at most 1000"),
     ],
 )
 def test_invalid_options_are_config_errors(options, message):

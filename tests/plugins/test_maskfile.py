@@ -113,3 +113,48 @@ def test_bad_label_images(tmp_path):
 def test_masks_are_required():
     with pytest.raises(ConfigError, match="needs masks: pass --masks DIR"):
         MaskFileSegmenter(MaskFileOptions())
+
+
+def write_index(folder, entries):
+    (folder / "instances.json").write_text(json.dumps({"instances": entries}))
+
+
+def test_with_an_index_only_the_files_it_lists_are_instances(tmp_path):
+    """An overlay or any other picture saved into an exported folder is not an instance, and
+    the ids of the listed ones do not shift."""
+    save_mask(tmp_path / "000_dog.png", 1, 5)
+    save_mask(tmp_path / "001_cat.png", 8, 12)
+    save_mask(tmp_path / "ids.png", 0, 16)  # 100 % of its rows: would rank first as "ids"
+    write_index(
+        tmp_path,
+        [
+            {"file": "000_dog.png", "label": "dog", "score": 0.9},
+            {"file": "001_cat.png", "label": "cat", "score": 0.8},
+        ],
+    )
+    assert [i.label for i in seg(tmp_path).instances] == ["dog", "cat"]
+
+
+def test_a_listed_file_that_is_missing_is_named(tmp_path):
+    save_mask(tmp_path / "000_dog.png", 1, 5)
+    write_index(tmp_path, [{"file": "000_dog.png"}, {"file": "001_cat.png"}])
+    with pytest.raises(InputError, match="lists '001_cat.png', which is not in the folder"):
+        seg(tmp_path)
+
+
+@pytest.mark.parametrize("score", ["high", -0.1, 1.5, True, None, float("nan")])
+def test_a_bad_score_in_the_index_is_an_input_error(tmp_path, score):
+    save_mask(tmp_path / "000_dog.png", 1, 5)
+    write_index(tmp_path, [{"file": "000_dog.png", "score": score}])
+    with pytest.raises(InputError, match="the score of '000_dog.png' must be a number from 0 to 1"):
+        seg(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text", ["[1, 2]", '{"instances": 3}', '{"instances": [1]}', "[" * 100_000, "{"]
+)
+def test_a_malformed_index_is_an_input_error(tmp_path, text):
+    save_mask(tmp_path / "000_dog.png", 1, 5)
+    (tmp_path / "instances.json").write_text(text)
+    with pytest.raises(InputError, match="cannot read '.*instances.json'"):
+        seg(tmp_path)

@@ -199,7 +199,7 @@ MISSING = {
     "torchvision checkpoint broken": (
         ["--segmenter", "torchvision", "--weights", "{tmp}/junk.tflite"],
         [],
-        "cannot load Mask R-CNN v2 COCO checkpoint .*weights_only=True",
+        "cannot load Mask R-CNN v2 COCO checkpoint .*: it is not a PyTorch checkpoint",
     ),
     "a flag the segmenter lacks": (
         ["--segmenter", "grabcut", "--box", "1,1,9,9", "--masks", "x"],

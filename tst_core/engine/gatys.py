@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..errors import ConfigError, EngineError
+from ..errors import ConfigError, DivergedError, EngineError
 from ..types import Env, ProgressFn, StylizeResult, Targets, Tensor, check_image
 from .objective import HALF_DTYPES
 from .options import GatysOptions
@@ -75,7 +75,13 @@ class _Base:
         tracker = Tracker(progress, total, o.snapshot_every)
         t0 = time.perf_counter()
         with torch_threads(o.threads):
-            layers, facts = self._render(photo, masks, targets, tracker, style_masks)
+            try:
+                layers, facts = self._render(photo, masks, targets, tracker, style_masks)
+            except DivergedError as exc:
+                cause = divergence_cause(photo, targets, o)
+                if cause is None:
+                    raise
+                raise DivergedError(f"{exc.summary}: {cause}", exc.summary) from None
         seconds = time.perf_counter() - t0
         info = {
             "engine": self.name,
@@ -203,6 +209,35 @@ def _check_inputs(
                     f"{tuple(style.shape[-2:])}"
                 )
     return targets.masks()
+
+
+#: A weight above this times a relative-error loss is where float32 losses stop being finite
+#: (a strength of 1e30 still ran, 1e36 did not); below it a divergence is the step size's.
+LARGE_WEIGHT = 1e6
+
+
+def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> str | None:
+    """What made an optimisation diverge, when it is not the step size: non-finite inputs
+    (``(3, H, W)`` photo, the targets' masks and styles) or an enormous weight."""
+    if not bool(torch.isfinite(photo).all()):
+        return "the photo holds NaN or infinite values"
+    for t in targets:
+        for name, value in (("style image", t.style), ("mask", t.mask)):
+            if value is not None and not bool(torch.isfinite(value).all()):
+                return f"the {name} of '{t.selector}' holds NaN or infinite values"
+    for name in ("style_weight", "content_weight", "tv_weight"):
+        value = getattr(options, name)
+        if value > LARGE_WEIGHT:
+            return f"{name} {value:g} is beyond what float32 losses hold; lower it"
+    target = max(targets, key=lambda t: t.strength)
+    weight = options.style_weight * target.strength
+    if weight > LARGE_WEIGHT:
+        return (
+            f"the style of '{target.selector}' weighs {weight:.3g} (strength {target.strength:g} "
+            f"times style_weight {options.style_weight:g}), beyond what float32 losses hold; "
+            f"use a strength of at most {LARGE_WEIGHT / options.style_weight:g}"
+        )
+    return None
 
 
 def _check_precision(precision: str, device: torch.device) -> None:

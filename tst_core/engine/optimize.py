@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import EngineError
+from ..errors import DivergedError
 from ..types import Tensor
 
 #: default step sizes, on pixels in [0, 1]
@@ -57,7 +57,7 @@ def optimize(
     :param where: words for the error message (``"at scale 2 of 2"``).
     :param engine: the engine's registry name, for the error message.
     :returns: the optimised image ``(1, 3, H, W)``, detached, not clamped.
-    :raises EngineError: when the loss or the image stops being finite (NaN/inf guard).
+    :raises DivergedError: when the loss or the image stops being finite (NaN/inf guard).
     """
     x = start.detach().clone().requires_grad_(True)
     opt = make_optimizer(optimizer, x, lr)
@@ -94,11 +94,16 @@ def optimize(
     return x.detach()
 
 
-def _diverged(value: float, iteration: int, where: str, engine: str, optimizer: str) -> EngineError:
+def _diverged(
+    value: float, iteration: int, where: str, engine: str, optimizer: str
+) -> DivergedError:
     what = "NaN" if math.isnan(value) else "infinite"
     place = f" {where}" if where else ""
     other = "" if optimizer == "lbfgs" else " or use the default optimizer lbfgs"
-    return EngineError(
+    summary = (
         f"the optimisation diverged: the loss became {what} at iteration {iteration}{place}, "
-        f"so no image was written; lower the step size (--set engine.{engine}.lr=...){other}"
+        "so no image was written"
+    )
+    return DivergedError(
+        f"{summary}; lower the step size (--set engine.{engine}.lr=...){other}", summary
     )

@@ -14,6 +14,9 @@ from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 Init = Literal["content", "noise", "style"]
 Precision = Literal["fp32", "bf16", "fp16"]
+#: the largest step size accepted: pixels live in [0, 1], and past float32's range the
+#: optimisers fail with an overflow instead of diverging
+MAX_LR = 1000.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,10 @@ class GatysOptions:
 
     def __post_init__(self) -> None:
         _check(self.iterations >= 1, f"iterations must be at least 1, got {self.iterations}")
-        _check(self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(
+            self.lr is None or 0 < self.lr <= MAX_LR,
+            f"lr must be above 0 and at most {MAX_LR:g} (a step on pixels in [0, 1]), got {self.lr}",
+        )
         _check(bool(self.style_layers), "style_layers must name at least one layer")
         self._network_default_layers()
         check_layers(self.content_layers, self.network, "engine option content_layers")
