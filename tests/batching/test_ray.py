@@ -3,6 +3,7 @@ checks as the local executor, a killed actor, and a killed driver."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 
@@ -17,7 +18,10 @@ from .checks import check_kill_and_rerun, check_killed_worker, check_mixed_folde
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A local cluster (2 CPUs) whose workers find the test plugins; its GCS address."""
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
+    from tst_core.batching.ray_executor import import_ray
+
+    ray = import_ray()  # the executor's own way in, with its settings
     site = make_dist(
         tmp_path_factory.mktemp("site"), "tst-test-fakes", {"tests-fakes": "tests.fakes"}, {}
     )
@@ -25,15 +29,27 @@ def ray_cluster(tmp_path_factory):
         mp.syspath_prepend(str(site))
         mp.syspath_prepend(str(ROOT))
         mp.setenv("PYTHONPATH", f"{site}:{ROOT}")  # the cluster's workers inherit it
+        print_before = builtins.print
         info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
         try:
             yield info.address_info["address"]
         finally:
             ray.shutdown()
+        # Ray swaps print for its tqdm-safe one unless told not to, and the rest of the suite
+        # (and a notebook) would keep it
+        assert builtins.print is print_before
 
 
 def test_mixed_folder_done_skipped_failed(ray_cluster, shoot, capsys):
     check_mixed_folder(shoot, capsys, "--executor", "ray", "--jobs", "2")
+
+
+def test_the_executor_keeps_rays_hands_off_print(monkeypatch):
+    from tst_core.batching.ray_executor import PATCH_PRINT_ENV, import_ray
+
+    monkeypatch.delenv(PATCH_PRINT_ENV, raising=False)
+    import_ray()
+    assert os.environ[PATCH_PRINT_ENV] == "0"
 
 
 def test_a_killed_actor_costs_its_photo_only(ray_cluster, shoot, capsys):

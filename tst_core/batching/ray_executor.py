@@ -10,6 +10,7 @@ recorded as failed for a rerun to pick up; a new actor takes its place. Ray is o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,13 @@ from .worker import Worker, WorkerSpec, _one_line
 START_TIMEOUT_S = 600.0
 
 
+#: Ray replaces ``builtins.print`` in the driver for its tqdm bars unless told not to, and does
+#: not put it back on shutdown: a notebook (or the test process) would keep Ray's print.
+PATCH_PRINT_ENV = "RAY_TQDM_PATCH_PRINT"
+
+
 def import_ray() -> Any:
+    os.environ.setdefault(PATCH_PRINT_ENV, "0")
     try:
         import ray
     except ImportError:
