@@ -2,12 +2,15 @@
 
     python benchmarks/segmenters.py                  # every registered segmenter
     python benchmarks/segmenters.py --only yolo grabcut --repeat 5
+    python benchmarks/segmenters.py --only semantic semantic+crf
 
 Segmenters are discovered through the plugin registry. Each one runs in its own child process,
 so that its peak resident memory (``ru_maxrss``) is its own; the table shows the peak and how
 far it rose above the process's resident memory before the segmenter was built (Python, torch
-and the photo). A segmenter that cannot run here (a package or checkpoint missing) is listed
-with the reason. How each known segmenter is made runnable offline is in :data:`RECIPES`;
+and the photo). A segmenter that cannot run here (a package missing) is listed with the
+reason; a checkpoint that is not cached is not fetched (unless ``--fetch``): the same
+architecture runs with random weights, marked in the table. ``semantic+crf`` is the ``semantic``
+segmenter with its CRF refinement on. How each known segmenter is made runnable offline is in :data:`RECIPES`;
 others run with their default options. Prints one table and writes
 ``benchmarks/results/segmenters.json`` (with the machine load, since timings on a shared
 machine are noisy).
@@ -141,6 +144,21 @@ def recipe_detectron2(entry: Any, env: Any) -> tuple[Any, str]:
     return entry.build(options, env), "RANDOM weights (checkpoint not here)"
 
 
+def recipe_semantic(entry: Any, env: Any, *, crf: bool = False) -> tuple[Any, str]:
+    options = dataclasses.replace(entry.options(), crf=crf)
+    what = f"{options.model}{', CRF ' + str(options.crf_iterations) + ' iterations' if crf else ''}"
+    try:
+        return entry.build(options, env), f"{what}, VOC checkpoint"
+    except WeightsError:
+        pass  # absent offline
+    from tst_semantic.segmenter import SemanticSegmenter, build_model
+
+    # random weights cost the same per pass; the CRF's cost depends on how many classes reach
+    # min_probability somewhere (a random model spreads its probability over all 21)
+    model = build_model(options, pretrained=False)
+    return SemanticSegmenter(options, env, model=model), f"{what}, RANDOM weights"
+
+
 def recipe_maskfile(entry: Any, env: Any) -> tuple[Any, str]:
     # masks exported from a synthetic segmentation: what maskfile costs is reading the PNGs
     import torch
@@ -163,7 +181,11 @@ RECIPES: dict[str, Callable[[Any, Any], tuple[Any, str]]] = {
     "sam": recipe_sam,
     "detectron2": recipe_detectron2,
     "maskfile": recipe_maskfile,
+    "semantic": recipe_semantic,
+    "semantic+crf": lambda entry, env: recipe_semantic(entry, env, crf=True),
 }
+#: rows that run a registered segmenter with other options: row name → segmenter name
+VARIANTS = {"semantic+crf": "semantic"}
 
 
 def default_recipe(entry: Any, env: Any) -> tuple[Any, str]:
@@ -174,7 +196,8 @@ def build_for(name: str, env: Any) -> tuple[Any, str]:
     """Segmenter ``name`` made runnable here by its recipe, and the note for the table."""
     from tst_core.plugins import default_host
 
-    return RECIPES.get(name, default_recipe)(default_host().entry("segmenter", name), env)
+    entry = default_host().entry("segmenter", VARIANTS.get(name, name))
+    return RECIPES.get(name, default_recipe)(entry, env)
 
 
 # --- one segmenter, in a child process ---------------------------------------------------------
@@ -187,7 +210,7 @@ def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     from tst_core.types import Env
 
     photo = read_image(photo_path)
-    entry = default_host().entry("segmenter", name)
+    entry = default_host().entry("segmenter", VARIANTS.get(name, name))
     env = Env(device="cpu", seed=0)
     baseline = rss_mb()
     row: dict[str, Any] = {"name": name, "plugin": entry.plugin, "baseline_rss_mb": baseline}
@@ -207,6 +230,8 @@ def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     except (CannotRun, TstError, ImportError) as exc:
         return {**row, "status": "cannot run", "reason": " ".join(str(exc).split())}
     labels = [inst.label for inst in seg]
+    if getattr(segmenter, "crf_seconds", 0.0):
+        row["note"] += f" (CRF {segmenter.crf_seconds:.2f} s of the last call)"
     return {
         **row,
         "status": "ok",
@@ -260,9 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed calls after the first")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="segmenters to run")
     parser.add_argument("--out", type=Path, default=RESULTS / "segmenters.json")
+    parser.add_argument(
+        "--fetch", action="store_true", help="fetch missing checkpoints (default: random weights)"
+    )
     parser.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     photo = args.photo or shared_root() / "images" / "content" / "bus.jpg"
+    if not args.fetch:  # checkpoints not in the cache run with random weights instead
+        os.environ["TST_OFFLINE"] = "1"
     if args.child:
         print(json.dumps(measure(args.child, photo, args.repeat)))
         return 0
@@ -275,10 +305,12 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = default_host().registry("segmenter")
     names = args.only or registry.names()
+    if not args.only:  # each variant after its segmenter
+        names = [v for n in names for v in (n, *(k for k, b in VARIANTS.items() if b == n))]
     load_before = os.getloadavg()
     rows = []
     for name in names:
-        if name not in registry:
+        if VARIANTS.get(name, name) not in registry:
             rows.append({"name": name, "status": "not installed", "reason": "not in the registry"})
             continue
         rows.append(run_child(name, photo, args.repeat))

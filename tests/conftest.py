@@ -79,10 +79,14 @@ def run_tst(*args, pythonpath=(), env=None) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch):
-    """No test sees a user's plugin blocks; every test starts with a fresh default host."""
-    from tst_core import plugins
+    """No test sees a user's plugin blocks or weights mirror, none may fetch weights (the fetch
+    tests serve them from a loopback server and turn this off), and every test starts with a
+    fresh default host."""
+    from tst_core import hub, plugins
 
     monkeypatch.delenv(plugins.BLOCK_ENV, raising=False)
+    monkeypatch.delenv(hub.MIRROR_ENV, raising=False)
+    monkeypatch.setenv(hub.OFFLINE_ENV, "1")
     plugins.reset_default_host()
     torch.manual_seed(0)
     yield

@@ -29,3 +29,14 @@ def make_targets(*masks: torch.Tensor) -> Targets:
         for k, m in enumerate(resolved)
     )
     return Targets(items, tuple(masks[0].shape))
+
+
+def random_pictures(folder, photo=(36, 48), style=(32, 32), seed=0):
+    """Write ``p.png`` and ``s.png`` (random colours, sizes ``(h, w)``) into ``folder``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, (h, w) in (("p.png", photo), ("s.png", style)):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / name)
+    return folder

@@ -132,7 +132,7 @@ BAD = {
     ),
     "malformed style": (
         None,
-        lambda f: [*run_args(f), "--style", "person"],
+        lambda f: [*run_args(f), "--style", "person="],
         "--style expects SELECTOR=STYLE_IMAGE",
     ),
     "bad config key": (

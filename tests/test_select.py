@@ -134,8 +134,25 @@ def test_style_argument_with_strength_and_degree():
     assert parse_style_arg("car=C:/art/s.jpg").style == "C:/art/s.jpg"
 
 
+def test_a_bare_style_is_the_whole_frame(tmp_path):
+    assert parse_style_arg("starry.jpg") == StyleRequest("all", "starry.jpg", 1.0)
+    assert parse_style_arg("dir/starry.jpg:2") == StyleRequest("all", "dir/starry.jpg", 2.0)
+    odd = tmp_path / "a=b.jpg"  # an existing file is one path, even with a '=' in its name
+    odd.write_bytes(b"")
+    assert parse_style_arg(str(odd)) == StyleRequest("all", str(odd), 1.0)
+    assert parse_style_arg("person=a.jpg").selector == "person"
+
+
+def test_only_whole_frame_requests_need_no_segmentation():
+    from tst_core.select import needs_segmentation
+
+    assert not needs_segmentation([parse_style_arg("a.jpg"), parse_style_arg("all,all=b.jpg")])
+    assert needs_segmentation([parse_style_arg("a.jpg"), parse_style_arg("all,person=b.jpg")])
+    assert needs_segmentation([parse_style_arg("background=b.jpg")])
+
+
 @pytest.mark.parametrize(
-    "bad", ["person", "=a.jpg", "person=", "person=a.jpg:0", "person=a.jpg:-2", "x#=a.jpg"]
+    "bad", ["=a.jpg", "person=", "person=a.jpg:0", "person=a.jpg:-2", "x#=a.jpg"]
 )
 def test_bad_style_arguments(bad):
     with pytest.raises(SelectionError):

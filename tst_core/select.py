@@ -1,6 +1,7 @@
 """The selection grammar: which instances get which style.
 
-A ``--style`` argument is ``SELECTORS=STYLE[:STRENGTH]``:
+A ``--style`` argument is ``[SELECTORS=]STYLE[:STRENGTH]``; without ``SELECTORS=`` it is the
+whole frame (``all``):
 
 * ``SELECTORS`` is one selector or several joined by ``,`` (their union):
 
@@ -95,7 +96,10 @@ _STRENGTH = re.compile(r"(deg=)?[-+]?([0-9.eE+-]+|nan|inf|infinity)", re.IGNOREC
 
 
 def parse_style_arg(text: str) -> StyleRequest:
-    """Parse ``SELECTORS=STYLE[:STRENGTH]`` (see the module docstring)."""
+    """Parse ``[SELECTORS=]STYLE[:STRENGTH]`` (see the module docstring); a bare ``STYLE`` (no
+    ``=``, or the whole text is an existing file) is the whole frame, ``all=STYLE``."""
+    if "=" not in text or Path(text).is_file():
+        text = f"all={text}"
     selector, sep, rest = text.partition("=")
     if not sep or not selector.strip() or not rest.strip():
         raise SelectionError(
@@ -142,6 +146,13 @@ def parse_selector(text: str) -> Selector:
             f"cannot parse selector '{text}'; write person, person#0, id:3, background or all"
         )
     return Selector("label", low)
+
+
+def needs_segmentation(requests: Sequence[StyleRequest]) -> bool:
+    """Whether any request selects more than ``all`` (the whole frame needs no segmenter)."""
+    return any(
+        parse_selector(part).kind != "all" for r in requests for part in r.selector.split(",")
+    )
 
 
 def select(seg: Segmentation, selector: str) -> tuple[Tensor, tuple[int, ...]]:

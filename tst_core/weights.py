@@ -1,8 +1,11 @@
 """Finding and loading model checkpoints, offline, the way torchvision's weights API does.
 
+Known checkpoints (:mod:`tst_core.records`) are fetched on first use by :mod:`tst_core.hub`;
+:func:`locate` is for files tst has no record of, and only looks.
+
 A checkpoint is looked for at an explicit path first, then in the ``$TORCH_HOME`` cache
 (``torch.hub.get_dir()/checkpoints``, where torchvision's ``Weights.get_state_dict`` puts
-downloads). tst never downloads at run time: a missing file is one :class:`WeightsError`
+downloads). :func:`locate` never downloads: a missing file is one :class:`WeightsError`
 sentence saying which file, where it was looked for, and what else the user can do.
 Every file is loaded with ``torch.load(..., weights_only=True)``.
 """

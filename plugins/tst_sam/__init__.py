@@ -9,8 +9,8 @@ Three modes (``--set segmenter.sam.mode=...``):
   cut out again by SAM inside its box, keeping that segmenter's label and score.
 
 Needs the ``segment-anything`` package (``pip install "targeted-style-transfer[sam]"``) and a
-SAM checkpoint (``sam_vit_b_01ec64.pth`` etc., in the ``$TORCH_HOME`` cache or ``--weights``);
-tst never downloads it. The option ``random_weights`` (tests only) loads no checkpoint.
+SAM checkpoint (``--weights``, or ``sam_vit_b_01ec64.pth`` etc. in the ``$TORCH_HOME`` cache,
+fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l``, ``sam-vit-h``). The option ``random_weights`` (tests only) loads no checkpoint.
 """
 
 from __future__ import annotations

@@ -8,15 +8,12 @@ from typing import Any
 import torch
 
 from tst_core.errors import WeightsError, missing_dependency
-from tst_core.weights import load_state_dict, locate
+from tst_core.hub import resolve
+from tst_core.records import record
+from tst_core.weights import load_state_dict
 
-#: The official checkpoints, by model type (file names of the Segment Anything release).
-CHECKPOINTS = {
-    "vit_b": "sam_vit_b_01ec64.pth",
-    "vit_l": "sam_vit_l_0b3195.pth",
-    "vit_h": "sam_vit_h_4b8939.pth",
-}
-URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+#: The official checkpoints' weights records, by model type.
+CHECKPOINTS = {"vit_b": "sam-vit-b", "vit_l": "sam-vit-l", "vit_h": "sam-vit-h"}
 
 
 def import_sam() -> Any:
@@ -29,14 +26,11 @@ def import_sam() -> Any:
 
 
 def checkpoint_path(model_type: str, weights: Path | None) -> Path:
-    """The checkpoint to load: ``weights`` if given, else the official file in the cache."""
-    filename = CHECKPOINTS[model_type]
-    return locate(
-        filename,
+    """The checkpoint to load: ``weights`` if given, else the official file in the cache
+    (fetched there on first use)."""
+    return resolve(
+        record(CHECKPOINTS[model_type]),
         path=weights,
-        what=f"SAM {model_type}",
-        url=URL + filename,
-        option="--weights FILE",
         alternatives="or use a segmenter that needs no SAM checkpoint (--segmenter yolo or grabcut)",
     )
 

@@ -23,7 +23,7 @@ class SamOptions:
     :param model_type: SAM image encoder: ``vit_b``, ``vit_l`` or ``vit_h`` (must match the
         checkpoint).
     :param weights: the SAM checkpoint (``--weights``); default: ``sam_<type>_*.pth`` in the
-        ``$TORCH_HOME`` cache.
+        ``$TORCH_HOME`` cache, fetched there on first use.
     :param points: point prompts ``(x, y)`` or ``(x, y, group)`` in photo pixels (``--point``):
         group 1 (the default) .. N marks a foreground point of object N, 0 a background point
         that every prompt of the photo gets (a box only those inside it).

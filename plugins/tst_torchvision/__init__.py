@@ -1,10 +1,9 @@
 """``torchvision`` segmenter (the default): Mask R-CNN ResNet-50-FPN with torchvision's COCO
 weights, ``v1`` or ``v2``.
 
-The checkpoint is looked for where torchvision's weights API keeps it (the ``$TORCH_HOME``
-cache) or at ``--weights FILE``; tst never downloads it. Fetch it once with
-``python -c "import torchvision; torchvision.models.detection.maskrcnn_resnet50_fpn_v2(weights='COCO_V1')"``
-on a machine with network access, or download the URL the error message names.
+The checkpoint is ``--weights FILE`` or the file torchvision's weights API keeps in the
+``$TORCH_HOME`` cache, fetched there (hash-checked) on first use; ``tst weights fetch
+maskrcnn-v2-coco`` fetches it ahead of time, and ``TST_OFFLINE=1`` forbids fetching.
 """
 
 from __future__ import annotations
@@ -23,5 +22,5 @@ def tst_register_segmenters(register: Register) -> None:
         "torchvision",
         TorchvisionSegmenter,
         options=TorchvisionOptions,
-        description="Mask R-CNN ResNet-50-FPN v1/v2, COCO weights from the $TORCH_HOME cache",
+        description="Mask R-CNN ResNet-50-FPN v1/v2, COCO weights (fetched on first use)",
     )

@@ -10,13 +10,15 @@ import torch
 
 from tst_core.device import check_device_name, resolve_device
 from tst_core.errors import ConfigError, WeightsError
+from tst_core.hub import resolve
+from tst_core.records import record
 from tst_core.types import Env, Segmentation, Tensor, make_instances
-from tst_core.weights import load_state_dict, locate
+from tst_core.weights import load_state_dict
 
-#: model name → (torchvision builder, weights enum); both use the enum's ``COCO_V1`` weights
+#: model name → (torchvision builder, weights enum, weights record); the enum's ``COCO_V1``
 MODELS = {
-    "v1": ("maskrcnn_resnet50_fpn", "MaskRCNN_ResNet50_FPN_Weights"),
-    "v2": ("maskrcnn_resnet50_fpn_v2", "MaskRCNN_ResNet50_FPN_V2_Weights"),
+    "v1": ("maskrcnn_resnet50_fpn", "MaskRCNN_ResNet50_FPN_Weights", "maskrcnn-v1-coco"),
+    "v2": ("maskrcnn_resnet50_fpn_v2", "MaskRCNN_ResNet50_FPN_V2_Weights", "maskrcnn-v2-coco"),
 }
 
 
@@ -25,8 +27,9 @@ class TorchvisionOptions:
     """:param model: ``v1`` (``maskrcnn_resnet50_fpn``, COCO box AP 37.9) or ``v2``
         (``maskrcnn_resnet50_fpn_v2``, box AP 47.4, slower), each with torchvision's
         ``COCO_V1`` weights.
-    :param weights: the checkpoint file (``--weights``); default: torchvision's file name in
-        the ``$TORCH_HOME`` cache (``~/.cache/torch/hub/checkpoints``). Never downloaded.
+    :param weights: the checkpoint file (``--weights``); default: torchvision's file in the
+        ``$TORCH_HOME`` cache (``~/.cache/torch/hub/checkpoints``), fetched there on first use
+        (records ``maskrcnn-v1-coco`` and ``maskrcnn-v2-coco``).
     :param score_threshold: keep detections scoring above this.
     :param mask_threshold: mask pixels above this become 1, the others 0; ``none`` keeps the
         soft mask probabilities.
@@ -101,17 +104,15 @@ def build_model(options: TorchvisionOptions, *, pretrained: bool = True) -> torc
 
 
 def load_state(options: TorchvisionOptions) -> tuple[Path, dict[str, Tensor]]:
-    """The checkpoint's path and state dict, found offline (explicit path, then the cache)."""
-    weights = coco_weights(options.model)
-    what = f"Mask R-CNN {options.model} COCO"
-    path = locate(
-        weights.url.rsplit("/", 1)[-1],
+    """The checkpoint's path and state dict: ``options.weights``, or the cached (or fetched)
+    COCO checkpoint."""
+    rec = record(MODELS[options.model][2])
+    path = resolve(
+        rec,
         path=options.weights,
-        what=what,
-        url=weights.url,
         alternatives="or use --segmenter yolo --weights MODEL.tflite (see `tst plugins`)",
     )
-    return path, load_state_dict(path, f"{what} checkpoint")
+    return path, load_state_dict(path, f"Mask R-CNN {options.model} COCO checkpoint")
 
 
 class TorchvisionSegmenter:

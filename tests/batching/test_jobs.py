@@ -108,7 +108,7 @@ def test_manifest_lines(tmp_path):
     for bad, match in [
         ("[1]", 'line 1: expected an object with a "photo" path'),
         ('{"photo": "a.jpg", "colour": 1}', "line 1: unknown key 'colour'; known keys: blend"),
-        ('{"photo": "a.jpg", "styles": ["person"]}', "line 1: --style expects SELECTOR=STYLE"),
+        ('{"photo": "a.jpg", "styles": ["person="]}', "line 1: --style expects SELECTOR=STYLE"),
         ("{oops", "line 1 is not JSON"),
         ("\n", "has no jobs"),
     ]:

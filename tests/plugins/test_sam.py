@@ -265,7 +265,8 @@ def test_missing_checkpoint_names_file_place_and_alternatives(tmp_path, monkeypa
         SamSegmenter(SamOptions(model_type="vit_l", boxes=((0, 0, 5, 5),)))
     msg = str(err.value)
     assert "sam_vit_l_0b3195.pth" in msg and str(tmp_path) in msg
-    assert "--weights FILE" in msg and "--segmenter yolo" in msg and "never downloads" in msg
+    assert "--weights FILE" in msg and "--segmenter yolo" in msg
+    assert "`tst weights fetch sam-vit-l`" in msg and "TST_OFFLINE=1" in msg
 
 
 def test_a_given_checkpoint_that_does_not_exist_is_named(tmp_path):

@@ -187,8 +187,9 @@ MISSING = {
     "torchvision checkpoint missing": (
         ["--segmenter", "torchvision"],
         [],
-        "Mask R-CNN v2 COCO weights are missing: 'maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth' "
-        "is not in .*never downloads.*--weights FILE, or use --segmenter yolo",
+        "Mask R-CNN ResNet-50-FPN v2, COCO .*'maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth' "
+        "is not in .*TST_OFFLINE=1.*`tst weights fetch maskrcnn-v2-coco`.*--weights FILE, "
+        "or use --segmenter yolo",
     ),
     "torchvision checkpoint path missing": (
         ["--segmenter", "torchvision", "--weights", "{tmp}/none.pth"],

@@ -161,8 +161,9 @@ def test_missing_checkpoint_names_the_file_the_cache_and_the_alternatives(
         TorchvisionSegmenter(TorchvisionOptions(model=model), Env(device="cpu"))
     text = str(err.value)
     assert f"'{filename}' is not in {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in text
-    assert "never downloads" in text and "--weights FILE" in text and "--segmenter yolo" in text
+    assert "TST_OFFLINE=1" in text and "--weights FILE" in text and "--segmenter yolo" in text
     assert f"https://download.pytorch.org/models/{filename}" in text
+    assert f"`tst weights fetch maskrcnn-{model}-coco`" in text
 
 
 @pytest.mark.parametrize(

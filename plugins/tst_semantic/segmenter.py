@@ -1,0 +1,251 @@
+"""Semantic segmentation with torchvision's models, one instance per class present."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from tst_core.device import check_device_name, resolve_device
+from tst_core.errors import ConfigError, WeightsError
+from tst_core.hub import resolve
+from tst_core.records import TORCHVISION_RECORDS, record, torchvision_weights
+from tst_core.types import Env, Instance, Segmentation, Tensor, box_of
+
+from .crf import CRFParams, mean_field
+
+ModelName = Literal[
+    "deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "lraspp_mobilenet_v3_large"
+]
+
+#: model → its weights record (COCO images, the 20 PASCAL VOC classes plus background)
+RECORDS = {
+    "deeplabv3_resnet50": "deeplabv3-resnet50-voc",
+    "deeplabv3_resnet101": "deeplabv3-resnet101-voc",
+    "fcn_resnet50": "fcn-resnet50-voc",
+    "lraspp_mobilenet_v3_large": "lraspp-mobilenetv3-voc",
+}
+
+#: VOC names that COCO (and so the torchvision and yolo segmenters) spell otherwise; labels use
+#: COCO's, so that ``--style car=...`` or ``tv=...`` means the same with every segmenter
+COCO_NAMES = {
+    "aeroplane": "airplane",
+    "diningtable": "dining table",
+    "motorbike": "motorcycle",
+    "pottedplant": "potted plant",
+    "sofa": "couch",
+    "tvmonitor": "tv",
+}
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class SemanticOptions:
+    """:param model: ``deeplabv3_resnet50`` (default; VOC-label mIoU 66.4),
+        ``deeplabv3_resnet101`` (67.4, slower), ``fcn_resnet50`` (60.5) or
+        ``lraspp_mobilenet_v3_large`` (57.9, fastest), each with torchvision's
+        ``COCO_WITH_VOC_LABELS_V1`` weights.
+    :param weights: the checkpoint file (``--weights``); default: torchvision's file in the
+        ``$TORCH_HOME`` cache, fetched there on first use.
+    :param size: the photo is resized so that its short side has this many pixels for the model
+        (torchvision's 520); masks come back at the photo's size.
+    :param min_area: a class is present when the pixels it wins cover at least this fraction of
+        the photo.
+    :param min_probability: in the soft masks, class probabilities below this become 0 outside
+        the pixels the class wins (the faint tail of the softmax far from the object).
+    :param mask_threshold: ``none`` keeps the soft mask (the class probability); a number makes
+        pixels above it 1 and the others 0.
+    :param crf: refine the probabilities with a fully connected CRF (mean field with a spatial
+        and a bilateral kernel, as CRF-RNN) before the masks are cut; see ``crf_*``.
+    :param crf_iterations: mean-field updates.
+    :param crf_spatial_sigma: θγ, pixels at the model's input size.
+    :param crf_spatial_weight: weight of the spatial kernel.
+    :param crf_bilateral_sigma: θα, pixels at the model's input size.
+    :param crf_color_sigma: θβ, on the 0..255 colour scale.
+    :param crf_bilateral_weight: weight of the bilateral kernel.
+    :param device: where the model runs; ``none``: the run's device (``--device``).
+    """
+
+    model: ModelName = "deeplabv3_resnet50"
+    weights: Path | None = None
+    size: int = 520
+    min_area: float = 0.001
+    min_probability: float = 0.05
+    mask_threshold: float | None = None
+    crf: bool = False
+    crf_iterations: int = 5
+    crf_spatial_sigma: float = 3.0
+    crf_spatial_weight: float = 3.0
+    crf_bilateral_sigma: float = 80.0
+    crf_color_sigma: float = 13.0
+    crf_bilateral_weight: float = 10.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(f"segmenter.semantic.{message}")
+
+        check(self.size >= 16, f"size must be at least 16, got {self.size}")
+        check(0.0 <= self.min_area < 1.0, f"min_area must be in [0, 1), got {self.min_area}")
+        check(
+            0.0 <= self.min_probability < 1.0,
+            f"min_probability must be in [0, 1), got {self.min_probability}",
+        )
+        check(
+            self.mask_threshold is None or 0.0 < self.mask_threshold < 1.0,
+            f"mask_threshold must be in (0, 1) or none, got {self.mask_threshold}",
+        )
+        check(self.crf_iterations >= 1, "crf_iterations must be at least 1")
+        for name in ("crf_spatial_sigma", "crf_bilateral_sigma", "crf_color_sigma"):
+            check(getattr(self, name) > 0, f"{name} must be positive")
+        for name in ("crf_spatial_weight", "crf_bilateral_weight"):
+            check(getattr(self, name) >= 0, f"{name} must be zero or positive")
+        if self.device is not None:
+            check_device_name(self.device)
+
+    @property
+    def crf_params(self) -> CRFParams:
+        return CRFParams(
+            self.crf_iterations,
+            self.crf_spatial_sigma,
+            self.crf_spatial_weight,
+            self.crf_bilateral_sigma,
+            self.crf_color_sigma,
+            self.crf_bilateral_weight,
+        )
+
+
+def categories(model: str) -> list[str]:
+    """The 21 class names of ``model``'s weights (``background`` first), in COCO's spelling."""
+    weights = torchvision_weights(TORCHVISION_RECORDS[RECORDS[model]][0])
+    names = [COCO_NAMES.get(n, n) for n in weights.meta["categories"]]
+    return ["background", *names[1:]]
+
+
+def build_model(options: SemanticOptions, *, pretrained: bool = True) -> torch.nn.Module:
+    """``options.model`` for the 21 VOC classes, in eval mode, without its auxiliary head.
+
+    :param pretrained: load the checkpoint (``False``: random initialisation of the same
+        architecture, for tests and timing only).
+    """
+    from torchvision.models import segmentation
+
+    builder = getattr(segmentation, options.model)
+    extra = {} if options.model.startswith("lraspp") else {"aux_loss": True}
+    model: Any = builder(weights=None, weights_backbone=None, num_classes=21, **extra)
+    if pretrained:
+        path = resolve(
+            record(RECORDS[options.model]),
+            path=options.weights,
+            alternatives="or use another segmenter (see `tst plugins`)",
+        )
+        from tst_core.weights import load_state_dict
+
+        try:
+            model.load_state_dict(load_state_dict(path, f"{options.model} checkpoint"))
+        except RuntimeError as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()]
+            raise WeightsError(
+                f"checkpoint '{path}' does not fit {options.model} ({(lines or [str(exc)])[0][:160]}); "
+                "is it another model (segmenter.semantic.model)?"
+            ) from None
+    if hasattr(model, "aux_classifier"):
+        model.aux_classifier = None  # only used in training
+    return model.eval()
+
+
+class SemanticSegmenter:
+    """One instance per class present: label, soft mask (the class probability at the photo's
+    size), score (the mean probability where the class wins), box (where it wins).
+
+    :param model: a ready model to use instead of building one (tests pass a randomly
+        initialised one); it maps ``(1, 3, h, w)`` normalised RGB to ``{"out": (1, 21, h, w)}``.
+    """
+
+    def __init__(
+        self,
+        options: SemanticOptions,
+        env: Env | None = None,
+        *,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        self.options = options
+        self.device = resolve_device(options.device or (env.device if env else "auto"))
+        net = model if model is not None else build_model(options)
+        self.model = net.eval().to(self.device)
+        self.categories = categories(options.model)
+        #: seconds the last call spent in the CRF (0 without it)
+        self.crf_seconds = 0.0
+
+    def probabilities(self, photo: Tensor) -> tuple[Tensor, Tensor]:
+        """The model's input ``(3, h, w)`` in [0, 1] and its class probabilities ``(21, h, w)``
+        (CRF-refined if asked), at the model's input size."""
+        h, w = photo.shape[-2:]
+        scale = self.options.size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        image = F.interpolate(photo[None], size=size, mode="bilinear", antialias=True)[0]
+        image = image.clamp(0.0, 1.0).to(self.device)
+        mean = torch.tensor(MEAN, device=self.device).view(3, 1, 1)
+        std = torch.tensor(STD, device=self.device).view(3, 1, 1)
+        with torch.inference_mode():
+            logits = self.model(((image - mean) / std)[None])["out"][0].float()
+        probs = torch.softmax(logits, dim=0)
+        self.crf_seconds = 0.0
+        if self.options.crf:
+            t0 = time.perf_counter()
+            probs = refine(probs, image, self.options)
+            self.crf_seconds = time.perf_counter() - t0
+        return image, probs
+
+    def segment(self, photo: Tensor) -> Segmentation:
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per class present."""
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        _, probs = self.probabilities(photo)
+        wins = probs.argmax(dim=0)
+        full = F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        full = full.clamp(0.0, 1.0).cpu()
+        full_wins = full.argmax(dim=0)
+        instances = []
+        for c in range(1, len(self.categories)):
+            if float((wins == c).float().mean()) < max(self.options.min_area, 1e-12):
+                continue
+            region = full_wins == c
+            if not bool(region.any()):
+                continue
+            instances.append(self._instance(c, full[c], region))
+        return Segmentation(tuple(instances), size)
+
+    def _instance(self, c: int, prob: Tensor, region: Tensor) -> Instance:
+        o = self.options
+        if o.mask_threshold is not None:
+            mask = (prob > o.mask_threshold).float()
+        else:
+            # the mask covers at least where the class wins, whatever its probability there
+            mask = torch.where((prob >= o.min_probability) | region, prob, torch.zeros_like(prob))
+        score = float(prob[region].mean())
+        return Instance(self.categories[c], score, box_of(region.float()), mask.contiguous())
+
+
+def refine(probs: Tensor, image: Tensor, options: SemanticOptions) -> Tensor:
+    """CRF refinement of ``probs`` ``(21, h, w)`` over the classes that matter: those reaching
+    ``min_probability`` somewhere (and background); the others keep their probabilities.
+
+    :param image: ``(3, h, w)`` RGB in [0, 1].
+    """
+    keep = (probs.amax(dim=(1, 2)) >= max(options.min_probability, 1e-6)).nonzero().flatten()
+    keep = torch.unique(torch.cat([keep, keep.new_zeros(1)]))
+    if len(keep) < 2:
+        return probs
+    sub = probs[keep]
+    mass = sub.sum(dim=0, keepdim=True)
+    refined = mean_field(sub / mass, image * 255.0, options.crf_params) * mass
+    out = probs.clone()
+    out[keep] = refined
+    return out

@@ -1,0 +1,1 @@
+"""Fetching weights: records, the loopback server, `tst weights`, first use."""
