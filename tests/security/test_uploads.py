@@ -35,7 +35,7 @@ UPLOADS = {
 @pytest.mark.parametrize("case", sorted(UPLOADS))
 @pytest.mark.parametrize("name", ["x.png", "../../../x.png", "/etc/x.png", "..", "\x00.png"])
 def test_a_hostile_upload_is_one_line_and_is_not_kept(ui, tmp_path, case, name):
-    service, url = ui
+    _, url = ui
     kind, body, message = UPLOADS[case]
     files_before = files(tmp_path)
     status, answer = call(
