@@ -175,3 +175,41 @@ def test_model_convert_never_writes_over_its_inputs(cli, files):
         assert flag in err, err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert style.read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.fixture
+def training(tmp_path):
+    """``tst train`` arguments over 2 photos (``content/``), one style and a TF net (``init/``)."""
+    from PIL import Image
+
+    (tmp_path / "content").mkdir()
+    for i in range(2):
+        Image.new("RGB", (64, 64), (40 * i, 90, 120)).save(tmp_path / "content" / f"p{i}.png")
+    Image.new("RGB", (32, 32), (200, 60, 20)).save(tmp_path / "stripes.png")
+    write_tf_folder(tmp_path / "init")
+    return [
+        *("train", "--style", tmp_path / "stripes.png", "--content", tmp_path / "content"),
+        *("--holdout", "0", "--size", "32", "--batch", "1", "--steps", "1", "--device", "cpu"),
+        *("--progress", "off"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "init", "message"),
+    [
+        ("content/m.safetensors", None, "a folder this run reads (--content)"),
+        ("init/m.safetensors", "init", "a folder this run reads (--init-from)"),
+        ("m.safetensors", "m.safetensors", "the input file '{root}/m.safetensors' (--init-from)"),
+    ],
+)
+def test_tst_train_never_writes_over_its_inputs(cli, tmp_path, training, output, init, message):
+    from tst_fast.formats import load_model, save_model
+
+    if init == "m.safetensors":
+        save_model(load_model(tmp_path / "init"), tmp_path / init)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    extra = ["--init-from", tmp_path / init] if init else []
+    code, _, err = cli(*training, *extra, "-o", tmp_path / output)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert message.format(root=tmp_path) in err, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
