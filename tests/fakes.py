@@ -5,7 +5,9 @@
 * engine ``fake-fill``: layer k is the target's style image mean colour everywhere; it reports
   one progress step per "iteration" and fails on request, to test error paths; it can take
   ``seconds`` per photo, and kill its own process when the file ``die_if`` exists (removing it
-  first, so one process dies once), to test batches that lose a worker.
+  first, so one process dies once), to test batches that lose a worker; with ``stall_save``
+  set, saving the result then writes half an image, touches that file and sleeps, to test a
+  process stopped while it writes.
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ class FillOptions:
     fail: bool = False
     seconds: float = 0.0
     die_if: Path | None = None
+    stall_save: Path | None = None
+
+
+def _stalled_writer(flag: Path):
+    def writer(image, fmt):
+        def write(tmp: Path) -> None:
+            Path(tmp).write_bytes(b"half an image")
+            flag.touch()
+            time.sleep(60)
+
+        return write
+
+    return writer
 
 
 class FillEngine:
@@ -68,6 +83,10 @@ class FillEngine:
         if self.options.die_if is not None and self.options.die_if.exists():
             self.options.die_if.unlink()
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.options.stall_save is not None:
+            from tst_core import api
+
+            api.image_writer = _stalled_writer(self.options.stall_save)  # this process only
         time.sleep(self.options.seconds)
         layers = []
         for t in targets:

@@ -121,6 +121,17 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def check_not_inputs(
+    outputs: Iterable[Output | str | os.PathLike[str]],
+    inputs: Iterable[Input | str | os.PathLike[str]],
+) -> None:
+    """The first check of :func:`check_outputs` alone: no output is an input or lies in an input
+    folder. For outputs whose folders are made later (a batch's mirrored tree)."""
+    ins = [as_input(i) for i in inputs]
+    for out in outputs:
+        _check_not_input(as_output(out), ins)
+
+
 def _check_not_input(out: Output, inputs: Sequence[Input]) -> None:
     target = _resolved(out.path)
     # the path's own name unresolved too: replacing a link is refused when it names an input
@@ -130,7 +141,7 @@ def _check_not_input(out: Output, inputs: Sequence[Input]) -> None:
         if source in places or _same_file(out.path, inp.path):
             raise InputError(
                 f"refusing to overwrite the input file '{inp.path}' ({inp.what}) with "
-                f"{out.flag} '{out.path}'; choose another {out.flag}"
+                f"{out.flag} '{out.path}'; choose another {out.flag.split()[-1]}"
             )
         if source.is_dir() and any(p.is_relative_to(source) for p in places):
             raise InputError(

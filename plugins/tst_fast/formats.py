@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +192,7 @@ def read_tf_folder(folder: Path, name: str | None = None) -> Model:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         variables = [_tf_variable(folder, manifest, i) for i in range(3 * len(LAYERS))]
-    except (OSError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise WeightsError(f"cannot read the TF model in '{folder}': {error_reason(exc)}") from None
     net = TransformNet("johnson-tf", 1)
     state: dict[str, torch.Tensor] = {}
@@ -210,12 +212,26 @@ def _tf_variable(folder: Path, manifest: dict[str, Any], i: int) -> torch.Tensor
     key = "Variable" if i == 0 else f"Variable_{i}"
     entry = manifest[key]
     shape = tuple(int(n) for n in entry["shape"])
-    data = np.fromfile(folder / entry["filename"], dtype="<f4")
-    if data.size != int(np.prod(shape)):
-        raise ValueError(
-            f"{key} holds {data.size} values, its shape {list(shape)} needs {np.prod(shape)}"
-        )
+    need = math.prod(shape)
+    if min(shape, default=0) < 0:
+        raise ValueError(f"{key} has a negative size in its shape {list(shape)}")
+    path = _tf_file(folder, key, entry["filename"])
+    values = path.stat().st_size // 4
+    if values != need:  # checked before reading: the manifest cannot make us read more
+        raise ValueError(f"{key} holds {values} values, its shape {list(shape)} needs {need}")
+    data = np.fromfile(path, dtype="<f4", count=need)
     return torch.from_numpy(data.reshape(shape).astype(np.float32))
+
+
+def _tf_file(folder: Path, key: str, name: object) -> Path:
+    """A manifest's ``filename``: a plain name beside ``manifest.json`` that is a regular file
+    (a FIFO would block the reader; a path elsewhere is not part of the model)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"{key}'s file {name!r} is not a file in the folder")
+    path = folder / name
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{key}'s file {name!r} is not a regular file (a FIFO, device or socket)")
+    return path
 
 
 #: pytorch/examples TransformerNet key prefixes for our layers: (conv, instance norm)

@@ -43,7 +43,7 @@ from tst_core.engine.render import torch_threads
 from tst_core.engine.vgg import build_network
 from tst_core.errors import InputError
 from tst_core.io import image_writer, read_image, resize_long_side
-from tst_core.outputs import write_outputs
+from tst_core.outputs import Input, Output, check_outputs, write_outputs
 
 from .formats import Model, StyleInfo, file_sha256, load_model, save_model
 from .network import TransformNet, one_hot
@@ -101,6 +101,11 @@ def check(o: TrainOptions) -> None:
         raise InputError("--train norm-only needs --init-from MODEL (the frozen network)")
     if o.resume and not state_path(o.output).is_file():
         raise InputError(f"--resume: no training state '{state_path(o.output)}' to resume from")
+    inputs = [Input(s, "--style") for s in o.styles] + [Input(o.content, "--content")]
+    inputs += [Input(o.init_from, "--init-from")] if o.init_from is not None else []
+    check_outputs(
+        [Output(o.output, "-o"), Output(state_path(o.output), "the training state of -o")], inputs
+    )
 
 
 def split_content(o: TrainOptions) -> tuple[list[Path], list[Path]]:

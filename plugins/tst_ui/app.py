@@ -44,6 +44,8 @@ CSP = (
     "default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: the largest JSON request body read
+MAX_JSON = 1 << 20
 HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 #: seconds between two status messages of a job's event stream, and between keep-alives
 TICK, PING = 0.25, 10.0
@@ -216,9 +218,16 @@ async def _receive(request: Request, service: UiService) -> Path:
 
 
 async def _json(request: Request) -> Any:
+    """The request body as JSON: at most :data:`MAX_JSON` bytes (a job request is a few kB),
+    nested no deeper than the reader's recursion limit."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON:
+            raise InputError(f"the request body is larger than {MAX_JSON >> 20} MiB")
     try:
-        return json.loads(await request.body())
-    except ValueError:
+        return json.loads(bytes(body))
+    except (ValueError, RecursionError):
         raise InputError("the request body is not JSON") from None
 
 

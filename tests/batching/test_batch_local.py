@@ -127,3 +127,35 @@ def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig):
     running = [g for g in group if int(g[0]) == child.pid and not g[1].startswith("Z")]
     assert running == []  # no worker is left behind (exited ones may wait to be reaped)
     assert len(records(out)) < 4
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_worker_stopped_while_it_writes_leaves_no_temporary(shoot, plugins_dist, sig):
+    """Ctrl-C (or SIGTERM) to the batch while a worker writes a photo's files: the worker,
+    stopped with SIGTERM, removes its temporaries (issue 10, item 4) and no half pair is left."""
+    (shoot["photos"] / "broken.jpg").unlink()
+    out, flag = shoot["root"] / "out", shoot["root"] / "writing"
+    args = [
+        shoot["photos"],
+        "-o",
+        out,
+        *fill_args(shoot, "--set", f"engine.fake-fill.stall_save={flag}"),
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tst_core", "batch", *map(str, args), "--jobs", "1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not flag.exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    assert flag.exists(), child.stderr.read() if child.stderr else ""
+    assert [p.name for p in out.rglob("*.part")], "the worker is writing its temporary"
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted", err
+    assert [p.name for p in out.rglob("*.part")] == []
+    assert sorted(p.name for p in out.rglob("*.png")) == []  # no image, so no half pair

@@ -151,7 +151,14 @@ def test_a_bad_score_in_the_index_is_an_input_error(tmp_path, score):
 
 
 @pytest.mark.parametrize(
-    "text", ["[1, 2]", '{"instances": 3}', '{"instances": [1]}', "[" * 100_000, "{"]
+    "text",
+    [
+        "[1, 2]",
+        '{"instances": 3}',
+        '{"instances": [1]}',
+        pytest.param("[" * 100_000, id="100000-deep"),
+        "{",
+    ],
 )
 def test_a_malformed_index_is_an_input_error(tmp_path, text):
     save_mask(tmp_path / "000_dog.png", 1, 5)

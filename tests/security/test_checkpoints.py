@@ -176,6 +176,18 @@ def check_one_line(code, err, marker):
         ),
         pytest.param(
             lambda f, w: [
+                *run_args(f, "--engine", "gatys"),
+                *("--set", "engine.gatys.network=torchvision-resnet50"),
+                *("--set", f"engine.gatys.weights={w}"),
+            ],
+            id="engine torchvision-resnet50",
+        ),
+        pytest.param(
+            lambda f, w: ["segment", f / "photo.png", "--segmenter", "semantic", "--weights", w],
+            id="semantic",
+        ),
+        pytest.param(
+            lambda f, w: [
                 "segment",
                 f / "photo.png",
                 "--segmenter",

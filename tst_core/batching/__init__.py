@@ -210,6 +210,7 @@ def batch(
         job_list = make_jobs(photos, outdir, texts, kwargs.get("segmenter_options", {}), suffix)
     check_jobs(job_list)
     _check_jobs_options(host, kwargs, job_list)
+    _check_not_inputs(host, kwargs, job_list, outdir, manifest)
     _check_style_files(job_list)
     skips = last_skips(outdir / RECORD_FILE)
     job_list = [
@@ -290,6 +291,40 @@ def _check_jobs_options(host: Host | None, base: Mapping[str, Any], jobs: Sequen
             _check_session(host, base, job.overrides)
         except TstError as exc:
             raise type(exc)(f"photo '{job.photo}': {exc}") from None
+
+
+def _check_not_inputs(
+    host: Host | None,
+    base: Mapping[str, Any],
+    jobs: Sequence[Job],
+    outdir: Path,
+    manifest: str | Path | None,
+) -> None:
+    """No photo's image or report may be a file its run reads (a photo of the batch, a style
+    image, a mask, a config, a checkpoint, the manifest) or lie in a folder it reads (a masks
+    folder), through ``..`` and links too; nor may the batch record be one. Refused before any
+    photo runs, as ``tst run`` refuses it before stylising."""
+    from ..api import run_outputs
+    from ..outputs import Input, Output, check_not_inputs
+
+    resolved = {os.path.realpath(j.photo): j.photo for j in jobs}
+    shared = [Input(Path(manifest), "manifest")] if manifest is not None else []
+    check_not_inputs([Output(outdir / RECORD_FILE, "the batch record in -o")], shared)
+    sessions: dict[str, Session] = {}
+    for job in jobs:
+        key = json.dumps(job.overrides, sort_keys=True, default=str)
+        if key not in sessions:
+            sessions[key] = _check_session(host, base, job.overrides)
+        outs = run_outputs(job.output)
+        photos = [
+            Input(resolved[p], "photo") for o in outs if (p := os.path.realpath(o.path)) in resolved
+        ]
+        requests = [parse_style_arg(t) for t in job.styles]
+        inputs = [*shared, *photos, *sessions[key].input_files(job.photo, requests)]
+        try:
+            check_not_inputs(outs, inputs)
+        except InputError as exc:
+            raise InputError(f"photo '{job.photo}': {exc}") from None
 
 
 def _check_style_files(jobs: Sequence[Job]) -> None:

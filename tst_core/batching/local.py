@@ -14,7 +14,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import TstError
 from .dispatch import Dispatcher
@@ -54,8 +54,15 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _stopped(signum: int, frame: Any) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
 def _child(conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the batch on Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the batch on Ctrl-C...
+    # ...with SIGTERM, which unwinds (a write in progress removes its temporaries) instead of
+    # ending the process where it stands
+    signal.signal(signal.SIGTERM, _stopped)
     limit_threads(threads)
     worker = Worker(spec)
     try:
