@@ -136,16 +136,22 @@ def test_readme_first_command_with_the_shared_pictures(tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["segmenter"]["ran"] is False
 
 
-def test_a_whole_frame_batch_builds_no_segmenter(host, tmp_path):
+@pytest.mark.parametrize("prefetch", ["off", "on"])
+def test_a_whole_frame_batch_builds_no_segmenter(host, tmp_path, prefetch):
+    """Neither the worker's setup nor its segment-ahead step (``prefetch``, which prepares
+    photo i+1 while photo i is stylised) builds the segmenter for whole-frame jobs."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a.png", "b.png"):
+    for name in ("a.png", "b.png", "c.png"):
         random_pictures(tmp_path, (24, 32), (16, 16))
         (tmp_path / "p.png").rename(photos / name)
     run = tst_core.batch(
         [photos], [f"all={tmp_path / 's.png'}"], output=tmp_path / "out", executor="inline",
         host=host, segmenter="fake-weights", engine="fake-fill", blend="hard", size=32,
+        prefetch=prefetch,
     )  # fmt: skip
-    assert [r.status for r in run] == ["done", "done"]
+    results = list(run)
+    assert [r.status for r in results] == ["done"] * 3, [r.reason for r in results]
+    assert not any("segment_ahead" in r.timings for r in results)
     report = json.loads((tmp_path / "out" / "a.json").read_text())
     assert report["segmenter"]["ran"] is False
