@@ -67,6 +67,35 @@ def test_a_bare_style_on_the_command_line_is_the_whole_frame(cli, pictures):
     assert report["targets"][0]["selector"] == "all" and not report["segmenter"]["ran"]
 
 
+@pytest.mark.parametrize("segmenter", ["grabcut", "maskfile"])
+def test_grabcut_and_maskfile_targets_need_no_checkpoint(cli, pictures, monkeypatch, segmenter):
+    """The quick start's other ways to run with nothing fetched: a --box for grabcut, or your
+    own mask PNG (TST_OFFLINE=1 is the suite's setting; the cache stays empty)."""
+    monkeypatch.setenv("TORCH_HOME", str(pictures / "torch-home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    photo = Image.new("RGB", (40, 30), (90, 140, 90))  # a red block on green, for grabcut
+    photo.paste((200, 30, 30), (12, 9, 27, 23))
+    photo.save(pictures / "p.png")
+    (pictures / "masks").mkdir()
+    mask = Image.new("L", (40, 30), 0)
+    mask.paste(255, (8, 6, 30, 26))
+    mask.save(pictures / "masks" / "thing.png")
+    how = {
+        "grabcut": ["--box", "8,6,30,26", "--style", f"id:0={pictures / 's.png'}"],
+        "maskfile": ["--masks", pictures / "masks", "--style", f"thing={pictures / 's.png'}"],
+    }[segmenter]
+    out = pictures / "out.png"
+    code, _, err = cli(
+        "run", pictures / "p.png", "--segmenter", segmenter, *how, "--size", 32, "-o", out,
+        "--set", "engine.gatys.iterations=2", "--set", "engine.gatys.scales=[1.0]",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["segmenter"] == {"name": segmenter, "ran": True}
+    assert report["config"]["run"]["engine"] == "gatys" and report["final_losses"]["style/0"] > 0
+    assert not (pictures / "torch-home").exists()
+
+
 NO_NETWORK = """\
 import socket
 
