@@ -123,6 +123,24 @@ def test_a_cached_file_of_the_wrong_size_is_refused(online, server):
     assert hub.resolve(rec) == online / "tiny.pth" and server.count("tiny.pth") == 0
 
 
+@pytest.mark.parametrize("name", ["maskrcnn-v2-coco", "deeplabv3-resnet50-voc", "vgg16-imagenet"])
+def test_a_file_torchvision_fetched_is_reused(torch_home, monkeypatch, name):
+    """torchvision's own ``Weights.get_state_dict()`` (its download stubbed to write a small
+    state dict where torchvision puts it) leaves the file that resolve() then returns, offline,
+    with nothing fetched."""
+    import torch
+
+    from tst_core.records import TORCHVISION_RECORDS, torchvision_weights
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        torch.save({"w": torch.zeros(2)}, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    torchvision_weights(TORCHVISION_RECORDS[name][0]).get_state_dict(progress=False)
+    fetched = list((torch_home / "hub" / "checkpoints").iterdir())
+    assert hub.resolve(records()[name]) == fetched[0] and len(fetched) == 1  # offline here
+
+
 def test_an_explicit_path_wins_without_a_request(online, server, tmp_path):
     rec = server.record("tiny.pth", BODY)
     mine = tmp_path / "mine.pth"
