@@ -67,6 +67,35 @@ def test_a_bare_style_on_the_command_line_is_the_whole_frame(cli, pictures):
     assert report["targets"][0]["selector"] == "all" and not report["segmenter"]["ran"]
 
 
+@pytest.mark.parametrize("segmenter", ["grabcut", "maskfile"])
+def test_grabcut_and_maskfile_targets_need_no_checkpoint(cli, pictures, monkeypatch, segmenter):
+    """The quick start's other ways to run with nothing fetched: a --box for grabcut, or your
+    own mask PNG (TST_OFFLINE=1 is the suite's setting; the cache stays empty)."""
+    monkeypatch.setenv("TORCH_HOME", str(pictures / "torch-home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    photo = Image.new("RGB", (40, 30), (90, 140, 90))  # a red block on green, for grabcut
+    photo.paste((200, 30, 30), (12, 9, 27, 23))
+    photo.save(pictures / "p.png")
+    (pictures / "masks").mkdir()
+    mask = Image.new("L", (40, 30), 0)
+    mask.paste(255, (8, 6, 30, 26))
+    mask.save(pictures / "masks" / "thing.png")
+    how = {
+        "grabcut": ["--box", "8,6,30,26", "--style", f"id:0={pictures / 's.png'}"],
+        "maskfile": ["--masks", pictures / "masks", "--style", f"thing={pictures / 's.png'}"],
+    }[segmenter]
+    out = pictures / "out.png"
+    code, _, err = cli(
+        "run", pictures / "p.png", "--segmenter", segmenter, *how, "--size", 32, "-o", out,
+        "--set", "engine.gatys.iterations=2", "--set", "engine.gatys.scales=[1.0]",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["segmenter"] == {"name": segmenter, "ran": True}
+    assert report["config"]["run"]["engine"] == "gatys" and report["final_losses"]["style/0"] > 0
+    assert not (pictures / "torch-home").exists()
+
+
 NO_NETWORK = """\
 import socket
 
@@ -136,16 +165,22 @@ def test_readme_first_command_with_the_shared_pictures(tmp_path):
     assert json.loads(out.with_suffix(".json").read_text())["segmenter"]["ran"] is False
 
 
-def test_a_whole_frame_batch_builds_no_segmenter(host, tmp_path):
+@pytest.mark.parametrize("prefetch", ["off", "on"])
+def test_a_whole_frame_batch_builds_no_segmenter(host, tmp_path, prefetch):
+    """Neither the worker's setup nor its segment-ahead step (``prefetch``, which prepares
+    photo i+1 while photo i is stylised) builds the segmenter for whole-frame jobs."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a.png", "b.png"):
+    for name in ("a.png", "b.png", "c.png"):
         random_pictures(tmp_path, (24, 32), (16, 16))
         (tmp_path / "p.png").rename(photos / name)
     run = tst_core.batch(
         [photos], [f"all={tmp_path / 's.png'}"], output=tmp_path / "out", executor="inline",
         host=host, segmenter="fake-weights", engine="fake-fill", blend="hard", size=32,
+        prefetch=prefetch,
     )  # fmt: skip
-    assert [r.status for r in run] == ["done", "done"]
+    results = list(run)
+    assert [r.status for r in results] == ["done"] * 3, [r.reason for r in results]
+    assert not any("segment_ahead" in r.timings for r in results)
     report = json.loads((tmp_path / "out" / "a.json").read_text())
     assert report["segmenter"]["ran"] is False

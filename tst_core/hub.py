@@ -78,7 +78,7 @@ def resolve(
     """The checkpoint file to load for ``rec``: ``path`` if given (it must exist), else the
     cached file, fetched first if it is missing (see the module docstring).
 
-    :param option: how the user gives a path, for messages.
+    :param option: how the user gives a path, for messages (``""``: they cannot).
     :param alternatives: another way out for messages, e.g. ``"or use --segmenter yolo"``.
     """
     if path is not None:
@@ -96,12 +96,12 @@ def resolve(
             )
         return cached
     if offline():
+        ways = [f"or pass {option}" if option else "", alternatives]
         raise WeightsError(
             f"{rec.description or rec.name}: '{rec.file_name}' is not in {cached.parent} "
             f"($TORCH_HOME cache) and {OFFLINE_ENV}=1 (--offline) forbids fetching it from "
             f"{source_url(rec)}; run `{fetch_command(rec)}` on a machine with network access "
-            f"(then copy the file into that folder), or pass {option}"
-            + (f", {alternatives}" if alternatives else "")
+            "(then copy the file into that folder)" + "".join(f", {w}" for w in ways if w)
         )
     return fetch(rec, progress=progress)
 

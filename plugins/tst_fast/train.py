@@ -163,7 +163,13 @@ class Losses(nn.Module):
         super().__init__()
         self.o = o
         layers = (*o.content_layers, *o.style_layers)
-        self.net = build_network(o.network, layers=layers, device=device)
+        self.net = build_network(
+            o.network,
+            layers=layers,
+            device=device,
+            weights_option="",
+            alternatives="or train with the embedded loss network (--network vgg19)",
+        )
         self.layers = list(dict.fromkeys(layers))
         with torch.no_grad():
             feats = [self.net(s[None].to(device), o.style_layers) for s in styles]

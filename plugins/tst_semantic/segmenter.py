@@ -137,15 +137,17 @@ def build_model(options: SemanticOptions, *, pretrained: bool = True) -> torch.n
     """
     from torchvision.models import segmentation
 
-    builder = getattr(segmentation, options.model)
-    extra = {} if options.model.startswith("lraspp") else {"aux_loss": True}
-    model: Any = builder(weights=None, weights_backbone=None, num_classes=21, **extra)
-    if pretrained:
+    path = None
+    if pretrained:  # before building: a missing checkpoint fails before seconds of set-up
         path = resolve(
             record(RECORDS[options.model]),
             path=options.weights,
             alternatives="or use another segmenter (see `tst plugins`)",
         )
+    builder = getattr(segmentation, options.model)
+    extra = {} if options.model.startswith("lraspp") else {"aux_loss": True}
+    model: Any = builder(weights=None, weights_backbone=None, num_classes=21, **extra)
+    if path is not None:
         from tst_core.weights import load_state_dict
 
         try:

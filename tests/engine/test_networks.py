@@ -164,21 +164,30 @@ def pictures(tmp_path):
     return random_pictures(tmp_path, (36, 48), (32, 32))
 
 
-def test_resnet_network_runs_end_to_end(cli, pictures, resnet_checkpoint):
+@pytest.mark.parametrize("arch", ["vgg11", "vgg16", "vgg19", "resnet50"])
+def test_each_network_runs_end_to_end(cli, pictures, resnet_checkpoint, tmp_path, arch):
+    """tst run with each torchvision network on random weights of its architecture."""
+    if arch == "resnet50":
+        weights = resnet_checkpoint[1]
+    else:
+        from .test_vgg import _random_torchvision_checkpoint
+
+        weights = _random_torchvision_checkpoint(tmp_path, arch)[1]
     out = pictures / "out.png"
     code, _, err = cli(
-        "run", pictures / "p.png", "--style", f"all={pictures / 's.png'}", "--segmenter", "fake-boxes",
+        "run", pictures / "p.png", "--style", f"person={pictures / 's.png'}", "--segmenter", "fake-boxes",
         "--size", 48, "--blend", "hard", "-o", out,
-        "--set", "engine.gatys.network=torchvision-resnet50",
-        "--set", f"engine.gatys.weights={resnet_checkpoint[1]}",
+        "--set", f"engine.gatys.network=torchvision-{arch}",
+        "--set", f"engine.gatys.weights={weights}",
         "--set", "engine.gatys.iterations=2", "--set", "engine.gatys.scales=[1.0]",
     )  # fmt: skip
     assert code == 0, err
     report = json.loads(out.with_suffix(".json").read_text())
     gatys = report["config"]["engine"]["gatys"]
-    assert gatys["network"] == "torchvision-resnet50" and gatys["style_layers"][0] == "relu"
-    assert report["final_losses"]["content"] > 0
-    assert Image.open(out).size == (48, 36)
+    assert gatys["network"] == f"torchvision-{arch}"
+    assert gatys["style_layers"][0] == ("relu" if arch == "resnet50" else "relu1_1")
+    assert report["final_losses"]["content"] > 0 and report["final_losses"]["style/0"] > 0
+    assert report["segmenter"]["ran"] and Image.open(out).size == (48, 36)
 
 
 def test_config_show_lists_the_network_and_its_layers(cli):

@@ -123,6 +123,24 @@ def test_a_cached_file_of_the_wrong_size_is_refused(online, server):
     assert hub.resolve(rec) == online / "tiny.pth" and server.count("tiny.pth") == 0
 
 
+@pytest.mark.parametrize("name", ["maskrcnn-v2-coco", "deeplabv3-resnet50-voc", "vgg16-imagenet"])
+def test_a_file_torchvision_fetched_is_reused(torch_home, monkeypatch, name):
+    """torchvision's own ``Weights.get_state_dict()`` (its download stubbed to write a small
+    state dict where torchvision puts it) leaves the file that resolve() then returns, offline,
+    with nothing fetched."""
+    import torch
+
+    from tst_core.records import TORCHVISION_RECORDS, torchvision_weights
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        torch.save({"w": torch.zeros(2)}, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    torchvision_weights(TORCHVISION_RECORDS[name][0]).get_state_dict(progress=False)
+    fetched = list((torch_home / "hub" / "checkpoints").iterdir())
+    assert hub.resolve(records()[name]) == fetched[0] and len(fetched) == 1  # offline here
+
+
 def test_an_explicit_path_wins_without_a_request(online, server, tmp_path):
     rec = server.record("tiny.pth", BODY)
     mine = tmp_path / "mine.pth"
@@ -222,6 +240,46 @@ def test_a_download_killed_midway_leaves_no_file_and_the_next_one_succeeds(
     path = hub.fetch(rec, progress=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256
     assert leftovers(online) == ["slow.pth"]
+
+
+CLI = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell may ignore it
+from tst_core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("sig", "code", "line"), [
+    (signal.SIGINT, 130, "tst: interrupted"),
+    (signal.SIGTERM, 128 + signal.SIGTERM, "tst: terminated"),
+])  # fmt: skip
+def test_tst_weights_fetch_stopped_midway_removes_its_part_file(
+    online, server, torch_home, sig, code, line
+):
+    """Ctrl-C or SIGTERM during ``tst weights fetch``: exit 130/143, one line, and neither the
+    final file nor the ``.part`` is left (SIGKILL, above, can leave only the ``.part``)."""
+    name = records()["vgg11-imagenet"].file_name
+    server.serve(f"mirror/{name}", BODY, mode="slow", chunk=2048, delay=0.05)
+    env = {k: v for k, v in os.environ.items() if k != hub.OFFLINE_ENV}
+    env |= {"TORCH_HOME": str(torch_home), hub.MIRROR_ENV: f"{server.url}/mirror"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLI, "weights", "fetch", "vgg11-imagenet"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: server.sent[f"/mirror/{name}"] >= 8192, seconds=60)
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == code, err
+    assert err.splitlines()[-1] == line and "fetching vgg11-imagenet" in err, err
+    assert len(err.splitlines()) == 2  # the fetch notice and that line
+    assert server.sent[f"/mirror/{name}"] < len(BODY) and leftovers(online) == []
+
+
+def test_a_progress_bar_counts_the_bytes(online, server, capsys):
+    hub.fetch(server.record("tiny.pth", BODY), progress=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
+    assert bar.startswith("tiny: 100%") and "64.0k/64.0k" in bar, bar
 
 
 def test_two_processes_fetching_one_file_download_it_once(online, server, torch_home):

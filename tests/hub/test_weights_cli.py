@@ -74,32 +74,115 @@ def test_plugins_and_config_show_make_no_request(cli, online, server, monkeypatc
 @pytest.fixture
 def photo(tmp_path):
     Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "photos").mkdir()
+    for name in ("a.png", "b.png"):  # a folder for tst batch and tst train
+        Image.fromarray(np.full((24, 32, 3), 60, np.uint8)).save(tmp_path / "photos" / name)
     return tmp_path / "p.png"
 
 
+SEGMENT = ["segment", "{photo}"]
+SEMANTIC = [*SEGMENT, "--segmenter", "semantic", "--set"]
+SAM = [*SEGMENT, "--segmenter", "sam", "--box", "1,1,9,9", "--set"]
+RUN = ["run", "{photo}", "--style", "{photo}", "-o", "{out}"]
+TRAIN = ["train", "--style", "{photo}", "--content", "{photos}", "-o", "{dir}.safetensors"]
+GATYS = "--set engine.gatys.weights=FILE, or use the embedded network (engine.gatys.network=vgg19)"
+
+#: (command, the record it needs, how the message says to do without it); every record is here
+OFFLINE_CASES = [
+    (SEGMENT, "maskrcnn-v2-coco", "or use --segmenter yolo"),
+    ([*SEGMENT, "--set", "segmenter.torchvision.model=v1"], "maskrcnn-v1-coco", "--weights FILE"),
+    (SEMANTIC[:-1], "deeplabv3-resnet50-voc", "or use another segmenter"),
+    ([*SEMANTIC, "segmenter.semantic.model=deeplabv3_resnet101"], "deeplabv3-resnet101-voc", ""),
+    ([*SEMANTIC, "segmenter.semantic.model=fcn_resnet50"], "fcn-resnet50-voc", ""),
+    (
+        [*SEMANTIC, "segmenter.semantic.model=lraspp_mobilenet_v3_large"],
+        "lraspp-mobilenetv3-voc",
+        "",
+    ),
+    (SAM[:-1], "sam-vit-b", "--segmenter yolo or grabcut"),
+    ([*SAM, "segmenter.sam.model_type=vit_l"], "sam-vit-l", ""),
+    ([*SAM, "segmenter.sam.model_type=vit_h"], "sam-vit-h", ""),
+    ([*RUN, "--set", "engine.gatys.network=torchvision-vgg11"], "vgg11-imagenet", GATYS),
+    ([*RUN, "--set", "engine.gatys.network=torchvision-vgg16"], "vgg16-imagenet", GATYS),
+    ([*RUN, "--set", "engine.gatys.network=torchvision-vgg19"], "vgg19-imagenet", GATYS),
+    ([*RUN, "--set", "engine.gatys.network=torchvision-resnet50"], "resnet50-imagenet", GATYS),
+    # the other commands that load checkpoints
+    (["run", "{photo}", "--style", "person={photo}", "-o", "{out}"], "maskrcnn-v2-coco", ""),
+    (
+        [*RUN, "--engine", "gatys-full", "--set", "engine.gatys-full.network=torchvision-vgg11"],
+        "vgg11-imagenet",
+        "--set engine.gatys-full.weights=FILE, or use the embedded network "
+        "(engine.gatys-full.network=vgg19)",
+    ),
+    (
+        ["compare", "{photo}", "--style", "person={photo}", "--blend", "hard", "-o", "{out}"],
+        "maskrcnn-v2-coco",
+        "",
+    ),
+    (
+        [
+            *TRAIN,
+            "--network",
+            "torchvision-vgg16",
+            "--holdout",
+            "1",
+            "--steps",
+            "1",
+            "--size",
+            "16",
+        ],
+        "vgg16-imagenet",
+        "(then copy the file into that folder), or train with the embedded loss network "
+        "(--network vgg19)",
+    ),
+]
+
+
+def test_the_offline_cases_cover_every_record():
+    assert {name for _, name, _ in OFFLINE_CASES} == set(records())
+
+
+def _offline(cli, torch_home, photo, args):
+    folder = photo.parent
+    fill = {
+        "photo": photo,
+        "photos": folder / "photos",
+        "out": folder / "o.png",
+        "dir": folder / "o",
+    }
+    code, _, err = cli(*[a.format(**fill) for a in args])
+    assert not torch_home.exists()  # no .part, no .lock: nothing was attempted
+    # no picture, model or sheet (tst batch keeps its empty record and lock in its folder)
+    assert {p.name for p in folder.iterdir()} <= {"p.png", "photos", "o"}
+    if (folder / "o").is_dir():
+        assert {p.name for p in (folder / "o").iterdir()} <= {"batch.jsonl", ".batch.lock"}
+    return code, err
+
+
 @pytest.mark.parametrize(
-    ("args", "name"),
-    [
-        (["segment", "{photo}"], "maskrcnn-v2-coco"),
-        (["segment", "{photo}", "--set", "segmenter.torchvision.model=v1"], "maskrcnn-v1-coco"),
-        (["segment", "{photo}", "--segmenter", "sam", "--box", "1,1,9,9"], "sam-vit-b"),
-        (
-            [
-                "run",
-                "{photo}",
-                "--style",
-                "{photo}",
-                "--set",
-                "engine.gatys.network=torchvision-vgg16",
-            ],
-            "vgg16-imagenet",
-        ),
-    ],
+    ("args", "name", "hint"), OFFLINE_CASES, ids=[f"{a[0]}-{n}" for a, n, _ in OFFLINE_CASES]
 )
 def test_offline_every_missing_checkpoint_is_one_line_with_its_fetch_command(
-    cli, torch_home, photo, args, name
+    cli, torch_home, photo, args, name, hint
 ):
-    code, _, err = cli(*[a.format(photo=photo) for a in args], "--offline")
+    """TST_OFFLINE=1 (the suite's setting): exit 2, one line with the file, its URL and the
+    command that fetches it, and how to do without it."""
+    code, err = _offline(cli, torch_home, photo, args)
     assert code == 2 and err.count("\n") == 1, err
     rec = records()[name]
     assert rec.file_name in err and rec.url in err and f"`tst weights fetch {name}`" in err
+    assert hint in err
+
+
+BATCH = ["batch", "{photos}", "--style", "person={photo}", "-o", "{dir}"]
+
+
+@pytest.mark.parametrize("command", ["segment", "run", "compare", "batch"])
+def test_the_offline_flag_alone_forbids_fetching(cli, torch_home, photo, monkeypatch, command):
+    """--offline without TST_OFFLINE, also in tst batch's worker processes."""
+    monkeypatch.delenv(hub.OFFLINE_ENV)
+    cases = [*OFFLINE_CASES, (BATCH, "maskrcnn-v2-coco", "")]
+    args = next(a for a, name, _ in cases if a[0] == command and name == "maskrcnn-v2-coco")
+    code, err = _offline(cli, torch_home, photo, [*args, "--offline"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "`tst weights fetch maskrcnn-v2-coco`" in err

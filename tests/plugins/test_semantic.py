@@ -89,6 +89,26 @@ def test_masks_come_back_at_the_photo_size():
     assert seg.instances[0].box == (8.0, 8.0, 40.0, 56.0)
 
 
+def test_person_and_background_select_its_classes(host):
+    """``person=`` styles the person class's pixels, ``background=`` the pixels no class
+    covers, and the car keeps the photo (fake-fill paints each target its style's colour)."""
+    import tst_core
+
+    photo = torch.full((3, 32, 48), 0.5)
+    red, blue = torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)
+    red[0], blue[2] = 1.0, 1.0
+    seg = segmenter(scene()).segment(photo)
+    result = tst_core.run(
+        photo, {"person": red, "background": blue}, segmentation=seg, host=host,
+        engine="fake-fill", blend="hard", size=48,
+    )  # fmt: skip
+    image = result.image
+    torch.testing.assert_close(image[:, 16, 12], torch.tensor([1.0, 0.0, 0.0]))  # person
+    torch.testing.assert_close(image[:, 30, 2], torch.tensor([0.0, 0.0, 1.0]))  # background
+    torch.testing.assert_close(image[:, 16, 36], torch.full((3,), 0.5))  # the car: the photo
+    assert [t["selector"] for t in result.report["targets"]] == ["person", "background"]
+
+
 @pytest.mark.parametrize("model", list(RECORDS))
 def test_random_real_architectures_follow_the_contract(model):
     torch.manual_seed(0)

@@ -45,6 +45,8 @@ class _Base:
             padding=o.padding,
             weights=o.weights,
             device=self.device,
+            weights_option=f"--set engine.{self.name}.weights=FILE",
+            alternatives=f"or use the embedded network (engine.{self.name}.network=vgg19)",
         )
         self.renderer = Renderer(self.net, o, self.device, self.name)
 

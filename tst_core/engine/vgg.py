@@ -262,13 +262,18 @@ def _conv_slots(arch: str) -> list[ConvSlot]:
     return [ConvSlot(s.name, i, s.channels) for i, s in specs if s.kind == "conv"]
 
 
-def _torchvision_file(arch: str, path: str | None) -> Path:
-    return resolve(
-        record(f"{arch}-imagenet"),
-        path=path,
-        option="--set engine.gatys.weights=FILE",
-        alternatives="or use the embedded network (engine.gatys.network=vgg19)",
-    )
+#: how a user of the gatys engine gives a network's checkpoint, or needs none (for messages)
+GATYS_WEIGHTS_OPTION = "--set engine.gatys.weights=FILE"
+GATYS_ALTERNATIVES = "or use the embedded network (engine.gatys.network=vgg19)"
+
+
+def _torchvision_file(
+    arch: str,
+    path: str | None,
+    option: str = GATYS_WEIGHTS_OPTION,
+    alternatives: str = GATYS_ALTERNATIVES,
+) -> Path:
+    return resolve(record(f"{arch}-imagenet"), path=path, option=option, alternatives=alternatives)
 
 
 def build_network(
@@ -279,12 +284,16 @@ def build_network(
     padding: Padding = "zero",
     weights: str | os.PathLike[str] | None = None,
     device: torch.device | str = "cpu",
+    weights_option: str = GATYS_WEIGHTS_OPTION,
+    alternatives: str = GATYS_ALTERNATIVES,
 ) -> FeatureNet:
     """A :class:`FeatureNet` truncated after the deepest of ``layers``, on ``device``.
 
     :param network: one of :data:`NETWORKS`.
     :param layers: the layers the caller will read (content and style layers).
     :param weights: a checkpoint file; ``None``: the embedded or cached (fetched) weights.
+    :param weights_option: how the caller's user passes ``weights`` (``""``: they cannot), and
+        ``alternatives`` another way out, both for the message when a checkpoint is missing.
     """
     layers = list(layers)
     if not layers:
@@ -296,6 +305,8 @@ def build_network(
     aliases = _aliases(network)
     last = max((aliases.get(n, n) for n in layers), key=order.index)
     path = str(weights) if weights is not None else None
+    if network != "vgg19":  # the record's file, fetched here on first use
+        path = str(_torchvision_file(arch_of(network), path, weights_option, alternatives))
     net: FeatureNet
     if arch_of(network) == "resnet50":
         state = load_resnet_state(path)
