@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -101,12 +103,21 @@ def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, cap
         assert np.abs(a.astype(int) - c).max() > 10  # it was stylised
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig):
-    """Ctrl-C (or SIGTERM) to the batch alone: it stops its workers and exits 130."""
+@pytest.mark.parametrize(
+    ("sig", "to_group", "when"),
+    [
+        (signal.SIGINT, True, "starting"),  # Ctrl-C in a terminal reaches the workers too
+        (signal.SIGTERM, False, "starting"),
+        (signal.SIGINT, False, "running"),
+        (signal.SIGTERM, True, "running"),
+    ],
+)
+def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig, to_group, when):
+    """Ctrl-C (or SIGTERM), to the batch or to its whole process group, while its workers
+    start or while they run photos: it stops its workers, exits 130 and prints one line."""
     (shoot["photos"] / "broken.jpg").unlink()
     out = shoot["root"] / "out"
-    args = [shoot["photos"], "-o", out, *fill_args(shoot, "--set", "engine.fake-fill.seconds=1")]
+    args = [shoot["photos"], "-o", out, *fill_args(shoot, "--set", "engine.fake-fill.seconds=3")]
     child = subprocess.Popen(
         [sys.executable, "-m", "tst_core", "batch", *map(str, args), "--jobs", "2"],
         cwd=ROOT,
@@ -115,17 +126,25 @@ def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig):
         text=True,
         start_new_session=True,
     )
+    # the record appears before the workers start; the first line once they run (nobody.png
+    # is skipped at once, the others take 3 s each)
+    started = (lambda: records(out)) if when == "running" else (out / "batch.jsonl").is_file
     deadline = time.monotonic() + 120
-    while not (out / "batch.jsonl").is_file() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child.send_signal(sig)
+    while child.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if started():
+                break
+        time.sleep(0.02)
+    os.killpg(child.pid, sig) if to_group else child.send_signal(sig)
     _, err = child.communicate(timeout=60)
-    assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted"
-    time.sleep(0.5)
-    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
-    group = [line.split(None, 2) for line in ps.stdout.splitlines()]
-    running = [g for g in group if int(g[0]) == child.pid and not g[1].startswith("Z")]
-    assert running == []  # no worker is left behind (exited ones may wait to be reaped)
+    assert child.returncode == 130, err
+    assert err.splitlines()[-1] == "tst: interrupted" and "Traceback" not in err, err
+    # no worker is left behind: the batch joined every worker it started before it exited
+    assert [args for args in _group(child.pid) if "spawn_main" in args] == []
+    deadline = time.monotonic() + 30  # multiprocessing's resource tracker exits on its own
+    while _group(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group(child.pid) == []
     assert len(records(out)) < 4
 
 
@@ -159,3 +178,47 @@ def test_a_worker_stopped_while_it_writes_leaves_no_temporary(shoot, plugins_dis
     assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted", err
     assert [p.name for p in out.rglob("*.part")] == []
     assert sorted(p.name for p in out.rglob("*.png")) == []  # no image, so no half pair
+
+
+def _group(pgid: int) -> list[str]:
+    """The command lines of the live (not zombie) processes of process group ``pgid``."""
+    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
+    rows = [line.split(None, 2) for line in ps.stdout.splitlines()]
+    return [r[2] for r in rows if int(r[0]) == pgid and not r[1].startswith("Z")]
+
+
+def test_a_signal_while_a_worker_starts_waits_until_the_batch_knows_it(
+    shoot, plugins_dist, capfd, monkeypatch
+):
+    """The race under load: Ctrl-C after the worker process is spawned but before it is sent
+    its arguments. It must not cut that handover (the child would die of ``EOFError: Ran out
+    of input``, a traceback on the batch's stderr, and the batch would not know to stop it)."""
+    import multiprocessing.util
+
+    import tst_core
+    from tst_core.batching.local import LocalExecutor
+
+    spawn = multiprocessing.util.spawnv_passfds
+
+    def spawn_then_interrupt(path, args, passfds):
+        pid = spawn(path, args, passfds)
+        if any("spawn_main" in os.fsdecode(a) for a in args):  # a worker, not the resource tracker
+            signal.raise_signal(signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawn_then_interrupt)
+    run = tst_core.batch(
+        [shoot["photos"] / "a.png"],
+        [f"person={shoot['style']}"],
+        output=shoot["root"] / "out",
+        segmenter="maskfile",
+        segmenter_options={"masks": f"{shoot['masks']}/{{stem}}"},
+        engine="fake-fill",
+    )
+    executor = LocalExecutor(run.spec, workers=1, threads=1)
+    with pytest.raises(KeyboardInterrupt):
+        executor._start(run.jobs[0])
+    (proc,) = executor._procs.values()  # the interrupt came after the batch knew its worker
+    executor._stop_all()
+    assert proc.process.exitcode == -signal.SIGKILL  # stopped while it loaded
+    assert "Traceback" not in capfd.readouterr().err

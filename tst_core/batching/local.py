@@ -11,8 +11,10 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any, NoReturn
 
@@ -23,6 +25,8 @@ from .record import PhotoResult
 from .worker import Worker, WorkerSpec, _one_line
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: the signals that stop a batch (the command line turns SIGTERM into KeyboardInterrupt too)
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def cpu_count() -> int:
@@ -63,20 +67,22 @@ def _child(conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job) -> 
     # ...with SIGTERM, which unwinds (a write in progress removes its temporaries) instead of
     # ending the process where it stands
     signal.signal(signal.SIGTERM, _stopped)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held while it started
     limit_threads(threads)
     worker = Worker(spec)
     try:
-        seconds = worker.setup(setup_job)
-    except Exception as exc:
-        conn.send(("fatal", _one_line(exc) if isinstance(exc, TstError) else repr(exc)))
-        return
-    conn.send(("ready", worker.name, seconds, worker.prefetch))
-    try:
+        try:
+            seconds = worker.setup(setup_job)
+        except Exception as exc:
+            conn.send(("fatal", _one_line(exc) if isinstance(exc, TstError) else repr(exc)))
+            return
+        conn.send(("ready", worker.name, seconds, worker.prefetch))
         while (msg := conn.recv())[0] != "stop":
             conn.send(("result", worker.run(msg[1], msg[2])))
     except (EOFError, OSError):  # the batch is gone (killed): so is this worker
         pass
-    worker.close()
+    finally:
+        worker.close()
 
 
 @dataclass
@@ -194,11 +200,11 @@ class LocalExecutor:
         env = {k: str(self.threads) for k in _THREAD_VARS}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        with _environment(env):
+        with _environment(env), _signals_held():
             process.start()
-        child.close()
-        self._procs[self._next_id] = _Proc(process, parent, gpu)
-        self._next_id += 1
+            child.close()
+            self._procs[self._next_id] = _Proc(process, parent, gpu)
+            self._next_id += 1
 
     def _least_used_gpu(self) -> str | None:
         if not self.gpus:
@@ -211,15 +217,51 @@ class LocalExecutor:
         proc.conn.close()
 
     def _stop_all(self) -> None:
-        for wid in list(self._procs):
-            proc = self._procs[wid]
-            if proc.process.is_alive():
-                proc.process.terminate()
-            proc.process.join(timeout=10)
-            if proc.process.is_alive():
-                proc.process.kill()
-                proc.process.join()
-            self._close(wid)
+        with _signals_held():  # a second Ctrl-C does not leave workers behind
+            for wid in list(self._procs):
+                proc = self._procs[wid]
+                if proc.ready:
+                    proc.process.terminate()
+                else:  # still loading: it holds SIGTERM (see _signals_held) and no photo
+                    proc.process.kill()
+                proc.process.join(timeout=10)
+                if proc.process.is_alive():
+                    proc.process.kill()
+                    proc.process.join()
+                self._close(wid)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM off the block (a worker's start, the workers' stop) and act on
+    them after it.
+
+    A Ctrl-C that cut ``Process.start()`` after it spawned the child but before it wrote the
+    child's arguments down the pipe left a child that died of ``EOFError: Ran out of input``
+    (a traceback after "tst: interrupted") and that the batch did not know to stop. Workers
+    also inherit the blocked signals, so the Ctrl-C that a terminal sends to the whole
+    process group cannot cut their start-up either; :func:`_child` ignores SIGINT and
+    unblocks them.
+    """
+    handlers = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
+    if threading.current_thread() is not threading.main_thread() or None in handlers.values():
+        # Python runs its signal handlers in the main thread only, so nothing cuts a block
+        # run elsewhere; a handler set outside Python (None here) could not be put back
+        yield
+        return
+    resource_tracker.ensure_running()  # starting its process unblocks the signals again
+    pending: list[int] = []
+    for s in _STOP_SIGNALS:  # a signal delivered to another thread still reaches the handler
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # held signals are noted now
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)  # to the restored handler: KeyboardInterrupt, say
 
 
 @contextlib.contextmanager
