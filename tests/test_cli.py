@@ -400,7 +400,7 @@ def test_output_over_a_style_with_a_strength_is_refused_before_any_work(
     if command == "run":
         monkeypatch.setattr(tst_core.api.Pipeline, "run", no_work)
     else:
-        monkeypatch.setattr(tst_core.compare, "compare", no_work)
+        monkeypatch.setattr(tst_core.compare.Comparison, "run", no_work)
     style = files / "style.jpg"
     args = [command, *run_args(files)[1:], "-o", style]
     args[args.index(f"person={style}")] = f"person={style}:2"

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from tst_core import cli, hookimpl, metrics, plugins
-from tst_core.compare import compare
+from tst_core.compare import compare, seam_windows
 from tst_core.errors import DependencyError, InputError, PluginError
 from tst_core.io import write_image
-from tst_core.sheet import seam_windows
 from tst_core.types import StylizeResult
 
 from . import fakes
@@ -86,6 +85,29 @@ def test_stylises_once_per_engine_and_blends_with_each(chost, files):
     by_blend = {r["blend"]: r for r in rows if r["engine"] == "counting"}
     assert by_blend["feather"]["seam"] < by_blend["hard"]["seam"]
     assert by_blend["mrf"]["seam"] <= by_blend["hard"]["seam"]
+
+
+def test_resolves_the_configuration_once_and_builds_each_plugin_once(chost, files, monkeypatch):
+    import tst_core.api
+    from tst_core.registry import Entry
+
+    loads, builds = [], []
+    load_config, build = tst_core.api.load_config, Entry.build
+    monkeypatch.setattr(tst_core.api, "load_config", lambda *a: loads.append(1) or load_config(*a))
+    monkeypatch.setattr(
+        Entry, "build", lambda e, *a: builds.append((e.kind, e.name)) or build(e, *a)
+    )
+    run_compare(
+        chost,
+        files,
+        engines=["counting", "fake-fill"],
+        features=lambda x: {"relu1_1": x, "conv4_2": x},
+    )
+    assert len(loads) == 1
+    assert sorted(builds) == sorted(
+        [("segmenter", "fake-boxes"), ("engine", "counting"), ("engine", "fake-fill")]
+        + [("blend", b) for b in BLENDS]
+    )
 
 
 def test_table_and_notes(chost, files, monkeypatch):

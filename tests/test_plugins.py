@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import metadata
 
 import pytest
@@ -123,6 +124,73 @@ def test_bad_registrations_mark_the_plugin_broken(monkeypatch, tmp_path):
     assert "names may use only letters" in status["badname"].reason
     assert "not a dataclass" in status["badopts"].reason
     assert len(host.registry("blend")) == 0
+
+
+WRONG_OBJECTS = """
+from tst_core import hookimpl
+
+class Runs:  # a method of no kind
+    def __init__(self, options, env):
+        pass
+    def run(self, photo):
+        return photo
+
+class Segments(Runs):  # a segmenter's method only
+    def segment(self, photo):
+        return None
+
+@hookimpl
+def tst_register_segmenters(register):
+    register("runs", Runs, description="test: returns an object without segment()")
+
+@hookimpl
+def tst_register_engines(register):
+    register("segments", Segments, description="test: returns a segmenter")
+
+@hookimpl
+def tst_register_compositors(register):
+    register("not-callable", lambda o, e: type("Half", (), {"composite": 1})(), description="x")
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "message"),
+    [
+        ("segmenter", "runs", "segmenter 'runs' whose factory returned a Runs without segment()"),
+        (
+            "engine",
+            "segments",
+            "engine 'segments' whose factory returned a Segments without stylize()",
+        ),
+        (
+            "blend",
+            "not-callable",
+            "compositor 'not-callable' whose factory returned a Half without composite()",
+        ),
+    ],
+)
+def test_a_factory_must_return_its_kinds_protocol(monkeypatch, tmp_path, kind, name, message):
+    (tmp_path / "tst_wrong_objects.py").write_text(WRONG_OBJECTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = load_host(entry_points=[*installed_eps(), ep("wrong", "tst_wrong_objects")])
+    full = f"plugin 'wrong' registers {message} (see tst_core.types."
+    with pytest.raises(PluginError, match="^" + re.escape(full)):
+        host.entry(kind, name).build()
+
+
+def test_a_run_with_a_factory_of_the_wrong_kind_is_one_line_naming_the_plugin(tmp_path):
+    (tmp_path / "tst_wrong_objects.py").write_text(WRONG_OBJECTS)
+    (tmp_path / "photo.png").write_bytes(b"not read: the engine is built first")
+    dist = tmp_path / "wrong-0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wrong\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[tst]\nwrong = tst_wrong_objects\n")
+    args = ["run", tmp_path / "photo.png", "--style", "a.png", "--engine", "segments"]
+    proc = run_tst(*args, "-o", tmp_path / "out.png", pythonpath=[tmp_path])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "plugin 'wrong' registers engine 'segments'" in proc.stderr
+    assert "internal error" not in proc.stderr
 
 
 def test_unknown_names_list_the_installed_ones():

@@ -392,9 +392,10 @@ class Pipeline:
         self.session = sess
         self._built: dict[tuple[Any, ...], Any] = {} if plugins is None else plugins
 
-    def plugin(self, kind: Kind) -> Any:
-        """The configured plugin of ``kind``, built on first use and then reused."""
-        name = getattr(self.session.config.run, kind)
+    def plugin(self, kind: Kind, name: str | None = None) -> Any:
+        """The plugin ``name`` of ``kind`` (default: the configured one), built on first use
+        and then reused."""
+        name = name or getattr(self.session.config.run, kind)
         options = self.session.config.options_for(self.session.host, kind, name)
         run_opts = self.session.config.run
         key = (kind, name, repr(options), run_opts.device, run_opts.seed)

@@ -537,23 +537,21 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import check_save, compare
+    from .api import session
+    from .compare import Comparison
     from .metrics import BAND
     from .progress import ProgressReporter
 
     output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
-    kwargs = _session_kwargs(args)
-    check_save(output, args.photo, args.styles, engines=args.engines, blends=args.blends, **kwargs)
+    comparison = Comparison(session(**_session_kwargs(args)), args.engines, args.blends)
+    comparison.check_save(output, args.photo, args.styles)
     reporter = ProgressReporter(args.progress)
     try:
-        result = compare(
+        result = comparison.run(
             args.photo,
             args.styles,
-            engines=args.engines,
-            blends=args.blends,
             band=BAND if args.band is None else args.band,
             progress=reporter,
-            **kwargs,
         )
     finally:
         reporter.close()

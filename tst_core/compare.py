@@ -6,8 +6,11 @@
 >>> print(res.table())
 >>> res.save("sheet.png")            # sheet.png, sheet.json and sheet.csv, all or nothing
 
-The photo is segmented once, stylised once per engine (through :func:`tst_core.api.run`), and
-each stylisation is blended with every compositor. Metrics are those of :mod:`tst_core.metrics`.
+The configuration is resolved once (one :class:`~tst_core.api.Session`); the photo is segmented
+once, stylised once per engine (through :meth:`tst_core.api.Pipeline.run`), and each
+stylisation is blended with every compositor, each built once. Metrics are those of
+:mod:`tst_core.metrics`; the sheet is drawn by :mod:`tst_core.sheet` from the panels and seam
+windows chosen here.
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image
+from scipy import ndimage as ndi
 
 from . import metrics
-from .api import PhotoLike, Pipeline, RunResult, StylesLike, estimated_bytes, run, session
+from .api import PhotoLike, Pipeline, RunResult, Session, StylesLike, estimated_bytes, session
 from .errors import InputError, TstError
 from .io import image_format, image_writer, json_writer, text_writer
 from .outputs import Input, Output, check_outputs, write_outputs
+from .regions import boundary, label_map
 from .registry import Kind
-from .types import ProgressFn, Segmentation, Tensor
+from .sheet import Block, Panel, Window, contact_sheet
+from .types import ProgressFn, Segmentation, Targets, Tensor
 
 #: Columns of the metrics table: (key, title, format).
 COLUMNS = (
@@ -162,10 +170,23 @@ class CompareResult:
         return buf.getvalue()
 
     def sheet(self) -> Image.Image:
-        """The contact sheet (see :mod:`tst_core.sheet`)."""
-        from .sheet import contact_sheet
-
-        return contact_sheet(self)
+        """The contact sheet: one block per engine of the photo, the stylised layer(s) and each
+        compositor's result captioned with its seam visibility and leakage, all with the same
+        :func:`seam_windows` enlarged below them (see :mod:`tst_core.sheet`)."""
+        first = self.first
+        targets = ", ".join(f"{t.selector}={t.style_name}" for t in first.targets)
+        selectors = [t.selector for t in first.targets]
+        blocks = []
+        for engine, run in self.runs.items():
+            panels = [Panel("photo", run.photo)]
+            panels += [Panel(title, img) for title, img in _layer_panels(run, selectors)]
+            for combo in (c for c in self.combinations if c.engine == engine):
+                stats = f"seam {combo.row()['seam']:.4f}  leak {combo.leakage:.1e}"
+                panels.append(Panel(combo.blend, combo.image, stats))
+            blocks.append(Block(f"engine {engine}: {targets}", panels))
+        return contact_sheet(
+            blocks, seam_windows(first.photo, first.stylized.layers, first.targets)
+        )
 
     def save(self, path: str | Path) -> tuple[Path, ...]:
         """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, all or none.
@@ -192,25 +213,91 @@ def sheet_outputs(path: str | Path) -> tuple[Output, Output, Output]:
     )
 
 
-def check_save(
-    path: str | Path,
-    photo: PhotoLike,
-    styles: StylesLike,
-    *,
-    engines: Sequence[str] | None = None,
-    blends: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> None:
-    """Refuse, before any work, a sheet :meth:`CompareResult.save` could not write (see
-    :meth:`tst_core.api.Pipeline.check_save`); takes the arguments of :func:`compare`."""
-    sess = session(**kwargs)
-    n_blends = len(blends) if blends else len(sess.host.registry("blend"))
-    panels = (len(engines) if engines else 1) * (n_blends + 2) + n_blends  # results and crops
-    check_outputs(
-        sheet_outputs(path),
-        Pipeline(sess).input_files(photo, styles),
-        need_bytes=estimated_bytes(sess.config.run.size, panels),
-    )
+class Comparison:
+    """A resolved session and the engines and compositors to compare, checked before any work.
+
+    ``compare(...)`` is ``Comparison(session(...), engines, blends).run(...)``; the command line
+    builds one to check its outputs first and then run it, resolving the configuration once.
+
+    :param engines: engine names; default: the configured engine.
+    :param blends: compositor names; default: every installed compositor.
+    """
+
+    def __init__(
+        self,
+        sess: Session,
+        engines: Sequence[str] | None = None,
+        blends: Sequence[str] | None = None,
+    ) -> None:
+        self.session = sess
+        self.engines = list(engines or [sess.config.run.engine])
+        self.blends = list(blends or sess.host.registry("blend").names())
+        checks: tuple[tuple[Kind, list[str]], ...] = (
+            ("engine", self.engines),
+            ("blend", self.blends),
+        )
+        for kind, names in checks:
+            if len(set(names)) != len(names):
+                raise InputError(f"{kind} names are repeated in {', '.join(names)}")
+            for name in names:
+                sess.host.entry(kind, name)  # unknown names fail before any work
+
+    def check_save(self, path: str | Path, photo: PhotoLike, styles: StylesLike) -> None:
+        """Refuse, before any work, a sheet :meth:`CompareResult.save` could not write (see
+        :meth:`tst_core.api.Pipeline.check_save`)."""
+        n_blends = len(self.blends)
+        panels = len(self.engines) * (n_blends + 2) + n_blends  # results and crops
+        check_outputs(
+            sheet_outputs(path),
+            Pipeline(self.session).input_files(photo, styles),
+            need_bytes=estimated_bytes(self.session.config.run.size, panels),
+        )
+
+    def run(
+        self,
+        photo: PhotoLike,
+        styles: StylesLike,
+        *,
+        band: int = metrics.BAND,
+        features: metrics.FeatureFn | None = None,
+        segmentation: Segmentation | None = None,
+        progress: ProgressFn | None = None,
+    ) -> CompareResult:
+        """Stylise once per engine and blend with every compositor (see :func:`compare`)."""
+        if band < 0:
+            raise InputError(f"the metrics band must be >= 0 pixels, got {band}")
+        built: dict[tuple[Any, ...], Any] = {}  # every plugin built once, shared by the engines
+        pipelines = {e: self._pipeline(e, built) for e in self.engines}
+        first = pipelines[self.engines[0]]
+        compositors = {b: first.plugin("blend", b) for b in self.blends}
+        notes: list[str] = []
+        if features is None:
+            try:
+                features = metrics.vgg19_features()
+            except TstError as exc:
+                notes.append(f"style, content: n/a ({exc})")
+
+        runs: dict[str, RunResult] = {}
+        combos: list[Combination] = []
+        for engine, pipeline in pipelines.items():
+            res = pipeline.run(photo, styles, segmentation=segmentation, progress=progress)
+            segmentation = res.segmentation
+            runs[engine] = res
+            for name, compositor in compositors.items():
+                if name == self.blends[0]:  # the pipeline's own result
+                    image, seconds = res.image, res.report["timings"]["composite"]
+                else:
+                    t0 = time.perf_counter()
+                    image = compositor.composite(res.photo, res.stylized.layers, res.targets)
+                    image = image.clamp(0.0, 1.0)
+                    seconds = time.perf_counter() - t0
+                combos.append(_measure(engine, name, image, seconds, res, band, features))
+        return CompareResult(runs, combos, band, notes, runs[self.engines[0]].inputs)
+
+    def _pipeline(self, engine: str, built: dict[tuple[Any, ...], Any]) -> Pipeline:
+        """The pipeline of one engine; its result is blended by the first compositor."""
+        config = self.session.config.replace_run(engine=engine, blend=self.blends[0])
+        return Pipeline(Session(self.session.host, config), built)
 
 
 def compare(
@@ -239,50 +326,10 @@ def compare(
     for key in ("engine", "blend"):
         if kwargs.pop(key, None) is not None:
             raise InputError(f"compare takes {key}s=[...], a list, not {key}=")
-    if band < 0:
-        raise InputError(f"the metrics band must be >= 0 pixels, got {band}")
-    sess = session(**kwargs)
-    engines = list(engines or [sess.config.run.engine])
-    blends = list(blends or sess.host.registry("blend").names())
-    checks: tuple[tuple[Kind, list[str]], ...] = (("engine", engines), ("blend", blends))
-    for kind, names in checks:
-        if len(set(names)) != len(names):
-            raise InputError(f"{kind} names are repeated in {', '.join(names)}")
-        for name in names:
-            sess.host.entry(kind, name)  # unknown names fail before any work
-    compositors = {b: sess.build("blend", b) for b in blends}
-    notes: list[str] = []
-    if features is None:
-        try:
-            features = metrics.vgg19_features()
-        except TstError as exc:
-            notes.append(f"style, content: n/a ({exc})")
-
-    runs: dict[str, RunResult] = {}
-    combos: list[Combination] = []
-    for engine in engines:
-        res = run(
-            photo,
-            styles,
-            segmentation=segmentation,
-            progress=progress,
-            engine=engine,
-            blend=blends[0],
-            **kwargs,
-        )
-        segmentation = res.segmentation
-        runs[engine] = res
-        for name in blends:
-            if name == blends[0]:
-                image, seconds = res.image, res.report["timings"]["composite"]
-            else:
-                t0 = time.perf_counter()
-                image = compositors[name].composite(res.photo, res.stylized.layers, res.targets)
-                image = image.clamp(0.0, 1.0)
-                seconds = time.perf_counter() - t0
-            combos.append(_measure(engine, name, image, seconds, res, band, features))
-    inputs = runs[engines[0]].inputs
-    return CompareResult(runs, combos, band, notes, inputs)
+    comparison = Comparison(session(**kwargs), engines, blends)
+    return comparison.run(
+        photo, styles, band=band, features=features, segmentation=segmentation, progress=progress
+    )
 
 
 def _measure(
@@ -307,3 +354,38 @@ def _measure(
         combo.style = metrics.style_distance(image, res.targets, features)
         combo.content = metrics.content_distance(image, res.photo, features)
     return combo
+
+
+MAX_WINDOWS = 3
+
+
+def seam_windows(photo: Tensor, stylized: Tensor, targets: Targets) -> list[Window]:
+    """One square window per target (at most :data:`MAX_WINDOWS`) where its hard seam is strongest.
+
+    :param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``. A window is ``(y0, x0, size)``.
+    """
+    h, w = photo.shape[-2:]
+    size = int(np.clip(min(h, w) // 5, 16, 128))
+    size = min(size, h, w)
+    labels = label_map(targets.masks())
+    out = []
+    for k in range(min(len(targets), MAX_WINDOWS)):
+        edge = boundary(labels == k + 1)  # both sides, so a window straddles the edge
+        if not edge.any():
+            continue
+        contrast = (stylized[k] - photo).norm(dim=0).numpy() * edge
+        score = ndi.uniform_filter(contrast.astype(np.float64), size=size, mode="constant")
+        score[~edge] = -1.0  # centre the window on the edge itself
+        cy, cx = np.unravel_index(int(np.argmax(score)), score.shape)
+        y0 = int(np.clip(cy - size // 2, 0, h - size))
+        x0 = int(np.clip(cx - size // 2, 0, w - size))
+        out.append((y0, x0, size))
+    return out
+
+
+def _layer_panels(run: RunResult, selectors: list[str]) -> list[tuple[str, Tensor]]:
+    """The stylised images to show: one when all layers are the same image, else each."""
+    layers = run.stylized.layers
+    if all(torch.equal(layers[0], layer) for layer in layers[1:]):
+        return [("stylised", layers[0])]
+    return [(f"stylised: {sel}", layer) for sel, layer in zip(selectors, layers, strict=True)]

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .errors import DuplicatePluginError, PluginError
-from .types import Env
+from .types import Compositor, Engine, Env, Segmenter
 
 Kind = Literal["segmenter", "engine", "blend"]
 KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend")
 KIND_TITLES: dict[Kind, str] = {"segmenter": "segmenter", "engine": "engine", "blend": "compositor"}
+#: the protocol (in :mod:`tst_core.types`) what a factory of each kind returns must follow
+PROTOCOLS: dict[Kind, type] = {"segmenter": Segmenter, "engine": Engine, "blend": Compositor}
 
 T = TypeVar("T")
 
@@ -49,8 +51,27 @@ class Entry(Generic[T]):
     version: str | None = None
 
     def build(self, options: Any = None, env: Env | None = None) -> T:
-        """Create the plugin object; ``options`` defaults to the options dataclass defaults."""
-        return self.factory(options if options is not None else self.options(), env or Env())
+        """Create the plugin object; ``options`` defaults to the options dataclass defaults.
+
+        :raises PluginError: naming the plugin, when the object lacks a method of its kind's
+            protocol (:data:`PROTOCOLS`).
+        """
+        obj = self.factory(options if options is not None else self.options(), env or Env())
+        protocol = PROTOCOLS[self.kind]
+        # stricter than isinstance(obj, protocol), which accepts any attribute of that name
+        missing = [m for m in _methods(protocol) if not callable(getattr(obj, m, None))]
+        if missing:
+            raise PluginError(
+                f"plugin '{self.plugin}' registers {KIND_TITLES[self.kind]} '{self.name}' whose "
+                f"factory returned a {type(obj).__name__} without "
+                f"{', '.join(m + '()' for m in missing)} (see tst_core.types.{protocol.__name__})"
+            )
+        return obj
+
+
+def _methods(protocol: type) -> list[str]:
+    """The public methods a protocol class declares."""
+    return [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")]
 
 
 class Register(Protocol):

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tst_blend.graphcut import solve
 from tst_blend.hard import HardCompositor
-from tst_blend.mrf import MrfCompositor, MrfOptions, build_problem, mrf_labels, solve
+from tst_blend.mrf import MrfCompositor, MrfOptions, build_problem, mrf_labels
 
 from tests.synthetic import disc, make_targets, smooth_photo
 from tst_core.errors import DependencyError
