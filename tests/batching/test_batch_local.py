@@ -222,3 +222,27 @@ def test_a_signal_while_a_worker_starts_waits_until_the_batch_knows_it(
     executor._stop_all()
     assert proc.process.exitcode == -signal.SIGKILL  # stopped while it loaded
     assert "Traceback" not in capfd.readouterr().err
+
+
+_SECOND_SIGTERM = """
+import atexit, os, signal, time
+from tst_core.batching.local import _stopped
+
+def late():  # the batch stopping its workers while this one already exits
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+
+atexit.register(late)
+signal.signal(signal.SIGTERM, _stopped)
+os.kill(os.getpid(), signal.SIGTERM)  # the group's SIGTERM: the worker unwinds
+time.sleep(5)
+"""
+
+
+def test_a_second_sigterm_while_a_worker_unwinds_prints_nothing():
+    """A worker's SIGTERM handler unwinds it once; a second SIGTERM, during its clean-up or
+    its exit handlers, is no traceback on the batch's stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SECOND_SIGTERM], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 143 and done.stderr == "", done.stderr

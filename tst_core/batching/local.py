@@ -59,6 +59,10 @@ def limit_threads(threads: int) -> None:
 
 
 def _stopped(signum: int, frame: Any) -> NoReturn:
+    # The first SIGTERM unwinds the worker; a second one (the group's SIGTERM, then the
+    # batch's own when it stops its workers) must not cut that unwinding, nor land in an
+    # atexit callback as a traceback on the batch's stderr
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 
 
@@ -83,6 +87,9 @@ def _child(conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job) -> 
         pass
     finally:
         worker.close()
+        # nothing left to clean up: a SIGTERM from here on ends the process quietly, even
+        # while the interpreter runs its exit handlers
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
