@@ -276,3 +276,18 @@ def test_a_nan_style_tensor_is_refused_before_segmentation(strict_host):
     nan_style = torch.full((3, 4, 4), float("nan"))
     with pytest.raises(InputError, match="style image tensor holds NaN"):
         tst_core.run(torch.rand(3, 9, 9), {"car": nan_style}, host=strict_host, **STRICT)
+
+
+def test_the_api_takes_per_target_options_as_the_command_line_does():
+    from tst_core.api import style_requests
+
+    (a, b, c) = style_requests(
+        {"person#0": "a.jpg@scale=1.5:2", "person#1": ("b.jpg@supersample=2", 3.0), "car": "c.jpg"}
+    )
+    assert (a.style, a.strength, a.options.given()) == ("a.jpg", 2.0, {"scale": 1.5})
+    assert (b.style, b.strength, b.options.given()) == ("b.jpg", 3.0, {"supersample": 2.0})
+    assert c.options.given() == {}
+    with pytest.raises(SelectionError, match="the strength of 'dog' is given twice"):
+        style_requests({"dog": ("d.jpg:2", 3.0)})
+    with pytest.raises(SelectionError, match="@scale must be a number"):
+        style_requests(["dog=d.jpg@scale=-1"])

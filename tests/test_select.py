@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -205,3 +207,45 @@ def test_a_target_hidden_entirely_by_later_ones_is_an_error(seg):
 def test_no_styles_is_an_error(seg):
     with pytest.raises(SelectionError, match="no --style"):
         build_targets(seg, [], lambda s: torch.zeros(3, 2, 2))
+
+
+@pytest.mark.parametrize(
+    ("text", "style", "strength", "options"),
+    [
+        ("person=a.jpg@scale=1.5", "a.jpg", 1.0, {"scale": 1.5}),
+        ("person=a.jpg:2@scale=1.5@supersample=2", "a.jpg", 2.0, {"scale": 1.5, "supersample": 2}),
+        ("person=a.jpg@supersample=2:deg=1", "a.jpg", 10.0, {"supersample": 2}),
+        ("person=art@2x.png", "art@2x.png", 1.0, {}),  # an @ in a file name is the file's
+        ("person=a.jpg@SCALE=0.5", "a.jpg", 1.0, {"scale": 0.5}),
+    ],
+)
+def test_per_target_options_after_the_style(text, style, strength, options):
+    req = parse_style_arg(text)
+    assert (req.style, req.strength, req.options.given()) == (style, strength, options)
+    assert parse_style_arg(req.text()) == req  # a batch sends it to workers as text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("person=a.jpg@size=2", "unknown target option '@size'; known: @scale=, @supersample="),
+        ("person=a.jpg@scale=0", "@scale must be a number from 0.05 to 16, got '0'"),
+        ("person=a.jpg@scale=nan", "@scale must be a number from 0.05 to 16"),
+        ("person=a.jpg@supersample=0.5", "@supersample must be a number from 1 to 8"),
+        ("person=a.jpg@scale=x", "@scale must be a number from 0.05 to 16, got 'x'"),
+        ("person=a.jpg@scale=1@scale=2", "target option @scale is given twice"),
+    ],
+)
+def test_bad_per_target_options_are_selection_errors(text, message):
+    with pytest.raises(SelectionError, match=re.escape(message)):
+        parse_style_arg(text)
+
+
+def test_targets_carry_their_options_and_style_size_fills_the_rest(seg):
+    requests = [parse_style_arg("person#0=a.jpg@scale=2"), parse_style_arg("car=b.jpg")]
+    t = build_targets(seg, requests, lambda s: torch.zeros(3, 4, 4))
+    assert t[0].options.scale == 2 and t[1].options.given() == {}
+    sized = t.with_style_size(256)
+    assert sized[0].options.given() == {"scale": 2}  # its own scale wins
+    assert sized[1].options.given() == {"style_size": 256}
+    assert sized.resized((8, 8))[1].options == sized[1].options

@@ -42,7 +42,14 @@ from .io import (
 from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import Kind
-from .select import StyleRequest, build_targets, needs_segmentation, parse_selector, parse_style_arg
+from .select import (
+    StyleRequest,
+    build_targets,
+    needs_segmentation,
+    parse_selector,
+    parse_style_arg,
+    split_style_suffixes,
+)
 from .styles import describe, image_only, parse_style, style_parts
 from .types import (
     Env,
@@ -51,6 +58,7 @@ from .types import (
     Segmentation,
     StyleResolver,
     StylizeResult,
+    TargetOptions,
     Targets,
     Tensor,
 )
@@ -84,7 +92,7 @@ def style_requests(styles: StylesLike) -> list[StyleRequest]:
         if isinstance(s, str):
             out.append(parse_style_arg(s))
         elif isinstance(s, StyleRequest):
-            out.append(_request(s.selector, (s.style, s.strength)))
+            out.append(_request(s.selector, (s.style, s.strength), s.options))
         else:
             raise SelectionError(
                 f"a style must be 'SELECTOR=STYLE' or a StyleRequest, not {type(s).__name__}"
@@ -92,7 +100,7 @@ def style_requests(styles: StylesLike) -> list[StyleRequest]:
     return out
 
 
-def _request(selector: object, value: Any) -> StyleRequest:
+def _request(selector: object, value: Any, options: TargetOptions | None = None) -> StyleRequest:
     if not isinstance(selector, str):
         raise SelectionError(f"a selector must be a string, not {type(selector).__name__}")
     for part in selector.split(","):
@@ -104,12 +112,18 @@ def _request(selector: object, value: Any) -> StyleRequest:
             )
         style, strength = value
     else:
-        style, strength = value, 1.0
-    if isinstance(style, str):
+        style, strength = value, None
+    if isinstance(style, str):  # "starry.jpg@scale=1.5:2" as on the command line
+        style, suffix_strength, suffix_options = split_style_suffixes(style)
+        if strength is not None and suffix_strength is not None:
+            raise SelectionError(f"the strength of '{selector}' is given twice")
+        strength = suffix_strength if strength is None else strength
+        options = options or suffix_options
         style = parse_style(style)
     elif isinstance(style, torch.Tensor):
         style = validate.image_tensor(style, "style image")
-    return StyleRequest(selector.strip(), style, validate.strength(strength, f"of '{selector}'"))
+    strength = validate.strength(1.0 if strength is None else strength, f"of '{selector}'")
+    return StyleRequest(selector.strip(), style, strength, options or TargetOptions())
 
 
 def _with_plugin_overrides(
@@ -512,6 +526,8 @@ class Pipeline:
         """The working image ``(3, h, w)`` (long side ``run.size``) and its targets."""
         run_opts = self.session.config.run
         targets_full = build_targets(segmentation, requests, self.load_style)
+        if run_opts.style_size is not None:  # --style-size: the painting's size, not relative
+            targets_full = targets_full.with_style_size(run_opts.style_size)
         image = resize_long_side(full, run_opts.size)
         return image, targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
 

@@ -18,6 +18,9 @@ whole frame (``all``):
   ``a.jpg*0.7+b.jpg*0.3`` (see :mod:`tst_core.styles`).
 * ``STRENGTH`` multiplies that target's style weight (default 1); ``:deg=E`` gives it as a
   degree, strength ``10**E``.
+* ``@KEY=VALUE`` after the style (repeatable, before or after ``:STRENGTH``) sets a per-target
+  engine option (:class:`~tst_core.types.TargetOptions`): ``@scale=1.5`` sizes the painting
+  at 1.5 times the target's box, ``@supersample=2`` optimises the target twice as finely.
 
 When targets overlap, **the later ``--style`` wins** on the overlap: each mask is multiplied by
 ``(1 - m)`` for every mask ``m`` given after it, so at each pixel the masks and the kept photo
@@ -29,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ import torch
 from . import validate
 from .errors import SelectionError
 from .styles import StyleMix, parse_style
-from .types import ResolvedStyle, Segmentation, Target, Targets, Tensor
+from .types import ResolvedStyle, Segmentation, Target, TargetOptions, Targets, Tensor
 
 _RANK = re.compile(r"^(?P<label>.+?)#(?P<rank>\d+)$")
 _ID = re.compile(r"^id:(?P<id>\d+)$")
@@ -52,11 +55,19 @@ class StyleRequest:
     :param style: a path, a PIL image or a ``(3, h, w)`` tensor in [0, 1]; a model file or
         folder, ``model#style`` or a style name; or a :class:`~tst_core.styles.StyleMix`.
     :param strength: style-weight multiplier, ``> 0``.
+    :param options: the per-target engine options given with ``@KEY=VALUE``.
     """
 
     selector: str
     style: Any
     strength: float = 1.0
+    options: TargetOptions = field(default_factory=TargetOptions)
+
+    def text(self) -> str:
+        """The request as a ``--style`` argument (the style must be a path or a mix)."""
+        extra = "".join(f"@{k}={v:g}" for k, v in self.options.given().items())
+        strength = "" if self.strength == 1.0 else f":{self.strength!r}"
+        return f"{self.selector}={self.style}{extra}{strength}"
 
     @property
     def style_name(self) -> str:
@@ -93,6 +104,38 @@ def parse_strength(text: str) -> float:
 #: What a ``:STRENGTH`` suffix looks like: a number (``nan``/``inf`` too, to refuse them by
 #: name), or ``deg=`` and a number.
 _STRENGTH = re.compile(r"(deg=)?[-+]?([0-9.eE+-]+|nan|inf|infinity)", re.IGNORECASE)
+#: a trailing ``@KEY=VALUE`` (a file name such as ``art@2x.png`` has no ``=``)
+_OPTION = re.compile(r"@(?P<key>[A-Za-z_]+)=(?P<value>[^@:=]*)$")
+
+
+def split_style_suffixes(text: str) -> tuple[str, float | None, TargetOptions]:
+    """``"starry.jpg@scale=1.5:2"`` → ``("starry.jpg", 2.0, TargetOptions(scale=1.5))``: the
+    style, its ``:STRENGTH`` (``None`` when absent) and its ``@KEY=VALUE`` options, which may
+    come in any order at the end."""
+    strength: float | None = None
+    options: dict[str, float] = {}
+    while True:
+        if (m := _OPTION.search(text)) and m.start() > 0:
+            key = m["key"].lower()
+            if key in options:
+                raise SelectionError(f"target option @{key} is given twice in '{text}'")
+            options[key] = validate.target_option(key, m["value"])
+            text = text[: m.start()]
+            continue
+        head, colon, tail = text.rpartition(":")
+        if (
+            strength is None
+            and colon
+            and head
+            and (tail.startswith("deg=") or _STRENGTH.fullmatch(tail))
+        ):
+            strength, text = parse_strength(tail), head
+            continue
+        return (
+            text,
+            strength,
+            TargetOptions(scale=options.get("scale"), supersample=options.get("supersample")),
+        )
 
 
 def parse_style_arg(text: str) -> StyleRequest:
@@ -105,13 +148,10 @@ def parse_style_arg(text: str) -> StyleRequest:
         raise SelectionError(
             f"--style expects SELECTOR=STYLE_IMAGE[:STRENGTH] (e.g. person=starry.jpg:2), got '{text}'"
         )
-    style, strength = rest, 1.0
-    head, colon, tail = rest.rpartition(":")
-    if colon and head and (tail.startswith("deg=") or _STRENGTH.fullmatch(tail)):
-        style, strength = head, parse_strength(tail)
+    style, strength, options = split_style_suffixes(rest)
     for part in selector.split(","):
         parse_selector(part)  # fail early on malformed selectors
-    return StyleRequest(selector.strip(), parse_style(style), strength)
+    return StyleRequest(selector.strip(), parse_style(style), strength or 1.0, options)
 
 
 @dataclass(frozen=True)
@@ -256,6 +296,7 @@ def build_targets(
                 loaded.name,
                 ids,
                 model_style=loaded.model,
+                options=req.options,
             )
         )
     return Targets(tuple(items), seg.size)

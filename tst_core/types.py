@@ -204,6 +204,29 @@ class ResolvedStyle:
 
 
 @dataclass(frozen=True)
+class TargetOptions:
+    """How an optimising engine treats one target, given after its style
+    (``person#0=starry.jpg@scale=1.5@supersample=2``, see :mod:`tst_core.select`); ``None``
+    leaves the engine's own option.
+
+    :param scale: the painting's long side as a multiple of the target's box long side, so its
+        strokes relate to the object as in a whole-frame stylisation of that object (``> 0``).
+    :param supersample: optimise the target's region this many times finer than the working
+        image, then downsample (``1``: at the working size; at most 8).
+    :param style_size: the painting's long side in pixels of the working image, whatever the
+        target's size (the run's ``--style-size``, for targets without ``scale``).
+    """
+
+    scale: float | None = None
+    supersample: float | None = None
+    style_size: int | None = None
+
+    def given(self) -> dict[str, float | int]:
+        """The options set here, by name (for reports and ``--style`` texts)."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Target:
     """One region to stylise and the style it gets.
 
@@ -216,6 +239,7 @@ class Target:
     :param instance_ids: ids of the instances the selector matched (empty for ``all``/``background``).
     :param model_style: the style as a feed-forward engine resolved it (see
         :class:`StyleResolver`), or ``None`` for a plain style image.
+    :param options: per-target engine settings (:class:`TargetOptions`).
     """
 
     selector: str
@@ -225,6 +249,7 @@ class Target:
     style_name: str = "style"
     instance_ids: tuple[int, ...] = ()
     model_style: ModelStyle | None = None
+    options: TargetOptions = field(default_factory=TargetOptions)
 
 
 @dataclass(frozen=True)
@@ -284,6 +309,16 @@ class Targets:
     def keep(self) -> Tensor:
         """Where the photo stays as it is: ``1 - sum_k mask_k``, float32 ``(H, W)`` in [0, 1]."""
         return (1.0 - self.masks().sum(0)).clamp_(0.0, 1.0)
+
+    def with_style_size(self, style_size: int) -> Targets:
+        """The same targets with ``style_size`` for each one that has no ``scale`` of its own."""
+        items = tuple(
+            t
+            if t.options.scale is not None
+            else replace(t, options=replace(t.options, style_size=style_size))
+            for t in self.items
+        )
+        return Targets(items, self.size)
 
     def resized(self, size: tuple[int, int]) -> Targets:
         """The same targets with masks resized to ``size`` (style images untouched)."""

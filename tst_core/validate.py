@@ -53,3 +53,32 @@ def strength(value: object, where: str = "") -> float:
             "(1 is the default; :deg=E gives 10**E)"
         )
     return number
+
+
+#: the per-target options of the ``@KEY=VALUE`` syntax and their ranges (inclusive)
+TARGET_OPTIONS = {"scale": (0.05, 16.0), "supersample": (1.0, 8.0)}
+
+
+def target_option(key: str, value: object, where: str = "") -> float:
+    """A per-target option (``scale``, ``supersample``) → float within its range.
+
+    :param where: words after the option's name in the message, e.g. ``"of 'person'"``.
+    """
+    if key not in TARGET_OPTIONS:
+        known = ", ".join(f"@{k}=" for k in TARGET_OPTIONS)
+        raise SelectionError(f"unknown target option '@{key}'{_of(where)}; known: {known}")
+    low, high = TARGET_OPTIONS[key]
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not low <= number <= high:  # NaN fails too
+        raise SelectionError(
+            f"target option @{key}{_of(where)} must be a number from {low:g} to {high:g}, "
+            f"got {value!r}"
+        )
+    return number
+
+
+def _of(where: str) -> str:
+    return f" {where}" if where else ""

@@ -244,8 +244,7 @@ def _style_texts(styles: Sequence[str | StyleRequest] | Mapping[str, Any]) -> li
         req = s if isinstance(s, StyleRequest) else parse_style_arg(str(s))
         if not isinstance(req.style, (str, Path)):
             raise InputError("a batch takes styles as paths (they travel to worker processes)")
-        strength = "" if req.strength == 1.0 else f":{req.strength!r}"
-        out.append(f"{req.selector}={req.style}{strength}")
+        out.append(req.text())
     return out
 
 
