@@ -1,6 +1,9 @@
-"""Device choice shared by every plugin that runs a model."""
+"""Device choice and CPU threads, shared by every plugin that runs a model."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -36,3 +39,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if base == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' was asked for but MPS is not available; use --device cpu")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Use ``count`` CPU threads inside the block (``None``: leave torch's setting)."""
+    if count is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from tst_core.device import resolve_device
+from tst_core.device import resolve_device, torch_threads
 from tst_core.engine.layer_masks import roi_box
-from tst_core.engine.render import torch_threads
 from tst_core.errors import EngineError, SelectionError
 from tst_core.types import (
     Env,

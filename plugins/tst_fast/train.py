@@ -37,9 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tst_core.device import resolve_device
+from tst_core.device import resolve_device, torch_threads
 from tst_core.engine.losses import gram_matrix
-from tst_core.engine.render import torch_threads
 from tst_core.engine.vgg import build_network
 from tst_core.errors import InputError
 from tst_core.io import image_writer, read_image, resize_long_side

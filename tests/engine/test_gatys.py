@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tst_core.engine.canvas import cover
 from tst_core.engine.color import rgb_to_yiq
 from tst_core.engine.gatys import GatysEngine, GatysFullEngine, divergence_cause
 from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
-from tst_core.engine.render import cover
 from tst_core.errors import ConfigError, EngineError
 from tst_core.types import Env
 
@@ -33,6 +33,12 @@ def half_target(style=None, strength=1.0):
     )
 
 
+def sizes(info):
+    """The image sizes of the one region a run optimised, one per scale."""
+    assert len(info["regions"]) == 1, info["regions"]
+    return info["regions"][0]["sizes"]
+
+
 def inside(image, mask):
     return image[:, mask > 0.5]
 
@@ -46,7 +52,7 @@ def test_result_shape_views_and_report():
     assert len(res.losses) == 3 and {"total", "content", "style/0", "style/1"} <= set(res.losses[0])
     info = res.info
     assert info["engine"] == "gatys" and info["device"] == "cpu" and info["iterations"] == 3
-    assert info["precision"] == "fp32" and info["seed"] == 0 and info["sizes"] == [[N, N]]
+    assert info["precision"] == "fp32" and info["seed"] == 0 and sizes(info) == [[N, N]]
 
 
 def test_loss_decreases_and_region_moves_towards_its_style():
@@ -164,15 +170,17 @@ def test_roi_optimises_only_the_box_around_the_targets():
     eng = GatysEngine(GatysOptions(iterations=3, roi_margin=8, scales=(1.0,)), Env("cpu", 0))
     p = photo(N * 2, N * 2)
     res = eng.stylize(p, t)
-    assert res.info["roi"] == [2, 0, 38, 32]  # x0, y0, x1, y1: the box grown by 8 px, clipped
-    assert res.info["sizes"] == [[32, 36]]
+    # x0, y0, x1, y1: the box grown by 8 px, clipped
+    assert [r["box"] for r in res.info["regions"]] == [[2, 0, 38, 32]]
+    assert sizes(res.info) == [[32, 36]]
     outside = torch.ones(N * 2, N * 2, dtype=torch.bool)
     outside[0:32, 2:38] = False
     assert torch.equal(res.image[:, outside], p[:, outside])
     assert not torch.equal(res.image[:, ~outside], p[:, ~outside])
     full = GatysEngine(GatysOptions(iterations=1, roi=False, scales=(1.0,)), Env("cpu", 0))
     full = full.stylize(p, t)
-    assert full.info["roi"] is None and full.info["sizes"] == [[N * 2, N * 2]]
+    assert full.info["regions"][0]["box"] == [0, 0, N * 2, N * 2]
+    assert sizes(full.info) == [[N * 2, N * 2]]
 
 
 def test_preserve_color_keeps_the_photos_colours():
@@ -190,7 +198,7 @@ def test_preserve_color_keeps_the_photos_colours():
 def test_coarse_to_fine_scales_start_from_the_upsampled_coarse_result():
     t = half_target()
     res = run(t, scales=(0.5, 1.0), scale_iterations=(10, 4))
-    assert res.info["sizes"] == [[32, 32], [N, N]] and res.info["iterations"] == 14
+    assert sizes(res.info) == [[32, 32], [N, N]] and res.info["iterations"] == 14
     single = run(t, iterations=4)
     # the fine scale starts from a stylised picture, so after as many fine steps it is further on
     mask = t[0].mask
@@ -279,12 +287,12 @@ def test_engine_errors():
 def test_defaults_are_coarse_to_fine_and_too_small_scales_are_skipped():
     seen = []
     res = run(half_target(), progress=seen.append, scales=GatysOptions().scales, iterations=2)
-    assert res.info["sizes"] == [[32, 32], [N, N]] and res.info["skipped_scales"] == []
+    assert sizes(res.info) == [[32, 32], [N, N]] and res.info["skipped_scales"] == []
     assert res.info["iterations"] == 4 and seen[-1].total == 4
     seen.clear()
     res = run(half_target(), progress=seen.append, scales=(0.125, 0.5, 1.0), iterations=2)
     assert res.info["skipped_scales"] == [0.125]  # 8 px: under relu5_1's stride
-    assert res.info["sizes"] == [[32, 32], [N, N]] and seen[-1].total == 4
+    assert sizes(res.info) == [[32, 32], [N, N]] and seen[-1].total == 4
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from tst_core.engine.objective import Objective, style_grams
+from tst_core.engine.objective import Objective, style_targets
 from tst_core.engine.options import GatysOptions
 from tst_core.engine.vgg import build_network, receptive_field
 
@@ -19,7 +19,7 @@ FIELD = receptive_field("relu5_1").field
 def _objective(masks, styles, **options):
     o = GatysOptions(**options)
     net = build_network(layers=(*o.content_layers, *o.style_layers))
-    grams = [style_grams(net, s, o.style_layers) for s in styles]
+    grams = [style_targets(net, s, o) for s in styles]
     return Objective(net, photo(H, W), masks, grams, [1.0] * len(styles), o)
 
 
@@ -72,7 +72,7 @@ def test_terms_add_up_and_are_weighted_by_strength_and_area():
     torch.testing.assert_close(terms["total"], parts)
     o = GatysOptions()
     net = objective.net
-    grams = [style_grams(net, stripes(), o.style_layers)]
+    grams = [style_targets(net, stripes(), o)]
     strong = Objective(net, photo(H, W), small[None], grams, [4.0], o)(x)["style/0"]
     torch.testing.assert_close(strong, 4 * terms["style/0"])
     whole = _objective(None, [stripes()])(x)["style/0"]

@@ -87,7 +87,7 @@ def test_cli_run_writes_the_picture_and_the_engine_report(job, engine, capsys):
     report = json.loads((job / "out.json").read_text())
     # the default is coarse to fine: 3 iterations at 32 px, then 3 at 64 px
     assert report["engine"]["engine"] == engine and report["engine"]["iterations"] == 6
-    assert report["engine"]["sizes"] == [[32, 32], [64, 64]]
+    assert [r["sizes"] for r in report["engine"]["regions"]] == [[[32, 32], [64, 64]]]
     assert set(report["final_losses"]) >= {"total", "content", "style/0"}
     assert (job / "out.png").is_file()
 

@@ -5,9 +5,13 @@ Modules, in the order data flows through them:
 * :mod:`.vgg` — the VGG feature network and :func:`~.vgg.extract_features`; its checkpoint
   readers are in :mod:`.feature_weights`;
 * :mod:`.layer_masks` — how a target's mask reaches each layer;
-* :mod:`.losses` — content, masked Gram style and total-variation loss modules;
+* :mod:`.losses` — content, masked style (Gram, mean and covariance, sliced Wasserstein) and
+  total-variation loss modules;
 * :mod:`.objective` — the total loss of K targets from one forward pass;
 * :mod:`.optimize` — the optimisation loop (L-BFGS, Adam, SGD; NaN guard);
-* :mod:`.render` — region of interest, colour preservation, scales, initialisation;
-* :mod:`.gatys` — the engines; :mod:`.options` — their options; :mod:`.plugin` — registration.
+* :mod:`.plan` — the regions, their supersampling, the paintings' sizes and the scales;
+* :mod:`.canvas` — resizing, cropping, the start image and pasting back;
+* :mod:`.precision` — half-precision autocast;
+* :mod:`.gatys` — the engines and their loop; :mod:`.options` — their options;
+  :mod:`.plugin` — registration.
 """

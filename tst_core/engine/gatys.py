@@ -1,46 +1,111 @@
 """The ``gatys`` engine (K masked styles in one optimisation) and the ``gatys-full`` baseline.
 
-``gatys`` optimises one image in which every target's region matches its own style image's
-masked Gram matrices while the whole frame keeps the photo's content (Gatys et al. 2016 with
-the localized loss of Wells, Wood & Xiao 2017 and Gatys et al. 2017). ``gatys-full`` stylises
-the whole frame once per target with the plain loss and leaves the cutting to the compositor,
-the naive approach, kept to compare quality and speed on the same job.
+``gatys`` optimises images in which every target's region matches its own style image's
+statistics while the whole frame keeps the photo's content (Gatys et al. 2016 with the
+localized loss of Wells, Wood & Xiao 2017 and Gatys et al. 2017). ``gatys-full`` stylises the
+whole frame once per target with the plain loss and leaves the cutting to the compositor, the
+naive approach, kept to compare quality and speed on the same job.
+
+:meth:`GatysEngine.stylize` reads top to bottom: plan the regions (:mod:`.plan`), then for each
+region size its paintings and run the coarse-to-fine loop, one :func:`~.optimize.optimize` per
+scale, and paste the result back (:mod:`.canvas`).
 """
 
 from __future__ import annotations
 
 import random
 import time
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..device import resolve_device
-from ..errors import ConfigError, DivergedError, EngineError
-from ..types import Env, ProgressFn, StylizeResult, Targets, Tensor, check_image
-from .objective import HALF_DTYPES
+from ..device import resolve_device, torch_threads
+from ..errors import DivergedError, EngineError
+from ..types import (
+    Env,
+    Progress,
+    ProgressFn,
+    StylizeResult,
+    Targets,
+    Tensor,
+    check_image,
+    resize_mask,
+)
+from .canvas import crop, initial_image, is_grey, paste, resize_image, resize_long_side
+from .color import luminance, matched_luminance
+from .objective import Objective, style_targets
+from .optimize import optimize
 from .options import GatysOptions
-from .render import Renderer, Tracker, torch_threads
-from .vgg import build_network
+from .plan import (
+    Region,
+    box_long_side,
+    masked_regions,
+    painting_side,
+    plan_scales,
+    scaled_size,
+)
+from .precision import check_precision
+from .vgg import build_network, receptive_field
+
+#: the longest side a painting is resized to (a huge @scale on a large target)
+MAX_PAINTING_SIDE = 4096
 
 
-class _Base:
-    """Shared set-up: options, device, network, seed."""
+@dataclass
+class Counter:
+    """Counts iterations over every region and scale, keeps the losses, calls ``progress``."""
+
+    progress: ProgressFn | None
+    total: int
+    snapshot_every: int = 0
+    start: float = field(default_factory=time.perf_counter)
+    step: int = 0
+    losses: list[dict[str, float]] = field(default_factory=list)
+
+    def __call__(self, terms: dict[str, float], snapshot: Callable[[], Tensor]) -> None:
+        self.step += 1
+        self.losses.append(terms)
+        if self.progress is None:
+            return
+        wanted = self.snapshot_every and self.step % self.snapshot_every == 0
+        elapsed = time.perf_counter() - self.start
+        image = snapshot() if wanted else None
+        self.progress(Progress("stylize", self.step, self.total, terms, elapsed, image))
+
+
+@dataclass
+class _Job:
+    """One region's inputs at its final scale, on the engine's device."""
+
+    region: Region
+    content: Tensor  # (C, h, w): the photo's window at the sampled size (grey: C = 1)
+    masks: Tensor | None  # (k, h, w) of the region's targets, or None (unmasked)
+    paintings: list[Tensor]  # each target's painting, sized for it
+    painting_masks: list[Tensor | None]
+    steps: list[tuple[float, int]]  # the coarse-to-fine (scale, iterations) to run
+    skipped: list[tuple[float, int]]
+    channels: int  # 1: photo and paintings are grey, optimise one channel
+
+
+class GatysEngine:
+    """All targets of a region in one optimisation; ``layers`` are K views of one image.
+
+    :param options: the engine's options. :param env: device and seed.
+    """
 
     name = "gatys"
 
     def __init__(self, options: GatysOptions | None = None, env: Env | None = None) -> None:
-        self.options = options or GatysOptions()
+        self.options = o = options or GatysOptions()
         env = env or Env()
         self.device = resolve_device(env.device)
         self.seed = env.seed if env.seed is not None else random.SystemRandom().randrange(2**31)
-        _check_precision(self.options.precision, self.device)
-        o = self.options
+        check_precision(o.precision, self.device)
         self.net = build_network(
             o.network,
-            layers=(*o.content_layers, *o.style_layers),
+            layers=(*o.content_layers, *o.detail_layers, *o.style_layers),
             pooling=o.pooling,
             padding=o.padding,
             weights=o.weights,
@@ -48,11 +113,18 @@ class _Base:
             weights_option=f"--set engine.{self.name}.weights=FILE",
             alternatives=f"or use the embedded network (engine.{self.name}.network=vgg19)",
         )
-        self.renderer = Renderer(self.net, o, self.device, self.name)
+        layers = (*o.style_layers, *o.content_layers, *o.detail_layers)
+        #: the deepest layer's stride: no image may be smaller
+        self.min_side = max(receptive_field(n, self.net.arch).stride for n in layers)
 
-    def _runs(self, k: int) -> int:
-        """How many optimisations one call runs for ``k`` targets."""
-        return 1
+    def regions(self, masks: Tensor, targets: Targets) -> list[Region]:
+        """The optimisations to run (:func:`~.plan.masked_regions`); one output image."""
+        if float(masks.amax()) <= 0.0:
+            raise EngineError(
+                f"nothing to stylise: every target's mask is empty at the working size "
+                f"{masks.shape[-1]}×{masks.shape[-2]}; choose other instances or a larger --size"
+            )
+        return masked_regions(masks, list(targets), self.options)
 
     def stylize(
         self,
@@ -73,12 +145,18 @@ class _Base:
         """
         masks = _check_inputs(photo, targets, style_masks)
         o = self.options
-        total = self._runs(len(targets)) * sum(o.iterations_per_scale)
-        tracker = Tracker(progress, total, o.snapshot_every)
         t0 = time.perf_counter()
+        jobs = [
+            self._prepare(photo, masks, targets, r, style_masks)
+            for r in self.regions(masks, targets)
+        ]
+        counter = Counter(progress, sum(i for j in jobs for _, i in j.steps), o.snapshot_every)
+        canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
         with torch_threads(o.threads):
             try:
-                layers, facts = self._render(photo, masks, targets, tracker, style_masks)
+                for job in jobs:
+                    x = self._optimise(job, targets, counter, canvases[job.region.canvas])
+                    paste(canvases[job.region.canvas], _rgb(x), job.region.window, o.preserve_color)
             except DivergedError as exc:
                 cause = divergence_cause(photo, targets, o)
                 if cause is None:
@@ -86,66 +164,153 @@ class _Base:
                 raise DivergedError(f"{exc.summary}: {cause}", exc.summary) from None
         seconds = time.perf_counter() - t0
         info = {
+            **self._facts(),
+            "iterations": counter.step,
+            "seconds": round(seconds, 3),
+            "seconds_per_iteration": round(seconds / max(1, counter.step), 4),
+            "regions": [_region_facts(j, photo) for j in jobs],
+            "skipped_scales": sorted({s for j in jobs for s, _ in j.skipped}),
+            "empty_targets": [k for k in range(len(targets)) if float(masks[k].amax()) <= 0],
+        }
+        return StylizeResult(self._layers(canvases, len(targets)), counter.losses, info)
+
+    def _layers(self, canvases: list[Tensor], k: int) -> Tensor:
+        """The K layers: K views of the one output image."""
+        return canvases[0].expand(k, -1, -1, -1)
+
+    def _prepare(
+        self,
+        photo: Tensor,
+        masks: Tensor,
+        targets: Targets,
+        region: Region,
+        style_masks: Sequence[Tensor | None] | None,
+    ) -> _Job:
+        """A region's content, masks and paintings at its sampled size, and its scales."""
+        o, frame = self.options, (int(photo.shape[-2]), int(photo.shape[-1]))
+        size = region.sampled
+        content = resize_image(crop(photo, region.window), size).to(self.device)
+        region_masks = None
+        if region.masked:
+            region_masks = resize_mask(crop(masks[list(region.targets)], region.window), size)
+            region_masks = region_masks.to(self.device)
+        paintings, painting_masks = [], []
+        for k in region.targets:
+            box_side = box_long_side(masks[k] if region.masked else None, frame)
+            side = painting_side(targets[k], box_side, o)
+            style = targets[k].style
+            assert style is not None  # _check_inputs: every target has a style image
+            side = (side or max(style.shape[-2:])) * region.factor
+            painting = resize_long_side(style, min(side, MAX_PAINTING_SIDE))
+            paintings.append(painting.to(self.device))
+            m = None if style_masks is None else style_masks[k]
+            painting_masks.append(
+                None if m is None else resize_mask(m, _hw(painting)).to(self.device)
+            )
+        if o.preserve_color:
+            content = luminance(content)
+            paintings = [
+                matched_luminance(p, content, None if region_masks is None else region_masks[i])
+                for i, p in enumerate(paintings)
+            ]
+        grey = is_grey(content) and all(is_grey(p) for p in paintings)
+        if grey:  # no colour anywhere: optimise one channel so none can appear
+            content = content[:1]
+        sizes = [size, *((int(p.shape[-2]), int(p.shape[-1])) for p in paintings)]
+        self._check_sizes(sizes)
+        steps, skipped = plan_scales(sizes, o, self.min_side)
+        return _Job(
+            region,
+            content,
+            region_masks,
+            paintings,
+            painting_masks,
+            steps,
+            skipped,
+            1 if grey else 3,
+        )
+
+    def _check_sizes(self, sizes: list[tuple[int, int]]) -> None:
+        for what, size in (("the region", sizes[0]), ("a style image", min(sizes[1:], key=min))):
+            if min(size) < self.min_side:
+                raise EngineError(
+                    f"{what} is {size[1]}×{size[0]} px, smaller than the {self.min_side} px "
+                    "the deepest network layer needs; use a larger --size (or --style-size)"
+                )
+
+    def _optimise(self, job: _Job, targets: Targets, counter: Counter, canvas: Tensor) -> Tensor:
+        """The coarse-to-fine loop of one region: ``(C, h, w)`` at its sampled size."""
+        o, region = self.options, job.region
+        generator = torch.Generator().manual_seed(self.seed + region.targets[0])
+        strengths = [targets[k].strength for k in region.targets]
+        x: Tensor | None = None
+        for i, (scale, iterations) in enumerate(job.steps):
+            size = scaled_size(region.sampled, scale)
+            content = resize_image(job.content, size)
+            masks = None if job.masks is None else resize_mask(job.masks, size)
+            paintings = [resize_image(p, scaled_size(_hw(p), scale)) for p in job.paintings]
+            styles = [
+                style_targets(
+                    self.net,
+                    p,
+                    o,
+                    mask=None if m is None else resize_mask(m, _hw(p)),
+                    generator=generator,
+                )
+                for p, m in zip(paintings, job.painting_masks, strict=True)
+            ]
+            objective = Objective(
+                self.net,
+                _rgb(content),
+                masks,
+                styles,
+                strengths,
+                o,
+                ids=region.targets,
+                generator=generator,
+            )
+            start = (
+                initial_image(content, masks, paintings, o.init, generator)
+                if x is None
+                else resize_image(x, size)
+            )
+            if job.channels == 1:
+                start = start[:1]
+
+            def on_step(_: int, terms: dict[str, float], current: Tensor) -> None:
+                counter(terms, lambda: _snapshot(canvas, current[0], region, o.preserve_color))
+
+            x = optimize(
+                _on_rgb(objective),
+                start[None],
+                iterations=iterations,
+                optimizer=o.optimizer,
+                lr=o.lr,
+                on_step=on_step,
+                where=f"at scale {i + 1} of {len(job.steps)}" if len(job.steps) > 1 else "",
+                engine=self.name,
+            )[0]
+        assert x is not None
+        return x
+
+    def _facts(self) -> dict[str, Any]:
+        o = self.options
+        return {
             "engine": self.name,
             "network": o.network,
             "pooling": o.pooling,
             "padding": o.padding,
             "optimizer": o.optimizer,
+            "style_loss": o.style_loss,
             "device": str(self.device),
             "precision": o.precision,
             "threads": torch.get_num_threads() if o.threads is None else o.threads,
             "seed": self.seed,
-            "iterations": tracker.step,
             "scales": list(o.scales),
-            "seconds": round(seconds, 3),
-            "seconds_per_iteration": round(seconds / max(1, tracker.step), 4),
-            **facts,
         }
-        return StylizeResult(layers, tracker.losses, info)
-
-    def _render(
-        self,
-        photo: Tensor,
-        masks: Tensor,
-        targets: Targets,
-        tracker: Tracker,
-        style_masks: Sequence[Tensor | None] | None,
-    ) -> tuple[Tensor, dict[str, Any]]:
-        raise NotImplementedError
 
 
-class GatysEngine(_Base):
-    """All targets in one optimisation; ``layers`` are K views of the one stylised image."""
-
-    name = "gatys"
-
-    def _render(
-        self,
-        photo: Tensor,
-        masks: Tensor,
-        targets: Targets,
-        tracker: Tracker,
-        style_masks: Sequence[Tensor | None] | None,
-    ) -> tuple[Tensor, dict[str, Any]]:
-        if float(masks.amax()) <= 0.0:
-            raise EngineError(
-                f"nothing to stylise: every target's mask is empty at the working size "
-                f"{photo.shape[-1]}×{photo.shape[-2]}; choose other instances or a larger --size"
-            )
-        image, facts = self.renderer.render(
-            photo,
-            masks,
-            targets.style_images(),
-            [t.strength for t in targets],
-            tracker,
-            torch.Generator().manual_seed(self.seed),
-            style_masks,
-        )
-        facts["empty_targets"] = [k for k in range(len(targets)) if float(masks[k].amax()) <= 0]
-        return image.expand(len(targets), -1, -1, -1), facts
-
-
-class GatysFullEngine(_Base):
+class GatysFullEngine(GatysEngine):
     """Baseline: one unmasked whole-frame stylisation per target; the compositor cuts.
 
     Layer k of the result is the whole frame in target k's style; the masks are not used here.
@@ -153,39 +318,48 @@ class GatysFullEngine(_Base):
 
     name = "gatys-full"
 
-    def _runs(self, k: int) -> int:
-        return k
+    def regions(self, masks: Tensor, targets: Targets) -> list[Region]:
+        """One unmasked region per target, the whole frame, each into its own output image."""
+        full = (0, int(masks.shape[-2]), 0, int(masks.shape[-1]))
+        return [Region(full, (k,), masked=False, canvas=k) for k in range(len(targets))]
 
-    def _render(
-        self,
-        photo: Tensor,
-        masks: Tensor,
-        targets: Targets,
-        tracker: Tracker,
-        style_masks: Sequence[Tensor | None] | None,
-    ) -> tuple[Tensor, dict[str, Any]]:
-        layers, sizes, skipped = [], [], set()
-        for k, target in enumerate(targets):
-            tracker.relabel = {"style/0": f"style/{k}"}
-            image, facts = self.renderer.render(
-                photo,
-                None,
-                [targets.style_images()[k]],
-                [target.strength],
-                tracker,
-                torch.Generator().manual_seed(self.seed + k),
-                None if style_masks is None else [style_masks[k]],
-            )
-            layers.append(image)
-            sizes = facts["sizes"]
-            skipped.update(facts["skipped_scales"])  # each style image may skip other scales
-        facts = {
-            "sizes": sizes,
-            "skipped_scales": sorted(skipped),
-            "roi": None,
-            "runs": len(targets),
-        }
-        return torch.stack(layers), facts
+    def _layers(self, canvases: list[Tensor], k: int) -> Tensor:
+        return torch.stack(canvases)
+
+
+def _hw(image: Tensor) -> tuple[int, int]:
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _rgb(image: Tensor) -> Tensor:
+    """A one-channel (grey) image ``(..., 1, h, w)`` as three equal channels; RGB as it is."""
+    return image.expand(*image.shape[:-3], 3, *image.shape[-2:]) if image.shape[-3] == 1 else image
+
+
+def _on_rgb(objective: Objective) -> Callable[[Tensor], dict[str, Tensor]]:
+    """The objective of an image that may be grey (one channel)."""
+    return lambda image: objective(_rgb(image))
+
+
+def _snapshot(canvas: Tensor, x: Tensor, region: Region, preserve_color: bool) -> Tensor:
+    """The output image with the region's current state pasted in (a progress preview)."""
+    out = canvas.clone()
+    paste(out, _rgb(x), region.window, preserve_color)
+    return out
+
+
+def _region_facts(job: _Job, photo: Tensor) -> dict[str, Any]:
+    """A region for the report: its box ``(x0, y0, x1, y1)``, targets, factor, sizes."""
+    r = job.region
+    y0, y1, x0, x1 = r.window
+    return {
+        "box": [x0, y0, x1, y1],
+        "targets": list(r.targets),
+        "supersample": round(r.factor, 3),
+        "sizes": [list(scaled_size(r.sampled, s)) for s, _ in job.steps],
+        "painting_sizes": [[int(p.shape[-1]), int(p.shape[-2])] for p in job.paintings],
+        "grey": job.channels == 1,
+    }
 
 
 def _check_inputs(
@@ -227,7 +401,7 @@ def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> 
         for name, value in (("style image", t.style), ("mask", t.mask)):
             if value is not None and not bool(torch.isfinite(value).all()):
                 return f"the {name} of '{t.selector}' holds NaN or infinite values"
-    for name in ("style_weight", "content_weight", "tv_weight"):
+    for name in ("style_weight", "content_weight", "detail_weight", "tv_weight"):
         value = getattr(options, name)
         if value > LARGE_WEIGHT:
             return f"{name} {value:g} is beyond what float32 losses hold; lower it"
@@ -240,21 +414,3 @@ def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> 
             f"use a strength of at most {LARGE_WEIGHT / options.style_weight:g}"
         )
     return None
-
-
-def _check_precision(precision: str, device: torch.device) -> None:
-    """Refuse a half-precision mode the device cannot autocast."""
-    if precision == "fp32":
-        return
-    dtype = HALF_DTYPES[precision]
-    x = torch.zeros(1, 1, 4, 4, device=device)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # autocast warns and turns itself off instead
-            with torch.autocast(device_type=device.type, dtype=dtype):
-                y = torch.nn.functional.conv2d(x, torch.zeros(1, 1, 3, 3, device=device))
-        ok = y.dtype == dtype
-    except (RuntimeError, AssertionError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"precision {precision} is not supported on {device.type} here; use fp32")

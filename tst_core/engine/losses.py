@@ -1,6 +1,17 @@
-"""Loss modules: content, masked Gram style and total variation.
+"""Loss modules: content, the three masked style losses and total variation.
 
-Each module holds its target as a buffer and maps features (or the image) to a scalar.
+Each module holds its target as a buffer and maps features (or the image) to a scalar (the
+style losses: one value per region). The style losses compare the features inside each of K
+regions of one feature map with a style image's, in one of three ways (option ``style_loss``):
+
+* ``gram`` — the Gram matrix (second moments), Gatys et al. (2016);
+* ``meancov`` — the Wasserstein-2 distance between Gaussians fitted to the two feature sets,
+  ``|μ − μ_s|² + tr Σ + tr Σ_s − 2 tr (Σ_s^½ Σ Σ_s^½)^½`` (mean and covariance, as in
+  crowsonkb's style-transfer-pytorch), divided by the style's mean square ``|μ_s|² + tr Σ_s``;
+* ``sliced`` — the sliced Wasserstein distance (Heitz et al. 2021): the features projected on
+  C random unit directions, sorted, against the style's sorted projections at the same
+  quantiles, divided by the style projections' mean square. Unlike the first two it compares
+  whole distributions, so speckle that has the right second moments does not match it.
 
 The content and style terms are **relative** squared errors: the mean squared difference
 divided by the mean square of the target. Gatys et al. (2016) use plain sums with the factors
@@ -56,20 +67,30 @@ class ContentLoss(nn.Module):
     """Relative squared error between features and the photo's features at one layer.
 
     :param target: the photo's features ``(1, C, h, w)``.
+    :param weight: optional ``(h, w)`` weights in [0, 1] (a mask): the error is then the
+        weighted mean over positions, relative to the target's weighted mean square.
     """
 
     target: Tensor
     norm: Tensor
+    weight: Tensor | None
 
-    def __init__(self, target: Tensor) -> None:
+    def __init__(self, target: Tensor, weight: Tensor | None = None) -> None:
         super().__init__()
         target = target.detach().float()
         self.register_buffer("target", target)
-        self.register_buffer("norm", target.square().mean().clamp_min(1e-12))
+        w = None if weight is None else weight.detach().float()
+        self.register_buffer("weight", w)
+        second = target.square() if w is None else target.square().mean(1) * w
+        denom = 1.0 if w is None else w.mean().clamp_min(1e-12)
+        self.register_buffer("norm", (second.mean() / denom).clamp_min(1e-12))
 
     def forward(self, features: Tensor) -> Tensor:
         """:param features: ``(1, C, h, w)``. :returns: a scalar ≥ 0."""
-        return relative_mse(features, self.target, self.norm)
+        if self.weight is None:
+            return relative_mse(features, self.target, self.norm)
+        error = (features.float() - self.target).square().mean(1) * self.weight
+        return error.mean() / self.weight.mean().clamp_min(1e-12) / self.norm
 
 
 #: one region of a feature map: its window, its mask cropped to it (or ``None``), Σ m²
@@ -144,17 +165,7 @@ class MaskedStyleLoss(nn.Module):
         target = torch.stack([g.detach().float() for g in style_grams])
         self.register_buffer("target", target)
         self.register_buffer("norm", target.square().mean(dim=(1, 2)).clamp_min(1e-12))
-        self.regions: list[Region] = []
-        for mask in masks:
-            if mask is None:
-                self.regions.append((None, None, 0.0))
-                continue
-            window = support_window(mask)
-            if window is None:
-                raise ValueError("a region's mask is empty at this layer")
-            y0, y1, x0, x1 = window
-            crop = mask[y0:y1, x0:x1].detach().float().contiguous()
-            self.regions.append((window, crop, float(crop.square().sum())))
+        self.regions = _regions(masks)
 
     @property
     def windows(self) -> list[Window | None]:
@@ -178,3 +189,189 @@ class TVLoss(nn.Module):
         dx = image[..., :, 1:] - image[..., :, :-1]
         dy = image[..., 1:, :] - image[..., :-1, :]
         return dx.square().mean() + dy.square().mean()
+
+
+def _masked_mean(features: Tensor, region: Region) -> Tensor:
+    """The mean of a region's features weighted by ``m²`` (as its Gram matrix is): ``(C,)``."""
+    f = _region_features(features, region)  # already m · f
+    mask = region[1]
+    if mask is None:
+        return f.mean(dim=1)
+    return (f * mask.reshape(-1)).sum(dim=1) / region[2]
+
+
+def trace_sqrt(matrix: Tensor, eps: float = 1e-8) -> Tensor:
+    """``tr √M`` of a symmetric positive semi-definite ``(C, C)`` matrix, from its eigenvalues
+    (clamped at ``eps``, where the square root's slope is finite)."""
+    values = torch.linalg.eigvalsh((matrix + matrix.T) / 2)
+    return values.clamp_min(eps).sqrt().sum()
+
+
+def sqrtm(matrix: Tensor) -> Tensor:
+    """The symmetric square root of a positive semi-definite ``(C, C)`` matrix (no gradient)."""
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def _regions(masks: Sequence[Tensor | None]) -> list[Region]:
+    """Each mask's window, its crop and Σ m² (``(None, None, 0)`` for the whole map)."""
+    regions: list[Region] = []
+    for mask in masks:
+        if mask is None:
+            regions.append((None, None, 0.0))
+            continue
+        window = support_window(mask)
+        if window is None:
+            raise ValueError("a region's mask is empty at this layer")
+        y0, y1, x0, x1 = window
+        crop = mask[y0:y1, x0:x1].detach().float().contiguous()
+        regions.append((window, crop, float(crop.square().sum())))
+    return regions
+
+
+class MeanCovStyleLoss(nn.Module):
+    """Relative Wasserstein-2 distances between Gaussians fitted to K regions' features and
+    to their styles', at one layer (see the module docstring).
+
+    :param styles: for each region, its style's ``(mean (C,), covariance (C, C))``
+        (:func:`style_statistics` with ``"meancov"``).
+    :param masks: for each region, its mask at this layer ``(h, w)`` in [0, 1], or ``None``.
+    """
+
+    mean: Tensor
+    cov: Tensor
+    sqrt_cov: Tensor
+    norm: Tensor
+
+    def __init__(
+        self, styles: Sequence[tuple[Tensor, Tensor]], masks: Sequence[Tensor | None]
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.stack([m.detach().float() for m, _ in styles]))
+        self.register_buffer("cov", torch.stack([c.detach().float() for _, c in styles]))
+        self.register_buffer("sqrt_cov", torch.stack([sqrtm(c) for c in self.cov]))
+        second = self.mean.square().sum(1) + self.cov.diagonal(dim1=1, dim2=2).sum(1)
+        self.register_buffer("norm", second.clamp_min(1e-12))
+        self.regions = _regions(masks)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """:param features: ``(1, C, h, w)``. :returns: ``(K,)`` relative distances ≥ 0."""
+        f = features.float()
+        seconds = _RegionGrams.apply(f, self.regions)
+        out = []
+        for k, region in enumerate(self.regions):
+            mu = _masked_mean(f[0], region)
+            cov = seconds[k] - torch.outer(mu, mu)
+            cross = self.sqrt_cov[k] @ cov @ self.sqrt_cov[k]
+            w2 = (
+                (mu - self.mean[k]).square().sum()
+                + cov.diagonal().sum()
+                + self.cov[k].diagonal().sum()
+                - 2 * trace_sqrt(cross)
+            )
+            out.append(w2.clamp_min(0) / self.norm[k])
+        return torch.stack(out)
+
+
+#: at most this many feature positions of a style image enter the sliced loss (a random subset)
+SLICED_SAMPLES = 65536
+
+
+class SlicedStyleLoss(nn.Module):
+    """Relative sliced Wasserstein distances between K regions' features and their styles', at
+    one layer (see the module docstring).
+
+    The directions are drawn once (from ``generator``), so the loss is a fixed function that
+    L-BFGS can model; each region's positions are those whose mask is at least half (all
+    non-zero ones when none is), and the style's sorted projections are read at the region's
+    own quantiles.
+
+    :param styles: for each region, its style's features ``(C, M)`` (:func:`style_statistics`).
+    :param masks: for each region, its mask at this layer ``(h, w)`` in [0, 1], or ``None``.
+    :param generator: the random directions' source (CPU).
+    """
+
+    directions: Tensor
+
+    def __init__(
+        self,
+        styles: Sequence[Tensor],
+        masks: Sequence[Tensor | None],
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        channels = styles[0].shape[0]
+        d = torch.randn(channels, channels, generator=generator)
+        self.register_buffer("directions", (d / d.norm(dim=0, keepdim=True)).to(styles[0]))
+        self.regions = _regions(masks)
+        self.picks = [None if m is None else _positions(m) for m in masks]
+        #: each style's sorted projections ``(C, M)``, and read at each count of positions
+        self.sorted = [(self.directions.T @ s.float()).sort(dim=1).values for s in styles]
+        self.norms = [float(p.square().mean().clamp_min(1e-12)) for p in self.sorted]
+        self._at: dict[tuple[int, int], Tensor] = {}
+
+    def forward(self, features: Tensor) -> Tensor:
+        """:param features: ``(1, C, h, w)``. :returns: ``(K,)`` relative distances ≥ 0."""
+        f = features[0].float().flatten(1)
+        out = []
+        for k, (pick, norm) in enumerate(zip(self.picks, self.norms, strict=True)):
+            x = f if pick is None else f[:, pick]
+            proj = (self.directions.T @ x).sort(dim=1).values
+            key = (k, proj.shape[1])
+            if key not in self._at:
+                self._at[key] = _quantiles(self.sorted[k], proj.shape[1])
+            out.append((proj - self._at[key]).square().mean() / norm)
+        return torch.stack(out)
+
+
+def _positions(mask: Tensor) -> Tensor:
+    """Flat indices of a layer mask's positions that enter the sliced loss."""
+    flat = mask.flatten()
+    pick = torch.nonzero(flat >= 0.5).flatten()
+    return pick if pick.numel() else torch.nonzero(flat > 0).flatten()
+
+
+def _quantiles(sorted_values: Tensor, count: int) -> Tensor:
+    """Each row of ``sorted_values`` ``(P, M)`` read at ``count`` evenly spaced quantiles
+    (the centres of ``count`` equal bins), linearly interpolated: ``(P, count)``."""
+    m = sorted_values.shape[1]
+    if m == count:
+        return sorted_values
+    pos = ((torch.arange(count, device=sorted_values.device) + 0.5) * m / count - 0.5).clamp(
+        0, m - 1
+    )
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp_max(m - 1)
+    t = (pos - lo).to(sorted_values.dtype)
+    return sorted_values[:, lo] * (1 - t) + sorted_values[:, hi] * t
+
+
+def style_statistics(
+    features: Tensor,
+    kind: str,
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """What a style loss compares with, from a style image's features at one layer.
+
+    :param features: ``(C, h, w)``.
+    :param kind: ``gram`` → the (masked) Gram matrix ``(C, C)``; ``meancov`` → the mean
+        ``(C,)`` and covariance ``(C, C)``, weighted by ``m²``; ``sliced`` → the features
+        ``(C, M)`` at the mask's positions (at most :data:`SLICED_SAMPLES`, a random subset).
+    :param mask: ``(h, w)`` in [0, 1] or ``None`` (the whole image).
+    """
+    f = features.float()
+    if kind == "gram":
+        return gram_matrix(f, mask)
+    if kind == "meancov":
+        region = _regions([mask])[0]
+        mean = _masked_mean(f, region)
+        second = _RegionGrams.apply(f[None], [region])[0]
+        return mean, second - torch.outer(mean, mean)
+    flat = f.flatten(1)
+    if mask is not None:
+        flat = flat[:, _positions(mask)]
+    if flat.shape[1] > SLICED_SAMPLES:
+        keep = torch.randperm(flat.shape[1], generator=generator)[:SLICED_SAMPLES].sort().values
+        flat = flat[:, keep.to(flat.device)]
+    return flat

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
+StyleLossName = Literal["gram", "meancov", "sliced"]
 Init = Literal["content", "noise", "style"]
 Precision = Literal["fp32", "bf16", "fp16"]
 #: the largest step size accepted: pixels live in [0, 1], and past float32's range the
@@ -34,7 +35,13 @@ class GatysOptions:
     :param style_layers: layers whose Gram matrices are matched to the style image (left at
         the default with ResNet-50: ``relu``, ``layer1``, ``layer2``, ``layer3``).
     :param style_layer_weights: one weight per style layer; ``None``: equal weights summing to 1.
+    :param style_loss: how a target's features are compared with its painting's: ``gram``
+        (Gram matrices, Gatys et al.), ``meancov`` (mean and covariance: Wasserstein-2 between
+        Gaussians) or ``sliced`` (sliced Wasserstein, Heitz et al. 2021); see :mod:`.losses`.
     :param content_weight: weight of the content term (relative error, see :mod:`.losses`).
+    :param detail_layers: layers compared with the photo inside the targets only (e.g.
+        ``relu3_1``): fine structure such as faces and hands; empty: none.
+    :param detail_weight: weight of the detail term.
     :param style_weight: weight of each target's style term, times the target's strength.
     :param tv_weight: weight of the total-variation term (smoothness).
     :param init: start from the photo (``content``), white noise (``noise``) or the style image
@@ -59,7 +66,18 @@ class GatysOptions:
     :param preserve_color: transfer luminance only and keep the photo's colours (YIQ).
     :param roi: optimise only the box around all targets plus ``roi_margin``, then paste back.
     :param roi_margin: context in pixels around the targets when ``roi`` is on (with 32, the
-        result inside the targets differs from a full-frame run no more than with 64).
+        result inside the targets differs from a full-frame run no more than with 64). Targets
+        whose boxes come within twice this of each other share one optimisation; the others
+        are optimised one after another, each in its own box.
+    :param style_scale: the painting's long side as a multiple of each target's box long side,
+        so that its strokes relate to the object as in a whole-frame stylisation of that object
+        (a target's ``@scale=`` wins); ``0``: the painting at the working size (or
+        ``--style-size``) whatever the target's size, as Gatys et al.
+    :param supersample_side: optimise a small target's box finely enough that its side
+        (the square root of its area) reaches this many pixels, then downsample (a target's
+        ``@supersample=`` wins); the factors shrink so that all boxes together cost no more
+        pixels than the frame; ``0``: at the working size.
+    :param supersample_max: the largest supersampling factor chosen automatically.
     :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (Gram matrices and
         losses stay float32); faster only on hardware with fast half-precision units.
     :param threads: CPU threads for torch; ``None``: torch's default (all physical cores).
@@ -73,7 +91,10 @@ class GatysOptions:
     content_layers: tuple[str, ...] = ("conv4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] | None = None
+    style_loss: StyleLossName = "gram"
     content_weight: float = 1.0
+    detail_layers: tuple[str, ...] = ()
+    detail_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.0
     init: Init = "content"
@@ -86,6 +107,9 @@ class GatysOptions:
     preserve_color: bool = False
     roi: bool = True
     roi_margin: int = 32
+    style_scale: float = 0.0
+    supersample_side: int = 0
+    supersample_max: float = 4.0
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -100,7 +124,8 @@ class GatysOptions:
         self._network_default_layers()
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        check_layers(self.detail_layers, self.network, "engine option detail_layers")
+        for name in ("content_weight", "detail_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             _check(value >= 0, f"{name} must be zero or positive, got {value}")
         weights = self.style_layer_weights
@@ -116,6 +141,18 @@ class GatysOptions:
             )
         self._check_scales()
         _check(self.roi_margin >= 0, f"roi_margin must be zero or positive, got {self.roi_margin}")
+        _check(
+            self.style_scale == 0 or 0.05 <= self.style_scale <= 16,
+            f"style_scale must be 0 (off) or from 0.05 to 16, got {self.style_scale}",
+        )
+        _check(
+            0 <= self.supersample_side <= 4096,
+            f"supersample_side must be from 0 (off) to 4096 pixels, got {self.supersample_side}",
+        )
+        _check(
+            1 <= self.supersample_max <= 8,
+            f"supersample_max must be from 1 to 8, got {self.supersample_max}",
+        )
         _check(self.threads is None or self.threads >= 1, "threads must be at least 1")
         _check(self.snapshot_every >= 0, "snapshot_every must be zero or positive")
 

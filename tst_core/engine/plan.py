@@ -1,0 +1,179 @@
+"""What the engine optimises, decided before it starts: the regions, how finely each one is
+sampled, the painting's size for each target, and the coarse-to-fine scales.
+
+A **region** is a window of the working image with the targets it holds. Targets whose boxes
+(grown by the ROI margin) overlap share a region and one optimisation; a target far from the
+others gets its own, so two small people at opposite ends of the frame cost their own boxes,
+not the frame between them. A region is optimised ``factor`` times finer than the working
+image (supersampling) when its targets are small, then downsampled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..types import Target, Tensor
+from .layer_masks import Window, support_window
+from .options import GatysOptions
+
+
+@dataclass(frozen=True)
+class Region:
+    """One optimisation.
+
+    :param window: ``(y0, y1, x0, x1)`` of the working image.
+    :param targets: the indices of the targets it stylises.
+    :param factor: supersampling factor (≥ 1): optimised at ``factor`` times the window's size.
+    :param masked: ``False``: the window in its one target's style everywhere, unmasked (the
+        ``gatys-full`` baseline).
+    :param canvas: the output image it is pasted into.
+    """
+
+    window: Window
+    targets: tuple[int, ...]
+    factor: float = 1.0
+    masked: bool = True
+    canvas: int = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(h, w)`` of the window in working-image pixels."""
+        y0, y1, x0, x1 = self.window
+        return y1 - y0, x1 - x0
+
+    @property
+    def sampled(self) -> tuple[int, int]:
+        """``(h, w)`` at which the region is optimised (its final scale)."""
+        return scaled_size(self.size, self.factor)
+
+
+def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``(h, w)`` times ``scale``, rounded, at least one pixel."""
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def grow(window: Window, margin: int, size: tuple[int, int]) -> Window:
+    """``window`` grown by ``margin`` pixels on every side, clipped to a frame of ``size``."""
+    y0, y1, x0, x1 = window
+    return (
+        max(0, y0 - margin),
+        min(size[0], y1 + margin),
+        max(0, x0 - margin),
+        min(size[1], x1 + margin),
+    )
+
+
+def _union(a: Window, b: Window) -> Window:
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def _overlap(a: Window, b: Window) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def masked_regions(masks: Tensor, targets: Sequence[Target], options: GatysOptions) -> list[Region]:
+    """The regions of a masked run: targets grouped by overlapping grown boxes, each group's
+    window and supersampling factor (see :func:`supersample_factors`).
+
+    :param masks: ``(K, H, W)`` in [0, 1]; empty targets are left out.
+    """
+    size = (int(masks.shape[-2]), int(masks.shape[-1]))
+    full = (0, size[0], 0, size[1])
+    groups: list[tuple[Window, list[int]]] = []
+    for k in range(masks.shape[0]):
+        box = support_window(masks[k])
+        if box is not None:
+            groups.append((grow(box, options.roi_margin, size) if options.roi else full, [k]))
+    while pair := next(
+        ((a, b) for a in groups for b in groups if a is not b and _overlap(a[0], b[0])), None
+    ):
+        groups = [g for g in groups if g is not pair[0] and g is not pair[1]]
+        groups.append((_union(pair[0][0], pair[1][0]), sorted(pair[0][1] + pair[1][1])))
+    groups.sort(key=lambda g: g[1][0])
+    factors = supersample_factors(
+        [g[0] for g in groups],
+        [[masks[k] for k in g[1]] for g in groups],
+        [[targets[k].options.supersample for k in g[1]] for g in groups],
+        size,
+        options,
+    )
+    return [Region(w, tuple(ids), f) for (w, ids), f in zip(groups, factors, strict=True)]
+
+
+def supersample_factors(
+    windows: Sequence[Window],
+    masks: Sequence[Sequence[Tensor]],
+    given: Sequence[Sequence[float | None]],
+    frame: tuple[int, int],
+    options: GatysOptions,
+) -> list[float]:
+    """Each region's supersampling factor.
+
+    A target's own ``@supersample`` is used as given. Otherwise a target wants the factor that
+    makes the side of its box (the square root of the box's area) ``supersample_side`` pixels,
+    at most ``supersample_max`` and at least 1; a region takes its smallest target's wish. The
+    wishes then shrink together until the regions cost no more pixels than the frame (with
+    what the given factors already cost), never below 1.
+    """
+    wish, fixed = [], []
+    for region_masks, region_given in zip(masks, given, strict=True):
+        chosen = [g for g in region_given if g is not None]
+        fixed.append(bool(chosen))
+        if chosen:
+            wish.append(max(chosen))
+            continue
+        side = min(_box_side(m) for m in region_masks)
+        want = options.supersample_side / side if options.supersample_side and side else 1.0
+        wish.append(min(max(want, 1.0), options.supersample_max))
+    areas = [(w[1] - w[0]) * (w[3] - w[2]) for w in windows]
+    budget = frame[0] * frame[1] - sum(
+        a * f * f for a, f, g in zip(areas, wish, fixed, strict=True) if g
+    )
+    cost = sum(a * f * f for a, f, g in zip(areas, wish, fixed, strict=True) if not g)
+    shrink = math.sqrt(max(budget, 0) / cost) if cost > budget and cost > 0 else 1.0
+    return [f if g else max(1.0, f * shrink) for f, g in zip(wish, fixed, strict=True)]
+
+
+def _box_side(mask: Tensor) -> float:
+    """The square root of the area of the box around ``mask`` (H, W) (0 when it is empty)."""
+    window = support_window(mask)
+    if window is None:
+        return 0.0
+    return math.sqrt((window[1] - window[0]) * (window[3] - window[2]))
+
+
+def box_long_side(mask: Tensor | None, frame: tuple[int, int]) -> int:
+    """The long side of the box around ``mask`` (H, W); the frame's when ``mask`` is ``None``."""
+    window = None if mask is None else support_window(mask)
+    if window is None:
+        return max(frame)
+    return max(window[1] - window[0], window[3] - window[2])
+
+
+def painting_side(target: Target, box_side: int, options: GatysOptions) -> float | None:
+    """The long side, in working-image pixels, that target's painting is sized to; ``None``:
+    as the pipeline loaded it (the working size or ``--style-size``).
+
+    :param box_side: the long side of the target's box (:func:`box_long_side`).
+    """
+    if target.options.scale is None and target.options.style_size is not None:
+        return float(target.options.style_size)
+    scale = target.options.scale if target.options.scale is not None else options.style_scale
+    return scale * box_side if scale > 0 else None
+
+
+def plan_scales(
+    sizes: Sequence[tuple[int, int]], options: GatysOptions, min_side: int
+) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+    """The coarse-to-fine ``(scale, iterations)`` to run, and those skipped: a coarse scale
+    at which any of ``sizes`` (the region's, its paintings') would be under ``min_side``
+    pixels (the deepest layer's stride) is left out. The last scale always runs."""
+    plan: list[tuple[float, int]] = []
+    skipped: list[tuple[float, int]] = []
+    steps = list(zip(options.scales, options.iterations_per_scale, strict=True))
+    for scale, iterations in steps:
+        small = min(min(scaled_size(s, scale)) for s in sizes) < min_side
+        (skipped if small and scale != steps[-1][0] else plan).append((scale, iterations))
+    return plan, skipped
