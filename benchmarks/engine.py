@@ -106,8 +106,8 @@ def stylize(engine: str, photo: Any, targets: Any, **options: Any) -> dict[str, 
         "s_per_it": statistics.median(gaps) if gaps else total,
         "seconds": total,
         "load": load(),
-        "roi": res.info.get("roi"),
-        "sizes": res.info.get("sizes"),
+        "roi": [r["box"] for r in res.info["regions"]],
+        "sizes": [r["sizes"] for r in res.info["regions"]],
     }
 
 
