@@ -311,6 +311,27 @@ BAD = {
         lambda f: [*run_args(f), "-o", f / "link" / "photo.png"],
         "refusing to overwrite the input file",
     ),
+    # names longer than the file system takes (ENAMETOOLONG from the first stat of them)
+    "photo name too long": (
+        None,
+        lambda f: with_photo(f, f / ("p" * 300 + ".png")),
+        "file name too long: '.*ppp.png'",
+    ),
+    "style name too long": (
+        None,
+        lambda f: [*run_args(f), "--style", f"person#0={f / ('s' * 300 + '.jpg')}"],
+        "file name too long: '.*sss.jpg'",
+    ),
+    "config name too long": (
+        None,
+        lambda f: [*run_args(f), "--config", f / ("c" * 300 + ".toml")],
+        "file name too long: '.*ccc.toml'",
+    ),
+    "masks name too long": (
+        None,
+        lambda f: [*run_args(f), "--masks", f / ("m" * 300)],
+        "file name too long: '.*mmm'",
+    ),
     # item 4: destinations are checked before the work
     "-o an existing folder": (
         lambda f: (f / "out" / "shot.png").mkdir(),

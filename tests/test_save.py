@@ -80,6 +80,35 @@ def test_a_really_read_only_folder(cli, files):
     assert "is not writable" in line
 
 
+LONG_NAME_CASES = {
+    # 240 bytes: a name the file system takes, but not its temporary (.NAME.tst-PID-TOKEN.part)
+    "-o, 240 bytes": lambda f: [*run_args(f), "-o", f / "out" / ("x" * 236 + ".png")],
+    "-o, 300 bytes": lambda f: [*run_args(f), "-o", f / "out" / ("x" * 296 + ".png")],
+    "--overlay, 240 bytes": lambda f: [
+        *("segment", f / "photo.png", "--segmenter", "maskfile", "--masks", f / "masks"),
+        *("--overlay", f / "out" / ("x" * 236 + ".png")),
+    ],
+    "--export-masks, 240 bytes": lambda f: [
+        *("segment", f / "photo.png", "--segmenter", "maskfile", "--masks", f / "masks"),
+        *("--export-masks", f / "out" / ("x" * 240)),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(LONG_NAME_CASES))
+def test_a_name_too_long_for_its_temporary_is_one_line_before_the_work(cli, files, case):
+    line = one_line(*cli(*LONG_NAME_CASES[case](files), *FAIL_IF_STYLISED)[::2])
+    assert "the file name is too long" in line and "at most 228 here" in line
+    assert listing(files / "out") == []
+
+
+def test_the_longest_name_allowed_is_written(cli, files):
+    image = files / "out" / ("x" * 223 + ".png")  # its report, .json, has the 228 bytes
+    code, _, err = cli(*run_args(files), "-o", image)
+    assert code == 0, err
+    assert listing(files / "out") == sorted([image.name, image.with_suffix(".json").name])
+
+
 def test_compare_checks_its_three_files_before_stylising(cli, files):
     (files / "out" / "sheet.csv").mkdir()
     args = ["compare", *run_args(files)[1:], "-o", files / "out" / "sheet.png"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -717,6 +718,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # a path given to tst (outputs' names are checked before the work, with their
+            # temporaries'): the first stat() of it says so
+            print(_error(f"file name too long: '{exc.filename}'"), file=sys.stderr)
+            return 2
         print(
             printable(
                 f"tst: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "

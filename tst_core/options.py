@@ -123,19 +123,21 @@ def parse_text(text: str, tp: Any, where: str) -> Any:
         and text.strip().lower() in _NONE_WORDS
     ):
         return None
-    value = _scalar(text)
+    value = _scalar(text, where)
     if origin in (tuple, list) and not isinstance(value, list):
-        value = [_scalar(part.strip()) for part in text.split(",") if part.strip()]
+        value = [_scalar(part.strip(), where) for part in text.split(",") if part.strip()]
     elif isinstance(value, (int, float)) and _wants_str(tp):
         value = text
     return coerce(value, tp, where)
 
 
-def _scalar(text: str) -> Any:
+def _scalar(text: str, where: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except (ValueError, KeyError):  # not a TOML value (a bad date raises ValueError too)
         return text
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{where}: the value nests arrays or tables too deeply") from None
 
 
 def _wants_str(tp: Any) -> bool:

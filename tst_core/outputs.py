@@ -50,6 +50,9 @@ Contents = Writer | Mapping[str, Writer]
 LOCK_TIMEOUT = 120.0
 #: What a temporary's name looks like (``.out.png.tst-1234-k3j2h1.part``).
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tst-(?P<pid>\d+)-[0-9a-f]+\.(?P<kind>part|bak)$")
+#: How many bytes a temporary's name adds to its destination's, at most (the largest Linux
+#: process id is 2**22).
+TEMPORARY_EXTRA = len(f"..tst-{2**22}-{0:08x}.part")
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ def _check_file(out: Output) -> Path:
     path = out.path
     if path.name in ("", ".", ".."):
         raise InputError(f"{out.flag} '{path}' is not a file name")
+    _check_name_length(out)
     if path.is_dir():
         raise InputError(
             f"{out.flag} '{path}' is a folder; give a file name (e.g. {path / 'out.png'})"
@@ -179,6 +183,7 @@ def _check_file(out: Output) -> Path:
 def _check_new_folder(out: Output) -> Path:
     """The nearest existing folder above a new-folder destination, after checking it."""
     path = out.path
+    _check_name_length(out)
     if path.exists() and not path.is_dir():
         raise InputError(f"{out.flag} '{path}' already exists and is not a folder")
     if path.exists() and any(path.iterdir()):
@@ -191,6 +196,21 @@ def _check_new_folder(out: Output) -> Path:
     if not above.is_dir():
         raise InputError(f"cannot create {out.flag} '{path}': '{above}' is not a folder")
     return above
+
+
+def _check_name_length(out: Output) -> None:
+    """A name the file system takes may still be too long for its temporary beside it: that
+    would fail after the work, when the temporary is created."""
+    try:
+        limit = os.pathconf(_resolved(out.path.parent), "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such folder (refused next), or no limit reported
+        limit = 255
+    size = len(os.fsencode(out.path.name))
+    if size + TEMPORARY_EXTRA > limit:
+        raise InputError(
+            f"{out.flag} '{out.path}': the file name is too long ({size} bytes; at most "
+            f"{limit - TEMPORARY_EXTRA} here, as tst writes a temporary beside it first)"
+        )
 
 
 def _check_writable(folder: Path, out: Output) -> None:

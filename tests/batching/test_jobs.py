@@ -110,6 +110,7 @@ def test_manifest_lines(tmp_path):
         ('{"photo": "a.jpg", "colour": 1}', "line 1: unknown key 'colour'; known keys: blend"),
         ('{"photo": "a.jpg", "styles": ["person="]}', "line 1: --style expects SELECTOR=STYLE"),
         ("{oops", "line 1 is not JSON"),
+        ('{"photo": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1 nests .* too deeply"),
         ("\n", "has no jobs"),
     ]:
         manifest.write_text(bad)

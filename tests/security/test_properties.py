@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tst_core.config import load_config, to_toml
-from tst_core.errors import TstError
+from tst_core.errors import ConfigError, TstError
 from tst_core.plugins import load_host
 from tst_core.select import parse_selector, parse_strength, parse_style_arg
 
@@ -92,6 +92,20 @@ VALUES = st.one_of(
 @given(st.one_of(TEXT, st.builds(lambda k, v: f"{k}={v}", KEYS, VALUES)))
 def test_set_overrides(host, item):
     parses_or_tst_error(load_config, host, None, [item])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, id="array"),
+        pytest.param("{a=" * 3000 + "}" * 3000, id="table"),
+    ],
+)
+@pytest.mark.parametrize("key", ["run.size", "run.device", "engine.gatys.scales"])
+def test_set_values_nested_too_deeply_are_config_errors(host, key, value):
+    """Too deep for Hypothesis to find: tomllib recurses once per level."""
+    with pytest.raises(ConfigError, match=f"{key}: the value nests arrays or tables too deeply"):
+        load_config(host, None, [f"{key}={value}"])
 
 
 SCALARS = st.one_of(

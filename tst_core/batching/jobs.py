@@ -219,6 +219,8 @@ def read_manifest(
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{where} is not JSON: {exc.msg}") from None
+        except RecursionError:  # json's decoder recurses once per level
+            raise InputError(f"{where} nests arrays or objects too deeply") from None
         jobs.append(_manifest_job(len(jobs), entry, where, base, outdir, suffix, default_styles))
     if not jobs:
         raise InputError(f"manifest '{path}' has no jobs (one JSON object per line)")
