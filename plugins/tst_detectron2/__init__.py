@@ -10,6 +10,7 @@ The option ``random_weights`` (tests only) loads no checkpoint.
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .options import Detectron2Options
 from .segmenter import Detectron2Segmenter
@@ -18,7 +19,7 @@ __all__ = ["Detectron2Options", "Detectron2Segmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "detectron2",
         Detectron2Segmenter,

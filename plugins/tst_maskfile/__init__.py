@@ -29,6 +29,7 @@ import torch
 from tst_core import hookimpl
 from tst_core.errors import ConfigError, InputError
 from tst_core.io import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
+from tst_core.registry import Register
 from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
 
 _PREFIX = re.compile(r"^\d+_")
@@ -58,10 +59,11 @@ class MaskFileSegmenter:
                 "or --masks labels.png (an indexed label image)"
             )
         self.options = options
+        self.masks: Path = options.masks
 
     def segment(self, photo: Tensor) -> Segmentation:
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
-        path = Path(self.options.masks)  # type: ignore[arg-type]
+        path = Path(self.masks)
         if path.is_dir():
             instances = self._from_folder(path, size)
         elif os.path.lexists(path):
@@ -205,7 +207,7 @@ def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "maskfile",
         MaskFileSegmenter,

@@ -16,6 +16,7 @@ fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l`
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .options import SamOptions
 from .segmenter import SamSegmenter
@@ -24,7 +25,7 @@ __all__ = ["SamOptions", "SamSegmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "sam",
         SamSegmenter,
