@@ -163,7 +163,7 @@ def recipe_maskfile(entry: Any, env: Any) -> tuple[Any, str]:
     # masks exported from a synthetic segmentation: what maskfile costs is reading the PNGs
     import torch
 
-    from tst_core.io import mask_to_pil
+    from tst_core.files import mask_to_pil
 
     folder = scratch()
     h, w = 740, 554
@@ -205,7 +205,7 @@ def build_for(name: str, env: Any) -> tuple[Any, str]:
 
 def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     """Build segmenter ``name`` and time ``segment`` (first call, then ``repeat`` more)."""
-    from tst_core.io import read_image
+    from tst_core.files import read_image
     from tst_core.plugins import default_host
     from tst_core.types import Env
 

@@ -11,7 +11,7 @@ import torch
 from tst_core import cli, hookimpl, metrics, plugins
 from tst_core.compare import compare, seam_windows
 from tst_core.errors import DependencyError, InputError, PluginError
-from tst_core.io import write_image
+from tst_core.files import write_image
 from tst_core.types import StylizeResult
 
 from . import fakes

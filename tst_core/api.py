@@ -26,8 +26,7 @@ from . import __version__, validate
 from . import options as opts
 from .config import Config, load_config
 from .errors import ConfigError, InputError, SelectionError
-from .fingerprint import fingerprint, input_record, plugin_files
-from .io import (
+from .files import (
     MASK_INDEX_FILE,
     check_regular_file,
     image_format,
@@ -39,6 +38,7 @@ from .io import (
     read_image,
     resize_long_side,
 )
+from .fingerprint import fingerprint, input_record, plugin_files
 from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import Kind
@@ -348,7 +348,7 @@ class RunResult:
     inputs: tuple[Input, ...] = ()
 
     def to_pil(self) -> Image.Image:
-        from .io import tensor_to_pil
+        from .files import tensor_to_pil
 
         return tensor_to_pil(self.image)
 

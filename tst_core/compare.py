@@ -31,7 +31,7 @@ from scipy import ndimage as ndi
 from . import metrics
 from .api import PhotoLike, Pipeline, RunResult, Session, StylesLike, estimated_bytes, session
 from .errors import InputError, TstError
-from .io import image_format, image_writer, json_writer, text_writer
+from .files import image_format, image_writer, json_writer, text_writer
 from .outputs import Input, Output, check_outputs, write_outputs
 from .regions import boundary, label_map
 from .registry import Kind

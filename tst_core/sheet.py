@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from .io import tensor_to_pil
+from .files import tensor_to_pil
 from .overlay import default_font
 from .types import Tensor
 

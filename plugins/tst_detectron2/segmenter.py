@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from tst_core.device import resolve_device
-from tst_core.io import to_uint8_hwc
+from tst_core.files import to_uint8_hwc
 from tst_core.types import Env, Instance, Segmentation, Tensor, check_image
 
 from .model import Model, build

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from tst_core.errors import ConfigError, InputError, missing_dependency
-from tst_core.io import to_uint8_hwc
+from tst_core.files import to_uint8_hwc
 from tst_core.types import Box, Env, Instance, Segmentation, Tensor
 
 

@@ -28,7 +28,7 @@ import torch
 
 from tst_core import hookimpl
 from tst_core.errors import ConfigError, InputError
-from tst_core.io import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
+from tst_core.files import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
 from tst_core.registry import Register
 from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
 

@@ -11,7 +11,7 @@ import torch
 
 from tst_core.device import resolve_device
 from tst_core.errors import ConfigError, PluginError, missing_dependency
-from tst_core.io import to_uint8_hwc
+from tst_core.files import to_uint8_hwc
 from tst_core.types import Env, Instance, Segmentation, Segmenter, Tensor, box_of, check_image
 
 from .model import build_sam, import_sam

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tst_core.cli import main
-from tst_core.io import write_image
+from tst_core.files import write_image
 
 ZOO = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 

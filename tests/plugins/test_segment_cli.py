@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core.io import read_image
+from tst_core.files import read_image
 
 from ..conftest import run_tst, shared_path
 

@@ -192,7 +192,7 @@ def test_real_checkpoint_finds_the_people_and_the_bus(model):
         pytest.skip(
             f"needs the Mask R-CNN {model} checkpoint {cache_dir() / filename} (offline here)"
         )
-    from tst_core.io import read_image
+    from tst_core.files import read_image
 
     bus = read_image(shared_path("images", "content", "bus.jpg"))
     seg = TorchvisionSegmenter(TorchvisionOptions(model=model), Env(device="auto")).segment(bus)

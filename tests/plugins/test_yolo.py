@@ -15,7 +15,7 @@ from tst_yolo import YoloOptions, YoloSegmenter
 from tst_yolo.decode import Letterbox, split_outputs
 
 from tst_core.errors import ConfigError, DependencyError, InputError, WeightsError
-from tst_core.io import read_image
+from tst_core.files import read_image
 from tst_core.plugins import load_host
 
 from ..conftest import shared_path
