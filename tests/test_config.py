@@ -149,7 +149,7 @@ def test_bad_set_overrides(host, item, message):
 
 
 def test_list_values_accept_commas_or_toml(host):
-    from tst_core.options import parse_text
+    from tst_core.option_tables import parse_text
 
     assert parse_text("relu1_1,relu2_1", tuple[str, ...], "k") == ("relu1_1", "relu2_1")
     assert parse_text('["a", "b"]', tuple[str, ...], "k") == ("a", "b")

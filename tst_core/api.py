@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from . import __version__, validate
-from . import options as opts
+from . import option_tables as opts
 from .config import Config, load_config
 from .errors import ConfigError, InputError, SelectionError
 from .files import (

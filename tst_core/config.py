@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import options as opts
+from . import option_tables as opts
 from .device import check_device_name
 from .errors import ConfigError, PluginError
 from .plugins import Host

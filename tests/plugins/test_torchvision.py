@@ -178,7 +178,7 @@ def test_missing_checkpoint_names_the_file_the_cache_and_the_alternatives(
     ],
 )
 def test_bad_options_are_config_errors(bad):
-    from tst_core.options import build
+    from tst_core.option_tables import build
 
     with pytest.raises(ConfigError, match="segmenter.torchvision"):
         build(TorchvisionOptions, bad, "[segmenter.torchvision]")
