@@ -166,6 +166,10 @@ def test_unknown_names_fail_before_any_stylisation(chost, files):
         run_compare(chost, files, engines=["counting", "nope"])
     with pytest.raises(InputError, match="repeated"):
         run_compare(chost, files, blends=["hard", "hard"])
+    with pytest.raises(InputError, match=r"several engine plugins.*engine.NAME.KEY=VALUE"):
+        run_compare(chost, files, engine_options={"iterations": 2})
+    with pytest.raises(InputError, match="not blend_options="):
+        run_compare(chost, files, blend_options={"band": 2})
     assert CountingEngine.calls == 0
 
 

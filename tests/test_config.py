@@ -148,6 +148,37 @@ def test_bad_set_overrides(host, item, message):
         load_config(host, None, [item])
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "iters",
+            "2",
+            r"^unknown key 'iters' in \[engine.fake-fill\]; valid keys: iterations, fail",
+        ),
+        ("fail", "1", "^engine.fake-fill.fail must be true/false, got 1$"),
+        ("iterations", "'many'", "^engine.fake-fill.iterations must be an integer, got 'many'$"),
+    ],
+)
+def test_a_file_a_set_and_the_api_check_an_option_alike(tmp_path, host, key, value, message):
+    """One checker: a config file's table, ``--set`` and ``session(engine_options=...)``."""
+    from tst_core.api import session
+
+    path = write(tmp_path / "c.toml", f"[engine.fake-fill]\n{key} = {value}\n")
+    table = tomllib.loads(path.read_text())["engine"]["fake-fill"]
+    ways = [
+        lambda: load_config(host, path),
+        lambda: load_config(host, None, [f"engine.fake-fill.{key}={value}"]),
+        lambda: session(host=host, engine="fake-fill", engine_options=table),
+    ]
+    errors = []
+    for way in ways:
+        with pytest.raises(ConfigError, match=message) as err:
+            way()
+        errors.append(str(err.value))
+    assert errors == [errors[0]] * 3
+
+
 def test_list_values_accept_commas_or_toml(host):
     from tst_core.option_tables import parse_text
 

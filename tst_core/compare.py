@@ -321,11 +321,17 @@ def compare(
     :param features: feature function for the style and content metrics; default:
         :func:`tst_core.metrics.vgg19_features` (the metrics are left out, with a note, when it
         is not available).
-    :param kwargs: configuration as for :func:`tst_core.api.session` (not ``engine``/``blend``).
+    :param kwargs: configuration as for :func:`tst_core.api.session` (not ``engine``/``blend``
+        or their ``*_options``).
     """
     for key in ("engine", "blend"):
         if kwargs.pop(key, None) is not None:
             raise InputError(f"compare takes {key}s=[...], a list, not {key}=")
+        if kwargs.pop(f"{key}_options", None):
+            raise InputError(
+                f"compare runs several {key} plugins; give each one's options as "
+                f"sets=['{key}.NAME.KEY=VALUE'] or in config=, not {key}_options="
+            )
     comparison = Comparison(session(**kwargs), engines, blends)
     return comparison.run(
         photo, styles, band=band, features=features, segmentation=segmentation, progress=progress

@@ -204,7 +204,7 @@ MISSING = {
     "a flag the segmenter lacks": (
         ["--segmenter", "grabcut", "--box", "1,1,9,9", "--masks", "x"],
         [],
-        "segmenter 'grabcut' has no option 'masks'",
+        r"unknown key 'masks' in \[segmenter.grabcut\]",
     ),
 }
 
