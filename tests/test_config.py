@@ -149,27 +149,41 @@ def test_bad_set_overrides(host, item, message):
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "message"),
+    ("table", "key", "value", "message"),
     [
         (
+            "engine.fake-fill",
             "iters",
             "2",
             r"^unknown key 'iters' in \[engine.fake-fill\]; valid keys: iterations, fail",
         ),
-        ("fail", "1", "^engine.fake-fill.fail must be true/false, got 1$"),
-        ("iterations", "'many'", "^engine.fake-fill.iterations must be an integer, got 'many'$"),
+        ("engine.fake-fill", "fail", "1", "^engine.fake-fill.fail must be true/false, got 1$"),
+        (
+            "engine.fake-fill",
+            "iterations",
+            "'many'",
+            "^engine.fake-fill.iterations must be an integer, got 'many'$",
+        ),
+        (
+            "blend.feather",
+            "radius",
+            "-1",
+            r"^\[blend.feather\] radius must be in \[0, 512\] pixels, got -1.0$",
+        ),
     ],
 )
-def test_a_file_a_set_and_the_api_check_an_option_alike(tmp_path, host, key, value, message):
-    """One checker: a config file's table, ``--set`` and ``session(engine_options=...)``."""
+def test_a_file_a_set_and_the_api_check_an_option_alike(tmp_path, host, table, key, value, message):
+    """One checker: a config file's table, ``--set`` and ``session(<kind>_options=...)``; an
+    options class's own ``ValueError`` is prefixed with its table."""
     from tst_core.api import session
 
-    path = write(tmp_path / "c.toml", f"[engine.fake-fill]\n{key} = {value}\n")
-    table = tomllib.loads(path.read_text())["engine"]["fake-fill"]
+    kind, name = table.split(".")
+    path = write(tmp_path / "c.toml", f"[{table}]\n{key} = {value}\n")
+    values = tomllib.loads(path.read_text())[kind][name]
     ways = [
         lambda: load_config(host, path),
-        lambda: load_config(host, None, [f"engine.fake-fill.{key}={value}"]),
-        lambda: session(host=host, engine="fake-fill", engine_options=table),
+        lambda: load_config(host, None, [f"{table}.{key}={value}"]),
+        lambda: session(host=host, **{kind: name, f"{kind}_options": values}),
     ]
     errors = []
     for way in ways:

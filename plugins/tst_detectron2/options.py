@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tst_core.errors import ConfigError
-
 DEFAULT_CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 
 
@@ -35,13 +33,11 @@ class Detectron2Options:
     random_weights: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.score_threshold <= 1.0:
-            raise ConfigError("segmenter.detectron2.score_threshold must be in [0, 1]")
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
         if self.min_size is not None and not 16 <= self.min_size <= 4096:
-            raise ConfigError("segmenter.detectron2.min_size must be between 16 and 4096 pixels")
+            raise ValueError(f"min_size must be between 16 and 4096 pixels, got {self.min_size}")
         if not self.config.strip():
-            raise ConfigError("segmenter.detectron2.config must name a config")
+            raise ValueError("config must name a model-zoo config or a config file")
         if self.random_weights and self.weights is not None:
-            raise ConfigError(
-                "segmenter.detectron2.random_weights (test only) and --weights exclude each other"
-            )
+            raise ValueError("random_weights (test only) and --weights exclude each other")

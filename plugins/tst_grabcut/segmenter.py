@@ -35,24 +35,20 @@ class GrabCutOptions:
     def __post_init__(self) -> None:
         for box in self.boxes:
             if len(box) != 4:
-                raise ConfigError(f"a grabcut box needs 4 numbers X0,Y0,X1,Y1, got {list(box)}")
+                raise ValueError(f"boxes: a box needs 4 numbers X0,Y0,X1,Y1, got {list(box)}")
             if not (box[2] > box[0] and box[3] > box[1]):
-                raise ConfigError(f"grabcut box {list(box)} must have X1 > X0 and Y1 > Y0")
+                raise ValueError(f"boxes: {list(box)} must have X1 > X0 and Y1 > Y0")
         for point in self.points:
             if len(point) not in (2, 3) or (len(point) == 3 and point[2] not in (0, 1)):
-                raise ConfigError(
-                    f"a grabcut point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
+                raise ValueError(
+                    f"points: a point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
                 )
         if self.iterations < 1:
-            raise ConfigError(
-                f"segmenter.grabcut.iterations must be at least 1, got {self.iterations}"
-            )
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
         if self.margin < 0:
-            raise ConfigError(f"segmenter.grabcut.margin must be 0 or more, got {self.margin}")
+            raise ValueError(f"margin must be 0 or more, got {self.margin}")
         if self.point_radius < 0:
-            raise ConfigError(
-                f"segmenter.grabcut.point_radius must be 0 or more, got {self.point_radius}"
-            )
+            raise ValueError(f"point_radius must be 0 or more, got {self.point_radius}")
 
 
 class GrabCutSegmenter:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tst_core.device import check_device_name, resolve_device
-from tst_core.errors import ConfigError, WeightsError
+from tst_core.errors import WeightsError
 from tst_core.hub import resolve
 from tst_core.records import TORCHVISION_RECORDS, record, torchvision_weights
 from tst_core.types import Env, Instance, Segmentation, Tensor, box_of
@@ -90,7 +90,7 @@ class SemanticOptions:
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
             if not ok:
-                raise ConfigError(f"segmenter.semantic.{message}")
+                raise ValueError(message)
 
         check(self.size >= 16, f"size must be at least 16, got {self.size}")
         check(0.0 <= self.min_area < 1.0, f"min_area must be in [0, 1), got {self.min_area}")

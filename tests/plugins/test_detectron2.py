@@ -21,6 +21,7 @@ from tst_detectron2.model import import_detectron2
 from tst_detectron2.segmenter import label_of, model_input, to_instances
 
 from tst_core.errors import ConfigError, DependencyError, WeightsError
+from tst_core.option_tables import build
 from tst_core.types import Env
 
 H, W = 48, 64
@@ -106,14 +107,15 @@ def test_pth_checkpoints_are_wrapped(tmp_path):
     "kwargs",
     [
         {"score_threshold": -0.1},
+        {"score_threshold": 1.0},  # [0, 1) as the other segmenters: 1 keeps nothing
         {"min_size": 8},
         {"config": " "},
         {"random_weights": True, "weights": Path("m.pkl")},
     ],
 )
 def test_invalid_options(kwargs):
-    with pytest.raises(ConfigError):
-        Detectron2Options(**kwargs)
+    with pytest.raises(ConfigError, match=r"^\[segmenter.detectron2\] "):
+        build(Detectron2Options, kwargs, "[segmenter.detectron2]")
 
 
 def test_missing_detectron2_says_how_to_install(monkeypatch):

@@ -8,6 +8,7 @@ from tst_sam.options import SamOptions
 from tst_sam.prompts import build_prompts
 
 from tst_core.errors import ConfigError, InputError
+from tst_core.option_tables import build
 
 SIZE = (48, 64)  # (H, W)
 
@@ -81,8 +82,8 @@ def test_bad_prompts_are_clear_errors(points, boxes, error):
     ],
 )
 def test_invalid_options_are_config_errors(kwargs):
-    with pytest.raises(ConfigError):
-        SamOptions(**kwargs)
+    with pytest.raises(ConfigError, match=r"^\[segmenter.sam\] "):
+        build(SamOptions, kwargs, "[segmenter.sam]")
 
 
 def test_default_options_are_valid():
