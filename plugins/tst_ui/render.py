@@ -37,7 +37,7 @@ def display_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentati
         Instance(
             inst.label,
             inst.score,
-            (inst.box[0] * sx, inst.box[1] * sy, inst.box[2] * sx, inst.box[3] * sy),
+            inst.box.scaled(sx, sy),
             resize_mask(inst.mask, size).contiguous(),
         )
         for inst in seg.instances
