@@ -42,3 +42,11 @@ def test_every_option_is_documented_and_nothing_else(table):
     documented, fields = set(params(cls)), set(field_types(cls))
     assert not fields - documented, f"[{table}] options without a :param: in {cls.__name__}"
     assert not documented - fields, f"{cls.__name__} documents options it does not have"
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_no_option_is_a_switch_for_tests(table):
+    """Test-only switches (random weights and the like) are constructor arguments of the plugin
+    (``model=``), not options a user sees in ``tst config show``."""
+    for name, text in params(TABLES[table]).items():
+        assert not re.search(r"\btests? only\b|\bfor tests\b", text, re.I), (table, name, text)

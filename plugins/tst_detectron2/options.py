@@ -21,8 +21,6 @@ class Detectron2Options:
     :param min_size: shorter side, in pixels, the photo is resized to for the model; ``None``
         keeps the config's (800 for the COCO models). Smaller is faster and coarser.
     :param labels: class names by class index, replacing the dataset's (for custom models).
-    :param random_weights: **for tests only**: keep the model's random initialisation and load
-        no checkpoint; the detections are meaningless.
     """
 
     config: str = DEFAULT_CONFIG
@@ -30,7 +28,6 @@ class Detectron2Options:
     score_threshold: float = 0.5
     min_size: int | None = None
     labels: tuple[str, ...] = ()
-    random_weights: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold < 1.0:
@@ -39,5 +36,3 @@ class Detectron2Options:
             raise ValueError(f"min_size must be between 16 and 4096 pixels, got {self.min_size}")
         if not self.config.strip():
             raise ValueError("config must name a model-zoo config or a config file")
-        if self.random_weights and self.weights is not None:
-            raise ValueError("random_weights (test only) and --weights exclude each other")

@@ -10,7 +10,7 @@ Three modes (``--set segmenter.sam.mode=...``):
 
 Needs the ``segment-anything`` package (``pip install "targeted-style-transfer[sam]"``) and a
 SAM checkpoint (``--weights``, or ``sam_vit_b_01ec64.pth`` etc. in the ``$TORCH_HOME`` cache,
-fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l``, ``sam-vit-h``). The option ``random_weights`` (tests only) loads no checkpoint.
+fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l``, ``sam-vit-h``).
 """
 
 from __future__ import annotations

@@ -35,8 +35,6 @@ class SamOptions:
     :param stability_score_thresh: automatic mode: keep masks at least this stable.
     :param min_region_area: automatic mode: remove holes and islands smaller than this many
         pixels (needs OpenCV); 0 keeps the masks as they are.
-    :param random_weights: **for tests only**: build the model with random weights and load no
-        checkpoint; the masks are meaningless.
     """
 
     mode: Mode = "prompts"
@@ -51,7 +49,6 @@ class SamOptions:
     pred_iou_thresh: float = 0.88
     stability_score_thresh: float = 0.95
     min_region_area: int = 0
-    random_weights: bool = False
 
     def __post_init__(self) -> None:
         for p in self.points:
@@ -79,8 +76,6 @@ class SamOptions:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.min_region_area < 0:
             raise ValueError("min_region_area must be 0 or more pixels")
-        if self.random_weights and self.weights is not None:
-            raise ValueError("random_weights (test only) and --weights exclude each other")
 
 
 def fmt_numbers(values: tuple[float, ...]) -> str:

@@ -49,12 +49,7 @@ class SamSegmenter:
                 raise missing_dependency("sam", "opencv-python-headless", "grabcut") from None
         self.source = _make_source(env, options.source) if options.mode == "refine" else None
         if model is None:
-            model = build_sam(
-                options.model_type,
-                weights=options.weights,
-                random_weights=options.random_weights,
-                seed=env.seed or 0,
-            )
+            model = build_sam(options.model_type, weights=options.weights, seed=env.seed or 0)
         self.model = model.to(resolve_device(env.device)).eval()
 
     def segment(self, photo: Tensor) -> Segmentation:

@@ -78,7 +78,6 @@ def test_bad_prompts_are_clear_errors(points, boxes, error):
         {"points_per_side": 0},
         {"pred_iou_thresh": 1.5},
         {"min_region_area": -1},
-        {"random_weights": True, "weights": "sam.pth"},
     ],
 )
 def test_invalid_options_are_config_errors(kwargs):
