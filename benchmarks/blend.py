@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from tst_core.io import read_image, resize_long_side
+from tst_core.files import read_image, resize_long_side
 from tst_core.plugins import load_host
 from tst_core.types import Target, Targets
 

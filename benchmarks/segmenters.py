@@ -119,16 +119,19 @@ def recipe_torchvision(entry: Any, env: Any) -> tuple[Any, str]:
 def recipe_sam(entry: Any, env: Any) -> tuple[Any, str]:
     if importlib.util.find_spec("segment_anything") is None:
         raise CannotRun("segment-anything is not installed (pip install '.[sam]')")
-    options = entry.options()
-    if not hasattr(options, "random_weights"):
-        raise CannotRun("its options have no random_weights switch and no checkpoint is here")
+    from tst_sam.model import build_sam
+    from tst_sam.segmenter import SamSegmenter
+
     # SAM checkpoints are absent offline: a randomly initialised vit_b costs the same per pass.
     # Refine mode (SAM cuts out each box yolo finds) is how SAM is used with the detector that
     # runs here; automatic mode (a 32×32 point grid) took about 6 minutes per photo on 2 cores.
-    options = with_fields(options, model_type="vit_b", mode="refine", source="yolo")
-    options = dataclasses.replace(options, random_weights=True)
+    options = with_fields(entry.options(), model_type="vit_b", mode="refine", source="yolo")
     source_env = dataclasses.replace(env, make=lambda kind, name: build_for(name, env)[0])
-    return entry.build(options, source_env), "vit_b, RANDOM weights, refine the yolo boxes"
+    model = build_sam("vit_b", pretrained=False, seed=env.seed or 0)
+    return (
+        SamSegmenter(options, source_env, model=model),
+        "vit_b, RANDOM weights, refine the yolo boxes",
+    )
 
 
 def recipe_detectron2(entry: Any, env: Any) -> tuple[Any, str]:
@@ -138,10 +141,14 @@ def recipe_detectron2(entry: Any, env: Any) -> tuple[Any, str]:
     try:
         return entry.build(options, env), "model-zoo checkpoint"
     except TstError:
-        if not hasattr(options, "random_weights"):
-            raise
-    options = dataclasses.replace(options, random_weights=True)
-    return entry.build(options, env), "RANDOM weights (checkpoint not here)"
+        pass  # the checkpoint is absent offline
+    from tst_detectron2.model import build
+    from tst_detectron2.segmenter import Detectron2Segmenter
+
+    from tst_core.device import resolve_device
+
+    model = build(options, resolve_device(env.device), env.seed or 0, pretrained=False)
+    return Detectron2Segmenter(options, env, model=model), "RANDOM weights (checkpoint not here)"
 
 
 def recipe_semantic(entry: Any, env: Any, *, crf: bool = False) -> tuple[Any, str]:
@@ -163,7 +170,7 @@ def recipe_maskfile(entry: Any, env: Any) -> tuple[Any, str]:
     # masks exported from a synthetic segmentation: what maskfile costs is reading the PNGs
     import torch
 
-    from tst_core.io import mask_to_pil
+    from tst_core.files import mask_to_pil
 
     folder = scratch()
     h, w = 740, 554
@@ -205,7 +212,7 @@ def build_for(name: str, env: Any) -> tuple[Any, str]:
 
 def measure(name: str, photo_path: Path, repeat: int) -> dict[str, Any]:
     """Build segmenter ``name`` and time ``segment`` (first call, then ``repeat`` more)."""
-    from tst_core.io import read_image
+    from tst_core.files import read_image
     from tst_core.plugins import default_host
     from tst_core.types import Env
 

@@ -291,3 +291,28 @@ def test_the_api_takes_per_target_options_as_the_command_line_does():
         style_requests({"dog": ("d.jpg:2", 3.0)})
     with pytest.raises(SelectionError, match="@scale must be a number"):
         style_requests(["dog=d.jpg@scale=-1"])
+
+
+def test_engine_and_blend_options_as_plain_tables(host):
+    """``engine_options=`` and ``blend_options=`` replace some of the chosen plugins' options
+    over the configured ones, as ``segmenter_options=`` does; the run uses them."""
+    sets = ["engine.fake-fill.fail=false", "blend.feather.radius=3"]
+    kw = {**ARGS, "blend": "feather", "sets": sets}
+    sess = tst_core.session(
+        host=host, engine_options={"iterations": 3}, blend_options={"profile": "gaussian"}, **kw
+    )
+    engine = sess.config.options_for(host, "engine", "fake-fill")
+    blend = sess.config.options_for(host, "blend", "feather")
+    assert (engine.iterations, engine.fail) == (3, False)
+    assert (blend.radius, blend.profile) == (3.0, "gaussian")
+    result = tst_core.run(
+        torch.rand(3, 40, 40),
+        {"all": torch.rand(3, 8, 8)},
+        host=host,
+        engine_options={"iterations": 3},
+        **kw,
+    )
+    assert len(result.stylized.losses) == 3
+    assert result.report["config"]["engine"]["fake-fill"]["iterations"] == 3
+    with pytest.raises(ConfigError, match=r"unknown key 'radius' in \[engine.fake-fill\]"):
+        tst_core.session(host=host, engine_options={"radius": 1}, **kw)

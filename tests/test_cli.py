@@ -173,7 +173,7 @@ BAD = {
     "masks option on the wrong segmenter": (
         None,
         lambda f: [*run_args(f), "--segmenter", "fake-boxes"],
-        "segmenter 'fake-boxes' has no option 'masks'; its options: boxes",
+        r"unknown key 'masks' in \[segmenter.fake-boxes\]; valid keys: boxes",
     ),
     "missing weights": (
         None,

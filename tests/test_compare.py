@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tst_core import cli, hookimpl, metrics, plugins
-from tst_core.compare import compare, seam_windows
+from tst_core.compare import compare, seam_crops
 from tst_core.errors import DependencyError, InputError, PluginError
-from tst_core.io import write_image
+from tst_core.files import write_image
 from tst_core.types import StylizeResult
 
 from . import fakes
@@ -166,16 +166,20 @@ def test_unknown_names_fail_before_any_stylisation(chost, files):
         run_compare(chost, files, engines=["counting", "nope"])
     with pytest.raises(InputError, match="repeated"):
         run_compare(chost, files, blends=["hard", "hard"])
+    with pytest.raises(InputError, match=r"several engine plugins.*engine.NAME.KEY=VALUE"):
+        run_compare(chost, files, engine_options={"iterations": 2})
+    with pytest.raises(InputError, match="not blend_options="):
+        run_compare(chost, files, blend_options={"band": 2})
     assert CountingEngine.calls == 0
 
 
-def test_seam_windows_sit_on_the_edges(chost, files):
+def test_seam_crops_sit_on_the_edges(chost, files):
     res = run_compare(chost, files, blends=["hard"])
     run = res.first
     from tst_core.regions import boundary, label_map
 
     labels = label_map(run.targets.masks())
-    for k, (y0, x0, s) in enumerate(seam_windows(run.photo, run.stylized.layers, run.targets)):
+    for k, (x0, y0, s) in enumerate(seam_crops(run.photo, run.stylized.layers, run.targets)):
         assert boundary(labels == k + 1)[y0 + s // 2, x0 + s // 2]
 
 

@@ -148,8 +148,53 @@ def test_bad_set_overrides(host, item, message):
         load_config(host, None, [item])
 
 
+@pytest.mark.parametrize(
+    ("table", "key", "value", "message"),
+    [
+        (
+            "engine.fake-fill",
+            "iters",
+            "2",
+            r"^unknown key 'iters' in \[engine.fake-fill\]; valid keys: iterations, fail",
+        ),
+        ("engine.fake-fill", "fail", "1", "^engine.fake-fill.fail must be true/false, got 1$"),
+        (
+            "engine.fake-fill",
+            "iterations",
+            "'many'",
+            "^engine.fake-fill.iterations must be an integer, got 'many'$",
+        ),
+        (
+            "blend.feather",
+            "radius",
+            "-1",
+            r"^\[blend.feather\] radius must be in \[0, 512\] pixels, got -1.0$",
+        ),
+    ],
+)
+def test_a_file_a_set_and_the_api_check_an_option_alike(tmp_path, host, table, key, value, message):
+    """One checker: a config file's table, ``--set`` and ``session(<kind>_options=...)``; an
+    options class's own ``ValueError`` is prefixed with its table."""
+    from tst_core.api import session
+
+    kind, name = table.split(".")
+    path = write(tmp_path / "c.toml", f"[{table}]\n{key} = {value}\n")
+    values = tomllib.loads(path.read_text())[kind][name]
+    ways = [
+        lambda: load_config(host, path),
+        lambda: load_config(host, None, [f"{table}.{key}={value}"]),
+        lambda: session(host=host, **{kind: name, f"{kind}_options": values}),
+    ]
+    errors = []
+    for way in ways:
+        with pytest.raises(ConfigError, match=message) as err:
+            way()
+        errors.append(str(err.value))
+    assert errors == [errors[0]] * 3
+
+
 def test_list_values_accept_commas_or_toml(host):
-    from tst_core.options import parse_text
+    from tst_core.option_tables import parse_text
 
     assert parse_text("relu1_1,relu2_1", tuple[str, ...], "k") == ("relu1_1", "relu2_1")
     assert parse_text('["a", "b"]', tuple[str, ...], "k") == ("a", "b")

@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from tst_core import io, outputs
+from tst_core import files, outputs
 from tst_core.errors import InputError
 from tst_core.outputs import Input, Output, check_outputs, write_outputs
 
 
 def png(t=None):
-    return io.image_writer(torch.rand(3, 4, 4) if t is None else t, "PNG")
+    return files.image_writer(torch.rand(3, 4, 4) if t is None else t, "PNG")
 
 
 def text(value):
-    return io.text_writer(value)
+    return files.text_writer(value)
 
 
 def names(folder: Path) -> list[str]:
@@ -35,8 +35,8 @@ def names(folder: Path) -> list[str]:
 
 def test_write_roundtrip_and_no_leftovers(tmp_path):
     t = torch.rand(3, 9, 11)
-    io.write_image(tmp_path / "out.png", t)
-    back = io.read_image(tmp_path / "out.png")
+    files.write_image(tmp_path / "out.png", t)
+    back = files.read_image(tmp_path / "out.png")
     assert torch.allclose(back, t, atol=0.5 / 255 + 1e-6)
     assert names(tmp_path) == ["out.png"]
 
@@ -44,7 +44,7 @@ def test_write_roundtrip_and_no_leftovers(tmp_path):
 def test_outputs_get_the_usual_file_mode(tmp_path):
     old = os.umask(0o022)
     try:
-        io.write_image(tmp_path / "out.png", torch.rand(3, 4, 4))
+        files.write_image(tmp_path / "out.png", torch.rand(3, 4, 4))
     finally:
         os.umask(old)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644

@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from tst_core.boxes import Box
 from tst_core.overlay import default_font, overlay
-from tst_core.types import Instance, Segmentation, box_of
+from tst_core.types import Instance, Segmentation
 
 
 @pytest.mark.parametrize("edge", ["left", "right", "top", "bottom"])
@@ -22,7 +23,7 @@ def test_a_label_near_the_edge_is_not_cut(edge):
         "bottom": (slice(h - 2, h), slice(50, 150)),
     }[edge]
     mask[region] = 1.0
-    seg = Segmentation((Instance("traffic light", 0.9, box_of(mask), mask),), (h, w))
+    seg = Segmentation((Instance("traffic light", 0.9, Box.around(mask), mask),), (h, w))
     img = np.asarray(overlay(torch.full((3, h, w), 0.5), seg))
     ys, xs = np.nonzero(img.sum(-1) == 0)  # the label's black backing box
     font = default_font(max(12, round(max(h, w) / 45)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tst_core.regions import bbox, boundary, distance_to, label_map, near, paint, seam_band
+from tst_core.regions import boundary, distance_to, label_map, near, paint, seam_band
 
 
 def test_label_map_takes_the_target_above_threshold():
@@ -30,13 +30,6 @@ def test_distances_and_bands():
     assert near(region, 2)[0].tolist() == [False, False, True, True, True, True, True, False, False]
     labels = region.astype(np.int32)
     assert seam_band(labels, 0).sum() == 3
-
-
-def test_bbox_pads_and_clips():
-    region = np.zeros((10, 10), dtype=bool)
-    region[2:4, 5:7] = True
-    assert bbox(region, pad=3) == (slice(0, 7), slice(2, 10))
-    assert bbox(np.zeros((3, 3), bool)) == (slice(0, 0), slice(0, 0))
 
 
 def test_paint_is_exact():

@@ -3,7 +3,7 @@ none, checked before the work, locked against a second writer, kept whole throug
 SIGTERM, and never left as a temporary.
 
 These go through the commands and the public API (``RunResult.save``, ``CompareResult.save``,
-``io.write_image``), so they show the behaviour, not one implementation of it.
+``files.write_image``), so they show the behaviour, not one implementation of it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pytest
 import torch
 
 import tst_core
-from tst_core import io
 from tst_core.errors import InputError
+from tst_core.files import read_image
 
 from .conftest import ROOT, run_args
 
@@ -209,14 +209,14 @@ def test_sigint_between_the_renames_leaves_a_whole_pair(result, old_pair, monkey
     assert listing(old_pair) == ["out.json", "out.png"]
     report = json.loads((old_pair / "out.json").read_text())
     assert report["working_size"] == [21, 32]
-    assert io.read_image(old_pair / "out.png").shape == (3, 21, 32)
+    assert read_image(old_pair / "out.png").shape == (3, 21, 32)
 
 
 SIGTERM_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
 import torch
-from tst_core import cli, io
+from tst_core import cli, files
 
 def slow_writer(image, fmt):
     def write(tmp):
@@ -226,9 +226,9 @@ def slow_writer(image, fmt):
     return write
 
 def command(args):
-    io.write_image(Path(sys.argv[1]) / "out.png", torch.rand(3, 8, 8))
+    files.write_image(Path(sys.argv[1]) / "out.png", torch.rand(3, 8, 8))
 
-io.image_writer = slow_writer
+files.image_writer = slow_writer
 cli.cmd_config_presets = command
 sys.exit(cli.main(["config", "presets"]))
 """

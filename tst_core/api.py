@@ -2,7 +2,8 @@
 
 >>> import tst_core
 >>> result = tst_core.run("bus.jpg", ["person#0=starry_night.jpg", "person#1=the_scream.jpg:2"],
-...                       segmenter="yolo", segmenter_options={"weights": "yolov8n-seg.tflite"})
+...                       segmenter="yolo", segmenter_options={"weights": "yolov8n-seg.tflite"},
+...                       engine_options={"iterations": 100}, blend_options={"radius": 4})
 >>> result.save("out.png")          # writes out.png and out.json
 >>> result.to_pil()                 # or look at it in a notebook
 """
@@ -23,11 +24,9 @@ import torch
 from PIL import Image
 
 from . import __version__, validate
-from . import options as opts
 from .config import Config, load_config
-from .errors import ConfigError, InputError, SelectionError
-from .fingerprint import fingerprint, input_record, plugin_files
-from .io import (
+from .errors import InputError, SelectionError
+from .files import (
     MASK_INDEX_FILE,
     check_regular_file,
     image_format,
@@ -39,6 +38,7 @@ from .io import (
     read_image,
     resize_long_side,
 )
+from .fingerprint import fingerprint, input_record, plugin_files
 from .outputs import Input, Output, check_outputs, write_outputs
 from .plugins import Host, default_host
 from .registry import Kind
@@ -126,25 +126,6 @@ def _request(selector: object, value: Any, options: TargetOptions | None = None)
     return StyleRequest(selector.strip(), style, strength, options or TargetOptions())
 
 
-def _with_plugin_overrides(
-    host: Host, config: Config, kind: Kind, name: str, overrides: Mapping[str, Any]
-) -> Config:
-    if not overrides:
-        return config
-    base = config.options_for(host, kind, name)
-    types = opts.field_types(type(base))
-    for key in overrides:
-        if key not in types:
-            valid = ", ".join(types) or "none"
-            raise ConfigError(f"{kind} '{name}' has no option '{key}'; its options: {valid}")
-    values = {k: opts.coerce(v, types[k], f"{kind}.{name}.{k}") for k, v in overrides.items()}
-    try:
-        new = dataclasses.replace(base, **values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid options for {kind} '{name}': {exc}") from None
-    return config.with_plugin_options(kind, name, new)
-
-
 @dataclass
 class Session:
     """A resolved configuration with the host, able to build the chosen plugins."""
@@ -228,8 +209,15 @@ def session(
     device: str | None = None,
     seed: int | None = None,
     segmenter_options: Mapping[str, Any] | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    blend_options: Mapping[str, Any] | None = None,
 ) -> Session:
-    """Resolve the configuration: file/preset, then ``sets``, then the explicit arguments."""
+    """Resolve the configuration: file/preset, then ``sets``, then the explicit arguments.
+
+    :param segmenter_options, engine_options, blend_options: options of the chosen segmenter,
+        engine and compositor, ``{"iterations": 50}``, over the configured ones; checked as a
+        config file's ``[engine.gatys]`` table is (a notebook need not write ``sets=`` strings).
+    """
     host = host or default_host()
     cfg = config if isinstance(config, Config) else load_config(host, config, list(sets))
     cfg = cfg.replace_run(
@@ -242,7 +230,13 @@ def session(
         seed=seed,
     )
     host.entry("segmenter", cfg.run.segmenter)
-    cfg = _with_plugin_overrides(host, cfg, "segmenter", cfg.run.segmenter, segmenter_options or {})
+    tables: dict[Kind, Mapping[str, Any] | None] = {
+        "segmenter": segmenter_options,
+        "engine": engine_options,
+        "blend": blend_options,
+    }
+    for kind, table in tables.items():
+        cfg = cfg.with_options(host, kind, getattr(cfg.run, kind), table or {})
     return Session(host, cfg)
 
 
@@ -362,7 +356,7 @@ class RunResult:
     inputs: tuple[Input, ...] = ()
 
     def to_pil(self) -> Image.Image:
-        from .io import tensor_to_pil
+        from .files import tensor_to_pil
 
         return tensor_to_pil(self.image)
 
@@ -589,7 +583,8 @@ def run(
     :param progress: called once per engine iteration with a :class:`~tst_core.types.Progress`.
     :param kwargs: configuration, as for :func:`session`: ``segmenter``, ``engine``, ``blend``,
         ``config`` (path, preset name or :class:`Config`), ``sets``, ``size``, ``style_size``,
-        ``device``, ``seed``, ``segmenter_options``, ``host``.
+        ``device``, ``seed``, ``segmenter_options``, ``engine_options``, ``blend_options``,
+        ``host``.
     """
     return Pipeline(session(**kwargs)).run(
         photo, styles, segmentation=segmentation, progress=progress

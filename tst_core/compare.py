@@ -9,8 +9,8 @@
 The configuration is resolved once (one :class:`~tst_core.api.Session`); the photo is segmented
 once, stylised once per engine (through :meth:`tst_core.api.Pipeline.run`), and each
 stylisation is blended with every compositor, each built once. Metrics are those of
-:mod:`tst_core.metrics`; the sheet is drawn by :mod:`tst_core.sheet` from the panels and seam
-windows chosen here.
+:mod:`tst_core.metrics`; the sheet is drawn by :mod:`tst_core.sheet` from the panels and the
+square crops over the seams chosen here.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from scipy import ndimage as ndi
 from . import metrics
 from .api import PhotoLike, Pipeline, RunResult, Session, StylesLike, estimated_bytes, session
 from .errors import InputError, TstError
-from .io import image_format, image_writer, json_writer, text_writer
+from .files import image_format, image_writer, json_writer, text_writer
 from .outputs import Input, Output, check_outputs, write_outputs
 from .regions import boundary, label_map
 from .registry import Kind
-from .sheet import Block, Panel, Window, contact_sheet
+from .sheet import Block, Panel, SquareCrop, contact_sheet
 from .types import ProgressFn, Segmentation, Targets, Tensor
 
 #: Columns of the metrics table: (key, title, format).
@@ -172,7 +172,7 @@ class CompareResult:
     def sheet(self) -> Image.Image:
         """The contact sheet: one block per engine of the photo, the stylised layer(s) and each
         compositor's result captioned with its seam visibility and leakage, all with the same
-        :func:`seam_windows` enlarged below them (see :mod:`tst_core.sheet`)."""
+        :func:`seam_crops` enlarged below them (see :mod:`tst_core.sheet`)."""
         first = self.first
         targets = ", ".join(f"{t.selector}={t.style_name}" for t in first.targets)
         selectors = [t.selector for t in first.targets]
@@ -184,9 +184,7 @@ class CompareResult:
                 stats = f"seam {combo.row()['seam']:.4f}  leak {combo.leakage:.1e}"
                 panels.append(Panel(combo.blend, combo.image, stats))
             blocks.append(Block(f"engine {engine}: {targets}", panels))
-        return contact_sheet(
-            blocks, seam_windows(first.photo, first.stylized.layers, first.targets)
-        )
+        return contact_sheet(blocks, seam_crops(first.photo, first.stylized.layers, first.targets))
 
     def save(self, path: str | Path) -> tuple[Path, ...]:
         """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, all or none.
@@ -321,11 +319,17 @@ def compare(
     :param features: feature function for the style and content metrics; default:
         :func:`tst_core.metrics.vgg19_features` (the metrics are left out, with a note, when it
         is not available).
-    :param kwargs: configuration as for :func:`tst_core.api.session` (not ``engine``/``blend``).
+    :param kwargs: configuration as for :func:`tst_core.api.session` (not ``engine``/``blend``
+        or their ``*_options``).
     """
     for key in ("engine", "blend"):
         if kwargs.pop(key, None) is not None:
             raise InputError(f"compare takes {key}s=[...], a list, not {key}=")
+        if kwargs.pop(f"{key}_options", None):
+            raise InputError(
+                f"compare runs several {key} plugins; give each one's options as "
+                f"sets=['{key}.NAME.KEY=VALUE'] or in config=, not {key}_options="
+            )
     comparison = Comparison(session(**kwargs), engines, blends)
     return comparison.run(
         photo, styles, band=band, features=features, segmentation=segmentation, progress=progress
@@ -356,30 +360,30 @@ def _measure(
     return combo
 
 
-MAX_WINDOWS = 3
+MAX_CROPS = 3
 
 
-def seam_windows(photo: Tensor, stylized: Tensor, targets: Targets) -> list[Window]:
-    """One square window per target (at most :data:`MAX_WINDOWS`) where its hard seam is strongest.
+def seam_crops(photo: Tensor, stylized: Tensor, targets: Targets) -> list[SquareCrop]:
+    """One square crop per target (at most :data:`MAX_CROPS`) where its hard seam is strongest.
 
-    :param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``. A window is ``(y0, x0, size)``.
+    :param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``.
     """
     h, w = photo.shape[-2:]
     size = int(np.clip(min(h, w) // 5, 16, 128))
     size = min(size, h, w)
     labels = label_map(targets.masks())
     out = []
-    for k in range(min(len(targets), MAX_WINDOWS)):
-        edge = boundary(labels == k + 1)  # both sides, so a window straddles the edge
+    for k in range(min(len(targets), MAX_CROPS)):
+        edge = boundary(labels == k + 1)  # both sides, so a crop straddles the edge
         if not edge.any():
             continue
         contrast = (stylized[k] - photo).norm(dim=0).numpy() * edge
         score = ndi.uniform_filter(contrast.astype(np.float64), size=size, mode="constant")
-        score[~edge] = -1.0  # centre the window on the edge itself
+        score[~edge] = -1.0  # centre the crop on the edge itself
         cy, cx = np.unravel_index(int(np.argmax(score)), score.shape)
         y0 = int(np.clip(cy - size // 2, 0, h - size))
         x0 = int(np.clip(cx - size // 2, 0, w - size))
-        out.append((y0, x0, size))
+        out.append(SquareCrop(x0, y0, size))
     return out
 
 

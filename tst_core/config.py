@@ -26,12 +26,13 @@ import copy
 import dataclasses
 import sys
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import options as opts
+from . import option_tables as opts
 from .device import check_device_name
 from .errors import ConfigError, PluginError
 from .plugins import Host
@@ -102,16 +103,20 @@ class Config:
 
     def replace_run(self, **changes: Any) -> Config:
         """A copy with some ``[run]`` values replaced (``None`` values are ignored)."""
-        types = opts.field_types(RunOptions)
-        unknown = sorted(set(changes) - set(types))
-        if unknown:
-            raise ConfigError(f"unknown run option '{unknown[0]}'; valid: {', '.join(types)}")
-        changes = {
-            k: opts.coerce(v, types[k], f"run.{k}") for k, v in changes.items() if v is not None
-        }
+        changes = {k: v for k, v in changes.items() if v is not None}
         if not changes:
             return self
-        return dataclasses.replace(self, run=dataclasses.replace(self.run, **changes))
+        return dataclasses.replace(self, run=opts.build(RunOptions, changes, "[run]", self.run))
+
+    def with_options(self, host: Host, kind: Kind, name: str, table: Mapping[str, Any]) -> Config:
+        """A copy in which some options of plugin ``name`` of ``kind`` are replaced by the
+        values of ``table`` (checked as a config file's ``[kind.name]`` table is)."""
+        if not table:
+            return self
+        base = self.options_for(host, kind, name)
+        return self.with_plugin_options(
+            kind, name, opts.build(type(base), table, f"[{kind}.{name}]", base)
+        )
 
     def with_plugin_options(self, kind: Kind, name: str, options: Any) -> Config:
         """A copy in which plugin ``name`` of ``kind`` uses ``options``."""
@@ -263,22 +268,15 @@ def _apply_set(host: Host, raw: dict[str, Any], item: str) -> None:
     if not sep or not all(parts):
         raise ConfigError(f"--set expects section.key=value (e.g. run.size=256), got '{item}'")
     if parts[0] == "run" and len(parts) == 2:
-        types = opts.field_types(RunOptions)
-        if parts[1] not in types:
-            raise ConfigError(f"unknown key '{parts[1]}' in [run]; valid keys: {', '.join(types)}")
-        raw.setdefault("run", {})[parts[1]] = opts.parse_text(text, types[parts[1]], key)
+        tp = opts.field_type(RunOptions, parts[1], "[run]")
+        raw.setdefault("run", {})[parts[1]] = opts.parse_text(text, tp, key)
         return
     if parts[0] in KINDS and len(parts) == 3:
         kind = typing.cast(Kind, parts[0])
         entry = _entry(host, kind, parts[1], f"--set {key}")
-        types = opts.field_types(entry.options)
-        if parts[2] not in types:
-            valid = ", ".join(types) or "(this plugin takes no options)"
-            raise ConfigError(
-                f"unknown key '{parts[2]}' in [{kind}.{parts[1]}]; valid keys: {valid}"
-            )
+        tp = opts.field_type(entry.options, parts[2], f"[{kind}.{parts[1]}]")
         table = raw.setdefault(kind, {}).setdefault(parts[1], {})
-        table[parts[2]] = opts.parse_text(text, types[parts[2]], key)
+        table[parts[2]] = opts.parse_text(text, tp, key)
         return
     raise ConfigError(
         f"--set key '{key}' must be run.KEY or KIND.PLUGIN.KEY with KIND one of {', '.join(KINDS)}"

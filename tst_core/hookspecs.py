@@ -23,6 +23,17 @@ plugin is used.
 
 A plugin may also add subcommands to the ``tst`` command line (``tst train``, ``tst ui``)
 through :func:`tst_register_commands`, as datasette's ``register_commands`` does.
+
+The three kinds of plugin, as the configuration names them, and their hooks:
+
+* ``segmenter`` (``[segmenter.NAME]``, ``--segmenter``): :func:`tst_register_segmenters`
+  registers segmenters, objects with ``segment``;
+* ``engine`` (``[engine.NAME]``, ``--engine``): :func:`tst_register_engines` registers style
+  engines, objects with ``stylize``;
+* ``blend`` (``[blend.NAME]``, ``--blend``): :func:`tst_register_compositors` registers
+  compositors, objects with ``composite``. The kind says what the user chooses (``[run] blend
+  = "mrf"``): how the stylised layers are blended into the photo; the object that does it is a
+  *compositor*, the word the hook, the code and the documentation use.
 """
 
 from __future__ import annotations

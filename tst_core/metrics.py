@@ -92,14 +92,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .engine.vgg import VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS
 from .regions import boundary, label_map, near
 from .types import Targets, Tensor
 
 FeatureFn = Callable[[Tensor], Mapping[str, Tensor]]
 
-#: Gatys et al.'s style layers and content layer, by their VGG-19 names.
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYERS = ("conv4_2",)
+#: The style and content layers the metrics read: the engine's default VGG layers (style
+#: ``relu1_1`` ... ``relu5_1``, content ``conv4_2``; on the names see :mod:`tst_core.engine.vgg`).
+STYLE_LAYERS = VGG_STYLE_LAYERS
+CONTENT_LAYERS = VGG_CONTENT_LAYERS
 
 #: Default width in pixels of the band around each edge used by seam visibility and leakage.
 BAND = 16

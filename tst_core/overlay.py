@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .io import tensor_to_pil
+from .files import tensor_to_pil
 from .types import Segmentation, Tensor
 
 

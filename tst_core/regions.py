@@ -68,22 +68,6 @@ def seam_band(labels: np.ndarray, width: float) -> np.ndarray:
     return near(boundary(labels), width)
 
 
-def bbox(region: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
-    """Slices ``(rows, cols)`` of the tight box around ``region``, grown by ``pad``, clipped.
-
-    An empty region gives empty slices.
-    """
-    rows = np.flatnonzero(region.any(axis=1))
-    if rows.size == 0:
-        return slice(0, 0), slice(0, 0)
-    cols = np.flatnonzero(region.any(axis=0))
-    h, w = region.shape
-    return (
-        slice(max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)),
-        slice(max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)),
-    )
-
-
 #: Side in pixels of the tiles in which work near edges is done (see :func:`tiles_near`).
 TILE = 64
 

@@ -2,8 +2,8 @@
 
 Plain data in, a picture out; this module knows nothing of what the images are. A
 :class:`Block` is a titled row of :class:`Panel` s; below each panel's full image come its
-crops (the same square windows of every image, enlarged with nearest neighbour, one row per
-window), then the panel's caption. A window's frame colour marks it on the full images.
+crops (the same :class:`SquareCrop` s of every image, enlarged with nearest neighbour, one row
+per crop), then the panel's caption. A crop's frame colour marks it on the full images.
 ``tst compare`` builds its sheet with this (see :meth:`tst_core.compare.CompareResult.sheet`).
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from PIL import Image, ImageDraw
 
-from .io import tensor_to_pil
+from .boxes import Box
+from .files import tensor_to_pil
 from .overlay import default_font
 from .types import Tensor
 
@@ -23,7 +25,17 @@ GAP = 8
 CAPTION = 34
 COLOURS = ((230, 57, 70), (42, 157, 143), (233, 196, 106), (69, 123, 157))
 
-Window = tuple[int, int, int]  # (y0, x0, size) in the images' pixels
+
+class SquareCrop(NamedTuple):
+    """A square of ``size`` pixels whose top-left pixel is ``(x0, y0)``, in the images' pixels."""
+
+    x0: int
+    y0: int
+    size: int
+
+    @property
+    def box(self) -> Box:
+        return Box(self.x0, self.y0, self.x0 + self.size, self.y0 + self.size)
 
 
 @dataclass(frozen=True)
@@ -56,23 +68,23 @@ def _tile(image: Tensor, scale: float) -> Image.Image:
     )
 
 
-def _crop(image: Tensor, win: Window, side: int) -> Image.Image:
-    y0, x0, s = win
-    pil = tensor_to_pil(image[:, y0 : y0 + s, x0 : x0 + s])
+def _crop(image: Tensor, crop: SquareCrop, side: int) -> Image.Image:
+    rows, cols = crop.box.slices()
+    pil = tensor_to_pil(image[:, rows, cols])
     return pil.resize((side, side), Image.Resampling.NEAREST)
 
 
-def _frames(tile: Image.Image, windows: Sequence[Window], scale: float) -> Image.Image:
+def _frames(tile: Image.Image, crops: Sequence[SquareCrop], scale: float) -> Image.Image:
     tile = tile.copy()
     draw = ImageDraw.Draw(tile)
-    for j, (y0, x0, s) in enumerate(windows):
-        box = [x0 * scale, y0 * scale, (x0 + s) * scale - 1, (y0 + s) * scale - 1]
-        draw.rectangle(box, outline=COLOURS[j % len(COLOURS)], width=2)
+    for j, crop in enumerate(crops):
+        x0, y0, x1, y1 = crop.box.scaled(scale, scale)
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=COLOURS[j % len(COLOURS)], width=2)
     return tile
 
 
-def contact_sheet(blocks: Sequence[Block], windows: Sequence[Window] = ()) -> Image.Image:
-    """Draw ``blocks`` one under the other, each panel with its enlarged ``windows``, as RGB.
+def contact_sheet(blocks: Sequence[Block], crops: Sequence[SquareCrop] = ()) -> Image.Image:
+    """Draw ``blocks`` one under the other, each panel with its enlarged ``crops``, as RGB.
 
     The full images are scaled to :data:`TILE` pixels on the long side; a crop is as wide as
     a tile.
@@ -85,7 +97,7 @@ def contact_sheet(blocks: Sequence[Block], windows: Sequence[Window] = ()) -> Im
 
     n_cols = max(len(block.panels) for block in blocks)
     width = GAP + n_cols * (tw + GAP)
-    block_h = CAPTION + th + GAP + len(windows) * (crop_side + GAP) + CAPTION
+    block_h = CAPTION + th + GAP + len(crops) * (crop_side + GAP) + CAPTION
     sheet = Image.new("RGB", (width, len(blocks) * block_h + GAP), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for b, block in enumerate(blocks):
@@ -95,10 +107,10 @@ def contact_sheet(blocks: Sequence[Block], windows: Sequence[Window] = ()) -> Im
             x = GAP + c * (tw + GAP)
             y = top + CAPTION
             draw.text((x, y - 16), panel.title, fill=(0, 0, 0), font=font)
-            sheet.paste(_frames(_tile(panel.image, scale), windows, scale), (x, y))
+            sheet.paste(_frames(_tile(panel.image, scale), crops, scale), (x, y))
             y += th + GAP
-            for j, win in enumerate(windows):
-                sheet.paste(_crop(panel.image, win, crop_side), (x, y))
+            for j, crop in enumerate(crops):
+                sheet.paste(_crop(panel.image, crop, crop_side), (x, y))
                 colour = COLOURS[j % len(COLOURS)]
                 draw.rectangle(
                     [x, y, x + crop_side - 1, y + crop_side - 1], outline=colour, width=2

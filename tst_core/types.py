@@ -5,7 +5,8 @@ Conventions used everywhere in the pipeline:
 * an **image** is a float32 tensor of shape ``(3, H, W)``, RGB, values in ``[0, 1]``, on the CPU;
 * a **mask** is a float32 tensor of shape ``(H, W)`` with values in ``[0, 1]`` at the photo's
   resolution; soft masks are allowed;
-* a **box** is ``(x0, y0, x1, y1)`` in pixels of the photo, ``x1``/``y1`` exclusive.
+* a **box** is a :class:`~tst_core.boxes.Box` ``(x0, y0, x1, y1)`` in pixels of the photo,
+  ``x1``/``y1`` exclusive (a tuple with conversions to slices and back from a mask).
 
 Conversion to a model's own convention (BGR, 0..255, mean subtraction, HWC uint8) happens inside
 the plugin that runs the model, never here.
@@ -20,8 +21,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 
+from .boxes import Box
+
 Tensor = torch.Tensor
-Box = tuple[float, float, float, float]
 
 
 def check_image(image: Tensor, what: str = "image") -> None:
@@ -42,14 +44,6 @@ def check_mask(mask: Tensor, size: tuple[int, int], what: str = "mask") -> None:
         raise ValueError(f"{what} values must lie in [0, 1]")
 
 
-def box_of(mask: Tensor, threshold: float = 0.5) -> Box:
-    """Tight box ``(x0, y0, x1, y1)`` around the pixels of ``mask`` (H, W) above ``threshold``."""
-    ys, xs = torch.nonzero(mask > threshold, as_tuple=True)
-    if ys.numel() == 0:
-        return (0.0, 0.0, 0.0, 0.0)
-    return (float(xs.min()), float(ys.min()), float(xs.max()) + 1.0, float(ys.max()) + 1.0)
-
-
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     """Resize a mask ``(H, W)`` or a stack ``(K, H, W)`` to ``size`` (bilinear, antialiased)."""
     if tuple(mask.shape[-2:]) == tuple(size):
@@ -65,7 +59,7 @@ class Instance:
 
     :param label: class name, lower case (``"person"``); ``"region"`` when the segmenter has none.
     :param score: confidence in ``[0, 1]``.
-    :param box: ``(x0, y0, x1, y1)`` in photo pixels.
+    :param box: ``(x0, y0, x1, y1)`` in photo pixels (a plain 4-tuple becomes a :class:`Box`).
     :param mask: float32 ``(H, W)`` in ``[0, 1]`` at the photo's resolution.
     """
 
@@ -73,6 +67,10 @@ class Instance:
     score: float
     box: Box
     mask: Tensor = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.box, Box):  # a plain 4-tuple from a plugin
+            object.__setattr__(self, "box", Box(*self.box))
 
     @property
     def area(self) -> float:
@@ -104,9 +102,9 @@ def make_instances(
         if not bool(inside.any()):
             continue
         mask = inside.float() if threshold is not None else mask.clamp(0.0, 1.0)
-        box = tuple(float(v) for v in boxes[k])
+        box = Box(*(float(v) for v in boxes[k][:4]))
         score = min(1.0, max(0.0, float(scores[k])))
-        out.append(Instance(label, score, (box[0], box[1], box[2], box[3]), mask.contiguous()))
+        out.append(Instance(label, score, box, mask.contiguous()))
     return tuple(out)
 
 

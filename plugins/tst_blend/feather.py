@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from tst_core.errors import ConfigError
 from tst_core.regions import boundary, label_map, paint, sources, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
@@ -43,14 +42,12 @@ class FeatherOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.radius <= 512.0:
-            raise ConfigError(f"blend.feather.radius must be in [0, 512] pixels, got {self.radius}")
+            raise ValueError(f"radius must be in [0, 512] pixels, got {self.radius}")
         if self.profile not in ("distance", "gaussian"):
-            raise ConfigError(
-                f"blend.feather.profile must be 'distance' or 'gaussian', got {self.profile!r}"
-            )
+            raise ValueError(f"profile must be 'distance' or 'gaussian', got {self.profile!r}")
         if self.soft_masks and self.profile != "gaussian":
-            raise ConfigError(
-                "blend.feather.soft_masks needs profile = 'gaussian' (the distance ramp is "
+            raise ValueError(
+                "soft_masks needs profile = 'gaussian' (the distance ramp is "
                 "measured from the 0.5 edge)"
             )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tst_core.errors import ConfigError
 from tst_core.regions import label_map, paint
 from tst_core.types import Env, Targets, Tensor
 
@@ -17,7 +16,7 @@ class HardOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
-            raise ConfigError(f"blend.hard.threshold must be in [0, 1), got {self.threshold}")
+            raise ValueError(f"threshold must be in [0, 1), got {self.threshold}")
 
 
 class HardCompositor:

@@ -33,7 +33,6 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
-from tst_core.errors import ConfigError
 from tst_core.regions import boundary, label_map, paint, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
@@ -61,17 +60,15 @@ class MrfOptions:
 
     def __post_init__(self) -> None:
         if not 0 <= self.band <= 1024:
-            raise ConfigError(f"blend.mrf.band must be in [0, 1024] pixels, got {self.band}")
+            raise ValueError(f"band must be in [0, 1024] pixels, got {self.band}")
         if self.whole_frame and self.band < 1:
-            raise ConfigError("blend.mrf.whole_frame needs band >= 1 (the unary's distance scale)")
+            raise ValueError("whole_frame needs band >= 1 (the unary's distance scale)")
         if self.unary_weight < 0 or self.pairwise_weight < 0:
-            raise ConfigError("blend.mrf.unary_weight and pairwise_weight must be >= 0")
+            raise ValueError("unary_weight and pairwise_weight must be >= 0")
         if self.seam_cost not in ("squared", "euclidean"):
-            raise ConfigError(
-                f"blend.mrf.seam_cost must be 'squared' or 'euclidean', got {self.seam_cost!r}"
-            )
+            raise ValueError(f"seam_cost must be 'squared' or 'euclidean', got {self.seam_cost!r}")
         if self.max_cycles < 1:
-            raise ConfigError(f"blend.mrf.max_cycles must be >= 1, got {self.max_cycles}")
+            raise ValueError(f"max_cycles must be >= 1, got {self.max_cycles}")
 
 
 def band_distances(

@@ -27,7 +27,6 @@ import torch
 from scipy import sparse
 from scipy.sparse import linalg
 
-from tst_core.errors import ConfigError
 from tst_core.regions import Slices, label_map, near, paint, sources
 from tst_core.types import Env, Targets, Tensor
 
@@ -47,11 +46,9 @@ class PoissonOptions:
 
     def __post_init__(self) -> None:
         if not 0 <= self.margin <= 256:
-            raise ConfigError(f"blend.poisson.margin must be in [0, 256] pixels, got {self.margin}")
+            raise ValueError(f"margin must be in [0, 256] pixels, got {self.margin}")
         if self.gradients not in ("stylized", "mixed"):
-            raise ConfigError(
-                f"blend.poisson.gradients must be 'stylized' or 'mixed', got {self.gradients!r}"
-            )
+            raise ValueError(f"gradients must be 'stylized' or 'mixed', got {self.gradients!r}")
 
 
 class PoissonCompositor:

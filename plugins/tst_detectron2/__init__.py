@@ -4,12 +4,12 @@ Give a model-zoo config name (``--set segmenter.detectron2.config=COCO-InstanceS
 mask_rcnn_R_101_FPN_3x.yaml``) or a config file, and the checkpoint with ``--weights``; a zoo
 model's checkpoint (``model_final_*.pkl``) is also found in the ``$TORCH_HOME`` cache. tst never
 downloads it. Detectron2 is not on PyPI: install it from its source repository.
-The option ``random_weights`` (tests only) loads no checkpoint.
 """
 
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .options import Detectron2Options
 from .segmenter import Detectron2Segmenter
@@ -18,7 +18,7 @@ __all__ = ["Detectron2Options", "Detectron2Segmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "detectron2",
         Detectron2Segmenter,

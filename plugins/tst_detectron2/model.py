@@ -55,11 +55,18 @@ class Model:
     class_names: list[str]
 
 
-def build(options: Detectron2Options, device: torch.device, seed: int = 0) -> Model:
-    """Build the model of ``options.config`` on ``device`` and load its checkpoint."""
+def build(
+    options: Detectron2Options, device: torch.device, seed: int = 0, *, pretrained: bool = True
+) -> Model:
+    """Build the model of ``options.config`` on ``device`` and load its checkpoint.
+
+    :param pretrained: load the checkpoint (``False``: keep the random initialisation of
+        ``seed``, the same architecture, for tests and timing only; the detections are
+        meaningless). Pass such a model to the segmenter as ``model=``.
+    """
     import_detectron2()
     config_file, zoo_name = _config_file(options.config)
-    weights = None if options.random_weights else _weights(options, config_file, zoo_name)
+    weights = _weights(options, config_file, zoo_name) if pretrained else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if config_file.suffix == ".py":

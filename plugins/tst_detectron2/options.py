@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tst_core.errors import ConfigError
-
 DEFAULT_CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 
 
@@ -23,8 +21,6 @@ class Detectron2Options:
     :param min_size: shorter side, in pixels, the photo is resized to for the model; ``None``
         keeps the config's (800 for the COCO models). Smaller is faster and coarser.
     :param labels: class names by class index, replacing the dataset's (for custom models).
-    :param random_weights: **for tests only**: keep the model's random initialisation and load
-        no checkpoint; the detections are meaningless.
     """
 
     config: str = DEFAULT_CONFIG
@@ -32,16 +28,11 @@ class Detectron2Options:
     score_threshold: float = 0.5
     min_size: int | None = None
     labels: tuple[str, ...] = ()
-    random_weights: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.score_threshold <= 1.0:
-            raise ConfigError("segmenter.detectron2.score_threshold must be in [0, 1]")
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
         if self.min_size is not None and not 16 <= self.min_size <= 4096:
-            raise ConfigError("segmenter.detectron2.min_size must be between 16 and 4096 pixels")
+            raise ValueError(f"min_size must be between 16 and 4096 pixels, got {self.min_size}")
         if not self.config.strip():
-            raise ConfigError("segmenter.detectron2.config must name a config")
-        if self.random_weights and self.weights is not None:
-            raise ConfigError(
-                "segmenter.detectron2.random_weights (test only) and --weights exclude each other"
-            )
+            raise ValueError("config must name a model-zoo config or a config file")

@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from tst_core.boxes import Box
 from tst_core.device import resolve_device
-from tst_core.io import to_uint8_hwc
+from tst_core.files import to_uint8_hwc
 from tst_core.types import Env, Instance, Segmentation, Tensor, check_image
 
 from .model import Model, build
@@ -103,11 +104,9 @@ def to_instances(
     :param boxes: ``(N, 4)`` ``(x0, y0, x1, y1)`` in photo pixels (``pred_boxes.tensor``).
     :param names: class names by index (the dataset's ``thing_classes``).
     """
-    h, w = size
     out = []
     for mask, cls, score, box in zip(masks, classes, scores, boxes, strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        clipped = (min(max(x0, 0), w), min(max(y0, 0), h), min(max(x1, 0), w), min(max(y1, 0), h))
+        clipped = Box(*(float(v) for v in box)).clipped(size)
         m = mask.to(torch.float32).clamp(0, 1).contiguous()
         out.append(Instance(label_of(int(cls), names), float(score), clipped, m))
     return out

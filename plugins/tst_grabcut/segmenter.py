@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError, missing_dependency
-from tst_core.io import to_uint8_hwc
-from tst_core.types import Box, Env, Instance, Segmentation, Tensor
+from tst_core.files import to_uint8_hwc
+from tst_core.types import Env, Instance, Segmentation, Tensor
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,20 @@ class GrabCutOptions:
     def __post_init__(self) -> None:
         for box in self.boxes:
             if len(box) != 4:
-                raise ConfigError(f"a grabcut box needs 4 numbers X0,Y0,X1,Y1, got {list(box)}")
+                raise ValueError(f"boxes: a box needs 4 numbers X0,Y0,X1,Y1, got {list(box)}")
             if not (box[2] > box[0] and box[3] > box[1]):
-                raise ConfigError(f"grabcut box {list(box)} must have X1 > X0 and Y1 > Y0")
+                raise ValueError(f"boxes: {list(box)} must have X1 > X0 and Y1 > Y0")
         for point in self.points:
             if len(point) not in (2, 3) or (len(point) == 3 and point[2] not in (0, 1)):
-                raise ConfigError(
-                    f"a grabcut point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
+                raise ValueError(
+                    f"points: a point is X,Y or X,Y,FG with FG 0 or 1, got {list(point)}"
                 )
         if self.iterations < 1:
-            raise ConfigError(
-                f"segmenter.grabcut.iterations must be at least 1, got {self.iterations}"
-            )
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
         if self.margin < 0:
-            raise ConfigError(f"segmenter.grabcut.margin must be 0 or more, got {self.margin}")
+            raise ValueError(f"margin must be 0 or more, got {self.margin}")
         if self.point_radius < 0:
-            raise ConfigError(
-                f"segmenter.grabcut.point_radius must be 0 or more, got {self.point_radius}"
-            )
+            raise ValueError(f"point_radius must be 0 or more, got {self.point_radius}")
 
 
 class GrabCutSegmenter:
@@ -99,7 +96,7 @@ class GrabCutSegmenter:
 
     def _check_points(self, boxes: list[Box]) -> None:
         for p in self.options.points:
-            if not any(_inside(p, b) for b in boxes):
+            if not any(b.contains(p[0], p[1]) for b in boxes):
                 raise InputError(
                     f"point ({p[0]:g}, {p[1]:g}) lies in no --box; grabcut uses points only to "
                     "correct the cut inside a box"
@@ -109,12 +106,7 @@ class GrabCutSegmenter:
         """Boolean ``(H, W)`` foreground of GrabCut run on the box and its margin."""
         cv2 = self.cv2
         h, w = image.shape[:2]
-        x0, y0, x1, y1 = (
-            int(np.floor(box[0])),
-            int(np.floor(box[1])),
-            int(np.ceil(box[2])),
-            int(np.ceil(box[3])),
-        )
+        x0, y0, x1, y1 = box.pixels()
         mx, my = round((x1 - x0) * self.options.margin), round((y1 - y0) * self.options.margin)
         cx0, cy0, cx1, cy1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
         crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
@@ -126,7 +118,7 @@ class GrabCutSegmenter:
                 "around the object to learn its colours"
             )
         for p in self.options.points:
-            if _inside(p, box):
+            if box.contains(p[0], p[1]):
                 value = cv2.GC_FGD if len(p) < 3 or p[2] == 1 else cv2.GC_BGD
                 centre = (round(p[0]) - cx0, round(p[1]) - cy0)
                 cv2.circle(labels, centre, self.options.point_radius, int(value), thickness=-1)
@@ -147,20 +139,14 @@ class GrabCutSegmenter:
 
 def clip_box(box: tuple[float, ...], size: tuple[int, int], i: int = 0) -> Box:
     """A box clipped to the photo; a box outside it is an :class:`InputError`."""
-    h, w = size
-    x0, y0, x1, y1 = (
-        min(max(float(v), 0.0), float(lim)) for v, lim in zip(box, (w, h, w, h), strict=True)
-    )
-    if x1 - x0 < 1 or y1 - y0 < 1:
+    clipped = Box(*box).clipped(size)
+    if clipped.width < 1 or clipped.height < 1:
+        h, w = size
         raise InputError(
             f"box {i} ({_fmt(box)}) lies outside the {w}×{h} photo; boxes are X0,Y0,X1,Y1 in "
             "photo pixels"
         )
-    return (x0, y0, x1, y1)
-
-
-def _inside(point: tuple[float, ...], box: Box) -> bool:
-    return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
+    return clipped
 
 
 def _fmt(box: tuple[float, ...]) -> str:

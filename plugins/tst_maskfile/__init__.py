@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from tst_core import hookimpl
+from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError
-from tst_core.io import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
-from tst_core.types import Box, Instance, Segmentation, Tensor, box_of
+from tst_core.files import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
+from tst_core.registry import Register
+from tst_core.types import Instance, Segmentation, Tensor
 
 _PREFIX = re.compile(r"^\d+_")
 _SUFFIX = re.compile(r"[_-]\d+$")
@@ -58,10 +60,11 @@ class MaskFileSegmenter:
                 "or --masks labels.png (an indexed label image)"
             )
         self.options = options
+        self.masks: Path = options.masks
 
     def segment(self, photo: Tensor) -> Segmentation:
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
-        path = Path(self.options.masks)  # type: ignore[arg-type]
+        path = Path(self.masks)
         if path.is_dir():
             instances = self._from_folder(path, size)
         elif os.path.lexists(path):
@@ -111,7 +114,7 @@ class MaskFileSegmenter:
         for v in values:
             mask = torch.from_numpy((labels == v).astype(np.float32))
             label = names[v - 1] if v - 1 < len(names) else "region"
-            out.append(Instance(label.lower(), 1.0, box_of(mask), mask))
+            out.append(Instance(label.lower(), 1.0, Box.around(mask), mask))
         return out
 
 
@@ -178,7 +181,7 @@ def _recorded_box(recorded: object, mask: Tensor) -> Box:
     while the mask lies inside it grown by 10 % of its size (a mask edited beyond that gets
     the tight box around its pixels instead).
     """
-    tight = box_of(mask)
+    tight = Box.around(mask)
     if not (isinstance(recorded, list) and len(recorded) == 4):
         return tight
     try:
@@ -187,9 +190,9 @@ def _recorded_box(recorded: object, mask: Tensor) -> Box:
         return tight
     gx, gy = 0.1 * (x1 - x0) + 1.0, 0.1 * (y1 - y0) + 1.0
     inside = (
-        tight[0] >= x0 - gx and tight[1] >= y0 - gy and tight[2] <= x1 + gx and tight[3] <= y1 + gy
+        tight.x0 >= x0 - gx and tight.y0 >= y0 - gy and tight.x1 <= x1 + gx and tight.y1 <= y1 + gy
     )
-    return (x0, y0, x1, y1) if inside else tight
+    return Box(x0, y0, x1, y1) if inside else tight
 
 
 def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:
@@ -205,7 +208,7 @@ def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "maskfile",
         MaskFileSegmenter,

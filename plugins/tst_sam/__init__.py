@@ -10,12 +10,13 @@ Three modes (``--set segmenter.sam.mode=...``):
 
 Needs the ``segment-anything`` package (``pip install "targeted-style-transfer[sam]"``) and a
 SAM checkpoint (``--weights``, or ``sam_vit_b_01ec64.pth`` etc. in the ``$TORCH_HOME`` cache,
-fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l``, ``sam-vit-h``). The option ``random_weights`` (tests only) loads no checkpoint.
+fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l``, ``sam-vit-h``).
 """
 
 from __future__ import annotations
 
 from tst_core import hookimpl
+from tst_core.registry import Register
 
 from .options import SamOptions
 from .segmenter import SamSegmenter
@@ -24,7 +25,7 @@ __all__ = ["SamOptions", "SamSegmenter"]
 
 
 @hookimpl
-def tst_register_segmenters(register):  # type: ignore[no-untyped-def]
+def tst_register_segmenters(register: Register) -> None:
     register(
         "sam",
         SamSegmenter,

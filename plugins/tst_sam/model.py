@@ -36,16 +36,18 @@ def checkpoint_path(model_type: str, weights: Path | None) -> Path:
 
 
 def build_sam(
-    model_type: str, *, weights: Path | None = None, random_weights: bool = False, seed: int = 0
+    model_type: str, *, weights: Path | None = None, pretrained: bool = True, seed: int = 0
 ) -> torch.nn.Module:
     """A SAM model in eval mode on the CPU.
 
     :param model_type: ``vit_b``, ``vit_l`` or ``vit_h``.
     :param weights: checkpoint path; ``None``: the official file in the ``$TORCH_HOME`` cache.
-    :param random_weights: test only: load nothing, keep the random initialisation (``seed``).
+    :param pretrained: load the checkpoint (``False``: keep the random initialisation of
+        ``seed``, for tests and timing only; the masks are meaningless). Pass such a model to
+        the segmenter as ``model=``.
     """
     sam = import_sam()
-    path = None if random_weights else checkpoint_path(model_type, weights)
+    path = checkpoint_path(model_type, weights) if pretrained else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = sam.sam_model_registry[model_type](checkpoint=None)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tst_core.errors import ConfigError
-
 Mode = Literal["prompts", "automatic", "refine"]
 ModelType = Literal["vit_b", "vit_l", "vit_h"]
 
@@ -37,8 +35,6 @@ class SamOptions:
     :param stability_score_thresh: automatic mode: keep masks at least this stable.
     :param min_region_area: automatic mode: remove holes and islands smaller than this many
         pixels (needs OpenCV); 0 keeps the masks as they are.
-    :param random_weights: **for tests only**: build the model with random weights and load no
-        checkpoint; the masks are meaningless.
     """
 
     mode: Mode = "prompts"
@@ -53,38 +49,33 @@ class SamOptions:
     pred_iou_thresh: float = 0.88
     stability_score_thresh: float = 0.95
     min_region_area: int = 0
-    random_weights: bool = False
 
     def __post_init__(self) -> None:
         for p in self.points:
             if len(p) not in (2, 3) or (len(p) == 3 and (p[2] < 0 or p[2] != int(p[2]))):
-                raise ConfigError(
-                    f"segmenter.sam.points: {fmt_numbers(p)} must be X,Y or X,Y,GROUP with GROUP 0 "
+                raise ValueError(
+                    f"points: {fmt_numbers(p)} must be X,Y or X,Y,GROUP with GROUP 0 "
                     "(background) or 1, 2, ... (foreground of object 1, 2, ...)"
                 )
         for b in self.boxes:
             if len(b) != 4 or not (b[0] < b[2] and b[1] < b[3]):
-                raise ConfigError(
-                    f"segmenter.sam.boxes: {fmt_numbers(b)} must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1"
+                raise ValueError(
+                    f"boxes: {fmt_numbers(b)} must be X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1"
                 )
         if self.mode != "prompts" and (self.points or self.boxes):
-            raise ConfigError(
-                f"--point/--box prompts are for segmenter.sam.mode=prompts, not mode {self.mode}; "
+            raise ValueError(
+                f"--point/--box prompts are for mode=prompts, not mode {self.mode}; "
                 "remove them or set mode=prompts"
             )
         if self.source == "sam":
-            raise ConfigError("segmenter.sam.source cannot be 'sam' itself; use e.g. yolo")
+            raise ValueError("source cannot be 'sam' itself; use e.g. yolo")
         if self.points_per_side < 1:
-            raise ConfigError("segmenter.sam.points_per_side must be at least 1")
+            raise ValueError("points_per_side must be at least 1")
         for name in ("pred_iou_thresh", "stability_score_thresh"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"segmenter.sam.{name} must be in [0, 1]")
+                raise ValueError(f"{name} must be in [0, 1]")
         if self.min_region_area < 0:
-            raise ConfigError("segmenter.sam.min_region_area must be 0 or more pixels")
-        if self.random_weights and self.weights is not None:
-            raise ConfigError(
-                "segmenter.sam.random_weights (test only) and --weights exclude each other"
-            )
+            raise ValueError("min_region_area must be 0 or more pixels")
 
 
 def fmt_numbers(values: tuple[float, ...]) -> str:

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from tst_core.boxes import Box
 from tst_core.device import resolve_device
 from tst_core.errors import ConfigError, PluginError, missing_dependency
-from tst_core.io import to_uint8_hwc
-from tst_core.types import Env, Instance, Segmentation, Segmenter, Tensor, box_of, check_image
+from tst_core.files import to_uint8_hwc
+from tst_core.types import Env, Instance, Segmentation, Segmenter, Tensor, check_image
 
 from .model import build_sam, import_sam
 from .options import SamOptions
@@ -48,12 +49,7 @@ class SamSegmenter:
                 raise missing_dependency("sam", "opencv-python-headless", "grabcut") from None
         self.source = _make_source(env, options.source) if options.mode == "refine" else None
         if model is None:
-            model = build_sam(
-                options.model_type,
-                weights=options.weights,
-                random_weights=options.random_weights,
-                seed=env.seed or 0,
-            )
+            model = build_sam(options.model_type, weights=options.weights, seed=env.seed or 0)
         self.model = model.to(resolve_device(env.device)).eval()
 
     def segment(self, photo: Tensor) -> Segmentation:
@@ -91,7 +87,7 @@ class SamSegmenter:
         out = []
         for record in generator.generate(image):
             mask = torch.from_numpy(np.asarray(record["segmentation"], dtype=np.float32))
-            out.append(Instance("region", _unit(record["predicted_iou"]), box_of(mask), mask))
+            out.append(Instance("region", _unit(record["predicted_iou"]), Box.around(mask), mask))
         return out
 
     def _refine(self, photo: Tensor, size: tuple[int, int]) -> list[Instance]:
@@ -119,7 +115,7 @@ class SamSegmenter:
                 stacklevel=4,
             )
             return inst
-        return Instance(inst.label, inst.score, box_of(mask), mask)
+        return Instance(inst.label, inst.score, Box.around(mask), mask)
 
 
 def _make_source(env: Env, name: str) -> Segmenter:
@@ -146,7 +142,7 @@ def _predict_one(predictor: Any, prompt: Prompt) -> Instance:
     )
     best = int(np.argmax(ious))
     mask = torch.from_numpy(masks[best].astype(np.float32))
-    return Instance(prompt.label, _unit(ious[best]), box_of(mask), mask)
+    return Instance(prompt.label, _unit(ious[best]), Box.around(mask), mask)
 
 
 def _predict_boxes(predictor: Any, boxes: Tensor, size: tuple[int, int]) -> Tensor:

@@ -10,11 +10,12 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from tst_core.boxes import Box
 from tst_core.device import check_device_name, resolve_device
-from tst_core.errors import ConfigError, WeightsError
+from tst_core.errors import WeightsError
 from tst_core.hub import resolve
 from tst_core.records import TORCHVISION_RECORDS, record, torchvision_weights
-from tst_core.types import Env, Instance, Segmentation, Tensor, box_of
+from tst_core.types import Env, Instance, Segmentation, Tensor
 
 from .crf import CRFParams, mean_field
 
@@ -90,7 +91,7 @@ class SemanticOptions:
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
             if not ok:
-                raise ConfigError(f"segmenter.semantic.{message}")
+                raise ValueError(message)
 
         check(self.size >= 16, f"size must be at least 16, got {self.size}")
         check(0.0 <= self.min_area < 1.0, f"min_area must be in [0, 1), got {self.min_area}")
@@ -232,7 +233,7 @@ class SemanticSegmenter:
             # the mask covers at least where the class wins, whatever its probability there
             mask = torch.where((prob >= o.min_probability) | region, prob, torch.zeros_like(prob))
         score = float(prob[region].mean())
-        return Instance(self.categories[c], score, box_of(region.float()), mask.contiguous())
+        return Instance(self.categories[c], score, Box.around(region.float()), mask.contiguous())
 
 
 def refine(probs: Tensor, image: Tensor, options: SemanticOptions) -> Tensor:

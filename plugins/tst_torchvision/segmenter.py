@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 
 from tst_core.device import check_device_name, resolve_device
-from tst_core.errors import ConfigError, WeightsError
+from tst_core.errors import WeightsError
 from tst_core.hub import resolve
 from tst_core.records import record
 from tst_core.types import Env, Segmentation, Tensor, make_instances
@@ -51,21 +51,14 @@ class TorchvisionOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold < 1.0:
-            raise ConfigError(
-                f"segmenter.torchvision.score_threshold must be in [0, 1), got {self.score_threshold}"
-            )
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
         if self.mask_threshold is not None and not 0.0 <= self.mask_threshold < 1.0:
-            raise ConfigError(
-                "segmenter.torchvision.mask_threshold must be in [0, 1) or none, "
-                f"got {self.mask_threshold}"
-            )
+            raise ValueError(f"mask_threshold must be in [0, 1) or none, got {self.mask_threshold}")
         if self.max_detections < 1:
-            raise ConfigError(
-                f"segmenter.torchvision.max_detections must be at least 1, got {self.max_detections}"
-            )
+            raise ValueError(f"max_detections must be at least 1, got {self.max_detections}")
         if not 32 <= self.min_size <= self.max_size:
-            raise ConfigError(
-                "segmenter.torchvision needs 32 <= min_size <= max_size, "
+            raise ValueError(
+                "min_size and max_size must have 32 <= min_size <= max_size, "
                 f"got {self.min_size} and {self.max_size}"
             )
         if self.device is not None:

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from tst_core.io import resize_long_side, tensor_to_pil
+from tst_core.files import resize_long_side, tensor_to_pil
 from tst_core.overlay import instance_color, overlay
 from tst_core.types import Instance, Segmentation, Tensor, resize_mask
 
@@ -37,7 +37,7 @@ def display_segmentation(seg: Segmentation, size: tuple[int, int]) -> Segmentati
         Instance(
             inst.label,
             inst.score,
-            (inst.box[0] * sx, inst.box[1] * sy, inst.box[2] * sx, inst.box[3] * sy),
+            inst.box.scaled(sx, sy),
             resize_mask(inst.mask, size).contiguous(),
         )
         for inst in seg.instances

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tst_core import options as opts
+from tst_core import option_tables as opts
 from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import torch
 
 from tst_core.errors import InputError
-from tst_core.io import read_image
+from tst_core.files import read_image
 from tst_core.overlay import instance_color
 from tst_core.types import Segmentation, Tensor
 
@@ -85,7 +85,7 @@ def discard(path: Path) -> None:
 
 
 def checked_image(path: Path, what: str) -> Tensor:
-    """Read an upload with :func:`tst_core.io.read_image` (decompression-bomb guard and all);
+    """Read an upload with :func:`tst_core.files.read_image` (decompression-bomb guard and all);
     a file that is refused is removed."""
     try:
         return read_image(path, what)

@@ -42,19 +42,13 @@ class YoloOptions:
     def __post_init__(self) -> None:
         for name in ("score_threshold", "iou_threshold"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(
-                    f"segmenter.yolo.{name} must be in [0, 1), got {getattr(self, name)}"
-                )
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.mask_threshold is not None and not 0.0 <= self.mask_threshold < 1.0:
-            raise ConfigError(
-                f"segmenter.yolo.mask_threshold must be in [0, 1) or none, got {self.mask_threshold}"
-            )
+            raise ValueError(f"mask_threshold must be in [0, 1) or none, got {self.mask_threshold}")
         if self.max_detections < 1:
-            raise ConfigError(
-                f"segmenter.yolo.max_detections must be at least 1, got {self.max_detections}"
-            )
+            raise ValueError(f"max_detections must be at least 1, got {self.max_detections}")
         if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"segmenter.yolo.threads must be at least 1, got {self.threads}")
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
 
 #: The 80 COCO class names, in the order of YOLO models trained on COCO (and of torchvision's

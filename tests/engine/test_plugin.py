@@ -11,7 +11,7 @@ from tst_core.cli import main
 from tst_core.config import load_config
 from tst_core.engine.options import GatysOptions
 from tst_core.errors import ConfigError
-from tst_core.io import mask_to_pil, tensor_to_pil
+from tst_core.files import mask_to_pil, tensor_to_pil
 
 from .helpers import box_mask, photo, stripes
 

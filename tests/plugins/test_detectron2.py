@@ -17,9 +17,10 @@ import pytest
 import torch
 from tst_detectron2 import Detectron2Options, Detectron2Segmenter
 from tst_detectron2.checkpoint import read_checkpoint
-from tst_detectron2.model import import_detectron2
+from tst_detectron2.model import build, import_detectron2
 from tst_detectron2.segmenter import label_of, model_input, to_instances
 
+from tst_core import option_tables
 from tst_core.errors import ConfigError, DependencyError, WeightsError
 from tst_core.types import Env
 
@@ -106,14 +107,14 @@ def test_pth_checkpoints_are_wrapped(tmp_path):
     "kwargs",
     [
         {"score_threshold": -0.1},
+        {"score_threshold": 1.0},  # [0, 1) as the other segmenters: 1 keeps nothing
         {"min_size": 8},
         {"config": " "},
-        {"random_weights": True, "weights": Path("m.pkl")},
     ],
 )
 def test_invalid_options(kwargs):
-    with pytest.raises(ConfigError):
-        Detectron2Options(**kwargs)
+    with pytest.raises(ConfigError, match=r"^\[segmenter.detectron2\] "):
+        option_tables.build(Detectron2Options, kwargs, "[segmenter.detectron2]")
 
 
 def test_missing_detectron2_says_how_to_install(monkeypatch):
@@ -138,11 +139,16 @@ def photo():
     return torch.rand(3, H, W)
 
 
+def random_model(options: Detectron2Options):
+    """The model of ``options`` with its random initialisation (seed 0), no checkpoint."""
+    return build(options, torch.device("cpu"), 0, pretrained=False)
+
+
 def random_segmenter(**kwargs) -> Detectron2Segmenter:
     """A random model-zoo Mask R-CNN, its classifier tamed: the random backbone's activations
     are so large that the class softmax would give every foreground class a score of 0."""
-    options = Detectron2Options(random_weights=True, min_size=H, **kwargs)
-    segmenter = Detectron2Segmenter(options, Env(device="cpu", seed=0))
+    options = Detectron2Options(min_size=H, **kwargs)
+    segmenter = Detectron2Segmenter(options, Env(device="cpu", seed=0), model=random_model(options))
     heads = segmenter.model.net.roi_heads
     predictor = heads.box_predictor if hasattr(heads, "box_predictor") else heads.box_predictors[-1]
     torch.nn.init.normal_(predictor.cls_score.weight, std=1e-4)
@@ -256,20 +262,15 @@ def test_a_config_file_needs_weights(d2, tmp_path):
     path.write_text('_BASE_: "Base-RCNN-FPN.yaml"\nMODEL:\n  MASK_ON: True\n')
     with pytest.raises(WeightsError, match=r"names no checkpoint file.*--weights FILE"):
         Detectron2Segmenter(Detectron2Options(config=str(path)), Env(device="cpu"))
-    seg = Detectron2Segmenter(
-        Detectron2Options(config=str(path), random_weights=True, min_size=H), Env(device="cpu")
-    )
+    options = Detectron2Options(config=str(path), min_size=H)
+    seg = Detectron2Segmenter(options, Env(device="cpu"), model=random_model(options))
     assert seg.model.input_format == "BGR"
 
 
 def test_a_config_without_masks_is_refused(d2):
+    options = Detectron2Options(config="COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")
     with pytest.raises(ConfigError, match="predicts no masks"):
-        Detectron2Segmenter(
-            Detectron2Options(
-                config="COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", random_weights=True
-            ),
-            Env(device="cpu"),
-        )
+        Detectron2Segmenter(options, Env(device="cpu"), model=random_model(options))
 
 
 def test_a_lazyconfig_zoo_model_runs(d2, photo):

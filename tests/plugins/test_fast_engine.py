@@ -11,7 +11,7 @@ from tst_fast.network import TransformNet
 
 from tst_core import run
 from tst_core.errors import EngineError, SelectionError
-from tst_core.io import mask_to_pil, tensor_to_pil
+from tst_core.files import mask_to_pil, tensor_to_pil
 from tst_core.types import Instance, Segmentation
 
 from .fast_reference import write_tf_folder

@@ -13,7 +13,7 @@ from tst_fast.options import TrainOptions
 from tst_fast.train import split_content, state_path, train
 
 from tst_core.errors import InputError
-from tst_core.io import tensor_to_pil
+from tst_core.files import tensor_to_pil
 
 from .fast_reference import write_tf_folder
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tst_core.errors import ConfigError, DependencyError, InputError
+from tst_core.option_tables import build
 from tst_core.types import Env
 
 pytest.importorskip("cv2")
@@ -93,7 +94,7 @@ def test_boxes_are_clipped_to_the_photo():
 )
 def test_bad_options(options, error, message):
     with pytest.raises(error, match=message):
-        GrabCutSegmenter(GrabCutOptions(**options))
+        GrabCutSegmenter(build(GrabCutOptions, options, "[segmenter.grabcut]"))
 
 
 @pytest.mark.parametrize(

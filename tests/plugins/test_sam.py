@@ -16,8 +16,9 @@ from tst_sam import SamOptions, SamSegmenter
 from tst_sam.model import build_sam, load_weights
 
 from tst_core.api import session
+from tst_core.boxes import Box
 from tst_core.errors import ConfigError, DependencyError, PluginError, WeightsError
-from tst_core.types import Env, Segmentation, box_of
+from tst_core.types import Env, Segmentation
 
 from .tiny_sam import IMG_SIZE, tiny_sam
 
@@ -100,7 +101,7 @@ def test_prompts_give_one_instance_each_with_photo_sized_masks(photo):
         assert inst.mask.shape == (H, W) and inst.mask.dtype == torch.float32
         assert set(inst.mask.unique().tolist()) <= {0.0, 1.0}
         assert 0.0 <= inst.score <= 1.0
-        assert inst.box == box_of(inst.mask)
+        assert inst.box == Box.around(inst.mask)
 
 
 def test_prompts_reach_sam_in_its_input_frame(photo):
@@ -166,7 +167,7 @@ def test_automatic_mode_labels_regions(photo):
     assert len(seg) >= 1
     for inst in seg:
         assert inst.label == "region" and inst.mask.shape == (H, W)
-        assert 0.0 <= inst.score <= 1.0 and inst.box == box_of(inst.mask)
+        assert 0.0 <= inst.score <= 1.0 and inst.box == Box.around(inst.mask)
 
 
 def test_automatic_mode_returns_what_sam_marks_once(photo):

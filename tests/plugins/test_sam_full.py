@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
+import tst_sam.segmenter
 from tst_sam import SamOptions, SamSegmenter
-from tst_sam.model import checkpoint_path
+from tst_sam.model import build_sam, checkpoint_path
 
 from tst_core.api import load_photo, session
 from tst_core.errors import WeightsError
@@ -24,13 +27,10 @@ def bus(shared):
 
 @pytest.mark.slow
 @pytest.mark.needs_shared
-def test_random_vit_b_at_full_size_built_through_the_host(host, bus):
+def test_random_vit_b_at_full_size_built_through_the_host(host, bus, monkeypatch):
     """The factory path (options → random vit_b, env.make for the source) on a real photo."""
-    sets = [
-        "segmenter.sam.mode=refine",
-        "segmenter.sam.source=fake-boxes",
-        "segmenter.sam.random_weights=true",
-    ]
+    monkeypatch.setattr(tst_sam.segmenter, "build_sam", partial(build_sam, pretrained=False))
+    sets = ["segmenter.sam.mode=refine", "segmenter.sam.source=fake-boxes"]
     sess = session(host=host, segmenter="sam", sets=sets)
     sam = sess.build("segmenter", "sam")
     assert sum(p.numel() for p in sam.model.parameters()) > 90e6  # the real vit_b

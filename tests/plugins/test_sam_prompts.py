@@ -8,6 +8,7 @@ from tst_sam.options import SamOptions
 from tst_sam.prompts import build_prompts
 
 from tst_core.errors import ConfigError, InputError
+from tst_core.option_tables import build
 
 SIZE = (48, 64)  # (H, W)
 
@@ -77,12 +78,11 @@ def test_bad_prompts_are_clear_errors(points, boxes, error):
         {"points_per_side": 0},
         {"pred_iou_thresh": 1.5},
         {"min_region_area": -1},
-        {"random_weights": True, "weights": "sam.pth"},
     ],
 )
 def test_invalid_options_are_config_errors(kwargs):
-    with pytest.raises(ConfigError):
-        SamOptions(**kwargs)
+    with pytest.raises(ConfigError, match=r"^\[segmenter.sam\] "):
+        build(SamOptions, kwargs, "[segmenter.sam]")
 
 
 def test_default_options_are_valid():

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core.io import read_image
+from tst_core.files import read_image
 
 from ..conftest import run_tst, shared_path
 
@@ -204,7 +204,7 @@ MISSING = {
     "a flag the segmenter lacks": (
         ["--segmenter", "grabcut", "--box", "1,1,9,9", "--masks", "x"],
         [],
-        "segmenter 'grabcut' has no option 'masks'",
+        r"unknown key 'masks' in \[segmenter.grabcut\]",
     ),
 }
 

@@ -23,6 +23,7 @@ from tst_semantic.segmenter import (
 
 from tst_core.errors import ConfigError
 from tst_core.hub import cached_path
+from tst_core.option_tables import build
 from tst_core.records import record
 from tst_core.types import Env
 
@@ -206,10 +207,10 @@ def test_crf_option_snaps_the_mask_edge_and_is_timed():
 
 
 def test_options_are_checked():
-    with pytest.raises(ConfigError, match=r"segmenter.semantic.min_area must be in \[0, 1\)"):
-        SemanticOptions(min_area=1.5)
+    with pytest.raises(ConfigError, match=r"\[segmenter.semantic\] min_area must be in \[0, 1\)"):
+        build(SemanticOptions, {"min_area": 1.5}, "[segmenter.semantic]")
     with pytest.raises(ConfigError, match="crf_color_sigma must be positive"):
-        SemanticOptions(crf_color_sigma=0)
+        build(SemanticOptions, {"crf_color_sigma": 0}, "[segmenter.semantic]")
     with pytest.raises(ConfigError, match="bilateral grid would need"):
         BilateralGrid(torch.rand(3, 64, 64) * 255, 1.0, 0.5, 21)
 

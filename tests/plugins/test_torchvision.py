@@ -178,7 +178,7 @@ def test_missing_checkpoint_names_the_file_the_cache_and_the_alternatives(
     ],
 )
 def test_bad_options_are_config_errors(bad):
-    from tst_core.options import build
+    from tst_core.option_tables import build
 
     with pytest.raises(ConfigError, match="segmenter.torchvision"):
         build(TorchvisionOptions, bad, "[segmenter.torchvision]")
@@ -192,7 +192,7 @@ def test_real_checkpoint_finds_the_people_and_the_bus(model):
         pytest.skip(
             f"needs the Mask R-CNN {model} checkpoint {cache_dir() / filename} (offline here)"
         )
-    from tst_core.io import read_image
+    from tst_core.files import read_image
 
     bus = read_image(shared_path("images", "content", "bus.jpg"))
     seg = TorchvisionSegmenter(TorchvisionOptions(model=model), Env(device="auto")).segment(bus)

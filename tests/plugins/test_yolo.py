@@ -15,7 +15,8 @@ from tst_yolo import YoloOptions, YoloSegmenter
 from tst_yolo.decode import Letterbox, split_outputs
 
 from tst_core.errors import ConfigError, DependencyError, InputError, WeightsError
-from tst_core.io import read_image
+from tst_core.files import read_image
+from tst_core.option_tables import build
 from tst_core.plugins import load_host
 
 from ..conftest import shared_path
@@ -227,7 +228,7 @@ def test_missing_runtime_says_how_to_install(tmp_path, monkeypatch, suffix, modu
 )
 def test_bad_options_are_config_errors(bad):
     with pytest.raises(ConfigError, match="segmenter.yolo"):
-        YoloOptions(**bad)
+        build(YoloOptions, bad, "[segmenter.yolo]")
 
 
 def test_registered_through_the_entry_point():

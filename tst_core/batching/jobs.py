@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, SelectionError
-from ..io import image_format
+from ..files import image_format
 from ..select import parse_style_arg
 
 #: Suffixes a folder or a glob contributes (other files there are not photos).

@@ -19,8 +19,13 @@ are named ``conv1_1``, ``relu1_1``, ``conv1_2``, ``relu1_2``, ``pool1``, ``conv2
 have 2, 2, 4, 4, 4 convolutions in VGG-19, 2, 2, 3, 3, 3 in VGG-16 (``conv5_3`` is its last) and
 1, 1, 2, 2, 2 in VGG-11 (``conv1_1``, ``conv2_1``, ``conv3_1``, ``conv3_2``, ... ``conv5_2``), so
 the default layers (content ``conv4_2``, style ``relu1_1`` ... ``relu5_1``) exist in all three.
-Note that the Caffe models use in-place ReLUs, so what papers call ``conv4_2`` was the
-*rectified* output: ``relu4_2`` here.
+
+**Layer names.** A layer is named after the module whose output it is: ``conv4_2`` is the
+convolution's output *before* its ReLU, ``relu4_2`` the same after it. Gatys et al. (2016) call
+their content layer "conv4_2", but their Caffe network applied its ReLUs in place, so what they
+read was rectified: ``relu4_2`` here (the ``paper`` preset uses it). tst's default content
+layer is ``conv4_2``, before the ReLU. This is the one place that says so; the rest of the
+project uses these names and refers here.
 
 :func:`build_network` and :func:`extract_features` are the entry points (the quality metrics use
 them too); the checkpoint readers live in :mod:`.feature_weights`.
@@ -91,7 +96,8 @@ NETWORKS: tuple[str, ...] = get_args(NetworkName)
 #: convolutions per block
 _BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
 _WIDTHS = (64, 128, 256, 512, 512)
-#: the VGG networks' default layers (Gatys et al.)
+#: the VGG networks' default layers: Gatys et al.'s style layers, and content before the ReLU
+#: (their "conv4_2" is ``relu4_2``; see the layer names above)
 VGG_CONTENT_LAYERS = ("conv4_2",)
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 

@@ -12,6 +12,7 @@ import math
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -150,25 +151,51 @@ def _wants_str(tp: Any) -> bool:
     return False
 
 
-def build(cls: type, table: dict[str, Any], where: str) -> Any:
-    """Build options ``cls`` from a TOML table; unknown keys name the valid ones.
+def field_type(cls: type, key: str, where: str) -> Any:
+    """The type of option ``key`` of options ``cls``; an unknown key names the valid ones.
 
     :param where: the table's name for messages, e.g. ``"[engine.gatys]"``.
     """
     fields = field_types(cls)
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table of options, got {table!r}")
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
+    if key not in fields:
         valid = ", ".join(fields) or "(this plugin takes no options)"
-        raise ConfigError(f"unknown key '{unknown[0]}' in {where}; valid keys: {valid}")
-    values = {k: coerce(v, fields[k], f"{where[1:-1]}.{k}") for k, v in table.items()}
+        raise ConfigError(f"unknown key '{key}' in {where}; valid keys: {valid}")
+    return fields[key]
+
+
+def check_table(cls: type, table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The values of ``table`` checked against the fields of options ``cls`` and converted.
+
+    The one check of option keys and types, for config files, ``--set`` and the API's
+    ``*_options=`` tables. An unknown key names the valid ones (the first unknown key in
+    alphabetical order); a value of the wrong type names the key and the type wanted.
+
+    :param where: the table's name for messages, e.g. ``"[engine.gatys]"``.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table of options, got {table!r}")
+    types = {key: field_type(cls, key, where) for key in sorted(table, key=str)}
+    return {k: coerce(v, types[k], f"{where.strip('[]')}.{k}") for k, v in table.items()}
+
+
+def build(cls: type, table: Mapping[str, Any], where: str, base: Any = None) -> Any:
+    """Options ``cls`` from a TOML table (over ``base``'s values, when given).
+
+    Keys and types are checked by :func:`check_table`. The options class checks its values
+    itself (``__post_init__``) and raises a plain ``ValueError`` that names the field (``"radius
+    must be in [0, 512] pixels, got -1"``); that becomes a :class:`ConfigError` prefixed with
+    ``where``: ``"[blend.feather] radius must be ..."``. A ``ConfigError`` passes unchanged.
+
+    :param where: the table's name for messages, e.g. ``"[engine.gatys]"``.
+    :param base: options of class ``cls`` whose other values are kept.
+    """
+    values = check_table(cls, table, where)
     try:
-        return cls(**values)
+        return cls(**values) if base is None else dataclasses.replace(base, **values)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid options in {where}: {exc}") from None
+        raise ConfigError(f"{where} {exc}") from None
 
 
 def to_table(options: Any) -> dict[str, Any]:

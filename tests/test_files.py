@@ -1,4 +1,4 @@
-"""Reading images and masks, and atomic writing (tst_core.io)."""
+"""Reading images and masks, and atomic writing (tst_core.files)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core import io
+from tst_core import files
 from tst_core.errors import InputError
 
 
@@ -26,7 +26,7 @@ def test_common_formats_read_as_float_rgb(tmp_path, suffix):
         ".jpg",
         ".webp",
     ) else Image.fromarray(rgb_array()).save(path)
-    t = io.read_image(path)
+    t = files.read_image(path)
     assert t.dtype == torch.float32 and t.shape == (3, 12, 20)
     assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0
     assert t[0, 6, 2] > 0.9 and t[2, 6, 2] < 0.1  # red on the left
@@ -49,7 +49,7 @@ def test_exif_orientation_is_applied(tmp_path, orientation, shape, red_at):
     exif[0x0112] = orientation
     path = tmp_path / "o.jpg"
     img.save(path, exif=exif.tobytes(), quality=100)
-    t = io.read_image(path)
+    t = files.read_image(path)
     assert tuple(t.shape[-2:]) == shape
     y, x = red_at
     assert t[0, y, x] > 0.9 and t[2, y, x] < 0.1
@@ -57,7 +57,7 @@ def test_exif_orientation_is_applied(tmp_path, orientation, shape, red_at):
 
 def test_grayscale_becomes_three_equal_channels(tmp_path):
     Image.fromarray(np.full((5, 7), 128, np.uint8), "L").save(tmp_path / "g.png")
-    t = io.read_image(tmp_path / "g.png")
+    t = files.read_image(tmp_path / "g.png")
     assert t.shape == (3, 5, 7)
     assert torch.allclose(t, torch.full_like(t, 128 / 255))
 
@@ -67,7 +67,7 @@ def test_rgba_is_composited_over_white(tmp_path):
     arr[..., 0] = 255  # red
     arr[:2, ..., 3] = 255  # top opaque, bottom transparent
     Image.fromarray(arr, "RGBA").save(tmp_path / "a.png")
-    t = io.read_image(tmp_path / "a.png")
+    t = files.read_image(tmp_path / "a.png")
     assert torch.allclose(t[:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
     assert torch.allclose(t[:, 3, 0], torch.tensor([1.0, 1.0, 1.0]))
 
@@ -75,13 +75,13 @@ def test_rgba_is_composited_over_white(tmp_path):
 def test_palette_image(tmp_path):
     img = Image.fromarray(rgb_array()).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
     img.save(tmp_path / "p.png")
-    t = io.read_image(tmp_path / "p.png")
+    t = files.read_image(tmp_path / "p.png")
     assert t[0, 6, 2] > 0.9 and t[2, 6, 17] > 0.9
 
 
 def test_cmyk_jpeg(tmp_path):
     Image.fromarray(rgb_array()).convert("CMYK").save(tmp_path / "c.jpg", quality=100)
-    t = io.read_image(tmp_path / "c.jpg")
+    t = files.read_image(tmp_path / "c.jpg")
     assert t.shape == (3, 12, 20)
     assert t[0, 6, 2] > 0.85 and t[2, 6, 2] < 0.15
 
@@ -89,32 +89,32 @@ def test_cmyk_jpeg(tmp_path):
 def test_sixteen_bit_grayscale_uses_the_full_range(tmp_path):
     arr = np.array([[0, 32768, 65535]], np.uint16)
     Image.fromarray(arr).save(tmp_path / "d.png")
-    t = io.read_image(tmp_path / "d.png")
+    t = files.read_image(tmp_path / "d.png")
     assert torch.allclose(t[0, 0], torch.tensor([0.0, 32768 / 65535, 1.0]), atol=1e-6)
 
 
 def test_sixteen_bit_mask(tmp_path):
     Image.fromarray(np.array([[0, 65535]], np.uint16)).save(tmp_path / "m.png")
-    assert torch.equal(io.read_mask(tmp_path / "m.png"), torch.tensor([[0.0, 1.0]]))
+    assert torch.equal(files.read_mask(tmp_path / "m.png"), torch.tensor([[0.0, 1.0]]))
 
 
 def test_mask_from_alpha_when_transparent(tmp_path):
     arr = np.zeros((2, 2, 4), np.uint8)
     arr[0, :, 3] = 255
     Image.fromarray(arr, "RGBA").save(tmp_path / "m.png")
-    assert torch.equal(io.read_mask(tmp_path / "m.png"), torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    assert torch.equal(files.read_mask(tmp_path / "m.png"), torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
 
 
 def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
     Image.new("RGB", (100, 100)).save(tmp_path / "big.png")
     monkeypatch.setenv("TST_MAX_PIXELS", "5000")
     with pytest.raises(InputError, match=r"too large \(100×100.*decompression-bomb guard"):
-        io.read_image(tmp_path / "big.png")
+        files.read_image(tmp_path / "big.png")
     monkeypatch.setenv(
         "TST_MAX_PIXELS", "2000"
     )  # over 2× the limit: Pillow's own guard fires first
     with pytest.raises(InputError, match="too large"):
-        io.read_image(tmp_path / "big.png")
+        files.read_image(tmp_path / "big.png")
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_unreadable_inputs(tmp_path, make, message):
     path = tmp_path / "x.png"
     make(path)
     with pytest.raises(InputError, match=message):
-        io.read_image(path)
+        files.read_image(path)
 
 
 def test_truncated_jpeg_is_an_input_error(tmp_path):
@@ -138,24 +138,24 @@ def test_truncated_jpeg_is_an_input_error(tmp_path):
     data = (tmp_path / "t.jpg").read_bytes()
     (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="cannot read"):
-        io.read_image(tmp_path / "t.jpg")
+        files.read_image(tmp_path / "t.jpg")
 
 
 def test_unknown_output_type(tmp_path):
     with pytest.raises(InputError, match="unknown image type '.gif'"):
-        io.image_format(tmp_path / "o.gif")
+        files.image_format(tmp_path / "o.gif")
 
 
 def test_resize_long_side():
     t = torch.rand(3, 30, 60)
-    assert io.resize_long_side(t, 20).shape == (3, 10, 20)
-    assert io.resize_long_side(t, None) is t
-    assert io.resize_long_side(t, 60) is t
+    assert files.resize_long_side(t, 20).shape == (3, 10, 20)
+    assert files.resize_long_side(t, None) is t
+    assert files.resize_long_side(t, 60) is t
 
 
 def test_to_uint8_hwc_clips_rounds_and_is_contiguous():
     image = torch.tensor([-0.01, 0.0, 0.5, 1.0, 1.01, 0.2]).reshape(3, 1, 2)
-    arr = io.to_uint8_hwc(image)
+    arr = files.to_uint8_hwc(image)
     assert arr.shape == (1, 2, 3) and arr.dtype == np.uint8 and arr.flags["C_CONTIGUOUS"]
     # channel c of pixel x is image[c, 0, x]: out-of-range values clip instead of wrapping
     assert arr[0, :, 0].tolist() == [0, 0] and arr[0, :, 1].tolist() == [128, 255]
@@ -173,7 +173,7 @@ def test_corrupt_exif_adds_no_warning_line(tmp_path):
     Image.fromarray(rgb_array()).save(tmp_path / "bad.jpg", exif=b"Exif\0\0" + ifd)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        image = io.read_image(tmp_path / "bad.jpg")
+        image = files.read_image(tmp_path / "bad.jpg")
     assert image.shape[0] == 3
     assert [str(w.message) for w in seen] == []
 
@@ -185,4 +185,4 @@ def test_inputs_that_are_not_regular_files_are_refused_before_opening(tmp_path, 
     path = tmp_path / "photo.png"
     os.mkfifo(path) if make == "fifo" else path.mkdir()
     with pytest.raises(InputError, match="is not a regular file|is a folder"):
-        io.read_image(path)
+        files.read_image(path)
