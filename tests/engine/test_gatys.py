@@ -3,9 +3,12 @@ direction in which each option moves the result."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
+from tst_core import option_tables
 from tst_core.engine.canvas import cover
 from tst_core.engine.color import rgb_to_yiq
 from tst_core.engine.gatys import GatysEngine, GatysFullEngine, divergence_cause
@@ -306,8 +309,14 @@ def test_defaults_are_coarse_to_fine_and_too_small_scales_are_skipped():
         ({"tv_weight": -1.0}, "tv_weight must be zero or positive"),
         ({"lr": 0.0}, "lr must be above 0"),
         ({"lr": 1e300}, "lr must be above 0 and at most 1000"),
+        ({"style_scale": 0.01}, "style_scale must be 0 (off) or from 0.05 to 16"),
+        ({"supersample_side": -1}, "supersample_side must be from 0 (off) to 4096"),
+        ({"supersample_max": 0.5}, "supersample_max must be from 1 to 8"),
+        ({"detail_weight": -1.0}, "detail_weight must be zero or positive"),
+        ({"detail_layers": ("relu9_1",)}, "detail_layers: unknown layer 'relu9_1'"),
+        ({"style_loss": "fancy"}, "style_loss"),
     ],
 )
 def test_invalid_options_are_config_errors(options, message):
-    with pytest.raises(ConfigError, match=message):
-        GatysOptions(**options)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        option_tables.build(GatysOptions, options, "[engine.gatys]")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import ConfigError
 from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
@@ -28,8 +27,9 @@ class GatysOptions:
     :param optimizer: ``lbfgs`` (default, as Gatys et al.), ``adam`` or ``sgd``.
     :param lr: step size on pixels in [0, 1]; ``None``: 1.0 for L-BFGS, 0.02 for Adam and 1e-4
         for SGD (with momentum 0.9; it converges slowly and is there for comparison).
-    :param content_layers: layers compared with the photo (``conv4_2`` as Gatys et al.;
-        ``conv2_2`` and ``conv4_2`` in Wells et al.'s localized transfer); equal weights.
+    :param content_layers: layers compared with the photo (``conv4_2``, before its ReLU;
+        Gatys et al.'s "conv4_2" is ``relu4_2``, see "Layer names" in :mod:`.vgg`); equal
+        weights.
         Left at this default with ``network = "torchvision-resnet50"``, that network's own
         default (``layer2``) is used.
     :param style_layers: layers whose Gram matrices are matched to the style image (left at
@@ -191,5 +191,5 @@ class GatysOptions:
 
 
 def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"engine option {message}")
+    if not ok:  # the host names the table: "[engine.gatys] iterations must be ..."
+        raise ValueError(message)
