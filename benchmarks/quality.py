@@ -3,6 +3,7 @@
     python benchmarks/quality.py                                  # 9 jobs at 384 and 512 px
     python benchmarks/quality.py --sizes 128 --iterations 10 --jobs tennis,bus-pair
     python benchmarks/quality.py --variant sw1:style_weight=1 --variant pad:padding=reflect
+    python benchmarks/quality.py --reuse --variant ...   # the baselines of an earlier run
 
 Issue 9's benchmark. Each job is a photo of ``../shared/images/content`` (or ``$TST_SHARED``)
 with one to three of its instances, each in its own painting. The masks come from the ``yolo``
@@ -12,6 +13,7 @@ of the working image) a job runs:
 
 * ``default``: tst's current defaults (``gatys`` + the default compositor);
 * ``full``: ``gatys-full`` (the whole frame stylised once per target) + the default compositor;
+  it and ``crop`` keep Gatys et al.'s settings (:data:`PAPER`) whatever tst's defaults are;
 * ``crop``: crop-and-stylise, what a user does with any whole-frame tool: each target's box
   plus a margin (:data:`CROP_MARGIN` of its long side) cut from the working image, stylised
   alone with the ``gatys`` engine and a whole-frame target (the unmasked loss) at the crop's
@@ -36,6 +38,7 @@ size (``<job>_<size>.png``: a row per method, the whole result and each target e
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -139,11 +142,25 @@ class Method:
     suffix: str = ""
 
 
+#: The yardsticks are what a user can do today without tst, so they keep Gatys et al.'s settings
+#: (as tst's defaults were before issue 9) whatever tst's defaults become.
+PAPER = (
+    "style_loss=gram",
+    "style_weight=10",
+    "content_weight=1",
+    "tv_weight=0",
+    "style_scale=0",
+    "supersample_side=0",
+    "detail_layers=[]",
+    "padding=zero",
+)
 BASE_METHODS = (
     Method("default"),
-    Method("full", engine="gatys-full"),
-    Method("crop", kind="crop", engine="gatys"),
+    Method("full", engine="gatys-full", sets=tuple(f"engine.gatys-full.{s}" for s in PAPER)),
+    Method("crop", kind="crop", engine="gatys", sets=tuple(f"engine.gatys.{s}" for s in PAPER)),
 )
+#: the methods whose results ``--reuse`` may read back from an earlier run
+BASELINES = ("full", "crop")
 _ITEM = re.compile(r",(?=\s*@?[\w.\-]+\s*=)")  # commas that start the next KEY=VALUE
 
 
@@ -246,10 +263,13 @@ class Outcome:
 class Runner:
     """Builds the pipelines of one size, with every plugin built once for all jobs."""
 
-    def __init__(self, size: int, iterations: int | None, built: dict[Any, Any]) -> None:
+    def __init__(
+        self, size: int, iterations: int | None, built: dict[Any, Any], cache: Path | None = None
+    ) -> None:
         self.size = size
         self.sets = iteration_sets(iterations)
         self.built = built
+        self.cache = cache
 
     def pipeline(self, method: Method, size: int | None = None, style_size: int | None = None):
         from tst_core.api import Pipeline, session
@@ -276,7 +296,29 @@ class Runner:
         self, method: Method, job: Job, full: torch.Tensor, seg: Any, ref: Reference
     ) -> Outcome:
         """One method on one job: ``full`` is the photo at its own size, ``ref`` the job's
-        working image and targets."""
+        working image and targets. With ``cache`` (``--reuse``) a baseline's earlier result
+        of the same job, size, options and iterations is read back instead of run again."""
+        path = self.cache_path(method, job)
+        if path is not None and path.is_file():
+            saved = torch.load(path, weights_only=True)
+            return Outcome(saved["image"], saved["layers"], saved["seconds"], saved["iterations"])
+        out = self._run(method, job, full, seg, ref)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            saved = {k: getattr(out, k) for k in ("image", "layers", "seconds", "iterations")}
+            write_atomic(path, lambda p: torch.save(saved, p))
+        return out
+
+    def cache_path(self, method: Method, job: Job) -> Path | None:
+        if self.cache is None or method.name not in BASELINES:
+            return None
+        key = json.dumps([job.photo, job.targets, self.size, self.sets, vars(method)], default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return self.cache / f"{job.name}_{self.size}_{method.name}_{digest}.pt"
+
+    def _run(
+        self, method: Method, job: Job, full: torch.Tensor, seg: Any, ref: Reference
+    ) -> Outcome:
         if method.kind == "crop":
             return self.crop(method, job, ref.photo, ref.targets)
         t0 = time.perf_counter()
@@ -600,6 +642,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="read the full and crop baselines back from an earlier run with the same job, "
+        "size, options and iterations (OUT/cache) instead of running them again",
+    )
     ap.add_argument("--masks", type=Path, default=DEFAULT_MASKS, help="exported masks (reused)")
     return ap.parse_args(argv)
 
@@ -643,7 +691,8 @@ def bench(
 
     t_start = time.perf_counter()
     built: dict[Any, Any] = {}  # every plugin built once, for all sizes and jobs
-    runners = {s: Runner(s, args.iterations, built) for s in sizes}
+    cache = args.out / "cache" if args.reuse else None
+    runners = {s: Runner(s, args.iterations, built, cache) for s in sizes}
     state: dict[str, Any] = {"jobs": [], "rows": []}
     try:
         loaded = {}
