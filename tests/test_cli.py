@@ -363,7 +363,7 @@ BAD = {
             "--set",
             "engine.gatys.lr=1e300",
         ],
-        "[engine.gatys] lr must be above 0 and at most 1000",
+        r"\[engine.gatys\] lr must be above 0 and at most 1000",
     ),
     "score 'high' in instances.json": (
         lambda f: write_index(f, score="high"),
