@@ -90,6 +90,21 @@ class Box(NamedTuple):
         """The box on an image resized by ``sx`` horizontally and ``sy`` vertically."""
         return Box(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
 
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both boxes."""
+        return Box(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+        )
+
+    def overlaps(self, other: Box) -> bool:
+        """True when the two boxes share some area."""
+        return (
+            self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+        )
+
     def contains(self, x: float, y: float) -> bool:
         """True when the point ``(x, y)`` lies inside (the right and bottom edges excluded)."""
         return self.x0 <= x < self.x1 and self.y0 <= y < self.y1

@@ -193,7 +193,7 @@ class FastEngine(_FeedForward):
             box = roi_box(masks[ks], self.options.roi_margin)
             if box is None:
                 continue  # every mask of the group is empty at this size
-            y0, y1, x0, x1 = box
+            y0, y1, x0, x1 = box.rows_cols()
             model, weights = self._weights(style)
             out = self._run(model, photo[:, y0:y1, x0:x1], weights)
             for k in ks:
@@ -236,7 +236,7 @@ class CinEngine(_FeedForward):
         box = roi_box(masks, self.options.roi_margin)
         if box is None:
             return layers, {"passes": 0, "rois": []}
-        y0, y1, x0, x1 = box
+        y0, y1, x0, x1 = box.rows_cols()
         mixes = [self._weights(s) for s in styles]
         model = mixes[0][0]
         per_target = torch.stack([w for _, w in mixes])  # (K, S)

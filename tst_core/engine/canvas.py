@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..boxes import Box
 from ..types import Tensor
 from .color import with_colors_of
-from .layer_masks import Window
 
 #: a channel spread (max − min over R, G, B) below this everywhere makes an image grey
 GREY_SPREAD = 2.0 / 255.0
@@ -39,10 +39,10 @@ def cover(image: Tensor, size: tuple[int, int]) -> Tensor:
     return big[:, top : top + size[0], left : left + size[1]]
 
 
-def crop(image: Tensor, window: Window) -> Tensor:
-    """Rows ``y0:y1`` and columns ``x0:x1`` of ``image`` ``(..., H, W)``, contiguous."""
-    y0, y1, x0, x1 = window
-    return image[..., y0:y1, x0:x1].contiguous()
+def crop(image: Tensor, box: Box) -> Tensor:
+    """The pixels of ``image`` ``(..., H, W)`` inside ``box``, contiguous."""
+    rows, cols = box.slices()
+    return image[..., rows, cols].contiguous()
 
 
 def is_grey(image: Tensor) -> bool:
@@ -79,12 +79,12 @@ def initial_image(
     return start
 
 
-def paste(canvas: Tensor, x: Tensor, window: Window, preserve_color: bool) -> None:
+def paste(canvas: Tensor, x: Tensor, box: Box, preserve_color: bool) -> None:
     """Write the optimised region ``x`` ``(3, h', w')`` (any size) into ``canvas`` ``(3, H, W)``
-    at ``window``: downsampled to the window, with the canvas's own colours when
-    ``preserve_color``, clamped to [0, 1]."""
-    y0, y1, x0, x1 = window
-    x = resize_image(x.detach().float(), (y1 - y0, x1 - x0)).cpu()
+    at ``box``: downsampled to the box, with the canvas's own colours when ``preserve_color``,
+    clamped to [0, 1]."""
+    rows, cols = box.slices()
+    x = resize_image(x.detach().float(), (rows.stop - rows.start, cols.stop - cols.start)).cpu()
     if preserve_color:
-        x = with_colors_of(x, canvas[:, y0:y1, x0:x1])
-    canvas[:, y0:y1, x0:x1] = x.clamp(0.0, 1.0)
+        x = with_colors_of(x, canvas[:, rows, cols])
+    canvas[:, rows, cols] = x.clamp(0.0, 1.0)

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..boxes import Box
 from ..device import resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
 from ..types import (
@@ -156,7 +157,7 @@ class GatysEngine:
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, canvases[job.region.canvas])
-                    paste(canvases[job.region.canvas], _rgb(x), job.region.window, o.preserve_color)
+                    paste(canvases[job.region.canvas], _rgb(x), job.region.box, o.preserve_color)
             except DivergedError as exc:
                 cause = divergence_cause(photo, targets, o)
                 if cause is None:
@@ -189,10 +190,10 @@ class GatysEngine:
         """A region's content, masks and paintings at its sampled size, and its scales."""
         o, frame = self.options, (int(photo.shape[-2]), int(photo.shape[-1]))
         size = region.sampled
-        content = resize_image(crop(photo, region.window), size).to(self.device)
+        content = resize_image(crop(photo, region.box), size).to(self.device)
         region_masks = None
         if region.masked:
-            region_masks = resize_mask(crop(masks[list(region.targets)], region.window), size)
+            region_masks = resize_mask(crop(masks[list(region.targets)], region.box), size)
             region_masks = region_masks.to(self.device)
         paintings, painting_masks = [], []
         for k in region.targets:
@@ -320,7 +321,7 @@ class GatysFullEngine(GatysEngine):
 
     def regions(self, masks: Tensor, targets: Targets) -> list[Region]:
         """One unmasked region per target, the whole frame, each into its own output image."""
-        full = (0, int(masks.shape[-2]), 0, int(masks.shape[-1]))
+        full = Box(0, 0, int(masks.shape[-1]), int(masks.shape[-2]))
         return [Region(full, (k,), masked=False, canvas=k) for k in range(len(targets))]
 
     def _layers(self, canvases: list[Tensor], k: int) -> Tensor:
@@ -344,16 +345,15 @@ def _on_rgb(objective: Objective) -> Callable[[Tensor], dict[str, Tensor]]:
 def _snapshot(canvas: Tensor, x: Tensor, region: Region, preserve_color: bool) -> Tensor:
     """The output image with the region's current state pasted in (a progress preview)."""
     out = canvas.clone()
-    paste(out, _rgb(x), region.window, preserve_color)
+    paste(out, _rgb(x), region.box, preserve_color)
     return out
 
 
 def _region_facts(job: _Job, photo: Tensor) -> dict[str, Any]:
     """A region for the report: its box ``(x0, y0, x1, y1)``, targets, factor, sizes."""
     r = job.region
-    y0, y1, x0, x1 = r.window
     return {
-        "box": [x0, y0, x1, y1],
+        "box": [int(v) for v in r.box],
         "targets": list(r.targets),
         "supersample": round(r.factor, 3),
         "sizes": [list(scaled_size(r.sampled, s)) for s, _ in job.steps],

@@ -15,13 +15,10 @@ leave no cells on a typical person at 512 px, so the block average is used inste
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
+from ..boxes import Box
 from ..types import Tensor
-
-#: ``(y0, y1, x0, x1)``: rows ``y0:y1`` and columns ``x0:x1`` of a feature map.
-Window = tuple[int, int, int, int]
 
 
 def layer_mask(mask: Tensor, stride: int) -> Tensor:
@@ -37,26 +34,19 @@ def layer_mask(mask: Tensor, stride: int) -> Tensor:
     return out.reshape(*mask.shape[:-2], *out.shape[-2:])
 
 
-def support_window(mask: Tensor) -> Window | None:
-    """The smallest window ``(y0, y1, x0, x1)`` holding every non-zero value of ``mask`` (h, w).
-
-    ``None`` when the mask is all zero.
-    """
-    rows = torch.nonzero(mask.amax(dim=1) > 0).flatten()
-    cols = torch.nonzero(mask.amax(dim=0) > 0).flatten()
-    if rows.numel() == 0:
-        return None
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+def support_window(mask: Tensor) -> Box | None:
+    """The smallest box (whole pixels or cells) holding every non-zero value of ``mask``
+    ``(h, w)``; ``None`` when the mask is all zero."""
+    box = Box.around(mask, threshold=0.0)
+    return None if box.empty else box.pixels()
 
 
-def roi_box(masks: Tensor, margin: int) -> Window | None:
-    """The window around every non-zero pixel of ``masks`` (K, H, W), grown by ``margin`` px.
+def roi_box(masks: Tensor, margin: int) -> Box | None:
+    """The box around every non-zero pixel of ``masks`` (K, H, W), grown by ``margin`` px.
 
     Clipped to the frame; ``None`` when every mask is zero.
     """
-    window = support_window(masks.amax(dim=0))
-    if window is None:
+    box = support_window(masks.amax(dim=0))
+    if box is None:
         return None
-    h, w = masks.shape[-2:]
-    y0, y1, x0, x1 = window
-    return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+    return box.grown(margin, (int(masks.shape[-2]), int(masks.shape[-1]))).pixels()

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..boxes import Box
 from ..types import Tensor
-from .layer_masks import Window, support_window
+from .layer_masks import support_window
 
 
 def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -93,16 +94,16 @@ class ContentLoss(nn.Module):
         return error.mean() / self.weight.mean().clamp_min(1e-12) / self.norm
 
 
-#: one region of a feature map: its window, its mask cropped to it (or ``None``), Σ m²
-Region = tuple[Window | None, Tensor | None, float]
+#: one region of a feature map: its box of cells, its mask cropped to it (or ``None``), Σ m²
+Region = tuple[Box | None, Tensor | None, float]
 
 
 def _region_features(features: Tensor, region: Region) -> Tensor:
     """The masked features of ``region`` of ``features`` (C, h, w), flattened to ``(C, M)``."""
     window, mask, _ = region
     if window is not None:
-        y0, y1, x0, x1 = window
-        features = features[:, y0:y1, x0:x1]
+        rows, cols = window.slices()
+        features = features[:, rows, cols]
     f = features.reshape(features.shape[0], -1)
     return f if mask is None else f * mask.reshape(-1)
 
@@ -137,7 +138,9 @@ class _RegionGrams(torch.autograd.Function):
             df = ((g + g.T) @ f) / _denom(region, features[0])
             if mask is not None:
                 df = df * mask.reshape(-1)
-            y0, y1, x0, x1 = window or (0, features.shape[2], 0, features.shape[3])
+            y0, y1, x0, x1 = (
+                window.rows_cols() if window else (0, features.shape[2], 0, features.shape[3])
+            )
             out[0, :, y0:y1, x0:x1] += df.view(-1, y1 - y0, x1 - x0)
         return out, None
 
@@ -168,8 +171,8 @@ class MaskedStyleLoss(nn.Module):
         self.regions = _regions(masks)
 
     @property
-    def windows(self) -> list[Window | None]:
-        """The window each region's loss reads, ``(y0, y1, x0, x1)`` or ``None`` (all)."""
+    def windows(self) -> list[Box | None]:
+        """The box of cells each region's loss reads, or ``None`` (all)."""
         return [r[0] for r in self.regions]
 
     def forward(self, features: Tensor) -> Tensor:
@@ -223,8 +226,7 @@ def _regions(masks: Sequence[Tensor | None]) -> list[Region]:
         window = support_window(mask)
         if window is None:
             raise ValueError("a region's mask is empty at this layer")
-        y0, y1, x0, x1 = window
-        crop = mask[y0:y1, x0:x1].detach().float().contiguous()
+        crop = mask[window.slices()].detach().float().contiguous()
         regions.append((window, crop, float(crop.square().sum())))
     return regions
 

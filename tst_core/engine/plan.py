@@ -14,8 +14,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..boxes import Box
 from ..types import Target, Tensor
-from .layer_masks import Window, support_window
+from .layer_masks import support_window
 from .options import GatysOptions
 
 
@@ -23,7 +24,7 @@ from .options import GatysOptions
 class Region:
     """One optimisation.
 
-    :param window: ``(y0, y1, x0, x1)`` of the working image.
+    :param box: its box of the working image (whole pixels).
     :param targets: the indices of the targets it stylises.
     :param factor: supersampling factor (≥ 1): optimised at ``factor`` times the window's size.
     :param masked: ``False``: the window in its one target's style everywhere, unmasked (the
@@ -31,7 +32,7 @@ class Region:
     :param canvas: the output image it is pasted into.
     """
 
-    window: Window
+    box: Box
     targets: tuple[int, ...]
     factor: float = 1.0
     masked: bool = True
@@ -39,9 +40,8 @@ class Region:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(h, w)`` of the window in working-image pixels."""
-        y0, y1, x0, x1 = self.window
-        return y1 - y0, x1 - x0
+        """``(h, w)`` of the box in working-image pixels."""
+        return int(self.box.height), int(self.box.width)
 
     @property
     def sampled(self) -> tuple[int, int]:
@@ -54,25 +54,6 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def grow(window: Window, margin: int, size: tuple[int, int]) -> Window:
-    """``window`` grown by ``margin`` pixels on every side, clipped to a frame of ``size``."""
-    y0, y1, x0, x1 = window
-    return (
-        max(0, y0 - margin),
-        min(size[0], y1 + margin),
-        max(0, x0 - margin),
-        min(size[1], x1 + margin),
-    )
-
-
-def _union(a: Window, b: Window) -> Window:
-    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
-
-
-def _overlap(a: Window, b: Window) -> bool:
-    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
-
-
 def masked_regions(masks: Tensor, targets: Sequence[Target], options: GatysOptions) -> list[Region]:
     """The regions of a masked run: targets grouped by overlapping grown boxes, each group's
     window and supersampling factor (see :func:`supersample_factors`).
@@ -80,17 +61,18 @@ def masked_regions(masks: Tensor, targets: Sequence[Target], options: GatysOptio
     :param masks: ``(K, H, W)`` in [0, 1]; empty targets are left out.
     """
     size = (int(masks.shape[-2]), int(masks.shape[-1]))
-    full = (0, size[0], 0, size[1])
-    groups: list[tuple[Window, list[int]]] = []
+    full = Box(0, 0, size[1], size[0])
+    groups: list[tuple[Box, list[int]]] = []
     for k in range(masks.shape[0]):
         box = support_window(masks[k])
         if box is not None:
-            groups.append((grow(box, options.roi_margin, size) if options.roi else full, [k]))
+            grown = box.grown(options.roi_margin, size).pixels() if options.roi else full
+            groups.append((grown, [k]))
     while pair := next(
-        ((a, b) for a in groups for b in groups if a is not b and _overlap(a[0], b[0])), None
+        ((a, b) for a in groups for b in groups if a is not b and a[0].overlaps(b[0])), None
     ):
         groups = [g for g in groups if g is not pair[0] and g is not pair[1]]
-        groups.append((_union(pair[0][0], pair[1][0]), sorted(pair[0][1] + pair[1][1])))
+        groups.append((pair[0][0].union(pair[1][0]), sorted(pair[0][1] + pair[1][1])))
     groups.sort(key=lambda g: g[1][0])
     factors = supersample_factors(
         [g[0] for g in groups],
@@ -103,7 +85,7 @@ def masked_regions(masks: Tensor, targets: Sequence[Target], options: GatysOptio
 
 
 def supersample_factors(
-    windows: Sequence[Window],
+    boxes: Sequence[Box],
     masks: Sequence[Sequence[Tensor]],
     given: Sequence[Sequence[float | None]],
     frame: tuple[int, int],
@@ -127,7 +109,7 @@ def supersample_factors(
         side = min(_box_side(m) for m in region_masks)
         want = options.supersample_side / side if options.supersample_side and side else 1.0
         wish.append(min(max(want, 1.0), options.supersample_max))
-    areas = [(w[1] - w[0]) * (w[3] - w[2]) for w in windows]
+    areas = [b.width * b.height for b in boxes]
     budget = frame[0] * frame[1] - sum(
         a * f * f for a, f, g in zip(areas, wish, fixed, strict=True) if g
     )
@@ -138,18 +120,14 @@ def supersample_factors(
 
 def _box_side(mask: Tensor) -> float:
     """The square root of the area of the box around ``mask`` (H, W) (0 when it is empty)."""
-    window = support_window(mask)
-    if window is None:
-        return 0.0
-    return math.sqrt((window[1] - window[0]) * (window[3] - window[2]))
+    box = support_window(mask)
+    return 0.0 if box is None else math.sqrt(box.width * box.height)
 
 
 def box_long_side(mask: Tensor | None, frame: tuple[int, int]) -> int:
     """The long side of the box around ``mask`` (H, W); the frame's when ``mask`` is ``None``."""
-    window = None if mask is None else support_window(mask)
-    if window is None:
-        return max(frame)
-    return max(window[1] - window[0], window[3] - window[2])
+    box = None if mask is None else support_window(mask)
+    return max(frame) if box is None else int(max(box.width, box.height))
 
 
 def painting_side(target: Target, box_side: int, options: GatysOptions) -> float | None:
