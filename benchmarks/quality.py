@@ -312,7 +312,11 @@ class Runner:
     def cache_path(self, method: Method, job: Job) -> Path | None:
         if self.cache is None or method.name not in BASELINES:
             return None
-        key = json.dumps([job.photo, job.targets, self.size, self.sets, vars(method)], default=str)
+        pipe = self.pipeline(method)  # the run options and the compositor shape a result too
+        config = [repr(pipe.session.config.run), repr(pipe.plugin("blend").options)]
+        key = json.dumps(
+            [job.photo, job.targets, self.size, self.sets, vars(method), config], default=str
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         return self.cache / f"{job.name}_{self.size}_{method.name}_{digest}.pt"
 
@@ -575,7 +579,7 @@ def contact_sheet(
     """Rows: ``(name, image (3, H, W), caption lines, per-target caption lines)``; columns:
     the whole image (each target's window framed in its colour) and each target's window
     enlarged (nearest neighbour, so pixels stay pixels), captions below."""
-    from tst_core.io import tensor_to_pil
+    from tst_core.files import tensor_to_pil
     from tst_core.overlay import default_font
     from tst_core.sheet import COLOURS
 

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from . import __version__, validate
+from .cleanup import clean_targets
 from .config import Config, load_config
 from .errors import InputError, SelectionError
 from .files import (
@@ -523,7 +524,13 @@ class Pipeline:
         if run_opts.style_size is not None:  # --style-size: the painting's size, not relative
             targets_full = targets_full.with_style_size(run_opts.style_size)
         image = resize_long_side(full, run_opts.size)
-        return image, targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+        targets = targets_full.resized((int(image.shape[-2]), int(image.shape[-1])))
+        return image, clean_targets(
+            targets,
+            fill=run_opts.fill_holes,
+            snap=run_opts.snap_edges,
+            smooth=run_opts.smooth_edges,
+        )
 
     def load_style(self, style: Any) -> ResolvedStyle:
         """A request's style (a source or a mix) → its image and the engine's model style.

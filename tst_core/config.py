@@ -52,9 +52,17 @@ class RunOptions:
     :param engine: registry name of the style engine.
     :param blend: registry name of the compositor.
     :param size: long side in pixels of the working image (the photo is resized to it).
-    :param style_size: long side of the style images; ``None``: same as ``size``.
+    :param style_size: long side of the style images in pixels; for every target without
+        its own ``@scale`` it also fixes the painting's size in the engine (no relative style
+        scale); ``None``: loaded at ``size`` and sized per target by the engine.
     :param device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     :param seed: random seed for reproducible runs; ``None`` for a random one.
+    :param fill_holes: fill each target's holes of at most this fraction of its area before the
+        engine and the compositor (see :mod:`tst_core.cleanup`); 0: keep them.
+    :param snap_edges: extend a target's edge to the frame border where it stops within this
+        many pixels of it (working size); 0: off.
+    :param smooth_edges: smooth each target's edge with a Gaussian of this σ in pixels of the
+        working image; 0: off.
     """
 
     segmenter: str = "torchvision"
@@ -64,6 +72,9 @@ class RunOptions:
     style_size: int | None = None
     device: str = "auto"
     seed: int | None = 0
+    fill_holes: float = 0.0
+    snap_edges: int = 0
+    smooth_edges: float = 0.0
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -73,6 +84,16 @@ class RunOptions:
         if not 16 <= self.size <= 8192:
             raise ConfigError(f"run.size must be between 16 and 8192 pixels, got {self.size}")
         check_device_name(self.device)
+        if not 0.0 <= self.fill_holes <= 1.0:
+            raise ConfigError(
+                f"run.fill_holes must be a fraction from 0 to 1, got {self.fill_holes}"
+            )
+        if not 0 <= self.snap_edges <= 64:
+            raise ConfigError(f"run.snap_edges must be from 0 to 64 pixels, got {self.snap_edges}")
+        if not 0.0 <= self.smooth_edges <= 32.0:
+            raise ConfigError(
+                f"run.smooth_edges must be from 0 to 32 pixels, got {self.smooth_edges}"
+            )
         if self.style_size is not None and not 16 <= self.style_size <= 8192:
             raise ConfigError(
                 f"run.style_size must be between 16 and 8192 pixels, got {self.style_size}"

@@ -42,6 +42,7 @@ from .options import GatysOptions
 from .plan import (
     Region,
     box_long_side,
+    grow_masks,
     masked_regions,
     painting_side,
     plan_scales,
@@ -144,7 +145,7 @@ class GatysEngine:
             that only that part of the painting is the style (Python API only).
         :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1], per-iteration losses, report facts.
         """
-        masks = _check_inputs(photo, targets, style_masks)
+        masks = grow_masks(_check_inputs(photo, targets, style_masks), self.options.band)
         o = self.options
         t0 = time.perf_counter()
         jobs = [

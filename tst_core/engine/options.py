@@ -78,6 +78,9 @@ class GatysOptions:
         ``@supersample=`` wins); the factors shrink so that all boxes together cost no more
         pixels than the frame; ``0``: at the working size.
     :param supersample_max: the largest supersampling factor chosen automatically.
+    :param band: also stylise this many pixels beyond each target's edge (not into another
+        target), where a feathered compositor fades the layer in: the fade then shows the
+        painting's continuation instead of pixels that only the content loss shaped; 0: none.
     :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (Gram matrices and
         losses stay float32); faster only on hardware with fast half-precision units.
     :param threads: CPU threads for torch; ``None``: torch's default (all physical cores).
@@ -110,6 +113,7 @@ class GatysOptions:
     style_scale: float = 0.0
     supersample_side: int = 0
     supersample_max: float = 4.0
+    band: int = 0
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -149,6 +153,7 @@ class GatysOptions:
             0 <= self.supersample_side <= 4096,
             f"supersample_side must be from 0 (off) to 4096 pixels, got {self.supersample_side}",
         )
+        _check(0 <= self.band <= 256, f"band must be from 0 to 256 pixels, got {self.band}")
         _check(
             1 <= self.supersample_max <= 8,
             f"supersample_max must be from 1 to 8, got {self.supersample_max}",

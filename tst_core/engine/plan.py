@@ -14,6 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
 from ..boxes import Box
 from ..types import Target, Tensor
 from .layer_masks import support_window
@@ -52,6 +56,22 @@ class Region:
 def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     """``(h, w)`` times ``scale``, rounded, at least one pixel."""
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def grow_masks(masks: Tensor, band: int) -> Tensor:
+    """Each mask ``(K, H, W)`` grown by ``band`` pixels beyond its hard region (mask > 0.5)
+    with the value 1, but not into another target's hard region."""
+    if band <= 0:
+        return masks
+    hard = (masks > 0.5).numpy()
+    out = masks.clone()
+    for k in range(masks.shape[0]):
+        if not hard[k].any():
+            continue
+        ring = ndi.distance_transform_edt(~hard[k]) <= band
+        others = np.delete(hard, k, axis=0).any(axis=0)
+        out[k] = torch.maximum(out[k], torch.from_numpy(ring & ~others).float())
+    return out
 
 
 def masked_regions(masks: Tensor, targets: Sequence[Target], options: GatysOptions) -> list[Region]:
