@@ -61,6 +61,22 @@ def test_a_killed_worker_costs_its_photo_only(shoot, plugins_dist, capsys):
     check_killed_worker(shoot, capsys, reason, "--jobs", "2", "--prefetch", "on")
 
 
+def test_each_worker_builds_the_engine_once_for_all_its_photos(shoot, plugins_dist, capsys):
+    """Every photo has its own masks (so its own segmenter options), yet each worker process
+    builds the engine once and keeps it: no model reload per photo."""
+    (shoot["photos"] / "broken.jpg").unlink()
+    log = shoot["root"] / "builds.log"
+    args = [shoot["photos"], "-o", shoot["root"] / "out", "--progress", "off", "--jobs", "2"]
+    code, stdout, err = batch_cli(
+        capsys, *args, *fill_args(shoot, "--set", f"engine.fake-fill.build_log={log}")
+    )
+    assert code == 0 and "3 done, 1 skipped" in stdout, err
+    builds = log.read_text().split()
+    workers = {r["worker"].rsplit(":", 1)[1] for r in records(shoot["root"] / "out")}
+    assert sorted(builds) == sorted(set(builds)), f"a worker built the engine twice: {builds}"
+    assert workers <= set(builds) and len(builds) <= 2  # a worker may start after the last photo
+
+
 @pytest.mark.needs_shared
 def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, capsys):
     """The real engine at 32 px: the same pixels whichever worker runs a photo, and in
