@@ -18,6 +18,7 @@ from .checks import (
     check_mixed_folder,
     check_same_pictures,
 )
+from .conftest import child_pythonpath
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def ray_cluster(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(site))
         mp.syspath_prepend(str(ROOT))
-        mp.setenv("PYTHONPATH", f"{site}:{ROOT}")  # the cluster's workers inherit it
+        mp.setenv("PYTHONPATH", child_pythonpath(site))  # the cluster's workers inherit it
         print_before = builtins.print
         info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
         try:
