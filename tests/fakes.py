@@ -59,6 +59,7 @@ class FillOptions:
     seconds: float = 0.0
     die_if: Path | None = None
     stall_save: Path | None = None
+    build_log: Path | None = None  # each build appends its process id here
 
 
 def _stalled_writer(flag: Path):
@@ -76,6 +77,9 @@ def _stalled_writer(flag: Path):
 class FillEngine:
     def __init__(self, options: FillOptions, env) -> None:
         self.options = options
+        if options.build_log is not None:
+            with open(options.build_log, "a") as log:
+                log.write(f"{os.getpid()}\n")
 
     def stylize(self, photo, targets, progress=None) -> StylizeResult:
         if self.options.fail:

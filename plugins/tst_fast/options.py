@@ -44,7 +44,7 @@ class TrainOptions:
     :param init_from: a trained network to start from (any layout :func:`load_model` reads).
     :param train: ``norm-only`` (default with ``init_from``) or ``all`` (default without).
     :param degree: ε: the style term is multiplied by ``10^ε``.
-    :param network: the loss network (``vgg19`` embedded, ``torchvision-vgg19``/``-vgg16``).
+    :param network: the loss network (``vgg19`` embedded, ``torchvision-vgg19``/``-vgg16``/``-vgg11``).
     :param checkpoint_every: steps between checkpoints (0: only at the end).
     :param keep_checkpoints: keep a copy of the model at every checkpoint.
     :param preview_every: steps between preview sheets (0: none).

@@ -68,8 +68,8 @@ def configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--network",
         default=d.network,
-        choices=["vgg19", "torchvision-vgg19", "torchvision-vgg16"],
-        help="loss network",
+        choices=["vgg19", "torchvision-vgg19", "torchvision-vgg16", "torchvision-vgg11"],
+        help="loss network (torchvision-* from the torch cache; see tst weights)",
     )
     p.add_argument(
         "--holdout",

@@ -96,6 +96,11 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
     async def info(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(service.info))
 
+    async def engine(request: Request) -> Response:
+        return JSONResponse(
+            await run_in_threadpool(service.engine_info, request.path_params["name"])
+        )
+
     async def upload_photo(request: Request) -> Response:
         path = await _receive(request, service)
         photo = await run_in_threadpool(service.add_photo, path)
@@ -186,6 +191,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/favicon.ico", no_icon),
         Route("/static/{name}", api(asset)),
         Route("/api/info", api(info)),
+        Route("/api/engines/{name}", api(engine)),
         Route("/api/photos", api(upload_photo), methods=["POST"]),
         Route("/api/photos/{pid}/display.jpg", api(photo_display)),
         Route("/api/styles", api(upload_style), methods=["POST"]),

@@ -21,6 +21,7 @@ from tst_core.config import preset_names
 from tst_core.errors import InputError
 from tst_core.plugins import Host
 from tst_core.registry import Kind
+from tst_core.types import StyleResolver
 
 from . import render
 from .jobs import Job, JobQueue
@@ -69,6 +70,8 @@ class UiService:
         self._segmenters: dict[str, Pipeline] = {}
         self._segment_lock = threading.Lock()
         self._pipeline: tuple[str, Pipeline] | None = None
+        self._mixes: dict[str, bool] = {}
+        self._mixes_lock = threading.Lock()
 
     # --- what the page offers -----------------------------------------------------------
 
@@ -95,6 +98,18 @@ class UiService:
             "styles_folder": str(self.styles_folder) if self.styles_folder else None,
             "max_upload_mb": self.max_upload / 1e6,
         }
+
+    def engine_info(self, name: Any) -> dict[str, Any]:
+        """What the page needs to know of engine ``name``: whether it mixes styles (its object
+        resolves styles, :class:`~tst_core.types.StyleResolver`, as ``fast`` and ``cin`` do).
+        A factory may be any callable, so the engine is built once, as configured, to find out.
+        """
+        name = self._plugin("engine", name)
+        with self._mixes_lock:
+            if name not in self._mixes:
+                sess = session(host=self.host, config=self.settings.config, sets=self.settings.sets)
+                self._mixes[name] = isinstance(sess.build("engine", name), StyleResolver)
+        return {"name": name, "mixes": self._mixes[name]}
 
     def _reg(self, kind: Kind) -> list[Any]:
         return list(self.host.registry(kind))
@@ -197,6 +212,12 @@ class UiService:
         seg = self.segmented.get(str(body.get("segmentation")), "segmentation")
         targets = parse_targets(body.get("targets"), seg.segmentation, self.gallery.paths())
         engine = self._plugin("engine", body.get("engine"))
+        mixed = [t.selector for t in targets if t.mix is not None]
+        if mixed and not self.engine_info(engine)["mixes"]:
+            raise InputError(
+                f"engine '{engine}' does not mix styles (target {mixed[0]}); choose an engine "
+                "that runs trained networks (cin, fast) or give the target one style"
+            )
         blend = self._plugin("blend", body.get("blend"))
         size = body.get("size")
         if not isinstance(size, int) or isinstance(size, bool):

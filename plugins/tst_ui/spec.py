@@ -75,16 +75,23 @@ def resolved_segmenter_options(host: Host, settings: Settings, name: str) -> Any
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One target: a selector (``id:3``, ``background``, ``all``), a style file, a degree."""
+    """One target: a selector (``id:3``, ``background``, ``all``), a style file, a degree, and
+    optionally a second style file mixed in with its share ``mix_weight`` in (0, 1)."""
 
     selector: str
     style: Path
     deg: float = 0.0
+    mix: Path | None = None
+    mix_weight: float = 0.0
 
     def style_arg(self) -> str:
-        """The ``--style`` string: ``id:3=/styles/starry.jpg:deg=0.5``."""
+        """The ``--style`` string: ``id:3=/styles/starry.jpg:deg=0.5``, or with a mix
+        ``id:3=/styles/starry.jpg*0.7+/styles/scream.jpg*0.3``."""
         strength = f":deg={self.deg:g}" if self.deg else ""
-        return f"{self.selector}={self.style}{strength}"
+        style = str(self.style)
+        if self.mix is not None:
+            style = f"{style}*{1 - self.mix_weight:g}+{self.mix}*{self.mix_weight:g}"
+        return f"{self.selector}={style}{strength}"
 
 
 @dataclass(frozen=True)
@@ -193,10 +200,11 @@ def changed_options(resolved: Any, base: Any) -> dict[str, Any]:
 def parse_targets(
     items: Any, seg: Segmentation, style_paths: Mapping[str, Path]
 ) -> tuple[TargetSpec, ...]:
-    """The page's ``[{"select": "id:3", "style": STYLE_ID, "deg": 0.5}, ...]`` → targets.
+    """The page's ``[{"select": "id:3", "style": STYLE_ID, "deg": 0.5}, ...]`` → targets; a
+    target may add ``"mix": {"style": STYLE_ID, "weight": 0.3}`` (that style's share).
 
     :raises InputError: with one sentence for an empty list, an unknown instance, a repeated
-        target, a target without a style or a strength out of range.
+        target, a target without a style, a strength out of range or a bad mix.
     """
     if not isinstance(items, list) or not items:
         raise InputError(
@@ -218,8 +226,35 @@ def parse_targets(
                 f"the strength of target {selector} must be a degree from -{MAX_DEG:g} to "
                 f"{MAX_DEG:g} (strength 10^deg), got {deg!r}"
             )
-        out.append(TargetSpec(selector, style_paths[style], round(float(deg), 3)))
+        mix, weight = _mix(item.get("mix"), selector, style_paths)
+        for path in (style_paths[style], mix) if mix is not None else ():
+            if "+" in str(path) or "*" in str(path):
+                raise InputError(
+                    f"'{path.name}' cannot be mixed: the styles of a mix may not have '+' or '*' "
+                    "in their paths (rename the file)"
+                )
+        out.append(TargetSpec(selector, style_paths[style], round(float(deg), 3), mix, weight))
     return tuple(out)
+
+
+def _mix(value: Any, selector: str, style_paths: Mapping[str, Path]) -> tuple[Path | None, float]:
+    """A target's ``"mix": {"style": STYLE_ID, "weight": W}`` (or none) → (style file, W)."""
+    if value is None:
+        return None, 0.0
+    style = value.get("style") if isinstance(value, dict) else None
+    if not isinstance(style, str) or style not in style_paths:
+        raise InputError(f"choose the second style of target {selector}'s mix (click a painting)")
+    weight = value.get("weight")
+    if (
+        not isinstance(weight, (int, float))
+        or isinstance(weight, bool)
+        or not 0.01 <= weight <= 0.99
+    ):
+        raise InputError(
+            f"the mix of target {selector} gives its second style a share from 0.01 to 0.99, "
+            f"got {weight!r}"
+        )
+    return style_paths[style], round(float(weight), 3)
 
 
 def _selector(value: Any, seg: Segmentation) -> str:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from tst_core.cli import main
@@ -167,3 +168,30 @@ def check_killed_worker(shoot, capsys, reason: str, *run_args: str) -> None:
     code, stdout, _ = batch_cli(capsys, *args, *run_args)
     assert code == 0 and "1 done, 3 skipped, 0 failed" in stdout
     assert statuses(out)[Path(failed[0]["photo"]).name] == "done"
+
+
+def check_same_pictures(tmp_path: Path, style: Path, capsys, *run_args: str) -> None:
+    """The real engine at 32 px: ``run_args`` (another executor, more workers) make the same
+    pixels as ``--jobs 1``, whichever worker runs a photo and in whatever order (one thread per
+    worker, since the thread count changes float sums)."""
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_photo(photos / f"p{i}.png", i, (32, 24))
+        write_mask(
+            tmp_path / "masks" / f"p{i}" / "person.png", (6 * i, 2, 16 + 6 * i, 22), (32, 24)
+        )
+    common = [
+        *(photos, "--segmenter", "maskfile", "--masks", f"{tmp_path}/masks/{{stem}}"),
+        *("--style", f"person={style}", "--size", "32", "--seed", "3"),
+        *("--set", "engine.gatys.iterations=3", "--set", "engine.gatys.scales=[1.0]"),
+        *("--threads", "1", "--progress", "off"),
+    ]
+    assert batch_cli(capsys, *common, "-o", tmp_path / "one", "--jobs", "1")[0] == 0
+    code, stdout, err = batch_cli(capsys, *common, "-o", tmp_path / "two", *run_args)
+    assert code == 0 and "3 done" in stdout, err
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "one" / f"p{i}.png"))
+        b = np.asarray(Image.open(tmp_path / "two" / f"p{i}.png"))
+        c = np.asarray(Image.open(photos / f"p{i}.png"))
+        assert np.array_equal(a, b)
+        assert np.abs(a.astype(int) - c).max() > 10  # it was stylised

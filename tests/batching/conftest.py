@@ -5,6 +5,7 @@ load plugins from entry points, like any new process) find them too."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,13 @@ def write_mask(
     Image.fromarray(arr, "L").save(path)
 
 
+def child_pythonpath(site: Path) -> str:
+    """``$PYTHONPATH`` for worker processes: the test plugins, this checkout, and what the
+    tests themselves were given (a checkout run with ``PYTHONPATH=$PWD:$PWD/plugins`` must not
+    have its workers import the plugins of another checkout installed in the environment)."""
+    return ":".join(p for p in (str(site), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
 @pytest.fixture
 def plugins_dist(tmp_path_factory, monkeypatch):
     """The test plugins as an installed distribution, on sys.path and $PYTHONPATH."""
@@ -46,7 +54,7 @@ def plugins_dist(tmp_path_factory, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(ROOT))
-    monkeypatch.setenv("PYTHONPATH", f"{site}:{ROOT}")
+    monkeypatch.setenv("PYTHONPATH", child_pythonpath(site))
     plugins.reset_default_host()
     return site
 

@@ -9,9 +9,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from ..conftest import ROOT
 from .checks import (
@@ -19,10 +17,11 @@ from .checks import (
     check_kill_and_rerun,
     check_killed_worker,
     check_mixed_folder,
+    check_same_pictures,
     fill_args,
     mtimes,
 )
-from .conftest import records, write_mask, write_photo
+from .conftest import records, write_mask
 
 
 def test_mixed_folder_done_skipped_failed(shoot, plugins_dist, capsys):
@@ -61,46 +60,26 @@ def test_a_killed_worker_costs_its_photo_only(shoot, plugins_dist, capsys):
     check_killed_worker(shoot, capsys, reason, "--jobs", "2", "--prefetch", "on")
 
 
+def test_each_worker_builds_the_engine_once_for_all_its_photos(shoot, plugins_dist, capsys):
+    """Every photo has its own masks (so its own segmenter options), yet each worker process
+    builds the engine once and keeps it: no model reload per photo."""
+    (shoot["photos"] / "broken.jpg").unlink()
+    log = shoot["root"] / "builds.log"
+    args = [shoot["photos"], "-o", shoot["root"] / "out", "--progress", "off", "--jobs", "2"]
+    code, stdout, err = batch_cli(
+        capsys, *args, *fill_args(shoot, "--set", f"engine.fake-fill.build_log={log}")
+    )
+    assert code == 0 and "3 done, 1 skipped" in stdout, err
+    builds = log.read_text().split()
+    workers = {r["worker"].rsplit(":", 1)[1] for r in records(shoot["root"] / "out")}
+    assert sorted(builds) == sorted(set(builds)), f"a worker built the engine twice: {builds}"
+    assert workers <= set(builds) and len(builds) <= 2  # a worker may start after the last photo
+
+
 @pytest.mark.needs_shared
 def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, capsys):
-    """The real engine at 32 px: the same pixels whichever worker runs a photo, and in
-    whatever order (one thread per worker, since the thread count changes float sums)."""
     style = shared("images", "style", "starry_night.jpg")
-    photos = tmp_path / "photos"
-    for i in range(3):
-        write_photo(photos / f"p{i}.png", i, (32, 24))
-        write_mask(
-            tmp_path / "masks" / f"p{i}" / "person.png", (6 * i, 2, 16 + 6 * i, 22), (32, 24)
-        )
-    common = [
-        photos,
-        "--segmenter",
-        "maskfile",
-        "--masks",
-        f"{tmp_path}/masks/{{stem}}",
-        "--style",
-        f"person={style}",
-        "--size",
-        "32",
-        "--seed",
-        "3",
-        "--set",
-        "engine.gatys.iterations=3",
-        "--set",
-        "engine.gatys.scales=[1.0]",
-        "--threads",
-        "1",
-        "--progress",
-        "off",
-    ]
-    assert batch_cli(capsys, *common, "-o", tmp_path / "one", "--jobs", "1")[0] == 0
-    assert batch_cli(capsys, *common, "-o", tmp_path / "two", "--jobs", "2")[0] == 0
-    for i in range(3):
-        a = np.asarray(Image.open(tmp_path / "one" / f"p{i}.png"))
-        b = np.asarray(Image.open(tmp_path / "two" / f"p{i}.png"))
-        c = np.asarray(Image.open(photos / f"p{i}.png"))
-        assert np.array_equal(a, b)
-        assert np.abs(a.astype(int) - c).max() > 10  # it was stylised
+    check_same_pictures(tmp_path, style, capsys, "--jobs", "2")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,13 @@ import pytest
 from tst_core.cli import main
 
 from ..conftest import ROOT, make_dist
-from .checks import check_kill_and_rerun, check_killed_worker, check_mixed_folder
+from .checks import (
+    check_kill_and_rerun,
+    check_killed_worker,
+    check_mixed_folder,
+    check_same_pictures,
+)
+from .conftest import child_pythonpath
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def ray_cluster(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(site))
         mp.syspath_prepend(str(ROOT))
-        mp.setenv("PYTHONPATH", f"{site}:{ROOT}")  # the cluster's workers inherit it
+        mp.setenv("PYTHONPATH", child_pythonpath(site))  # the cluster's workers inherit it
         print_before = builtins.print
         info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
         try:
@@ -60,6 +66,14 @@ def test_a_killed_actor_costs_its_photo_only(ray_cluster, shoot, capsys):
 def test_a_killed_driver_is_resumed(ray_cluster, tmp_path, capsys):
     """The driver process (on the test's cluster) killed mid-batch; the rerun finishes."""
     check_kill_and_rerun(tmp_path, capsys, "--executor", "ray", "--address", ray_cluster)
+
+
+@pytest.mark.needs_shared
+def test_ray_gives_the_pictures_of_jobs_1(ray_cluster, tmp_path, shared, capsys):
+    style = shared("images", "style", "starry_night.jpg")
+    check_same_pictures(
+        tmp_path, style, capsys, "--executor", "ray", "--address", ray_cluster, "--jobs", "2"
+    )
 
 
 def test_without_ray_the_executor_is_one_line(monkeypatch, tmp_path, capsys):

@@ -173,19 +173,45 @@ def test_cin_one_hot_mix_equals_the_pure_style(cin_model):
     assert torch.equal(pure.stylized.layers, mix.stylized.layers)
 
 
-def test_cin_half_mix_lies_between_in_gamma_beta_and_output(cin_model):
+def _gamma_beta_maps(monkeypatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Record the per-pixel ``(γ, β)`` maps, ``(C, h, w)`` each, every CIN layer runs with."""
+    from tst_fast.network import CondInstanceNorm
+
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    forward = CondInstanceNorm.forward
+
+    def spy(self, x, weights):
+        w = (
+            weights
+            if weights.ndim == 4
+            else weights[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+        )
+        maps = [torch.einsum("shw,sc->chw", w[0], p.detach()) for p in (self.gamma, self.beta)]
+        seen.append((maps[0], maps[1]))
+        return forward(self, x, weights)
+
+    monkeypatch.setattr(CondInstanceNorm, "forward", spy)
+    return seen
+
+
+def test_cin_half_mix_lies_between_in_gamma_beta_and_output(cin_model, monkeypatch):
     path, _ = cin_model
     a = _run({"all": "s0"}, "cin", model=path).stylized.layers[0]
     b = _run({"all": "s2"}, "cin", model=path).stylized.layers[0]
+    seen = _gamma_beta_maps(monkeypatch)
     mix = _run({"all": "s0*0.5+s2*0.5"}, "cin", model=path)
     m = mix.stylized.layers[0]
     d_ab = (a - b).norm()
     assert (m - a).norm() < d_ab and (m - b).norm() < d_ab
     assert (m - a).norm() > 0.1 * d_ab and (m - b).norm() > 0.1 * d_ab
-    norm = load_model(path).net.norms["res3a"]
-    weights = torch.tensor([[0.5, 0.0, 0.5]])
-    mid = weights @ norm.gamma
-    assert torch.allclose(mid[0], (norm.gamma[0] + norm.gamma[2]) / 2)
+    # the γ/β every layer ran with, at every pixel, is the mean of the two styles' rows
+    norms = load_model(path).net.norms
+    assert len(seen) == len(norms)
+    for (gamma, beta), norm in zip(seen, norms.values(), strict=True):
+        for got, rows in ((gamma, norm.gamma), (beta, norm.beta)):
+            mid = ((rows[0] + rows[2]) / 2).detach()[:, None, None].expand_as(got)
+            assert torch.allclose(got, mid, atol=1e-6)
+            assert not torch.allclose(got, rows[0].detach()[:, None, None].expand_as(got))
     assert mix.targets[0].model_style.name == "s0*0.5+s2*0.5"
 
 

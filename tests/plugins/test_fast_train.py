@@ -146,3 +146,26 @@ def test_train_command_writes_model_checkpoints_and_previews(job, cli, tmp_path)
         "train", "--style", tmp_path / "nope.png", "--content", job.content, "-o", job.output
     )
     assert code == 2 and "does not exist" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("arch", ["vgg11", "vgg16"])
+def test_train_takes_each_torchvision_vgg_loss_network(job, cli, tmp_path, monkeypatch, arch):
+    """``--network torchvision-vgg11|-vgg16``: the checkpoint found in the torch cache (here a
+    randomly initialised one of that architecture, as none is on these machines)."""
+    from tst_core.records import records
+
+    from ..engine.test_vgg import _random_torchvision_checkpoint
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    _, path = _random_torchvision_checkpoint(tmp_path, arch)
+    path.rename(cache / records()[f"{arch}-imagenet"].file_name)
+    code, _, err = cli(
+        "train", "--init-from", job.init_from, "--style", job.styles[0],
+        "--content", job.content, "--holdout", "1", "--size", "32", "--batch", "1",
+        "--steps", "2", "--network", f"torchvision-{arch}", "--progress", "off",
+        "--device", "cpu", "-o", job.output,
+    )  # fmt: skip
+    assert code == 0, err
+    assert load_model(job.output).training["network"] == f"torchvision-{arch}"

@@ -50,6 +50,28 @@ def paintings(folder: Path) -> Path:
     return folder
 
 
+def cin_model(path: Path, paintings: list[Path]) -> Path:
+    """A CIN model file that knows ``paintings`` by their hashes: a random Johnson net whose
+    γ/β rows (one per painting, named after it) differ, so each style paints differently."""
+    import torch
+    from tst_fast.formats import Model, StyleInfo, file_sha256, load_model, save_model
+    from tst_fast.network import TransformNet
+
+    from ..plugins.fast_reference import write_tf_folder
+
+    torch.manual_seed(0)
+    base = load_model(write_tf_folder(path.parent / f"{path.stem}-base")).net.state_dict()
+    net = TransformNet("johnson-tf", len(paintings))
+    with torch.no_grad():
+        for key, value in net.state_dict().items():
+            if key.startswith("convs."):
+                value.copy_(base[key])
+            else:
+                value.copy_(base[key].expand_as(value) + 0.5 * torch.randn_like(value))
+    styles = tuple(StyleInfo(p.stem, p.name, file_sha256(p)) for p in paintings)
+    return save_model(Model(net, styles), path)
+
+
 def photo_upload(service, tmp: Path, size: tuple[int, int] = (80, 60)):
     """Add a photo as an upload would (a copy under the service's uploads folder)."""
     src = tmp / "photo.png"

@@ -1,6 +1,6 @@
 """``tst ui`` in a real browser (Debian's chromium): click a person, give it a painting, run,
 download and check the picture, compare; cancel a running job, and close the tab of another;
-a bad upload is the CLI's one line.
+mix two paintings on one person with an engine that mixes; a bad upload is the CLI's one line.
 
 Each server is a ``tst ui`` child process on a free loopback port with a few iterations at one
 scale, so the three tests take about half a minute on 2 cores.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 import zlib
 from pathlib import Path
@@ -23,6 +24,7 @@ from tst_core.files import read_image, resize_long_side, to_uint8_hwc
 from tst_core.types import resize_mask
 
 from .conftest import TINY, Scene, ui_server
+from .helpers import cin_model
 
 pytestmark = pytest.mark.browser
 
@@ -142,6 +144,44 @@ def test_cancel_stops_a_running_job_and_so_does_closing_its_tab(page, scene, tin
         status = server.status(second[1])
         assert status["state"] == "cancelled", status
         assert status["note"] == "cancelled: no page watched it for 2 s"
+
+
+def test_an_engine_that_mixes_offers_a_second_painting_per_target(page, scene, tiny, tmp_path):
+    """``cin`` with a model trained (here: made) on two paintings of the gallery: a target
+    mixes them 70/30, and only the clicked person changes."""
+    paintings = [scene.styles / "starry_night.jpg", scene.styles / "the_scream.jpg"]
+    model = cin_model(tmp_path / "cin.safetensors", paintings)
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny, "--set", f"engine.cin.model={model}",
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        select_person(page, scene, size, 1)
+        page.click("#gallery figure[title='starry_night.jpg']")
+        page.wait_for_selector("#targets li .style-name:has-text('starry_night.jpg')")
+        assert page.locator("#targets .add-mix").count() == 0  # gatys does not mix
+        page.select_option("#engine", "cin")
+        page.click("#targets .add-mix")
+        page.click("#gallery figure[title='the_scream.jpg']")
+        page.locator("#targets .mix-share").fill("0.3")
+        assert "the_scream.jpg" in page.locator("#targets .mix").inner_text()
+        assert "30 %" in page.locator("#targets .mix").inner_text()
+        page.select_option("#blend", "hard")
+        page.fill("#size", "64")
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
+        words = shlex.split(page.locator("#command").inner_text())
+        assert words[words.index("--engine") + 1] == "cin"
+        style = f"id:1={paintings[0]}*0.7+{paintings[1]}*0.3"
+        assert words[words.index("--style") + 1] == style, words
+        with page.expect_download() as download:
+            page.click("#download-image")
+        result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+    photo = resize_long_side(read_image(scene.photo), 64)
+    h, w = photo.shape[-2:]
+    inside = (resize_mask(torch.from_numpy(scene.people[1]).float(), (h, w)) > 0.5).numpy()
+    change = np.abs(result - to_uint8_hwc(photo).astype(int)).max(axis=2)
+    assert change[inside].mean() > 8 and change[~inside].max() == 0
 
 
 def _bomb(path: Path, side: int = 30_000) -> Path:

@@ -4,6 +4,7 @@ line that repeats a job."""
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import numpy as np
@@ -14,7 +15,7 @@ from tst_core.cli import main
 from tst_core.errors import TstError
 
 from .conftest import TINY
-from .helpers import make_service, paintings, photo_upload, wait_for
+from .helpers import cin_model, make_service, paintings, photo_upload, wait_for
 
 
 @pytest.fixture
@@ -93,10 +94,27 @@ def test_a_click_selects_the_smallest_instance_under_it(service, tmp_path):
         ({"config": "/etc/passwd"}, "unknown preset '/etc/passwd'"),
         ({"kind": "rm"}, "a job is 'run' or 'compare'"),
         ({"segmentation": "old"}, "unknown segmentation"),
+        (
+            {"targets": [{"select": "id:0", "style": "s0", "mix": {"style": "s1", "weight": 1}}]},
+            "gives its second style a share from 0.01 to 0.99, got 1",
+        ),
+        (
+            {"targets": [{"select": "id:0", "style": "s0", "mix": {"style": "x", "weight": 0.5}}]},
+            "choose the second style of target id:0's mix",
+        ),
+        (
+            {"targets": [{"select": "id:0", "style": "s0", "mix": {"style": "s1", "weight": 0.5}}]},
+            "engine 'fake-fill' does not mix styles (target id:0)",
+        ),
     ],
 )
 def test_a_bad_job_request_is_one_sentence_and_queues_nothing(service, tmp_path, changes, message):
     seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")
+    ids = {"s0": style_id(service, "red.png"), "s1": style_id(service, "blue.png")}
+    for t in changes.get("targets", []):  # the paintings' ids are only known now
+        t["style"] = ids.get(t["style"], t["style"])
+        if "mix" in t:
+            t["mix"]["style"] = ids.get(t["mix"]["style"], t["mix"]["style"])
     with pytest.raises(TstError, match=message.replace("(", r"\(").replace(")", r"\)")):
         service.submit(request(service, seg, **changes))
     assert not service.jobs.jobs
@@ -172,3 +190,53 @@ def test_the_command_line_the_page_shows_makes_the_same_picture(scene, tmp_path,
     ui = np.asarray(Image.open(job.outputs[f"{scene.photo.stem}_tst.png"]))
     cli = np.asarray(Image.open(tmp_path / f"{scene.photo.stem}_tst.png"))
     assert ui.shape == cli.shape and np.array_equal(ui, cli)
+
+
+def test_a_target_mixes_two_paintings_when_the_engine_mixes(tmp_path, monkeypatch, cli):
+    """``cin`` with a model that knows both paintings: a 30 % mix runs as the command line the
+    page shows (the same pixels from the CLI), and lies between the two pure styles."""
+    styles = paintings(tmp_path / "styles")
+    model = cin_model(tmp_path / "cin.safetensors", [styles / "red.png", styles / "blue.png"])
+    service = make_service(tmp_path, styles=styles, sets=(f"engine.cin.model={model}",))
+    assert service.engine_info("cin") == {"name": "cin", "mixes": True}
+    assert service.engine_info("fast")["mixes"] and not service.engine_info("gatys")["mixes"]
+    assert not service.engine_info("fake-fill")["mixes"]
+    service.jobs.start()
+    try:
+        seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")
+        red, blue = style_id(service, "red.png"), style_id(service, "blue.png")
+        jobs = {}
+        for name, target in [
+            ("mix", {"style": red, "mix": {"style": blue, "weight": 0.3}}),
+            ("red", {"style": red}),
+            ("blue", {"style": blue}),
+        ]:
+            body = request(service, seg, targets=[{"select": "id:0", **target}], engine="cin")
+            jobs[name] = service.submit(body)
+        wait_for(lambda: all(j.finished for j in jobs.values()), timeout=60, what="the cin jobs")
+    finally:
+        service.jobs.stop(timeout=10)
+    assert all(j.state == "done" for j in jobs.values()), [j.error for j in jobs.values()]
+    job = jobs["mix"]
+    words = shlex.split(job.command)
+    assert (
+        words[words.index("--style") + 1]
+        == f"id:0={styles / 'red.png'}*0.7+{styles / 'blue.png'}*0.3"
+    )
+    report = json.loads(job.outputs["photo_tst.json"].read_text())
+    target = report["targets"][0]
+    assert target["style"] == "red.png*0.7+blue.png*0.3"
+    assert [(name, round(w, 3)) for _, name, w in target["model_style"]] == [
+        ("red", 0.7),
+        ("blue", 0.3),
+    ]
+    image = {
+        k: np.asarray(Image.open(j.outputs["photo_tst.png"])).astype(float) for k, j in jobs.items()
+    }
+    to_red, to_blue = (np.abs(image["mix"] - image[k]).sum() for k in ("red", "blue"))
+    between = np.abs(image["red"] - image["blue"]).sum()
+    assert 0 < to_red < between and 0 < to_blue < between
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(*words[1:], "--progress", "off")
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "photo_tst.png")), image["mix"])

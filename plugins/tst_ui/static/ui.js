@@ -6,8 +6,10 @@ const state = {
   info: null,
   photo: null,   // {id, name, size: [h, w], display}
   seg: null,     // {id, segmenter, instances, overlay}
-  targets: [],   // [{select, name, color, style, deg}]
+  targets: [],   // [{select, name, color, style, deg, mix, share}]
   active: -1,    // index into targets that a gallery click fills
+  mixing: -1,    // index of the target whose second (mixed-in) style a gallery click fills
+  mixes: {},     // engine name -> whether it mixes styles (from /api/engines/NAME)
   job: null,     // last status of this page's job
   events: null,  // its EventSource
 };
@@ -78,7 +80,21 @@ async function start() {
   renderTargets();
   updateButtons();
   setStatus("open a photo");
+  await loadEngine();
 }
+
+async function loadEngine() {  // whether the chosen engine mixes styles (built once to see)
+  const name = $("engine").value;
+  if (!(name in state.mixes)) {
+    const info = await guarded("engine", () =>
+      call("GET", `/api/engines/${encodeURIComponent(name)}`));
+    if (!info) return;
+    state.mixes[name] = info.mixes;
+  }
+  renderTargets();
+}
+
+function engineMixes() { return Boolean(state.mixes[$("engine").value]); }
 
 function showSegmenterFiles() {
   const seg = state.info.segmenters.find((s) => s.name === $("segmenter").value);
@@ -169,8 +185,9 @@ function toggleTarget(select) {
   if (at >= 0) {
     state.targets.splice(at, 1);
     state.active = Math.min(state.active, state.targets.length - 1);
+    state.mixing = -1;
   } else {
-    const target = { select, ...describe(select), style: null, deg: 0 };
+    const target = { select, ...describe(select), style: null, deg: 0, mix: null, share: 0.5 };
     // later targets win on overlaps: the regions go first so an instance shows over them
     const regions = state.targets.filter((t) => t.select === "all" || t.select === "background");
     let index;
@@ -179,6 +196,7 @@ function toggleTarget(select) {
     else index = state.targets.length;
     state.targets.splice(index, 0, target);
     state.active = index;
+    state.mixing = -1;
   }
   renderTargets();
 }
@@ -223,10 +241,41 @@ function renderTargets() {
     remove.onclick = (e) => { e.stopPropagation(); toggleTarget(t.select); };
     strength.append("strength", slider, value, remove);
     li.append(swatch, head, thumb, strength);
+    if (engineMixes() && t.style) li.append(mixRow(t, k));
     return li;
   }));
   renderLayers();
   updateButtons();
+}
+
+function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
+  const row = document.createElement("div");
+  row.className = "mix";
+  row.onclick = (e) => e.stopPropagation();
+  if (!t.mix) {
+    const add = document.createElement("button");
+    add.type = "button"; add.className = "add-mix";
+    add.textContent = state.mixing === k ? "click a painting to mix in…" : "+ mix a second painting";
+    add.onclick = () => { state.active = k; state.mixing = k; renderTargets(); };
+    row.append(add);
+    return row;
+  }
+  const style = state.info.styles.find((s) => s.id === t.mix);
+  const slider = document.createElement("input");
+  slider.type = "range"; slider.min = "0.05"; slider.max = "0.95"; slider.step = "0.05";
+  slider.className = "mix-share";
+  slider.value = String(t.share);
+  slider.title = "the second painting's share of the mix";
+  const value = document.createElement("span");
+  const show = () => { value.textContent = `${Math.round(t.share * 100)} %`; };
+  slider.oninput = () => { t.share = Number(slider.value); show(); };
+  show();
+  const remove = document.createElement("button");
+  remove.className = "remove"; remove.type = "button"; remove.textContent = "×";
+  remove.title = "stop mixing";
+  remove.onclick = () => { t.mix = null; renderTargets(); };
+  row.append(`+ ${style ? style.name : "?"}`, slider, value, remove);
+  return row;
 }
 
 function renderLayers() {
@@ -273,7 +322,14 @@ function chooseStyle(styleId) {
     return;
   }
   showError("");
-  state.targets[state.active].style = styleId;
+  const target = state.targets[state.active];
+  if (state.mixing === state.active && target.style) {
+    target.mix = styleId;
+    state.mixing = -1;
+    renderTargets();
+    return;
+  }
+  target.style = styleId;
   const next = state.targets.findIndex((t) => !t.style);
   if (next >= 0) state.active = next;
   renderTargets();
@@ -308,7 +364,10 @@ async function submit(kind) {
   const body = {
     kind,
     segmentation: state.seg.id,
-    targets: state.targets.map((t) => ({ select: t.select, style: t.style, deg: t.deg })),
+    targets: state.targets.map((t) => ({
+      select: t.select, style: t.style, deg: t.deg,
+      ...(engineMixes() && t.mix ? { mix: { style: t.mix, weight: t.share } } : {}),
+    })),
     engine: $("engine").value,
     blend: $("blend").value,
     size: Number($("size").value),
@@ -456,7 +515,9 @@ function wire() {
     $("engine").value = preset.run.engine;
     $("blend").value = preset.run.blend;
     $("size").value = preset.run.size;
+    loadEngine();
   };
+  $("engine").onchange = loadEngine;
   $("photo").onclick = clickPhoto;
   $("add-background").onclick = () => toggleTarget("background");
   $("add-all").onclick = () => toggleTarget("all");
