@@ -361,10 +361,10 @@ class Runner:
 def crop_box(mask: torch.Tensor, margin: float) -> tuple[int, int, int, int]:
     """``(y0, x0, y1, x1)``: the box of ``mask > 0.5`` ``(H, W)`` grown by ``margin`` times its
     long side on every side, clipped to the frame (at least 16 px, the engine's minimum)."""
-    from tst_core.types import box_of
+    from tst_core.boxes import Box
 
     h, w = mask.shape
-    bx0, by0, bx1, by1 = box_of(mask)
+    bx0, by0, bx1, by1 = Box.around(mask)
     pad = margin * max(bx1 - bx0, by1 - by0)
     y0, x0 = max(0, math.floor(by0 - pad)), max(0, math.floor(bx0 - pad))
     y1, x1 = min(h, math.ceil(by1 + pad)), min(w, math.ceil(bx1 + pad))
