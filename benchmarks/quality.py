@@ -32,7 +32,7 @@ target and the painting's own, the seam visibility, and each method's seconds. T
 the paintings' features are computed once per job and size. It prints one table and the check
 of issue 9's acceptance rule, and writes ``quality.json`` and one contact sheet per job and
 size (``<job>_<size>.png``: a row per method, the whole result and each target enlarged) into
-``--out``.
+``--out``, and each method's result as ``images/<job>_<size>_<method>.png``.
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ PAPER = (
     "supersample_side=0",
     "detail_layers=[]",
     "padding=zero",
+    "band=0",
+    "frame_pad=0",
 )
 BASE_METHODS = (
     Method("default"),
@@ -774,6 +776,7 @@ def run_job(
             )
         summary = [f"{out.seconds:.1f} s, {out.iterations} it"]
         panels.append((m.name, out.image, summary, [caption(v) for v in per_target]))
+        save_image(args.out / "images" / f"{job.name}_{runner.size}_{m.name}.png", out.image)
     title = f"{job.name}: {job.photo} at {runner.size} px; " + ", ".join(
         f"{f['selector']}={f['painting']} ({f['area_pct']:.1f} %)" for f in facts
     )
@@ -782,6 +785,14 @@ def run_job(
     write_atomic(path, lambda p: sheet.save(p, format="PNG"))
     print(f"  sheet: {path}", flush=True)
     return info, rows
+
+
+def save_image(path: Path, image: torch.Tensor) -> None:
+    """A method's result ``(3, H, W)`` as a PNG, for a closer look than the sheet's."""
+    from tst_core.files import tensor_to_pil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda p: tensor_to_pil(image).save(p, format="PNG"))
 
 
 def save_report(

@@ -78,6 +78,9 @@ class GatysOptions:
         ``@supersample=`` wins); the factors shrink so that all boxes together cost no more
         pixels than the frame; ``0``: at the working size.
     :param supersample_max: the largest supersampling factor chosen automatically.
+    :param frame_pad: where a region touches the frame's border, optimise this many pixels
+        more beyond it (the photo and the masks mirrored) and drop them afterwards, so that the
+        network's own edge (its zero padding) lies outside the picture; 0: none.
     :param band: also stylise this many pixels beyond each target's edge (not into another
         target), where a feathered compositor fades the layer in: the fade then shows the
         painting's continuation instead of pixels that only the content loss shaped; 0: none.
@@ -114,6 +117,7 @@ class GatysOptions:
     supersample_side: int = 0
     supersample_max: float = 4.0
     band: int = 0
+    frame_pad: int = 0
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -154,6 +158,10 @@ class GatysOptions:
             f"supersample_side must be from 0 (off) to 4096 pixels, got {self.supersample_side}",
         )
         _check(0 <= self.band <= 256, f"band must be from 0 to 256 pixels, got {self.band}")
+        _check(
+            0 <= self.frame_pad <= 256,
+            f"frame_pad must be from 0 to 256 pixels, got {self.frame_pad}",
+        )
         _check(
             1 <= self.supersample_max <= 8,
             f"supersample_max must be from 1 to 8, got {self.supersample_max}",
