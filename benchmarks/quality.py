@@ -149,6 +149,7 @@ PAPER = (
     "style_weight=10",
     "content_weight=1",
     "tv_weight=0",
+    "chroma_tv_weight=0",
     "style_scale=0",
     "supersample_side=0",
     "detail_layers=[]",

