@@ -315,10 +315,15 @@ class Runner:
     def cache_path(self, method: Method, job: Job) -> Path | None:
         if self.cache is None or method.name not in BASELINES:
             return None
-        pipe = self.pipeline(method)  # the run options and the compositor shape a result too
-        config = [repr(pipe.session.config.run), repr(pipe.plugin("blend").options)]
+        pipe = self.pipeline(method)  # the resolved options, whatever wrote them
+        engine = pipe.plugin("engine")
+        config = [
+            repr(pipe.session.config.run),
+            repr(engine.options),
+            repr(pipe.plugin("blend").options),
+        ]
         key = json.dumps(
-            [job.photo, job.targets, self.size, self.sets, vars(method), config], default=str
+            [job.photo, job.targets, self.size, method.kind, method.suffix, config], default=str
         )
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         return self.cache / f"{job.name}_{self.size}_{method.name}_{digest}.pt"
