@@ -93,25 +93,30 @@ def test_the_band_grows_a_mask_but_not_into_another_target():
     assert torch.equal(grown[:, left > 0], torch.stack([left, right])[:, left > 0])
 
 
-def _hf_energy(image, mask):
-    """Mean squared Laplacian of the luminance inside ``mask`` (fine detail)."""
-    y = image.mean(0)
-    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
-    return float((lap.square() * mask[1:-1, 1:-1]).sum() / mask[1:-1, 1:-1].sum())
-
-
-def test_a_supersampled_small_target_gets_finer_detail():
+def test_a_supersampled_target_is_painted_larger_and_returned_at_the_working_size():
+    # Supersampling does not add high-frequency energy at the working size (measured: the
+    # Laplacian energy inside the target halves at factor 2, the downsampling averages the finer
+    # strokes); what it buys is more pixels for the same strokes, so the photo's structure
+    # survives better (benchmarks/quality.py). Here: the sizes it promises, and nothing outside.
     n = 64
     mask = box_mask(n, n, 20, 44, 24, 40)
-    style = stripes(64, 64, period=4.0)
-    results = {}
+    base = photo(n, n)
     for factor in (1.0, 2.0):
-        t = Targets((Target("t", mask, style, options=TargetOptions(supersample=factor)),), (n, n))
-        eng = GatysEngine(GatysOptions(iterations=20, scales=(1.0,), roi_margin=8), Env("cpu", 0))
-        res = eng.stylize(photo(n, n), t)
-        assert res.info["regions"][0]["supersample"] == factor
-        results[factor] = _hf_energy(res.image, mask)
-    assert results[2.0] > 1.2 * results[1.0], results
+        t = Targets(
+            (Target("t", mask, stripes(), options=TargetOptions(supersample=factor)),), (n, n)
+        )
+        eng = GatysEngine(GatysOptions(iterations=10, scales=(1.0,), roi_margin=8), Env("cpu", 0))
+        res = eng.stylize(base, t)
+        (region,) = res.info["regions"]
+        assert region["supersample"] == factor
+        assert region["sizes"] == [[round(40 * factor), round(32 * factor)]]
+        assert region["painting_sizes"] == [[round(64 * factor), round(64 * factor)]]
+        assert res.image.shape == base.shape
+        x0, y0, x1, y1 = region["box"]
+        outside = torch.ones(n, n, dtype=torch.bool)
+        outside[y0:y1, x0:x1] = False
+        assert torch.equal(res.image[:, outside], base[:, outside])
+        assert float((res.image - base)[:, mask > 0].abs().mean()) > 0.01
 
 
 def test_a_grey_photo_in_a_grey_painting_stays_grey():
