@@ -157,10 +157,21 @@ PAPER = (
     "band=0",
     "frame_pad=0",
 )
+#: ... and use the segmenter's masks as they are (no clean-up)
+RAW_MASKS = ("run.fill_holes=0", "run.snap_edges=0", "run.smooth_edges=0")
 BASE_METHODS = (
     Method("default"),
-    Method("full", engine="gatys-full", sets=tuple(f"engine.gatys-full.{s}" for s in PAPER)),
-    Method("crop", kind="crop", engine="gatys", sets=tuple(f"engine.gatys.{s}" for s in PAPER)),
+    Method(
+        "full",
+        engine="gatys-full",
+        sets=(*(f"engine.gatys-full.{s}" for s in PAPER), *RAW_MASKS),
+    ),
+    Method(
+        "crop",
+        kind="crop",
+        engine="gatys",
+        sets=(*(f"engine.gatys.{s}" for s in PAPER), *RAW_MASKS),
+    ),
 )
 #: the methods whose results ``--reuse`` may read back from an earlier run
 BASELINES = ("full", "crop")

@@ -72,8 +72,8 @@ class RunOptions:
     style_size: int | None = None
     device: str = "auto"
     seed: int | None = 0
-    fill_holes: float = 0.0
-    snap_edges: int = 0
+    fill_holes: float = 0.005
+    snap_edges: int = 3
     smooth_edges: float = 0.0
 
     def __post_init__(self) -> None:

@@ -17,15 +17,15 @@ from tst_core.engine.options import GatysOptions
 from tst_core.errors import ConfigError, EngineError
 from tst_core.types import Env
 
-from .helpers import box_mask, dots, photo, stripes, style_distance, targets
+from .helpers import PAPER, box_mask, dots, photo, stripes, style_distance, targets
 
 N = 64
 
 
-def run(targets_, engine=GatysEngine, seed=0, progress=None, **options):
-    """Stylise the 64 px test photo; single-scale unless ``scales`` is given."""
-    options.setdefault("iterations", 8)
-    options.setdefault("scales", (1.0,))
+def run(targets_, engine=GatysEngine, seed=0, progress=None, defaults=PAPER, **options):
+    """Stylise the 64 px test photo; single-scale unless ``scales`` is given; the paper's
+    objective unless ``defaults={}`` (tst's defaults)."""
+    options = {"iterations": 8, "scales": (1.0,), **defaults, **options}
     eng = engine(GatysOptions(**options), Env("cpu", seed))
     return eng.stylize(photo(N, N), targets_, progress)
 
@@ -48,14 +48,17 @@ def inside(image, mask):
 
 def test_result_shape_views_and_report():
     t = targets([box_mask(N, N, 0, 32, 0, 32), box_mask(N, N, 32, 64, 32, 64)], [stripes(), dots()])
-    res = run(t, iterations=3)
+    res = run(t, iterations=3, defaults={})  # tst's defaults
     assert res.layers.shape == (2, 3, N, N) and res.layers.dtype == torch.float32
     assert res.layers.data_ptr() == res.layers[1].data_ptr()  # K views of one image
     assert float(res.layers.min()) >= 0.0 and float(res.layers.max()) <= 1.0
-    assert len(res.losses) == 3 and {"total", "content", "style/0", "style/1"} <= set(res.losses[0])
+    terms = {"total", "content", "detail", "chroma_tv", "style/0", "style/1"}
+    assert len(res.losses) == 3 and terms <= set(res.losses[0])
     info = res.info
     assert info["engine"] == "gatys" and info["device"] == "cpu" and info["iterations"] == 3
-    assert info["precision"] == "fp32" and info["seed"] == 0 and sizes(info) == [[N, N]]
+    assert info["precision"] == "fp32" and info["seed"] == 0
+    # the targets touch every border: the region is optimised 16 px beyond each, then cropped
+    assert sizes(info) == [[N + 32, N + 32]] and info["regions"][0]["frame_pads"] == [16] * 4
 
 
 def test_loss_decreases_and_region_moves_towards_its_style():
@@ -202,7 +205,7 @@ def test_roi_optimises_only_the_box_around_the_targets():
     res = eng.stylize(p, t)
     # x0, y0, x1, y1: the box grown by 8 px, clipped
     assert [r["box"] for r in res.info["regions"]] == [[2, 0, 38, 32]]
-    assert sizes(res.info) == [[32, 36]]
+    assert sizes(res.info) == [[32 + 16, 36]]  # it touches the top: frame_pad adds 16 px there
     outside = torch.ones(N * 2, N * 2, dtype=torch.bool)
     outside[0:32, 2:38] = False
     assert torch.equal(res.image[:, outside], p[:, outside])
@@ -210,7 +213,7 @@ def test_roi_optimises_only_the_box_around_the_targets():
     full = GatysEngine(GatysOptions(iterations=1, roi=False, scales=(1.0,)), Env("cpu", 0))
     full = full.stylize(p, t)
     assert full.info["regions"][0]["box"] == [0, 0, N * 2, N * 2]
-    assert sizes(full.info) == [[N * 2, N * 2]]
+    assert sizes(full.info) == [[N * 2 + 32, N * 2 + 32]]  # and 16 px beyond each border
 
 
 def test_preserve_color_keeps_the_photos_colours():
@@ -347,3 +350,24 @@ def test_defaults_are_coarse_to_fine_and_too_small_scales_are_skipped():
 def test_invalid_options_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         option_tables.build(GatysOptions, options, "[engine.gatys]")
+
+
+def _border_step(image, rows=slice(12, 52)):
+    """Distance between the mean colour of the last column and of columns -12..-4 (RGB)."""
+    border = image[:, rows, -1].mean(1)
+    inner = image[:, rows, -12:-4].mean((1, 2))
+    return float((border - inner).norm())
+
+
+def test_a_target_touching_the_frame_edge_leaves_no_strip():
+    h, w = 64, 96
+    t = targets([box_mask(h, w, 8, 56, 64, 96)], [stripes()])  # touches the right edge
+
+    def step(**options):
+        o = GatysOptions(**{"iterations": 30, "scales": (1.0,), **options})
+        return _border_step(GatysEngine(o, Env("cpu", 0)).stylize(photo(h, w), t).image)
+
+    strip = step(**PAPER)  # the network's zero padding paints a band along the border
+    padded = step(**{**PAPER, "frame_pad": 16})
+    assert strip > 0.12 and padded < 0.1, (strip, padded)
+    assert step() < 0.1  # tst's defaults

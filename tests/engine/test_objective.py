@@ -9,7 +9,7 @@ from tst_core.engine.objective import Objective, style_targets
 from tst_core.engine.options import GatysOptions
 from tst_core.engine.vgg import build_network, receptive_field
 
-from .helpers import box_mask, dots, photo, stripes
+from .helpers import PAPER, box_mask, dots, photo, stripes
 
 H, W = 64, 256
 #: the deepest default style layer: relu5_1, receptive field 156 px
@@ -17,7 +17,7 @@ FIELD = receptive_field("relu5_1").field
 
 
 def _objective(masks, styles, **options):
-    o = GatysOptions(**options)
+    o = GatysOptions(**{**PAPER, **options})
     net = build_network(layers=(*o.content_layers, *o.style_layers))
     grams = [style_targets(net, s, o) for s in styles]
     return Objective(net, photo(H, W), masks, grams, [1.0] * len(styles), o)
@@ -77,6 +77,12 @@ def test_terms_add_up_and_are_weighted_by_strength_and_area():
     torch.testing.assert_close(strong, 4 * terms["style/0"])
     whole = _objective(None, [stripes()])(x)["style/0"]
     assert float(terms["style/0"]) < float(whole)  # area 1/8 weighs less than the whole frame
+    # tst's additions (the defaults) are terms of the same sum
+    more = _objective(small[None], [stripes()], **{k: getattr(o, k) for k in PAPER})(x)
+    assert float(more["detail"]) > 0 and float(more["chroma_tv"]) > 0
+    torch.testing.assert_close(
+        more["total"], more["content"] + more["detail"] + more["style/0"] + more["chroma_tv"]
+    )
 
 
 def test_one_forward_pass_per_evaluation_for_any_number_of_targets():

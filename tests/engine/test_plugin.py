@@ -87,7 +87,8 @@ def test_cli_run_writes_the_picture_and_the_engine_report(job, engine, capsys):
     report = json.loads((job / "out.json").read_text())
     # the default is coarse to fine: 3 iterations at 32 px, then 3 at 64 px
     assert report["engine"]["engine"] == engine and report["engine"]["iterations"] == 6
-    assert [r["sizes"] for r in report["engine"]["regions"]] == [[[32, 32], [64, 64]]]
+    # the region is the whole 64 px frame, optimised 16 px beyond each border (frame_pad)
+    assert [r["sizes"] for r in report["engine"]["regions"]] == [[[48, 48], [96, 96]]]
     assert set(report["final_losses"]) >= {"total", "content", "style/0"}
     assert (job / "out.png").is_file()
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..types import Tensor
@@ -82,6 +83,15 @@ def _stride(net: FeatureNet, layer: str) -> int:
     return receptive_field(layer, net.arch).stride
 
 
+def _mask_like(mask: Tensor, stride: int, features: Tensor) -> Tensor:
+    """``mask`` ``(H, W)`` at a layer of ``stride``, zero-padded to the size of ``features``
+    ``(1, C, h, w)``: a strided convolution (ResNet) rounds up where pooling (VGG) rounds down,
+    and the extra cells lie beyond the whole cells the mask covers."""
+    m = layer_mask(mask, stride)
+    h, w = features.shape[-2:]
+    return F.pad(m[:h, :w], (0, w - min(w, m.shape[-1]), 0, h - min(h, m.shape[-2])))
+
+
 class Objective(nn.Module):
     """The loss of one frame: content everywhere, detail and each target's style inside the
     targets, TV.
@@ -120,7 +130,7 @@ class Objective(nn.Module):
         self.content_losses = nn.ModuleList(ContentLoss(feats[n]) for n in self.content_layers)
         inside = None if masks is None else masks.sum(0).clamp(0.0, 1.0)
         self.detail_losses = nn.ModuleList(
-            ContentLoss(feats[n], layer_mask(inside, _stride(net, n)))  # type: ignore[arg-type]
+            ContentLoss(feats[n], _mask_like(inside, _stride(net, n), feats[n]))  # type: ignore[arg-type]
             for n in self.detail_layers
         )
         self.tv = TVLoss()

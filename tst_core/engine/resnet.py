@@ -27,6 +27,7 @@ from .features import FeatureNet, LayerSpec, Normalize
 STAGES = ((3, 256, 1), (4, 512, 2), (6, 1024, 2), (3, 2048, 2))
 CONTENT_LAYERS = ("layer2",)
 STYLE_LAYERS = ("relu", "layer1", "layer2", "layer3")
+DETAIL_LAYERS = ("layer1", "layer2")  # strides 4 and 8, as VGG's relu3_1 and conv4_2
 
 
 def layer_specs() -> tuple[LayerSpec, ...]:

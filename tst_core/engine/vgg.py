@@ -100,6 +100,7 @@ _WIDTHS = (64, 128, 256, 512, 512)
 #: (their "conv4_2" is ``relu4_2``; see the layer names above)
 VGG_CONTENT_LAYERS = ("conv4_2",)
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+VGG_DETAIL_LAYERS = ("relu3_1", "conv4_2")
 
 
 def network_weights(network: str) -> str:
@@ -147,11 +148,11 @@ def layer_names(network: str = "vgg19") -> tuple[str, ...]:
     return tuple(names)
 
 
-def default_layers(network: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The content and style layers ``network`` uses unless told otherwise."""
+def default_layers(network: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The content, style and detail layers ``network`` uses unless told otherwise."""
     if arch_of(network) == "resnet50":
-        return resnet.CONTENT_LAYERS, resnet.STYLE_LAYERS
-    return VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS
+        return resnet.CONTENT_LAYERS, resnet.STYLE_LAYERS, resnet.DETAIL_LAYERS
+    return VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS, VGG_DETAIL_LAYERS
 
 
 def check_layers(layers: Iterable[str], network: str, what: str) -> None:
