@@ -32,7 +32,7 @@ target and the painting's own, the seam visibility, and each method's seconds. T
 the paintings' features are computed once per job and size. It prints one table and the check
 of issue 9's acceptance rule, and writes ``quality.json`` and one contact sheet per job and
 size (``<job>_<size>.png``: a row per method, the whole result and each target enlarged) into
-``--out``.
+``--out``, and each method's result as ``images/<job>_<size>_<method>.png``.
 """
 
 from __future__ import annotations
@@ -149,10 +149,13 @@ PAPER = (
     "style_weight=10",
     "content_weight=1",
     "tv_weight=0",
+    "chroma_tv_weight=0",
     "style_scale=0",
     "supersample_side=0",
     "detail_layers=[]",
     "padding=zero",
+    "band=0",
+    "frame_pad=0",
 )
 BASE_METHODS = (
     Method("default"),
@@ -312,10 +315,15 @@ class Runner:
     def cache_path(self, method: Method, job: Job) -> Path | None:
         if self.cache is None or method.name not in BASELINES:
             return None
-        pipe = self.pipeline(method)  # the run options and the compositor shape a result too
-        config = [repr(pipe.session.config.run), repr(pipe.plugin("blend").options)]
+        pipe = self.pipeline(method)  # the resolved options, whatever wrote them
+        engine = pipe.plugin("engine")
+        config = [
+            repr(pipe.session.config.run),
+            repr(engine.options),
+            repr(pipe.plugin("blend").options),
+        ]
         key = json.dumps(
-            [job.photo, job.targets, self.size, self.sets, vars(method), config], default=str
+            [job.photo, job.targets, self.size, method.kind, method.suffix, config], default=str
         )
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         return self.cache / f"{job.name}_{self.size}_{method.name}_{digest}.pt"
@@ -361,10 +369,10 @@ class Runner:
 def crop_box(mask: torch.Tensor, margin: float) -> tuple[int, int, int, int]:
     """``(y0, x0, y1, x1)``: the box of ``mask > 0.5`` ``(H, W)`` grown by ``margin`` times its
     long side on every side, clipped to the frame (at least 16 px, the engine's minimum)."""
-    from tst_core.types import box_of
+    from tst_core.boxes import Box
 
     h, w = mask.shape
-    bx0, by0, bx1, by1 = box_of(mask)
+    bx0, by0, bx1, by1 = Box.around(mask)
     pad = margin * max(bx1 - bx0, by1 - by0)
     y0, x0 = max(0, math.floor(by0 - pad)), max(0, math.floor(bx0 - pad))
     y1, x1 = min(h, math.ceil(by1 + pad)), min(w, math.ceil(bx1 + pad))
@@ -774,6 +782,7 @@ def run_job(
             )
         summary = [f"{out.seconds:.1f} s, {out.iterations} it"]
         panels.append((m.name, out.image, summary, [caption(v) for v in per_target]))
+        save_image(args.out / "images" / f"{job.name}_{runner.size}_{m.name}.png", out.image)
     title = f"{job.name}: {job.photo} at {runner.size} px; " + ", ".join(
         f"{f['selector']}={f['painting']} ({f['area_pct']:.1f} %)" for f in facts
     )
@@ -782,6 +791,14 @@ def run_job(
     write_atomic(path, lambda p: sheet.save(p, format="PNG"))
     print(f"  sheet: {path}", flush=True)
     return info, rows
+
+
+def save_image(path: Path, image: torch.Tensor) -> None:
+    """A method's result ``(3, H, W)`` as a PNG, for a closer look than the sheet's."""
+    from tst_core.files import tensor_to_pil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda p: tensor_to_pil(image).save(p, format="PNG"))
 
 
 def save_report(

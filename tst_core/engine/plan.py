@@ -162,6 +162,22 @@ def painting_side(target: Target, box_side: int, options: GatysOptions) -> float
     return scale * box_side if scale > 0 else None
 
 
+def frame_pads(
+    box: Box, frame: tuple[int, int], pad: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """``(left, right, top, bottom)`` pixels to add beyond the frame on each side where ``box``
+    touches it (0 elsewhere): ``pad``, at most one less than the sampled ``size`` ``(h, w)``
+    (a mirror needs that much image)."""
+    h, w = frame
+    across, down = min(pad, size[1] - 1), min(pad, size[0] - 1)
+    return (
+        across if box.x0 <= 0 else 0,
+        across if box.x1 >= w else 0,
+        down if box.y0 <= 0 else 0,
+        down if box.y1 >= h else 0,
+    )
+
+
 def plan_scales(
     sizes: Sequence[tuple[int, int]], options: GatysOptions, min_side: int
 ) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
