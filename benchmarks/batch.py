@@ -158,6 +158,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "amortised overhead",
         "seg / select / comp s",
         "set-up s/worker",
+        "load (1 min) before -> after",
     )
     loop = next((r["wall_s"] for r in rows if r["mode"] == "loop"), None)
     body = []
@@ -180,6 +181,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 ),
                 " / ".join(f"{v:.3f}" for v in r["stages_s"].values()),
                 "" if r["setup_s"] is None else f"{r['setup_s']:.1f}",
+                f"{r['load'][0][0]:.1f} -> {r['load'][1][0]:.1f}" if "load" in r else "",
             )
         )
     rows_text = [head, *body]
@@ -227,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
             extra, workers = MODES[mode]
             out = scratch / ("jobs2" if mode == "rerun" else mode)
             print(f"{mode}: {len(photos)} photos ...", file=sys.stderr, flush=True)
+            before = load()
             if mode == "loop":
                 res = run_loop(photos, out, common)
             else:
                 res = run_batch(folder, out, common, extra)
-            rows.append(summarise(mode, res, workers))
-            print(f"  {rows[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+            rows.append({**summarise(mode, res, workers), "load": [before, load()]})
+            print(f"  {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     machine["load_at_end"] = load()
     result = {
         "machine": machine,

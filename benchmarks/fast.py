@@ -81,6 +81,7 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
     def rss() -> float:
         return int(Path("/proc/self/statm").read_text().split()[1]) * page
 
+    load_before = round(os.getloadavg()[0], 2)
     before, peak, done = rss(), [rss()], threading.Event()
 
     def sample() -> None:
@@ -107,7 +108,8 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
     return {
         "engine": engine, "size": size, "working": list(image.shape[-2:]), "cold_s": cold,
         "warm_s": statistics.median(warm) if warm else None, "added_mib": peak[0] - before,
-        "passes": res.info.get("passes"), "rois": res.info.get("rois"),
+        "passes": res.info.get("passes"), "rois": res.info.get("rois"), "peak_mib": peak[0],
+        "load": [load_before, round(os.getloadavg()[0], 2)],
     }  # fmt: skip
 
 
@@ -253,13 +255,15 @@ def _whole(photo: torch.Tensor) -> Any:
 
 
 def table(res: dict[str, Any]) -> str:
-    lines = ["| engine | size px | working px | stylise s (warm) | first run s | passes | added MiB |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| engine | size px | working px | stylise s (warm) | first run s | passes | added MiB "
+             "| peak RSS MiB | load (1 min) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in res["speed"]:
         warm = f"{r['warm_s']:.3f}" if r["warm_s"] is not None else ""
+        peak = f"{r['peak_mib']:.0f}" if "peak_mib" in r else ""
+        load = f"{r['load'][0]:.1f} -> {r['load'][1]:.1f}" if "load" in r else ""
         lines.append(
             f"| {r['engine']} | {r['size']} | {r['working'][1]}×{r['working'][0]} | {warm} | "
-            f"{r['cold_s']:.2f} | {r['passes'] or ''} | {r['added_mib']:.0f} |"
+            f"{r['cold_s']:.2f} | {r['passes'] or ''} | {r['added_mib']:.0f} | {peak} | {load} |"
         )
     gatys = {r["size"]: r["cold_s"] for r in res["speed"] if r["engine"] == "gatys"}
     for r in res["speed"]:
@@ -316,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res["speed"] = []
     if "quality" not in skip:
+        before = [round(v, 2) for v in os.getloadavg()]
         res["quality"] = section_quality(args.model, args.quality_size, args.gatys_photos)
+        res["quality"]["load"] = [before, [round(v, 2) for v in os.getloadavg()]]
     if "sheet" not in skip:
         res["sheet"] = str(section_sheet(args.model))
     res["training"] = load_model(args.model).training
