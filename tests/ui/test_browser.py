@@ -172,7 +172,9 @@ def test_an_engine_that_mixes_offers_a_second_painting_per_target(page, scene, t
         page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
         words = shlex.split(page.locator("#command").inner_text())
         assert words[words.index("--engine") + 1] == "cin"
-        style = f"id:1={paintings[0]}*0.7+{paintings[1]}*0.3"
+        style = (
+            f"id:1={paintings[0].resolve()}*0.7+{paintings[1].resolve()}*0.3"  # as the UI resolves
+        )
         assert words[words.index("--style") + 1] == style, words
         with page.expect_download() as download:
             page.click("#download-image")
