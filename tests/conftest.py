@@ -7,6 +7,7 @@ only; tests that need it skip with a clear reason when it is absent.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,19 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """Ctrl-C behaves as at a terminal, in the tests and in the commands they start.
+
+    A shell without job control starts a background command (``nohup pytest &``, some CI
+    runners) with SIGINT ignored, which its children inherit across ``exec``; then Python never
+    raises ``KeyboardInterrupt`` and the interrupt tests (tests/batching, tests/test_save.py)
+    would test nothing. A handled signal is reset to the default at ``exec``, so installing
+    Python's own handler here also gives every child command a working Ctrl-C.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_root() -> Path:
