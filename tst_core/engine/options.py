@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .vgg import NetworkName, Padding, Pooling, check_layers, default_layers
+from .vgg import (
+    VGG_CONTENT_LAYERS,
+    VGG_DETAIL_LAYERS,
+    VGG_STYLE_LAYERS,
+    NetworkName,
+    Padding,
+    Pooling,
+    check_layers,
+    default_layers,
+)
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 StyleLossName = Literal["gram", "meancov", "sliced"]
@@ -102,12 +111,12 @@ class GatysOptions:
     iterations: int = 100
     optimizer: Optimizer = "lbfgs"
     lr: float | None = None
-    content_layers: tuple[str, ...] = ("conv4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    content_layers: tuple[str, ...] = VGG_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = VGG_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None
     style_loss: StyleLossName = "gram"
     content_weight: float = 1.0
-    detail_layers: tuple[str, ...] = ("relu3_1", "conv4_2")
+    detail_layers: tuple[str, ...] = VGG_DETAIL_LAYERS
     detail_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.0
@@ -186,14 +195,11 @@ class GatysOptions:
 
     def _network_default_layers(self) -> None:
         """Layers left at the (VGG) defaults become the chosen network's defaults."""
-        content, style, detail = default_layers(self.network)
         fields = {f.name: f.default for f in dataclasses.fields(self)}
-        if self.detail_layers == fields["detail_layers"]:
-            object.__setattr__(self, "detail_layers", detail)
-        if self.content_layers == fields["content_layers"]:
-            object.__setattr__(self, "content_layers", content)
-        if self.style_layers == fields["style_layers"]:
-            object.__setattr__(self, "style_layers", style)
+        names = ("content_layers", "style_layers", "detail_layers")
+        for name, layers in zip(names, default_layers(self.network), strict=True):
+            if getattr(self, name) == fields[name]:
+                object.__setattr__(self, name, layers)
 
     def _check_scales(self) -> None:
         s = self.scales
