@@ -42,6 +42,11 @@ STYLE_DIR = SHARED / "images/style"
 DEDICATED = {"the_scream": "scream", "great_wave": "wave"}
 
 
+def load() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded (as benchmarks/engine.py and batch.py)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def masks_folder() -> Path:
     sys.path.insert(0, str(ROOT))
     from tests.bus_people import write
@@ -81,7 +86,7 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
     def rss() -> float:
         return int(Path("/proc/self/statm").read_text().split()[1]) * page
 
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load()[0]
     before, peak, done = rss(), [rss()], threading.Event()
 
     def sample() -> None:
@@ -109,7 +114,7 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
         "engine": engine, "size": size, "working": list(image.shape[-2:]), "cold_s": cold,
         "warm_s": statistics.median(warm) if warm else None, "added_mib": peak[0] - before,
         "passes": res.info.get("passes"), "rois": res.info.get("rois"), "peak_mib": peak[0],
-        "load": [load_before, round(os.getloadavg()[0], 2)],
+        "load": [load_before, load()[0]],
     }  # fmt: skip
 
 
@@ -310,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     res: dict[str, Any] = {
-        "load_at_start": [round(v, 2) for v in os.getloadavg()],
+        "load_at_start": load(),
         "threads": torch.get_num_threads(),
     }
     skip = set(args.skip.split(","))
@@ -320,14 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res["speed"] = []
     if "quality" not in skip:
-        before = [round(v, 2) for v in os.getloadavg()]
+        before = load()
         res["quality"] = section_quality(args.model, args.quality_size, args.gatys_photos)
-        res["quality"]["load"] = [before, [round(v, 2) for v in os.getloadavg()]]
+        res["quality"]["load"] = [before, load()]
     if "sheet" not in skip:
         res["sheet"] = str(section_sheet(args.model))
     res["training"] = load_model(args.model).training
     res["seconds"] = round(time.perf_counter() - started, 1)
-    res["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    res["load_at_end"] = load()
     print(table(res))
     print(f"\nload {res['load_at_start']} -> {res['load_at_end']}, {res['seconds']:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
