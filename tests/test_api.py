@@ -57,7 +57,12 @@ class SpyEngine:
         pass
 
     def stylize(self, photo, targets, progress=None):
-        SpyEngine.seen.update(photo=tuple(photo.shape), style=tuple(targets[0].style.shape))
+        source = targets[0].style_source
+        SpyEngine.seen.update(
+            photo=tuple(photo.shape),
+            style=tuple(targets[0].style.shape),
+            source=None if source is None else tuple(source.shape),
+        )
         return StylizeResult(photo.expand(len(targets), -1, -1, -1), [], {})
 
 
@@ -75,7 +80,16 @@ def test_working_size_and_style_size():
         host=host,
         **{**ARGS, "engine": "spy", "size": 45, "style_size": 20},
     )
-    assert SpyEngine.seen == {"photo": (3, 30, 45), "style": (3, 20, 10)}
+    # the painting is also kept larger (up to 4× the style size), for supersampling
+    assert SpyEngine.seen == {"photo": (3, 30, 45), "style": (3, 20, 10), "source": (3, 80, 40)}
+    for painting, source in (((3, 60, 30), (3, 60, 30)), ((3, 20, 10), None)):
+        tst_core.run(
+            torch.rand(3, 60, 90),
+            {"car": torch.rand(*painting)},
+            host=host,
+            **{**ARGS, "engine": "spy", "size": 45, "style_size": 20},
+        )
+        assert SpyEngine.seen["source"] == source  # never enlarged; none when not larger
 
 
 def test_save_writes_image_and_report_atomically(host, tmp_path):

@@ -535,9 +535,11 @@ class Pipeline:
     def load_style(self, style: Any) -> ResolvedStyle:
         """A request's style (a source or a mix) → its image and the engine's model style.
 
-        Style images are read and resized to ``run.style_size``. Model styles, style names and
-        mixes go to the engine's ``resolve_style`` (:class:`~tst_core.types.StyleResolver`);
-        an engine without it takes one style image per target.
+        Style images are read and resized to ``run.style_size``; a larger file is also kept at
+        up to :data:`SOURCE_HEADROOM` times that size, for an engine that paints a target finer
+        than the working size. Model styles, style names and mixes go to the engine's
+        ``resolve_style`` (:class:`~tst_core.types.StyleResolver`); an engine without it takes
+        one style image per target.
         """
         run_opts = self.session.config.run
         style_size = run_opts.style_size or run_opts.size
@@ -545,16 +547,24 @@ class Pipeline:
         engine = self.plugin("engine")
         if not isinstance(engine, StyleResolver):
             part = image_only(parts, run_opts.engine)
-            return ResolvedStyle(
-                resize_long_side(load_photo(part.source, "style image"), style_size),
-                None,
-                describe(parts),
-            )
+            return _painting(load_photo(part.source, "style image"), style_size, None, parts)
         model = engine.resolve_style(parts)
-        image = None
         if len(parts) == 1 and parts[0].kind == "image":
-            image = resize_long_side(load_photo(parts[0].source, "style image"), style_size)
-        return ResolvedStyle(image, model, describe(parts))
+            return _painting(load_photo(parts[0].source, "style image"), style_size, model, parts)
+        return ResolvedStyle(None, model, describe(parts))
+
+
+#: how much larger than the style size a style image is kept for supersampling (never enlarged)
+SOURCE_HEADROOM = 4
+
+
+def _painting(image: Tensor, side: int, model: Any, parts: Any) -> ResolvedStyle:
+    """``image`` ``(3, h, w)`` at the long side ``side``, and as its source at up to
+    :data:`SOURCE_HEADROOM` times that when the file is larger."""
+    source = None
+    if max(image.shape[-2:]) > side:
+        source = resize_long_side(image, min(max(image.shape[-2:]), SOURCE_HEADROOM * side))
+    return ResolvedStyle(resize_long_side(image, side), model, describe(parts), source)
 
 
 def _photo_bytes(photo: PhotoLike) -> int:

@@ -297,6 +297,7 @@ def build_targets(
                 ids,
                 model_style=loaded.model,
                 options=req.options,
+                style_source=loaded.source,
             )
         )
     return Targets(tuple(items), seg.size)

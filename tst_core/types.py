@@ -194,11 +194,14 @@ class ResolvedStyle:
         trained model's style with no image (a name, a model file).
     :param model: the feed-forward engine's resolution of the style, or ``None``.
     :param name: a short name for reports.
+    :param source: the same painting larger than ``image`` (see :attr:`Target.style_source`),
+        or ``None``.
     """
 
     image: Tensor | None
     model: ModelStyle | None
     name: str
+    source: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,10 @@ class Target:
     :param model_style: the style as a feed-forward engine resolved it (see
         :class:`StyleResolver`), or ``None`` for a plain style image.
     :param options: per-target engine settings (:class:`TargetOptions`).
+    :param style_source: the same painting as ``style`` at a higher resolution (same aspect),
+        or ``None``: an engine that paints the target larger than ``style`` (supersampling, a
+        large ``scale``) resizes this one down instead of enlarging ``style``, whose finest
+        strokes an enlargement would blur.
     """
 
     selector: str
@@ -248,6 +255,7 @@ class Target:
     instance_ids: tuple[int, ...] = ()
     model_style: ModelStyle | None = None
     options: TargetOptions = field(default_factory=TargetOptions)
+    style_source: Tensor | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,8 @@ class Targets:
             check_mask(t.mask, self.size, f"mask of target {t.selector!r}")
             if t.style is not None:
                 check_image(t.style, f"style image of target {t.selector!r}")
+                if t.style_source is not None:
+                    check_image(t.style_source, f"style source of target {t.selector!r}")
             elif t.model_style is None:
                 raise ValueError(
                     f"target {t.selector!r} has neither a style image nor a model style"

@@ -30,6 +30,7 @@ from ..types import (
     Progress,
     ProgressFn,
     StylizeResult,
+    Target,
     Targets,
     Tensor,
     check_image,
@@ -218,10 +219,7 @@ class GatysEngine:
         for k in region.targets:
             box_side = box_long_side(masks[k] if region.masked else None, frame)
             side = painting_side(targets[k], box_side, o)
-            style = targets[k].style
-            assert style is not None  # _check_inputs: every target has a style image
-            side = (side or max(style.shape[-2:])) * region.factor
-            painting = resize_long_side(style, min(side, MAX_PAINTING_SIDE))
+            painting = _painting(targets[k], side, region.factor)
             paintings.append(painting.to(self.device))
             m = None if style_masks is None else style_masks[k]
             painting_masks.append(
@@ -351,6 +349,19 @@ class GatysFullEngine(GatysEngine):
 
     def _layers(self, canvases: list[Tensor], k: int) -> Tensor:
         return torch.stack(canvases)
+
+
+def _painting(target: Target, side: float | None, factor: float) -> Tensor:
+    """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
+    image's) times ``factor``, at most :data:`MAX_PAINTING_SIDE`; resized from the target's
+    ``style_source`` when the style image is smaller than that (enlarging it would blur the
+    strokes that supersampling is there to paint)."""
+    style, source = target.style, target.style_source
+    assert style is not None  # _check_inputs: every target has a style image
+    side = min((side or max(style.shape[-2:])) * factor, MAX_PAINTING_SIDE)
+    if source is None or max(style.shape[-2:]) >= side:
+        return resize_long_side(style, side)
+    return resize_long_side(source, side)
 
 
 def _hw(image: Tensor) -> tuple[int, int]:
