@@ -84,8 +84,7 @@ class FillEngine:
     def stylize(self, photo, targets, progress=None) -> StylizeResult:
         if self.options.fail:
             raise EngineError("the loss became NaN at iteration 2; lower the learning rate")
-        if self.options.die_if is not None and self.options.die_if.exists():
-            self.options.die_if.unlink()
+        if self.options.die_if is not None and _claim(self.options.die_if):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.options.stall_save is not None:
             from tst_core import api
@@ -138,3 +137,13 @@ def tst_register_engines(register):
     register(
         "fake-fill", FillEngine, options=FillOptions, description="test: flat colour per target"
     )
+
+
+def _claim(marker: Path) -> bool:
+    """Remove ``marker``; whether this call did (one worker of several racing for it wins:
+    checking that it exists, then removing it, let two workers both die)."""
+    try:
+        marker.unlink()
+    except FileNotFoundError:
+        return False
+    return True
