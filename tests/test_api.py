@@ -90,6 +90,13 @@ def test_working_size_and_style_size():
             **{**ARGS, "engine": "spy", "size": 45, "style_size": 20},
         )
         assert SpyEngine.seen["source"] == source  # never enlarged; none when not larger
+    tst_core.run(
+        torch.rand(3, 60, 90),
+        {"car": torch.rand(3, 8, 4200)},
+        host=host,
+        **{**ARGS, "engine": "spy", "size": 45, "style_size": 1100},
+    )
+    assert SpyEngine.seen["source"] == (3, 8, 4096)  # at most the largest painting's side
 
 
 def test_save_writes_image_and_report_atomically(host, tmp_path):

@@ -53,6 +53,7 @@ from .select import (
 )
 from .styles import describe, image_only, parse_style, style_parts
 from .types import (
+    MAX_PAINTING_SIDE,
     Env,
     ProgressFn,
     ResolvedStyle,
@@ -560,10 +561,12 @@ SOURCE_HEADROOM = 4
 
 def _painting(image: Tensor, side: int, model: Any, parts: Any) -> ResolvedStyle:
     """``image`` ``(3, h, w)`` at the long side ``side``, and as its source at up to
-    :data:`SOURCE_HEADROOM` times that when the file is larger."""
+    :data:`SOURCE_HEADROOM` times that (and :data:`~tst_core.types.MAX_PAINTING_SIDE`) when
+    the file is larger."""
     source = None
     if max(image.shape[-2:]) > side:
-        source = resize_long_side(image, min(max(image.shape[-2:]), SOURCE_HEADROOM * side))
+        source_side = min(max(image.shape[-2:]), SOURCE_HEADROOM * side, MAX_PAINTING_SIDE)
+        source = resize_long_side(image, source_side)
     return ResolvedStyle(resize_long_side(image, side), model, describe(parts), source)
 
 

@@ -186,6 +186,10 @@ class ModelStyle:
         return "+".join(f"{style}*{weight:g}" for _, style, weight in self.parts)
 
 
+#: the longest side a painting is kept at or resized to (a style source, a huge @scale)
+MAX_PAINTING_SIDE = 4096
+
+
 @dataclass(frozen=True)
 class ResolvedStyle:
     """What the pipeline's style loader hands :func:`~tst_core.select.build_targets`.

@@ -26,6 +26,7 @@ from ..boxes import Box
 from ..device import resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
 from ..types import (
+    MAX_PAINTING_SIDE,
     Env,
     Progress,
     ProgressFn,
@@ -53,9 +54,6 @@ from .plan import (
 )
 from .precision import check_precision
 from .vgg import build_network, receptive_field
-
-#: the longest side a painting is resized to (a huge @scale on a large target)
-MAX_PAINTING_SIDE = 4096
 
 
 @dataclass
@@ -353,7 +351,7 @@ class GatysFullEngine(GatysEngine):
 
 def _painting(target: Target, side: float | None, factor: float) -> Tensor:
     """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
-    image's) times ``factor``, at most :data:`MAX_PAINTING_SIDE`; resized from the target's
+    image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from the target's
     ``style_source`` when the style image is smaller than that (enlarging it would blur the
     strokes that supersampling is there to paint)."""
     style, source = target.style, target.style_source
