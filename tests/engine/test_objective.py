@@ -4,6 +4,7 @@ forward pass per evaluation for every target."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from tst_core.engine.objective import Objective, style_targets
 from tst_core.engine.options import GatysOptions
@@ -93,3 +94,23 @@ def test_one_forward_pass_per_evaluation_for_any_number_of_targets():
     terms = objective(photo(H, W)[None].requires_grad_(True))
     assert {"style/0", "style/1", "style/2"} <= set(terms)
     assert len(calls) == 1
+
+
+def test_tv_terms_weigh_a_supersampled_image_as_the_image_it_stands_for():
+    # the same colour field at the working size and sampled twice as finely: per optimised
+    # pixel its steps are half as large; the factor's square puts the terms back level
+    o = GatysOptions(**{**PAPER, "tv_weight": 1.0, "chroma_tv_weight": 1.0})
+    net = build_network(layers=(*o.content_layers, *o.style_layers))
+    coarse = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    field = F.interpolate(coarse[None], size=(32, 32), mode="bilinear", align_corners=True)
+    fine = F.interpolate(field, size=(64, 64), mode="bilinear", align_corners=True)
+    styles = [style_targets(net, stripes(), o)]
+
+    def terms(image, factor):
+        objective = Objective(net, image[0], None, styles, [1.0], o, factor=factor)
+        return objective(image)
+
+    working, plain, supersampled = terms(field, 1.0), terms(fine, 1.0), terms(fine, 2.0)
+    for name in ("tv", "chroma_tv"):
+        assert float(plain[name]) < 0.3 * float(working[name])  # unscaled: far weaker
+        torch.testing.assert_close(supersampled[name], working[name], rtol=0.15, atol=0)

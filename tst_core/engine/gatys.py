@@ -290,6 +290,7 @@ class GatysEngine:
                 o,
                 ids=region.targets,
                 generator=generator,
+                factor=region.factor,
             )
             start = (
                 initial_image(content, masks, paintings, o.init, generator)

@@ -104,6 +104,9 @@ class Objective(nn.Module):
     :param strengths: for each target, the multiplier of its style weight.
     :param ids: the targets' numbers in the loss names (``style/{id}``); default ``0..K-1``.
     :param generator: the sliced loss's random directions.
+    :param factor: how many times finer than the working image ``content`` is sampled
+        (supersampling): the TV terms count differences per working-image pixel (times
+        ``factor²``), so a colour step weighs as much supersampled as it would unsupersampled.
     """
 
     def __init__(
@@ -117,9 +120,11 @@ class Objective(nn.Module):
         *,
         ids: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
+        factor: float = 1.0,
     ) -> None:
         super().__init__()
         self.net = net
+        self.tv_scale = factor * factor
         self.options = options
         self.ids = list(range(len(styles)) if ids is None else ids)
         self.content_layers = list(options.content_layers)
@@ -179,9 +184,9 @@ class Objective(nn.Module):
         for k in sorted(style):
             terms[f"style/{self.ids[k]}"] = self.weights[k] * style[k]
         if o.tv_weight > 0:
-            terms["tv"] = o.tv_weight * self.tv(image)
+            terms["tv"] = o.tv_weight * self.tv_scale * self.tv(image)
         if o.chroma_tv_weight > 0:
-            terms["chroma_tv"] = o.chroma_tv_weight * self.tv(chroma(image))
+            terms["chroma_tv"] = o.chroma_tv_weight * self.tv_scale * self.tv(chroma(image))
         total = image.new_zeros((), dtype=torch.float32)
         for term in terms.values():
             total = total + term.float()

@@ -93,7 +93,9 @@ class GatysOptions:
     :param supersample_side: optimise a small target's box finely enough that its side
         (the square root of its area) reaches this many pixels, then downsample (a target's
         ``@supersample=`` wins); the factors shrink so that all boxes together cost no more
-        pixels than the frame; ``0``: at the working size.
+        pixels than the frame; ``0``: at the working size. A supersampled target's painting
+        is resized from the style file, and the TV terms are scaled by the factor's square so
+        that they weigh colour steps per working-image pixel.
     :param supersample_max: the largest supersampling factor chosen automatically.
     :param frame_pad: where a region touches the frame's border, optimise this many pixels
         more beyond it (the photo and the masks mirrored) and drop them afterwards, so that the
