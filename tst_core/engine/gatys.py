@@ -352,9 +352,9 @@ class GatysFullEngine(GatysEngine):
 
 def _painting(target: Target, side: float | None, factor: float) -> Tensor:
     """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
-    image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from the target's
-    ``style_source`` when the style image is smaller than that (enlarging it would blur the
-    strokes that supersampling is there to paint)."""
+    image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from
+    the target's ``style_source`` when the style image is smaller than that (enlarging it would
+    blur the strokes that supersampling is there to paint)."""
     style, source = target.style, target.style_source
     assert style is not None  # _check_inputs: every target has a style image
     side = min((side or max(style.shape[-2:])) * factor, MAX_PAINTING_SIDE)
