@@ -548,10 +548,12 @@ class Pipeline:
         engine = self.plugin("engine")
         if not isinstance(engine, StyleResolver):
             part = image_only(parts, run_opts.engine)
-            return _painting(load_photo(part.source, "style image"), style_size, None, parts)
+            return _style_image(load_photo(part.source, "style image"), style_size, None, parts)
         model = engine.resolve_style(parts)
         if len(parts) == 1 and parts[0].kind == "image":
-            return _painting(load_photo(parts[0].source, "style image"), style_size, model, parts)
+            return _style_image(
+                load_photo(parts[0].source, "style image"), style_size, model, parts
+            )
         return ResolvedStyle(None, model, describe(parts))
 
 
@@ -559,7 +561,7 @@ class Pipeline:
 SOURCE_HEADROOM = 4
 
 
-def _painting(image: Tensor, side: int, model: Any, parts: Any) -> ResolvedStyle:
+def _style_image(image: Tensor, side: int, model: Any, parts: Any) -> ResolvedStyle:
     """``image`` ``(3, h, w)`` at the long side ``side``, and as its source at up to
     :data:`SOURCE_HEADROOM` times that (and :data:`~tst_core.types.MAX_PAINTING_SIDE`) when
     the file is larger."""
