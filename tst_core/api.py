@@ -55,9 +55,11 @@ from .styles import describe, image_only, parse_style, style_parts
 from .types import (
     MAX_PAINTING_SIDE,
     Env,
+    ModelStyle,
     ProgressFn,
     ResolvedStyle,
     Segmentation,
+    StylePart,
     StyleResolver,
     StylizeResult,
     TargetOptions,
@@ -561,7 +563,9 @@ class Pipeline:
 SOURCE_HEADROOM = 4
 
 
-def _style_image(image: Tensor, side: int, model: Any, parts: Any) -> ResolvedStyle:
+def _style_image(
+    image: Tensor, side: int, model: ModelStyle | None, parts: Sequence[StylePart]
+) -> ResolvedStyle:
     """``image`` ``(3, h, w)`` at the long side ``side``, and as its source at up to
     :data:`SOURCE_HEADROOM` times that (and :data:`~tst_core.types.MAX_PAINTING_SIDE`) when
     the file is larger."""
