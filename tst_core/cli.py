@@ -298,6 +298,7 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     p.set_defaults(func=cmd_compare)
 
     _add_batch_parser(sub)
+    _add_video_parser(sub)
 
     p = sub.add_parser(
         "plugins", help="list segmenters, engines and compositors, and broken plugins"
@@ -380,6 +381,39 @@ def _add_batch_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_batch)
 
 
+def _video_helpers() -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        add_style_arg=_add_style_arg,
+        add_plugin_args=_add_plugin_args,
+        add_working_args=_add_working_args,
+        add_config_args=_add_config_args,
+        positive=_positive,
+        session_kwargs=_session_kwargs,
+        printable=printable,
+    )
+
+
+def _add_video_parser(sub: Any) -> None:
+    from .clips.command import EXAMPLES_VIDEO, configure
+
+    p = sub.add_parser(
+        "video",
+        help="stylise the tracked objects of a clip, without flicker",
+        epilog=EXAMPLES_VIDEO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    configure(p, _video_helpers())
+    p.set_defaults(func=cmd_video)
+
+
+def cmd_video(args: argparse.Namespace) -> None:
+    from .clips.command import run
+
+    run(args, _video_helpers())
+
+
 def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None:
     for entry in commands.values():
         if entry.name in sub.choices:
@@ -397,7 +431,9 @@ def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None
         p.set_defaults(func=entry.run)
 
 
-BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config", "weights"})
+BUILTIN_COMMANDS = frozenset(
+    {"segment", "run", "compare", "batch", "video", "plugins", "config", "weights"}
+)
 
 
 def _needs_plugin_commands(argv: Sequence[str]) -> bool:

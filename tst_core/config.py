@@ -155,7 +155,7 @@ class Config:
         }
         for kind in KINDS:
             names = set(self.plugins.get(kind, {}))
-            if selected[kind] in host.registry(kind):
+            if kind in selected and selected[kind] in host.registry(kind):
                 names.add(selected[kind])
             tables = {n: opts.to_table(self.options_for(host, kind, n)) for n in sorted(names)}
             if tables:

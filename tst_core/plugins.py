@@ -38,6 +38,7 @@ _HOOKS: dict[Kind, str] = {
     "segmenter": "tst_register_segmenters",
     "engine": "tst_register_engines",
     "blend": "tst_register_compositors",
+    "tracker": "tst_register_trackers",
 }
 
 

@@ -12,13 +12,23 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .errors import DuplicatePluginError, PluginError
-from .types import Compositor, Engine, Env, Segmenter
+from .types import Compositor, Engine, Env, Segmenter, Tracker
 
-Kind = Literal["segmenter", "engine", "blend"]
-KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend")
-KIND_TITLES: dict[Kind, str] = {"segmenter": "segmenter", "engine": "engine", "blend": "compositor"}
+Kind = Literal["segmenter", "engine", "blend", "tracker"]
+KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend", "tracker")
+KIND_TITLES: dict[Kind, str] = {
+    "segmenter": "segmenter",
+    "engine": "engine",
+    "blend": "compositor",
+    "tracker": "tracker",
+}
 #: the protocol (in :mod:`tst_core.types`) what a factory of each kind returns must follow
-PROTOCOLS: dict[Kind, type] = {"segmenter": Segmenter, "engine": Engine, "blend": Compositor}
+PROTOCOLS: dict[Kind, type] = {
+    "segmenter": Segmenter,
+    "engine": Engine,
+    "blend": Compositor,
+    "tracker": Tracker,
+}
 
 T = TypeVar("T")
 
@@ -32,7 +42,7 @@ class NoOptions:
 class Entry(Generic[T]):
     """One registered plugin object.
 
-    :param kind: ``"segmenter"``, ``"engine"`` or ``"blend"`` (a compositor).
+    :param kind: ``"segmenter"``, ``"engine"``, ``"blend"`` (a compositor) or ``"tracker"``.
     :param name: registry name, what users type (``--blend mrf``).
     :param factory: ``factory(options, env) -> object`` following the kind's protocol.
     :param options: a dataclass type; its field defaults are the plugin's defaults.

@@ -449,3 +449,14 @@ class Compositor(Protocol):
     def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
         """:param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``. :returns: ``(3, H, W)``."""
         ...
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Follows objects across the frames of a clip (``tst video``; see
+    :mod:`tst_core.clips.tracks`, which holds the per-clip ``TrackSession`` protocol)."""
+
+    def start(self, size: tuple[int, int], fps: float) -> Any:
+        """A new clip of frames of ``size`` ``(H, W)`` at ``fps`` frames per second: returns
+        its ``TrackSession``, whose ``update`` is called once per frame."""
+        ...

@@ -53,6 +53,7 @@ from .plan import (
     scaled_size,
 )
 from .precision import check_precision
+from .temporal import TemporalInput, region_temporal, with_temporal
 from .vgg import build_network, receptive_field
 
 
@@ -147,6 +148,7 @@ class GatysEngine:
         progress: ProgressFn | None = None,
         *,
         style_masks: Sequence[Tensor | None] | None = None,
+        temporal: TemporalInput | None = None,
     ) -> StylizeResult:
         """Stylise the targets of ``photo``.
 
@@ -155,6 +157,8 @@ class GatysEngine:
         :param progress: called once per iteration (see :class:`~tst_core.types.Progress`).
         :param style_masks: optional, one per target: a ``(h, w)`` mask of its style image, so
             that only that part of the painting is the style (Python API only).
+        :param temporal: the previous frame's result warped to this one, for video: a warm
+            start and a temporal loss (:mod:`.temporal`); ``None``: a photo on its own.
         :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1], per-iteration losses, report facts.
         """
         masks = grow_masks(_check_inputs(photo, targets, style_masks), self.options.band)
@@ -169,7 +173,8 @@ class GatysEngine:
         with torch_threads(o.threads):
             try:
                 for job in jobs:
-                    x = self._optimise(job, targets, counter, canvases[job.region.canvas])
+                    canvas = canvases[job.region.canvas]
+                    x = self._optimise(job, targets, counter, canvas, temporal, masks)
                     paste(
                         canvases[job.region.canvas],
                         _rgb(job.unpadded(x)),
@@ -260,9 +265,23 @@ class GatysEngine:
                     "the deepest network layer needs; use a larger --size (or --style-size)"
                 )
 
-    def _optimise(self, job: _Job, targets: Targets, counter: Counter, canvas: Tensor) -> Tensor:
+    def _optimise(
+        self,
+        job: _Job,
+        targets: Targets,
+        counter: Counter,
+        canvas: Tensor,
+        temporal: TemporalInput | None = None,
+        masks: Tensor | None = None,
+    ) -> Tensor:
         """The coarse-to-fine loop of one region: ``(C, h, w)`` at its sampled size."""
         o, region = self.options, job.region
+        warm = None
+        if temporal is not None and masks is not None:
+            inside = masks.sum(0).clamp(0.0, 1.0)
+            warm = region_temporal(
+                temporal, inside, region.box, region.sampled, job.pads, self.device
+            )
         generator = torch.Generator().manual_seed(self.seed + region.targets[0])
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
@@ -292,19 +311,23 @@ class GatysEngine:
                 generator=generator,
                 factor=region.factor,
             )
-            start = (
-                initial_image(content, masks, paintings, o.init, generator)
-                if x is None
-                else resize_image(x, size)
-            )
+            if x is not None:
+                start = resize_image(x, size)
+            elif warm is not None and warm.init:
+                start = warm.at(size).start(content)
+            else:
+                start = initial_image(content, masks, paintings, o.init, generator)
             if job.channels == 1:
                 start = start[:1]
 
             def on_step(_: int, terms: dict[str, float], current: Tensor) -> None:
                 counter(terms, lambda: _snapshot(canvas, job, current[0], o.preserve_color))
 
+            loss_fn = _on_rgb(objective)
+            if warm is not None and warm.loss_weight > 0:
+                loss_fn = with_temporal(loss_fn, warm.at(size).loss(), warm.loss_weight)
             x = optimize(
-                _on_rgb(objective),
+                loss_fn,
                 start[None],
                 iterations=iterations,
                 optimizer=o.optimizer,

@@ -1,0 +1,81 @@
+"""``tst_core.video(...)``: the Python side of ``tst video``.
+
+>>> import tst_core
+>>> result = tst_core.video("bunny.mp4", ["id:0=udnie/"], output="bunny_tst.mp4",
+...                         engine="fast", size=640, segmenter="yolo",
+...                         segmenter_options={"weights": "yolov8n-seg_int8.tflite"},
+...                         start=1.0, end=4.0)
+>>> result.report["seconds_per_frame"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SelectionError
+from ..types import ProgressFn
+from .options import VideoOptions
+from .pipeline import VideoPipeline, VideoResult
+
+VIDEO_FIELDS = frozenset(f.name for f in dataclasses.fields(VideoOptions))
+
+
+def make_video_options(
+    options: VideoOptions | Mapping[str, Any] | None, **fields: Any
+) -> VideoOptions:
+    """A :class:`VideoOptions` from a mapping (or an instance) with ``fields`` over it."""
+    base = dataclasses.asdict(options) if isinstance(options, VideoOptions) else dict(options or {})
+    unknown = sorted(set(base) - VIDEO_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"unknown video option '{unknown[0]}'; valid: {', '.join(sorted(VIDEO_FIELDS))}"
+        )
+    base.update({k: v for k, v in fields.items() if v is not None})
+    return VideoOptions(**base)
+
+
+def video(
+    clip: str | Path,
+    styles: Any = (),
+    *,
+    output: str | Path | None = None,
+    preview: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    video_options: VideoOptions | Mapping[str, Any] | None = None,
+    tracker_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> VideoResult:
+    """Stylise the tracked objects of ``clip`` into ``output`` (an ``.mp4``, or a folder of
+    frames), and/or write the clip with its track ids drawn into ``preview``.
+
+    :param styles: as for :func:`tst_core.run`: ``["id:0=starry.jpg", "person#1=udnie/"]``;
+        the selectors follow their objects through the clip (:mod:`tst_core.clips.selection`).
+    :param video_options: a :class:`~tst_core.clips.options.VideoOptions` or a mapping of its
+        fields; the fields may also be given as keyword arguments (``start=2.0``,
+        ``temporal="blend"``), which win.
+    :param tracker_options: options of the chosen tracker (``{"max_lost": 10}``).
+    :param kwargs: the configuration, as for :func:`tst_core.api.session` (``engine``,
+        ``segmenter``, ``size``, ``config``, ``sets``, ...), and video option fields.
+    :returns: the outputs written, the report (``None`` for a preview alone) and the tracks.
+    """
+    from ..api import Pipeline, session, style_requests
+
+    fields = {k: kwargs.pop(k) for k in list(kwargs) if k in VIDEO_FIELDS}
+    options = make_video_options(video_options, **fields)
+    sess = session(**kwargs)
+    if tracker_options:
+        config = sess.config.with_options(sess.host, "tracker", options.tracker, tracker_options)
+        sess = dataclasses.replace(sess, config=config)
+    pipe = VideoPipeline(Pipeline(sess), options)
+    requests = style_requests(styles) if styles else []
+    if output is None:
+        if preview is None:
+            raise ConfigError("give an output (output=...) or a preview (preview=...)")
+        log, written = pipe.preview(clip, preview, requests, progress=progress)
+        return VideoResult(written, {}, log, len(log), 0)
+    if not requests:
+        raise SelectionError("no style given; add one, e.g. id:0=starry_night.jpg")
+    return pipe.run(clip, requests, output, progress=progress, preview=preview)
