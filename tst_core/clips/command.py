@@ -95,7 +95,7 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
         metavar="B",
         help="previous mask's weight in each mask (0.5)",
     )
-    t.add_argument("--flow", choices=FLOW_QUALITIES, help="optical flow preset (fast)")
+    t.add_argument("--flow", choices=FLOW_QUALITIES, help="optical flow preset (medium)")
     helpers.add_working_args(p, "auto: a bar on a terminal, else nothing")
     helpers.add_config_args(p)
 

@@ -98,11 +98,29 @@ class FlowEstimator:
         dis = self._for((int(source.shape[0]), int(source.shape[1])))
         return dis.calc(source, target, None)
 
-    def motion(self, previous: np.ndarray, current: np.ndarray) -> Motion:
-        """Backward and forward flow between two grey frames, and where they agree."""
-        backward = self.flow(current, previous)
-        forward = self.flow(previous, current)
-        return Motion(backward, forward, consistent(backward, forward))
+    def motion(self, previous: np.ndarray, current: np.ndarray, scale: float = 1.0) -> Motion:
+        """Backward and forward flow between two grey frames, and where they agree.
+
+        :param scale: compute the flow on the frames resized by this factor (``0.5``: a
+            quarter of the pixels, for tracking) and bring it back to the frames' size.
+        """
+        if scale >= 1.0:
+            backward = self.flow(current, previous)
+            forward = self.flow(previous, current)
+            return Motion(backward, forward, consistent(backward, forward))
+        cv2 = import_cv2()
+        h, w = previous.shape[:2]
+        small = (max(8, round(w * scale)), max(8, round(h * scale)))
+        a = cv2.resize(previous, small, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(current, small, interpolation=cv2.INTER_AREA)
+        low = self.motion(a, b)
+
+        def up(flow: np.ndarray) -> np.ndarray:
+            big = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+            return big * np.array([w / small[0], h / small[1]], np.float32)
+
+        valid = cv2.resize(low.valid, (w, h), interpolation=cv2.INTER_NEAREST)
+        return Motion(up(low.backward), up(low.forward), valid)
 
 
 def _grid(h: int, w: int) -> np.ndarray:
@@ -110,15 +128,19 @@ def _grid(h: int, w: int) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def warp(image: np.ndarray, backward: np.ndarray, *, nearest: bool = False) -> np.ndarray:
+Interpolation = Literal["nearest", "linear", "cubic"]
+
+
+def warp(image: np.ndarray, backward: np.ndarray, how: Interpolation = "linear") -> np.ndarray:
     """``image`` of frame ``t − 1`` (``(H, W)`` or ``(H, W, C)``, any dtype OpenCV remaps)
-    brought to frame ``t``: ``out(x) = image(x + b(x))``, bilinear (``nearest``: nearest
-    neighbour), the border pixels repeated where the flow points outside the frame."""
+    brought to frame ``t``: ``out(x) = image(x + b(x))``, interpolated ``how`` (``cubic``
+    keeps a picture that is warped again and again sharp; it may overshoot the value range),
+    the border pixels repeated where the flow points outside the frame."""
     cv2 = import_cv2()
     h, w = backward.shape[:2]
     coords = _grid(h, w) + backward
-    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(image, coords, None, mode, borderMode=cv2.BORDER_REPLICATE)
+    mode = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+    return cv2.remap(image, coords, None, mode[how], borderMode=cv2.BORDER_REPLICATE)
 
 
 def consistent(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:

@@ -50,7 +50,8 @@ class VideoOptions:
         final-scale iterations.
     :param mask_smoothing: the weight of the previous mask carried along the flow in each
         frame's mask (0–1; 0: the segmenter's masks as they are).
-    :param flow: DIS optical flow preset: ``ultrafast``, ``fast`` or ``medium``.
+    :param flow: the temporal stage's DIS optical flow preset: ``ultrafast``, ``fast`` or
+        ``medium`` (the first pass, which only tracks, uses ``fast`` at half the working size).
     :param segment_frames: frames per segment: the unit a killed run resumes from.
     :param crf: libx264 quality (0–51, lower is better; 18 looks lossless).
     :param preset: libx264 speed preset.
@@ -69,7 +70,7 @@ class VideoOptions:
     temporal_weight: float = 50.0
     warm_iterations: int | None = None
     mask_smoothing: float = 0.5
-    flow: FlowQuality = "fast"
+    flow: FlowQuality = "medium"
     segment_frames: int = 50
     crf: int = DEFAULT_CRF
     preset: str = DEFAULT_PRESET
@@ -124,7 +125,7 @@ class VideoOptions:
         """The options the tracks depend on (part of the work folder's tracks key)."""
         return {
             k: getattr(self, k)
-            for k in ("start", "end", "every", "segment_every", "tracker", "flow")
+            for k in ("start", "end", "every", "segment_every", "tracker")
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -68,6 +68,12 @@ if TYPE_CHECKING:
     from ..api import Pipeline
 
 
+#: the first pass computes its flow (for the tracker: DIS ``fast``) at this fraction of the
+#: working size, when that leaves at least TRACKING_SIDE pixels on the long side
+TRACKING_SCALE = 0.5
+TRACKING_SIDE = 240
+
+
 def to_tensor(image: np.ndarray) -> Tensor:
     """RGB ``uint8`` ``(H, W, 3)`` → float32 ``(3, H, W)`` in [0, 1]."""
     return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0).contiguous()
@@ -233,7 +239,8 @@ class VideoPipeline:
         segmenting = not requests or needs_segmentation(requests)
         segmenter = self.pipeline.plugin("segmenter") if segmenting else None
         session = self.pipeline.plugin("tracker", o.tracker).start(size, float(info.fps))
-        flow = FlowEstimator(o.flow)
+        flow = FlowEstimator("fast")  # carrying masks needs less than the temporal stage
+        scale = TRACKING_SCALE if max(size) * TRACKING_SCALE >= TRACKING_SIDE else 1.0
         previous: np.ndarray | None = None
         t0 = time.perf_counter()
         total = max(1, info.frames // o.every)
@@ -241,7 +248,9 @@ class VideoPipeline:
             image = to_tensor(frame.image)
             with timings("flow"):
                 g = grey(frame.image)
-                motion = None if previous is None or segmenter is None else flow.motion(previous, g)
+                motion = None
+                if previous is not None and segmenter is not None:
+                    motion = flow.motion(previous, g, scale)
             seg: Segmentation | None = None
             if segmenter is not None and frame.index % o.segment_every == 0:
                 with timings("segment"):

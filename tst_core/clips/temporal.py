@@ -30,11 +30,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..engine.temporal import TemporalInput
 from ..types import Tensor
-from .flow import Motion, warp
+from .flow import Interpolation, Motion, import_cv2, warp
+
+
+#: how stylised images are warped (see :func:`warp_image`)
+WARP: Interpolation = "cubic"
 
 
 def to_hwc(image: Tensor) -> np.ndarray:
@@ -47,8 +50,10 @@ def from_hwc(array: np.ndarray) -> Tensor:
 
 
 def warp_image(image: Tensor, motion: Motion) -> Tensor:
-    """``(3, H, W)`` of frame ``t − 1`` → frame ``t`` along ``motion`` (bilinear)."""
-    return from_hwc(warp(to_hwc(image), motion.backward))
+    """``(3, H, W)`` of frame ``t − 1`` → frame ``t`` along ``motion`` (bicubic: the state is
+    warped again every frame, and bilinear resampling would blur the strokes a little more
+    each time), in [0, 1]."""
+    return from_hwc(warp(to_hwc(image), motion.backward, WARP)).clamp_(0.0, 1.0)
 
 
 def warp_masks(masks: Tensor, motion: Motion) -> Tensor:
@@ -69,10 +74,13 @@ def valid(motion: Motion) -> Tensor:
 
 def near(masks: Tensor, radius: int) -> Tensor:
     """``(K, H, W)``: 1 within ``radius`` pixels of each mask's hard region (mask > 0.5)."""
+    hard = (masks > 0.5).numpy().astype(np.uint8)
     if radius <= 0:
-        return (masks > 0.5).float()
-    hard = (masks > 0.5).float()[:, None]
-    return F.max_pool2d(hard, 2 * radius + 1, stride=1, padding=radius)[:, 0]
+        return torch.from_numpy(hard.astype(np.float32))
+    cv2 = import_cv2()
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    grown = np.stack([cv2.dilate(m, kernel) for m in hard])
+    return torch.from_numpy(grown.astype(np.float32))
 
 
 def smooth_masks(
