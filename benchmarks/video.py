@@ -87,8 +87,12 @@ def jobs() -> dict[str, Job]:
     # YOLO calls the bunny a cat, a bird, a cow or a sheep from frame to frame: its track is
     # id 0 (labelled by its most frequent label, cat), which is what the selector names
     return {
-        "bunny-fast": Job("bunny-fast", bunny, "id:0", udnie, udnie_painting, "fast", 640, None, fast),
-        "bikes-fast": Job("bikes-fast", bikes, "bicycle", udnie, udnie_painting, "fast", 640, None, fast),
+        "bunny-fast": Job(
+            "bunny-fast", bunny, "id:0", udnie, udnie_painting, "fast", 640, None, fast
+        ),
+        "bikes-fast": Job(
+            "bikes-fast", bikes, "bicycle", udnie, udnie_painting, "fast", 640, None, fast
+        ),
         "carphone-fast": Job(
             "carphone-fast", carphone, "person#0", udnie, udnie_painting, "fast", 640, None, fast
         ),
@@ -137,7 +141,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from tst_core.select import parse_style_arg
 
     options = dict(spec["options"])
-    sets = [f"engine.{spec['engine']}.{k[7:]}={v}" for k, v in options.items() if k.startswith("engine.")]
+    sets = [
+        f"engine.{spec['engine']}.{k[7:]}={v}"
+        for k, v in options.items()
+        if k.startswith("engine.")
+    ]
     video = {k: v for k, v in options.items() if not k.startswith("engine.")}
     out = Path(spec["output"])
     for p in (out, out.with_suffix(".json")):
@@ -159,9 +167,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     log = result.tracks
     chosen = choose(log, [parse_style_arg(s) for s in styles], None)
-    masks = np.stack(
-        [frame_masks(log, chosen, i).amax(0).numpy() > 0.5 for i in range(len(log))]
-    )
+    masks = np.stack([frame_masks(log, chosen, i).amax(0).numpy() > 0.5 for i in range(len(log))])
     np.save(out.with_suffix(".masks.npy"), np.packbits(masks, axis=-1))
     return {
         "seconds": seconds,
@@ -186,7 +192,9 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 # --- metrics -------------------------------------------------------------------------------
 
 
-def decoded(path: Path, size: tuple[int, int] | None = None, end: float | None = None) -> list[np.ndarray]:
+def decoded(
+    path: Path, size: tuple[int, int] | None = None, end: float | None = None
+) -> list[np.ndarray]:
     from tst_core.clips.read import Span, read_frames
 
     return [f.image for f in read_frames(path, Span(0.0, end), size)]
@@ -198,11 +206,15 @@ def warping_errors(frames: list[np.ndarray], motions: list[Any], masks: np.ndarr
     out = []
     for t in range(1, len(frames)):
         if masks[t].any():
-            out.append(warping_error(frames[t], frames[t - 1], motions[t - 1], masks[t].astype(np.float32)))
+            out.append(
+                warping_error(frames[t], frames[t - 1], motions[t - 1], masks[t].astype(np.float32))
+            )
     return out
 
 
-def style_distances(frames: list[np.ndarray], masks: np.ndarray, painting: Path, every: int) -> list[float]:
+def style_distances(
+    frames: list[np.ndarray], masks: np.ndarray, painting: Path, every: int
+) -> list[float]:
     import torch
 
     from tst_core.api import load_photo
@@ -230,7 +242,9 @@ def measure(job: Job, results: dict[str, dict[str, Any]], out: Path, swd_every: 
 
     first = next(iter(results.values()))
     n, h = first["shape"][0], first["shape"][1]
-    masks = np.unpackbits(np.load(out / f"{job.name}-per-frame.masks.npy"), axis=-1)[..., : first["shape"][2]].astype(bool)
+    masks = np.unpackbits(np.load(out / f"{job.name}-per-frame.masks.npy"), axis=-1)[
+        ..., : first["shape"][2]
+    ].astype(bool)
     size = (h, first["shape"][2])
     photo = decoded(job.clip, size, job.end)[:n]
     flow = FlowEstimator("medium")
@@ -241,8 +255,12 @@ def measure(job: Job, results: dict[str, dict[str, Any]], out: Path, swd_every: 
             continue
         frames = decoded(out / f"{job.name}-{name}.mp4")[:n]
         r["warping_error"] = float(np.mean(warping_errors(frames, motions, masks)))
-        r["style_distance"] = float(np.mean(style_distances(frames, masks, job.painting, swd_every)))
-    results["photo"]["style_distance"] = float(np.mean(style_distances(photo, masks, job.painting, swd_every)))
+        r["style_distance"] = float(
+            np.mean(style_distances(frames, masks, job.painting, swd_every))
+        )
+    results["photo"]["style_distance"] = float(
+        np.mean(style_distances(photo, masks, job.painting, swd_every))
+    )
 
 
 def strip(job: Job, out: Path, methods: list[str], count: int = 5) -> Path:
@@ -271,8 +289,16 @@ def table(all_results: dict[str, dict[str, dict[str, Any]]]) -> str:
         base = results.get("per-frame", {})
         for name, r in results.items():
             werr, swd = r.get("warping_error"), r.get("style_distance")
-            wr = werr / base["warping_error"] if werr is not None and base.get("warping_error") else None
-            sr = swd / base["style_distance"] if swd is not None and base.get("style_distance") else None
+            wr = (
+                werr / base["warping_error"]
+                if werr is not None and base.get("warping_error")
+                else None
+            )
+            sr = (
+                swd / base["style_distance"]
+                if swd is not None and base.get("style_distance")
+                else None
+            )
             lines.append(
                 f"{job:<15} {name:<12} {r.get('frames', ''):>6} {_f(r.get('seconds'), 1):>8} "
                 f"{_f(r.get('fps'), 2):>6} {_f(r.get('peak_mib'), 0):>8} {_f(werr, 4):>9} "
@@ -292,11 +318,17 @@ def acceptance(all_results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             continue
         r, base = all_results[job]["tst"], all_results[job]["per-frame"]
         ratio = r["warping_error"] / base["warping_error"]
-        out.append(f"{job}: warping error {ratio:.3f} of per-frame's (<= 0.5: {'pass' if ratio <= 0.5 else 'FAIL'})")
+        out.append(
+            f"{job}: warping error {ratio:.3f} of per-frame's (<= 0.5: {'pass' if ratio <= 0.5 else 'FAIL'})"
+        )
         if job == "bunny-fast":
             swd = r["style_distance"] / base["style_distance"] - 1
-            out.append(f"{job}: style distance {swd:+.1%} of per-frame's (within 10 %: {'pass' if abs(swd) <= 0.1 else 'FAIL'})")
-            out.append(f"{job}: {r['fps']:.2f} frames/s end to end (>= 2: {'pass' if r['fps'] >= 2 else 'FAIL'})")
+            out.append(
+                f"{job}: style distance {swd:+.1%} of per-frame's (within 10 %: {'pass' if abs(swd) <= 0.1 else 'FAIL'})"
+            )
+            out.append(
+                f"{job}: {r['fps']:.2f} frames/s end to end (>= 2: {'pass' if r['fps'] >= 2 else 'FAIL'})"
+            )
     return out
 
 
@@ -304,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", default=",".join(ACCEPTANCE), help="comma-separated job names")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...")
-    p.add_argument("--no-defaults", action="store_true", help="run only the variants (and per-frame)")
+    p.add_argument(
+        "--no-defaults", action="store_true", help="run only the variants (and per-frame)"
+    )
     p.add_argument("--swd-every", type=int, default=2, help="style distance on every N-th frame")
     p.add_argument("--end", type=float, help="override every job's end time (seconds)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -337,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                 "output": str(args.out / f"{job.name}-{method}.mp4"),
             }
             results[method] = {"options": spec["options"], "load": load(), **run_child(spec)}
-            print(f"{job.name} {method}: {results[method]['seconds']:.1f} s, load {load()}", file=sys.stderr)
+            print(
+                f"{job.name} {method}: {results[method]['seconds']:.1f} s, load {load()}",
+                file=sys.stderr,
+            )
         measure(job, results, args.out, args.swd_every)
         strip(job, args.out, [m for m in methods if m in results])
         all_results[job.name] = results

@@ -5,7 +5,8 @@
 * engine ``fake-noise``: each target's layer is its style's mean colour plus fresh uniform
   noise on every call (a stylisation that flickers as much as it can), and it appends one
   line per call to ``log`` (to count the frames a run stylised); it kills its own process
-  when the file ``die_if`` exists and ``calls`` calls have been made (removing the file first).
+  when the file ``die_if`` exists and ``calls`` calls have been made (removing the file first),
+  and raises an ``EngineError`` after ``fail_after`` calls.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from tst_core import hookimpl
 from tst_core.boxes import Box
+from tst_core.errors import EngineError
 from tst_core.types import Instance, Segmentation, StylizeResult
 
 
@@ -48,6 +50,7 @@ class NoiseOptions:
     log: str = ""  # text, not Path: a Path option's contents enter the run's key
     die_if: str = ""
     calls: int = 0
+    fail_after: int = 0  # raise an EngineError on the call after this many (0: never)
 
 
 class NoiseEngine:
@@ -61,6 +64,8 @@ class NoiseEngine:
         if o.die_if and self.count > o.calls and Path(o.die_if).exists():
             Path(o.die_if).unlink()
             os.kill(os.getpid(), signal.SIGKILL)
+        if o.fail_after and self.count > o.fail_after:
+            raise EngineError("the loss became NaN at iteration 2; lower the learning rate")
         if o.log:
             with open(o.log, "a") as f:
                 f.write(f"{os.getpid()}\n")

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,23 @@ def make_video_options(
     return VideoOptions(**base)
 
 
+def build(
+    session_kwargs: Mapping[str, Any],
+    tracker_options: Mapping[str, Any] | None,
+    options: VideoOptions | Mapping[str, Any] | None,
+) -> VideoPipeline:
+    """A :class:`VideoPipeline` from :func:`tst_core.api.session` arguments, the tracker's
+    options and the video options (here, or in a Ray task)."""
+    from ..api import Pipeline, session
+
+    video_opts = make_video_options(options)
+    sess = session(**session_kwargs)
+    if tracker_options:
+        config = sess.config.with_options(sess.host, "tracker", video_opts.tracker, tracker_options)
+        sess = dataclasses.replace(sess, config=config)
+    return VideoPipeline(Pipeline(sess), video_opts)
+
+
 def video(
     clip: str | Path,
     styles: Any = (),
@@ -46,6 +63,10 @@ def video(
     progress: ProgressFn | None = None,
     video_options: VideoOptions | Mapping[str, Any] | None = None,
     tracker_options: Mapping[str, Any] | None = None,
+    executor: str = "inline",
+    address: str | None = None,
+    jobs: int | None = None,
+    threads: int | None = None,
     **kwargs: Any,
 ) -> VideoResult:
     """Stylise the tracked objects of ``clip`` into ``output`` (an ``.mp4``, or a folder of
@@ -57,19 +78,24 @@ def video(
         fields; the fields may also be given as keyword arguments (``start=2.0``,
         ``temporal="blend"``), which win.
     :param tracker_options: options of the chosen tracker (``{"max_lost": 10}``).
+    :param executor: ``inline`` (segments here, one after another) or ``ray`` (segments as
+        tasks on the Ray cluster at ``address``, ``jobs`` at a time of ``threads`` CPU
+        threads; see :mod:`tst_core.clips.distribute`).
     :param kwargs: the configuration, as for :func:`tst_core.api.session` (``engine``,
         ``segmenter``, ``size``, ``config``, ``sets``, ...), and video option fields.
     :returns: the outputs written, the report (``None`` for a preview alone) and the tracks.
     """
-    from ..api import Pipeline, session, style_requests
+    from ..api import style_requests
 
+    if executor not in ("inline", "ray"):
+        raise ConfigError(f"unknown executor '{executor}'; use inline or ray")
+    if executor == "ray" and kwargs.get("host") is not None:
+        raise ValueError(
+            "host= applies to executor='inline' only; Ray workers load the entry points"
+        )
     fields = {k: kwargs.pop(k) for k in list(kwargs) if k in VIDEO_FIELDS}
     options = make_video_options(video_options, **fields)
-    sess = session(**kwargs)
-    if tracker_options:
-        config = sess.config.with_options(sess.host, "tracker", options.tracker, tracker_options)
-        sess = dataclasses.replace(sess, config=config)
-    pipe = VideoPipeline(Pipeline(sess), options)
+    pipe = build(kwargs, tracker_options, options)
     requests = style_requests(styles) if styles else []
     if output is None:
         if preview is None:
@@ -78,4 +104,57 @@ def video(
         return VideoResult(written, {}, log, len(log), 0)
     if not requests:
         raise SelectionError("no style given; add one, e.g. id:0=starry_night.jpg")
-    return pipe.run(clip, requests, output, progress=progress, preview=preview)
+    distribute = None
+    if executor == "ray":
+        from ..batching.ray_executor import import_ray
+        from .distribute import RaySegments, SegmentTask
+
+        import_ray()  # a missing extra is one line, before any work
+        texts = tuple(_style_text(r) for r in requests)
+        remote_kwargs = _absolute(kwargs)
+        ray = RaySegments(address, jobs, threads)
+
+        def distribute(segments: Sequence[int]) -> int:
+            tasks = [
+                SegmentTask(
+                    remote_kwargs,
+                    tracker_options,
+                    dataclasses.asdict(options),
+                    str(Path(clip).resolve()),
+                    texts,
+                    str(Path(output).resolve()),
+                    s,
+                )
+                for s in segments
+            ]
+            return ray.run(tasks)
+
+    return pipe.run(
+        clip, requests, output, progress=progress, preview=preview, distribute=distribute
+    )
+
+
+def _style_text(request: Any) -> str:
+    """A request as a ``--style`` text whose paths are absolute (it travels to Ray workers)."""
+    if not isinstance(request.style, (str, Path)):
+        raise ConfigError("--executor ray takes styles as paths (they travel to the workers)")
+    style = Path(request.style)
+    if style.exists():
+        request = dataclasses.replace(request, style=str(style.resolve()))
+    return str(request.text())
+
+
+def _absolute(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Session arguments with the paths of the config and the segmenter's files made
+    absolute (Ray workers run elsewhere)."""
+    out = dict(kwargs)
+    config = out.get("config")
+    if isinstance(config, (str, Path)) and Path(config).is_file():
+        out["config"] = str(Path(config).resolve())
+    seg = dict(out.get("segmenter_options") or {})
+    for key, value in seg.items():
+        if isinstance(value, (str, Path)) and Path(value).exists():
+            seg[key] = str(Path(value).resolve())
+    if seg:
+        out["segmenter_options"] = seg
+    return out

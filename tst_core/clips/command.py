@@ -67,6 +67,22 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
         metavar="N",
         help="frames per resumable segment (50)",
     )
+    r = p.add_argument_group("running")
+    r.add_argument(
+        "--executor",
+        choices=["inline", "ray"],
+        default="inline",
+        help="segments here one after another (default), or as tasks on a Ray cluster",
+    )
+    r.add_argument("--address", metavar="ADDR", help="the Ray cluster to join (default: local)")
+    r.add_argument("-j", "--jobs", type=helpers.positive, metavar="N", help="Ray tasks at a time")
+    r.add_argument("--threads", type=helpers.positive, metavar="N", help="CPU threads per Ray task")
+    r.add_argument(
+        "--overlap",
+        type=int,
+        metavar="N",
+        help="ray: frames a segment is warmed up on before its first (8)",
+    )
     t = p.add_argument_group("tracking and consistency")
     t.add_argument("--tracker", help="tracker plugin (iou)")
     t.add_argument(
@@ -123,6 +139,7 @@ def run(args: argparse.Namespace, helpers: Any) -> None:
         "warm_iterations": args.warm_iterations,
         "mask_smoothing": args.mask_smoothing,
         "flow": args.flow,
+        "overlap": args.overlap,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
     styles = args.styles or []
@@ -142,6 +159,10 @@ def run(args: argparse.Namespace, helpers: Any) -> None:
             output=output,
             preview=args.preview_tracks,
             progress=reporter,
+            executor=args.executor,
+            address=args.address,
+            jobs=args.jobs,
+            threads=args.threads,
             **fields,
             **helpers.session_kwargs(args),
         )

@@ -52,7 +52,10 @@ class VideoOptions:
         frame's mask (0–1; 0: the segmenter's masks as they are).
     :param flow: the temporal stage's DIS optical flow preset: ``ultrafast``, ``fast`` or
         ``medium`` (the first pass, which only tracks, uses ``fast`` at half the working size).
-    :param segment_frames: frames per segment: the unit a killed run resumes from.
+    :param segment_frames: frames per segment: the unit a killed run resumes from, and the
+        unit of work of ``--executor ray``.
+    :param overlap: with ``--executor ray``: the frames before a segment that its task
+        stylises first (and drops), so that its first frame continues a temporal state.
     :param crf: libx264 quality (0–51, lower is better; 18 looks lossless).
     :param preset: libx264 speed preset.
     :param frame_format: ``png`` or ``webp`` for a frame-folder output.
@@ -72,6 +75,7 @@ class VideoOptions:
     mask_smoothing: float = 0.5
     flow: FlowQuality = "medium"
     segment_frames: int = 50
+    overlap: int = 8
     crf: int = DEFAULT_CRF
     preset: str = DEFAULT_PRESET
     frame_format: str = "png"
@@ -110,6 +114,7 @@ class VideoOptions:
             self.segment_frames >= 1,
             f"segment_frames must be at least 1, got {self.segment_frames}",
         )
+        _check(self.overlap >= 0, f"overlap must be 0 or more, got {self.overlap}")
         _check(0 <= self.crf <= 51, f"crf must be from 0 to 51, got {self.crf}")
         _check(self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}")
         _check(
@@ -123,10 +128,7 @@ class VideoOptions:
 
     def tracking(self) -> dict[str, Any]:
         """The options the tracks depend on (part of the work folder's tracks key)."""
-        return {
-            k: getattr(self, k)
-            for k in ("start", "end", "every", "segment_every", "tracker")
-        }
+        return {k: getattr(self, k) for k in ("start", "end", "every", "segment_every", "tracker")}
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

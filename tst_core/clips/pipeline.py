@@ -27,7 +27,7 @@ import inspect
 import os
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from ..cleanup import clean_targets
 from ..errors import InputError, SelectionError
 from ..files import json_writer
 from ..outputs import Input, Output, check_outputs, write_outputs
-from ..select import StyleRequest, needs_segmentation
+from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Progress, ProgressFn, ResolvedStyle, Segmentation, Target, Targets, Tensor
 from .encode import (
     Encoding,
@@ -134,6 +134,22 @@ class VideoResult:
     tracks: TrackLog
     frames: int
     stylised: int
+
+
+@dataclass
+class _Job:
+    """What every frame of one run needs: the clip, its tracks and targets, where it goes."""
+
+    clip: str | Path
+    info: ClipInfo
+    log: TrackLog
+    chosen: list[Chosen]
+    requests: Sequence[StyleRequest]
+    styles: Sequence[ResolvedStyle]
+    work: WorkFolder
+    output: Path
+    mode: str
+    timings: Timings
 
 
 @dataclass
@@ -278,10 +294,14 @@ class VideoPipeline:
         *,
         progress: ProgressFn | None = None,
         preview: str | Path | None = None,
+        distribute: Callable[[Sequence[int]], int] | None = None,
     ) -> VideoResult:
         """Stylise ``clip`` into ``output`` (an MP4, or a folder of frames) with its report.
 
         :param preview: also write the clip with the track ids drawn there.
+        :param distribute: stylises the unfinished segments (their numbers) elsewhere, each
+            with :meth:`remote_segment`, and returns the frames stylised (``--executor
+            ray``); ``None``: here, one after another.
         :raises TstError: bad clip, outputs, options or selectors, before anything is written.
         """
         t_start = time.perf_counter()
@@ -300,9 +320,23 @@ class VideoPipeline:
                     log.save(work.path)
                 chosen = choose(log, requests, self.options.key_frame)
                 _check_visible(log, chosen)
-            stylised = self._stylise(
-                clip, info, log, chosen, requests, styles, work, output, progress, timings
+            job = _Job(
+                clip,
+                info,
+                log,
+                chosen,
+                requests,
+                styles,
+                work,
+                output,
+                self.temporal_mode(),
+                timings,
             )
+            if distribute is None:
+                stylised = self._stylise(job, progress)
+            else:
+                todo = [s for s in range(self.segments(len(log))) if not work.finished(s)]
+                stylised = distribute(todo) if todo else 0
             report = self._report(
                 clip, info, log, chosen, requests, timings, time.perf_counter() - t_start, stylised
             )
@@ -392,30 +426,15 @@ class VideoPipeline:
             )
         return mode
 
-    def _stylise(
-        self,
-        clip: str | Path,
-        info: ClipInfo,
-        log: TrackLog,
-        chosen: list[Chosen],
-        requests: Sequence[StyleRequest],
-        styles: Sequence[ResolvedStyle],
-        work: WorkFolder,
-        output: Path,
-        progress: ProgressFn | None,
-        timings: Timings,
-    ) -> int:
-        """Stylise every unfinished segment; returns the frames stylised."""
-        o = self.options
-        n = len(log)
-        count = -(-n // o.segment_frames)
+    def _stylise(self, job: _Job, progress: ProgressFn | None) -> int:
+        """Stylise every unfinished segment, in order, each continuing the temporal state
+        its predecessor ended with (saved in the work folder); returns the frames stylised."""
+        work = job.work
         done = 0
         t0 = time.perf_counter()
-        mode = self.temporal_mode()
-        for s in range(count):
+        for s in range(self.segments(len(job.log))):
             if work.finished(s):
                 continue
-            first, last = s * o.segment_frames, min(n, (s + 1) * o.segment_frames)
             state = _State()
             if s > 0:
                 saved = work.end_state(s - 1)
@@ -424,53 +443,93 @@ class VideoPipeline:
                         f"the work folder '{work.path}' lost segment {s - 1}; remove it and run again"
                     )
                 state = _State.from_arrays(saved)
-            encoding = Encoding(info.fps / o.every, log.size, o.crf, o.preset)
-            video = output_kind(output) == "video"
-            part = work.partial(work.segment(s).name)
-            writer = SegmentWriter(part, encoding) if video else None
-            try:
-                frames = read_frames(clip, o.span, log.size, first=first)
-                for frame in _timed_frames(frames, timings):
-                    if frame.index >= last:
-                        break
-                    out, state = self._frame(
-                        frame, log, chosen, requests, styles, state, mode, timings
-                    )
-                    with timings("encode"):
-                        if writer is not None:
-                            writer.write(out)
-                        else:
-                            _write_frame(work.frames(), frame.index, out, o.frame_format)
-                    done += 1
-                    if progress is not None:
-                        progress(
-                            Progress("stylize", frame.index + 1, n, {}, time.perf_counter() - t0)
-                        )
-                if writer is not None:
-                    writer.close()
-                    os.replace(part, work.segment(s))
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
-                raise
-            work.finish(s, state.arrays())
+            done += self._segment(job, s, state, 0, progress, t0)
         return done
 
-    def _frame(
+    def remote_segment(self, clip: str | Path, styles: Sequence[str], output: Path, s: int) -> int:
+        """Stylise segment ``s`` of a run whose driver tracked the clip into ``output``'s work
+        folder and holds its lock (a Ray task); a segment after the first is warmed up on the
+        ``overlap`` frames before it. Returns the frames stylised."""
+        requests = [parse_style_arg(t) for t in styles]
+        info = probe(clip)
+        work = WorkFolder(output)  # not entered: the driver holds the lock
+        log = TrackLog.load(work.path)
+        if log is None:
+            raise InputError(f"the work folder '{work.path}' has no tracks; run the command again")
+        chosen = choose(log, requests, self.options.key_frame)
+        resolved = [self.pipeline.load_style(r.style) for r in requests]
+        job = _Job(
+            clip,
+            info,
+            log,
+            chosen,
+            requests,
+            resolved,
+            work,
+            output,
+            self.temporal_mode(),
+            Timings(),
+        )
+        warmup = self.options.overlap if s > 0 else 0
+        return self._segment(job, s, _State(), warmup, None, time.perf_counter())
+
+    def segments(self, frames: int) -> int:
+        """How many segments ``frames`` frames make."""
+        return -(-frames // self.options.segment_frames)
+
+    def _segment(
         self,
-        frame: Frame,
-        log: TrackLog,
-        chosen: list[Chosen],
-        requests: Sequence[StyleRequest],
-        styles: Sequence[ResolvedStyle],
+        job: _Job,
+        s: int,
         state: _State,
-        mode: str,
-        timings: Timings,
-    ) -> tuple[np.ndarray, _State]:
+        warmup: int,
+        progress: ProgressFn | None,
+        t0: float,
+    ) -> int:
+        """Stylise segment ``s`` from ``state`` into the work folder; ``warmup`` frames before
+        it are stylised first and dropped (a segment started elsewhere than after its
+        predecessor: their temporal state carries into its first frame). Returns the frames
+        stylised, warm-up included."""
+        o, work, n = self.options, job.work, len(job.log)
+        first, last = s * o.segment_frames, min(n, (s + 1) * o.segment_frames)
+        encoding = Encoding(job.info.fps / o.every, job.log.size, o.crf, o.preset)
+        video = output_kind(job.output) == "video"
+        part = work.partial(work.segment(s).name)
+        writer = SegmentWriter(part, encoding) if video else None
+        done = 0
+        try:
+            start = max(0, first - warmup)
+            frames = read_frames(job.clip, o.span, job.log.size, first=start)
+            for frame in _timed_frames(frames, job.timings):
+                if frame.index >= last:
+                    break
+                out, state = self._frame(frame, job, state)
+                done += 1
+                if frame.index < first:
+                    continue
+                with job.timings("encode"):
+                    if writer is not None:
+                        writer.write(out)
+                    else:
+                        _write_frame(work.frames(), frame.index, out, o.frame_format)
+                if progress is not None:
+                    progress(Progress("stylize", frame.index + 1, n, {}, time.perf_counter() - t0))
+            if writer is not None:
+                writer.close()
+                os.replace(part, work.segment(s))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            raise
+        work.finish(s, state.arrays())
+        return done
+
+    def _frame(self, frame: Frame, job: _Job, state: _State) -> tuple[np.ndarray, _State]:
         """One frame: its output ``(H, W, 3)`` uint8 and the temporal state after it."""
-        o = self.options
+        o, mode, timings = self.options, job.mode, job.timings
+        log, chosen, requests, styles = job.log, job.chosen, job.requests, job.styles
         run = self.session.config.run
         image = to_tensor(frame.image)
         with timings("flow"):

@@ -35,7 +35,6 @@ from ..engine.temporal import TemporalInput
 from ..types import Tensor
 from .flow import Interpolation, Motion, import_cv2, warp
 
-
 #: how stylised images are warped (see :func:`warp_image`)
 WARP: Interpolation = "cubic"
 
