@@ -17,11 +17,16 @@ class FeedForwardOptions:
         TransformerNet ``.pth``): style names and style images resolve against it.
     :param roi_margin: context in pixels around the targets that the network sees.
     :param threads: CPU threads for torch; ``None``: torch's default.
+    :param render: at native resolution (``stylize_native``), where the network runs:
+        ``working`` at the working scale (strokes sized relative to the frame as at
+        ``run.size``; the rendering is brought to native size guided by the photo) or
+        ``native`` on the native pixels (strokes at the network's trained size in pixels).
     """
 
     model: Path | None = None
     roi_margin: int = 32
     threads: int | None = None
+    render: Literal["working", "native"] = "working"
 
     def __post_init__(self) -> None:
         if self.roi_margin < 0:
