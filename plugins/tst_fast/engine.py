@@ -185,13 +185,15 @@ class _FeedForward:
         """
         styles = _check(photo, targets, self.name)
         t0 = time.perf_counter()
+        layers = photo.expand(len(targets), -1, -1, -1).clone()  # a normal tensor, not an
+        # inference one, so that callers may change it in place
         with torch_threads(self.options.threads), torch.inference_mode():
             passes = self._passes(
                 photo, targets, styles, native.margin(self.options.roi_margin, scale)
             )
-            layers = photo.expand(len(targets), -1, -1, -1).clone()
             facts = native.render(
-                photo, layers, passes, mode=self.options.render, scale=scale, budget=budget,
+                photo, layers, passes, mode=self.options.render, upsample=self.options.upsample,
+                scale=scale, budget=budget,
                 device=self.device, progress=progress, engine=self.name,
             )  # fmt: skip
             for k, t in enumerate(targets):

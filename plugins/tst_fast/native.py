@@ -6,8 +6,8 @@ pass runs the transform network at one of two scales (the engines' ``render`` op
 
 * ``working`` (the default): at the working scale, the scale at which ``stylize`` runs on the
   frame resized to ``run.size``, so the strokes keep the size they have there relative to the
-  person at any photo size; the rendering is then brought to native size guided by the native
-  photo (:func:`enlarge`);
+  person at any photo size; the rendering is then brought to native size with the native
+  photo's detail (:func:`enlarge`);
 * ``native``: on the native pixels themselves, the strokes at the network's trained size in
   pixels (finer relative to the person the larger the photo).
 
@@ -28,11 +28,13 @@ import torch.nn.functional as F
 
 from tst_core.errors import EngineError
 from tst_core.types import Progress, ProgressFn, Tensor
+from tst_core.upsample import upsample_image
 
 from . import tiled
 from .formats import Model
 
 Render = Literal["working", "native"]
+Upsample = Literal["guided", "bicubic", "bilinear"]
 
 
 def working_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -49,16 +51,12 @@ def shrink(image: Tensor, size: tuple[int, int]) -> Tensor:
     )[0]
 
 
-def enlarge(image: Tensor, guide: Tensor) -> Tensor:
-    """A working-scale rendering ``(3, h, w)`` brought to the size of ``guide`` ``(3, H, W)``
-    (the native photo under it).
-
-    A plain bilinear enlargement for now: the detail-preserving upsampling of
-    ``tst_core.upsample`` replaces it when that module lands on main.
-    """
-    size = (int(guide.shape[-2]), int(guide.shape[-1]))
-    out = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
-    return out.clamp_(0.0, 1.0)
+def enlarge(image: Tensor, guide: Tensor, method: Upsample = "guided") -> Tensor:
+    """A working-scale rendering ``(3, h, w)`` brought to the size of ``guide`` ``(3, H, W)``,
+    the native photo under it: :func:`tst_core.upsample.upsample_image` (``guided``: the
+    rendering enlarged with the photo's finer detail where the two agree locally; ``bicubic``
+    or ``bilinear``: a plain resize)."""
+    return upsample_image(image, guide, method=method)
 
 
 def constant(weights: Tensor) -> Callable[[tuple[int, int]], Tensor]:
@@ -112,6 +110,7 @@ def render(
     passes: list[NativePass],
     *,
     mode: Render,
+    upsample: Upsample = "guided",
     scale: float,
     budget: int,
     device: torch.device,
@@ -157,7 +156,7 @@ def render(
         out = tiled.run(net, small.to(device), p.job.weights(p.run_size).to(device), p.plan, step)
         out = out.cpu()
         if mode == "working":
-            out = enlarge(out, crop)
+            out = enlarge(out, crop, upsample)
         for k in p.job.ks:
             layers[k, :, y0:y1, x0:x1] = out
         del out
@@ -167,6 +166,7 @@ def render(
     peak = max((p.plan.peak for p in planned), default=0) + fixed
     return {
         "render": mode,
+        **({"upsample": upsample} if mode == "working" else {}),
         "scale": scale,
         "budget_mib": round(budget / 2**20, 1),
         "peak_estimate_mib": round(peak / 2**20, 1),

@@ -15,6 +15,7 @@ from tst_core.device import torch_threads
 from tst_core.errors import EngineError
 from tst_core.files import read_image
 from tst_core.types import ModelStyle, Target, Targets
+from tst_core.upsample import upsample_image
 
 from .fast_reference import write_tf_folder
 
@@ -195,6 +196,23 @@ def test_fast_working_render_is_the_working_size_pass_enlarged(nets):
     ref = enlarge(engine.stylize(small, targets.resized((H // 2, W // 2))).layers[0], photo)
     assert res.layers.shape == (1, 3, H, W)
     assert float((res.layers[0] - ref).abs().max()) <= 1e-5
+
+
+def test_working_render_upsamples_with_the_photos_detail_or_a_plain_resize(nets):
+    photo, targets = _photo(), _targets(_style(nets["a"]))
+    res = {
+        method: FastEngine(FeedForwardOptions(roi_margin=200, upsample=method)).stylize_native(
+            photo, targets, scale=0.5, budget=2**30
+        )
+        for method in ("guided", "bicubic")
+    }
+    assert res["guided"].info["upsample"] == "guided"
+    small = FastEngine(FeedForwardOptions(roi_margin=200)).stylize(
+        shrink(photo, (H // 2, W // 2)), targets.resized((H // 2, W // 2))
+    )
+    plain = upsample_image(small.layers[0], photo, method="bicubic")
+    assert float((res["bicubic"].layers[0] - plain).abs().max()) <= 1e-5
+    assert not torch.allclose(res["guided"].layers[0], plain, atol=0.01)  # the photo's detail
 
 
 def test_photo_outside_the_passes_and_strength_at_native_size(nets):
