@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 
 from tst_core.errors import EngineError
 from tst_core.types import Progress, ProgressFn, Tensor
-from tst_core.upsample import upsample_image
+from tst_core.upsample import shrink, upsample_image
 
 from . import tiled
 from .formats import Model
@@ -40,15 +39,6 @@ Upsample = Literal["guided", "bicubic", "bilinear"]
 def working_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     """``(h, w)`` of a native ``size`` at ``scale`` working pixels per native pixel."""
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-
-
-def shrink(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(C, H, W)`` → ``(C, h, w)``, antialiased (as the pipeline resizes to the working size)."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(
-        image[None], size=size, mode="bilinear", align_corners=False, antialias=True
-    )[0]
 
 
 def enlarge(image: Tensor, guide: Tensor, method: Upsample = "guided") -> Tensor:

@@ -7,7 +7,7 @@ import torch
 from tst_fast import tiled
 from tst_fast.engine import CinEngine, FastEngine
 from tst_fast.formats import Model, StyleInfo, load_model, save_model
-from tst_fast.native import enlarge, shrink
+from tst_fast.native import enlarge
 from tst_fast.network import TransformNet
 from tst_fast.options import FeedForwardOptions
 
@@ -15,7 +15,7 @@ from tst_core.device import torch_threads
 from tst_core.errors import EngineError
 from tst_core.files import read_image
 from tst_core.types import ModelStyle, Target, Targets
-from tst_core.upsample import upsample_image
+from tst_core.upsample import shrink, upsample_image
 
 from .fast_reference import write_tf_folder
 
