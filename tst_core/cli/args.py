@@ -1,0 +1,214 @@
+"""The flags that more than one command takes, each defined once.
+
+``tst run``, ``segment``, ``compare``, ``batch``, ``config show`` and the ``tst ui`` plugin
+command all take the configuration block (``--config``/``--set``, ``--segmenter``,
+``--device``) and the segmenter flags (:data:`SEGMENTER_FLAGS`); the UI also writes those
+flags back into the command lines it shows (:meth:`SegmenterFlag.words`). Only the standard
+library is imported here: ``tst --help`` loads this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def floats(text: str) -> list[float]:
+    """``"1,2.5"`` → ``[1.0, 2.5]`` (an argparse ``type``)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got '{text}'"
+        ) from None
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1 (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return value
+
+
+def names(text: str) -> list[str]:
+    """``"hard, feather"`` → ``["hard", "feather"]`` (an argparse ``type``)."""
+    found = [n.strip() for n in text.split(",") if n.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got '{text}'")
+    return found
+
+
+@dataclass(frozen=True)
+class SegmenterFlag:
+    """A command-line flag that sets one option of the chosen segmenter.
+
+    :param key: the segmenter option (``weights``); also the ``args`` attribute.
+    :param flag: the flag (``--weights``).
+    :param repeat: each use adds a list of numbers (``--box 1,2,3,4``) to a list.
+    """
+
+    key: str
+    flag: str
+    metavar: str
+    help: str
+    repeat: bool = False
+
+    def add_to(self, group: Any) -> None:
+        if self.repeat:
+            group.add_argument(
+                self.flag,
+                dest=self.key,
+                action="append",
+                type=floats,
+                metavar=self.metavar,
+                help=self.help,
+            )
+        else:
+            group.add_argument(self.flag, dest=self.key, metavar=self.metavar, help=self.help)
+
+    def words(self, value: Any) -> list[str] | None:
+        """The flag for the option value ``value`` as a command line takes it back, or
+        ``None`` where the flag cannot say it (no value, an empty list)."""
+        if self.repeat:
+            if not value:
+                return None
+            return [w for item in value for w in (self.flag, ",".join(f"{v:g}" for v in item))]
+        return None if value is None else [self.flag, str(value)]
+
+
+SEGMENTER_FLAGS: dict[str, SegmenterFlag] = {
+    f.key: f
+    for f in (
+        SegmenterFlag(
+            "masks", "--masks", "PATH", "maskfile: a folder of PNG masks or one label PNG"
+        ),
+        SegmenterFlag("weights", "--weights", "FILE", "checkpoint or model file for the segmenter"),
+        SegmenterFlag(
+            "boxes",
+            "--box",
+            "X0,Y0,X1,Y1",
+            "a box prompt in photo pixels (sam, grabcut; repeatable)",
+            repeat=True,
+        ),
+        SegmenterFlag(
+            "points",
+            "--point",
+            "X,Y[,FG]",
+            "a point prompt in photo pixels, FG 1 (default) or 0 for background "
+            "(sam, grabcut; repeatable)",
+            repeat=True,
+        ),
+    )
+}
+
+
+def add_config_args(
+    p: argparse.ArgumentParser,
+    *,
+    title: str = "configuration",
+    segmenter_flags: Sequence[str] = tuple(SEGMENTER_FLAGS),
+    offline: bool = True,
+) -> None:
+    """The configuration block: ``--config``, ``--set``, ``--segmenter``, ``--offline``,
+    ``--device`` and the segmenter flags named in ``segmenter_flags``
+    (:func:`session_kwargs` reads them back)."""
+    g = p.add_argument_group(title)
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file or preset name (paper, preview, wells, ...)",
+    )
+    g.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
+    )
+    g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    if offline:
+        add_offline_arg(g)
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    s = p.add_argument_group("segmenter inputs (passed to the chosen segmenter's options)")
+    for key in segmenter_flags:
+        SEGMENTER_FLAGS[key].add_to(s)
+
+
+def add_offline_arg(p: Any) -> None:
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch weights (as TST_OFFLINE=1): a missing checkpoint is an error",
+    )
+
+
+def add_style_arg(
+    p: argparse.ArgumentParser,
+    required: bool = True,
+    what: str = "which instances get which style image",
+) -> None:
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        required=required,
+        default=None if required else [],
+        metavar="[SELECTOR=]STYLE[:STRENGTH]",
+        help=f"{what} (repeatable; later wins on overlaps); a bare STYLE (or all=STYLE) is the "
+        "whole frame and needs no segmenter",
+    )
+
+
+def add_plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
+    p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
+
+
+def add_working_args(
+    p: argparse.ArgumentParser, progress: str = "auto: a bar on a terminal, else nothing"
+) -> None:
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
+    )
+    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "off"],
+        default="auto",
+        help=f"progress display on stderr ({progress})",
+    )
+
+
+def segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The segmenter options the segmenter flags in ``args`` give."""
+    return {k: getattr(args, k) for k in SEGMENTER_FLAGS if getattr(args, k, None) is not None}
+
+
+def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`tst_core.api.session` arguments of a command's parsed ``args``."""
+    kw = {
+        "config": args.config,
+        "sets": args.sets,
+        "segmenter": args.segmenter,
+        "device": args.device,
+        "segmenter_options": segmenter_options(args),
+    }
+    for name in ("engine", "blend", "size", "style_size", "seed"):
+        if hasattr(args, name):
+            kw[name] = getattr(args, name)
+    return kw
