@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tst_core.cli.args import add_config_args, segmenter_options
+from tst_core.cli.signals import Terminated, sigterm_raises
 from tst_core.errors import InputError, missing_dependency
 
 EXAMPLES = """examples:
@@ -159,23 +159,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Stop(Exception):
-    """SIGTERM, raised where uvicorn hands the signal back after its graceful shutdown."""
-
-
 def serve(server: Any, sock: socket.socket) -> None:
-    """Run the uvicorn ``server`` until Ctrl-C or SIGTERM; both stop it cleanly (exit 0)."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise _Stop
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    """Run the uvicorn ``server`` until Ctrl-C or SIGTERM: for a server either is its normal
+    stop, so both end it cleanly (exit 0) where other commands exit 130 or 143 (see
+    :mod:`tst_core.cli.signals`); uvicorn shuts down gracefully, then hands the signal back."""
     try:
-        server.run(sockets=[sock])
-    except (KeyboardInterrupt, _Stop):
+        with sigterm_raises():
+            server.run(sockets=[sock])
+    except (KeyboardInterrupt, Terminated):
         pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print("tst ui: stopped", file=sys.stderr)
 
 

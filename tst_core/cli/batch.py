@@ -1,10 +1,13 @@
-"""``tst batch``: stylise many photos the same way, resumable, on worker processes or Ray."""
+"""``tst batch``: stylise many photos the same way, resumable, on worker processes or Ray.
+
+A signal stops the batch as it stops every command (:mod:`tst_core.cli.signals`): the
+executor's ``finally`` stops the workers, then the exit status is 130 or 143.
+"""
 
 from __future__ import annotations
 
 import argparse
-import signal
-from typing import Any, NoReturn
+from typing import Any
 
 from .args import (
     Parser,
@@ -96,7 +99,6 @@ def command(args: argparse.Namespace) -> int:
         suffix=args.suffix,
         **session_kwargs(args),
     )
-    signal.signal(signal.SIGTERM, _terminated)  # stop the workers too, as on Ctrl-C
     run.run(progress=args.progress)
     c = run.counts
     print(
@@ -104,7 +106,3 @@ def command(args: argparse.Namespace) -> int:
         f"in {format_seconds(run.seconds)}; record: {run.record}"
     )
     return 1 if c["failed"] else 0
-
-
-def _terminated(signum: int, frame: Any) -> NoReturn:
-    raise KeyboardInterrupt
