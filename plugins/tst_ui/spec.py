@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tst_core.api import session
-from tst_core.cli.args import SEGMENTER_FLAGS
 from tst_core.errors import InputError
 from tst_core.plugins import Host
+from tst_core.segmenter_flags import SEGMENTER_FLAGS
 from tst_core.types import Segmentation
 
 #: the selectors a target may use besides ``id:N``

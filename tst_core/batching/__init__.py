@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, SelectionError, TstError
 from ..plugins import Host
+from ..segmenter_flags import PATH_KEYS
 from ..select import StyleRequest, parse_style_arg
 from .jobs import (
     PHOTO_SUFFIXES,
@@ -255,7 +256,7 @@ def _absolute_paths(kwargs: dict[str, Any]) -> dict[str, Any]:
     if isinstance(config, (str, Path)) and Path(config).is_file():
         out["config"] = str(absolute(config))
     seg = dict(out.get("segmenter_options") or {})
-    for key in ("masks", "weights"):
+    for key in PATH_KEYS:
         if isinstance(seg.get(key), (str, Path)) and not has_placeholders(str(seg[key])):
             seg[key] = str(absolute(seg[key]))
     if seg:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import InputError, SelectionError
 from ..files import image_format
+from ..segmenter_flags import PATH_KEYS, SEGMENTER_FLAGS
 from ..select import parse_style_arg
 
 #: Suffixes a folder or a glob contributes (other files there are not photos).
@@ -31,7 +32,7 @@ MANIFEST_OVERRIDES = frozenset(
     {"config", "sets", "segmenter", "engine", "blend", "size", "style_size", "seed", "device"}
 )
 #: Manifest keys that go to the segmenter's options (as ``--masks`` ... do).
-MANIFEST_SEGMENTER_KEYS = frozenset({"masks", "weights", "boxes", "points"})
+MANIFEST_SEGMENTER_KEYS = frozenset(SEGMENTER_FLAGS)
 
 _PLACEHOLDER = re.compile(r"\{(stem|name|rel|parent)\}")
 
@@ -258,7 +259,7 @@ def _manifest_job(
     if "config" in overrides and (base / str(overrides["config"])).is_file():
         overrides["config"] = str(absolute(base / str(overrides["config"])))
     seg = {k: entry[k] for k in MANIFEST_SEGMENTER_KEYS if k in entry}
-    for k in ("masks", "weights"):
+    for k in PATH_KEYS:
         if isinstance(seg.get(k), str):
             seg[k] = str(absolute(base / seg[k]))
     if seg:

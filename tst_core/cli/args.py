@@ -2,17 +2,18 @@
 
 ``tst run``, ``segment``, ``compare``, ``batch``, ``config show`` and the ``tst ui`` plugin
 command all take the configuration block (``--config``/``--set``, ``--segmenter``,
-``--device``) and the segmenter flags (:data:`SEGMENTER_FLAGS`); the UI also writes those
-flags back into the command lines it shows (:meth:`SegmenterFlag.words`). Only the standard
-library is imported here: ``tst --help`` loads this module.
+``--device``) and the segmenter flags (:data:`~tst_core.segmenter_flags.SEGMENTER_FLAGS`,
+which batch manifests and the UI's command lines use too). Only the standard library is
+imported here: ``tst --help`` loads this module.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
+
+from ..segmenter_flags import SEGMENTER_FLAGS
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,16 +21,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def floats(text: str) -> list[float]:
-    """``"1,2.5"`` → ``[1.0, 2.5]`` (an argparse ``type``)."""
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got '{text}'"
-        ) from None
 
 
 def positive(text: str) -> int:
@@ -49,70 +40,6 @@ def names(text: str) -> list[str]:
     if not found:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got '{text}'")
     return found
-
-
-@dataclass(frozen=True)
-class SegmenterFlag:
-    """A command-line flag that sets one option of the chosen segmenter.
-
-    :param key: the segmenter option (``weights``); also the ``args`` attribute.
-    :param flag: the flag (``--weights``).
-    :param repeat: each use adds a list of numbers (``--box 1,2,3,4``) to a list.
-    """
-
-    key: str
-    flag: str
-    metavar: str
-    help: str
-    repeat: bool = False
-
-    def add_to(self, group: Any) -> None:
-        if self.repeat:
-            group.add_argument(
-                self.flag,
-                dest=self.key,
-                action="append",
-                type=floats,
-                metavar=self.metavar,
-                help=self.help,
-            )
-        else:
-            group.add_argument(self.flag, dest=self.key, metavar=self.metavar, help=self.help)
-
-    def words(self, value: Any) -> list[str] | None:
-        """The flag for the option value ``value`` as a command line takes it back, or
-        ``None`` where the flag cannot say it (no value, an empty list)."""
-        if self.repeat:
-            if not value:
-                return None
-            return [w for item in value for w in (self.flag, ",".join(f"{v:g}" for v in item))]
-        return None if value is None else [self.flag, str(value)]
-
-
-SEGMENTER_FLAGS: dict[str, SegmenterFlag] = {
-    f.key: f
-    for f in (
-        SegmenterFlag(
-            "masks", "--masks", "PATH", "maskfile: a folder of PNG masks or one label PNG"
-        ),
-        SegmenterFlag("weights", "--weights", "FILE", "checkpoint or model file for the segmenter"),
-        SegmenterFlag(
-            "boxes",
-            "--box",
-            "X0,Y0,X1,Y1",
-            "a box prompt in photo pixels (sam, grabcut; repeatable)",
-            repeat=True,
-        ),
-        SegmenterFlag(
-            "points",
-            "--point",
-            "X,Y[,FG]",
-            "a point prompt in photo pixels, FG 1 (default) or 0 for background "
-            "(sam, grabcut; repeatable)",
-            repeat=True,
-        ),
-    )
-}
 
 
 def add_config_args(
