@@ -8,6 +8,7 @@ its first wildcard.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -156,11 +157,12 @@ def absolute_style(text: str, base: Path) -> str:
     """A ``--style`` text whose style image, if it is a relative path to an existing file or
     folder under ``base``, is made absolute (Ray workers do not share the driver's folder)."""
     req = parse_style_arg(text)
+    if not isinstance(req.style, (str, Path)):
+        return text
     style = Path(req.style)
     if style.is_absolute() or not (base / style).exists():
         return text
-    strength = "" if req.strength == 1.0 else f":{req.strength!r}"
-    return f"{req.selector}={absolute(base / style)}{strength}"
+    return dataclasses.replace(req, style=absolute(base / style)).text()
 
 
 def make_jobs(
