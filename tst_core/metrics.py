@@ -195,8 +195,11 @@ def leakage(result: Tensor, photo: Tensor, targets: Targets, width: float = BAND
     return float((result - photo).abs()[:, mask].mean())
 
 
-def gram(features: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Gram matrix ``(C, C)`` of ``(1, C, h, w)`` features, the mean over (weighted) positions.
+def weighted_gram(features: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Gram matrix ``(C, C)`` of ``(1, C, h, w)`` features, the mean of ``f fᵀ`` over positions
+    weighted by ``weights`` (linearly: a soft mask's 0.5 counts half). The engine's
+    :func:`~tst_core.engine.losses.gram_matrix` masks the features instead, so it weighs a
+    position by the mask's square; the two agree on hard masks.
 
     :param weights: ``(h, w)`` non-negative weights (a mask); ``None`` for all positions equal.
     """
@@ -260,7 +263,9 @@ def gram_distance(
     with torch.no_grad():
         for name in names:
             fr = result_features[name]
-            diff = gram(fr, _resize_mask(mask, _hw(fr))) - gram(style_features[name])
+            diff = weighted_gram(fr, _resize_mask(mask, _hw(fr))) - weighted_gram(
+                style_features[name]
+            )
             total += float((diff**2).sum()) / diff.shape[0] ** 2
     return total / len(names)
 
