@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+# the photo's decoded arrays are read-only; every tensor made from them is converted at once
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared"))
@@ -136,6 +140,8 @@ def copy_at(megapixels: int) -> Path:
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 → ``(3, H, W)`` float32 in [0, 1] (a new tensor: the array's
+    read-only pages are only read)."""
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div_(255.0)
 
 
@@ -215,7 +221,7 @@ def child(label: str, megapixels: int, size: int, budget_mib: int, quality: bool
 
 def _today(engine: Any, pixels: np.ndarray, low: Image.Image, style: Any, size: int):
     """The frame at the working size, stylised, blended, enlarged to the photo's size."""
-    from tst_core.files import resize_long_side
+    from tst_core.imageops import resize_long_side
     from tst_core.types import Target, Targets
 
     h, w = pixels.shape[:2]
@@ -250,7 +256,8 @@ def _quality(
     scale: float,
 ) -> dict[str, Any]:
     from tst_core import metrics
-    from tst_core.files import read_image, resize_long_side
+    from tst_core.files import read_image
+    from tst_core.imageops import resize_long_side
     from tst_core.upsample import detail_energy
 
     y0, y1, x0, x1 = box
