@@ -20,12 +20,21 @@ class FeedForwardOptions:
     :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (with the
         channels-last memory layout on a CPU): about twice as fast on CPUs and GPUs with
         half-precision units, the output within a few levels of 255 of fp32's.
+    :param render: at native resolution (``stylize_native``), where the network runs:
+        ``working`` at the working scale (strokes sized relative to the frame as at
+        ``run.size``; the rendering is brought to native size guided by the photo) or
+        ``native`` on the native pixels (strokes at the network's trained size in pixels).
+    :param upsample: how ``render = "working"`` brings the rendering to native size: ``guided``
+        (with the photo's finer detail, :func:`tst_core.upsample.upsample_image`), or a plain
+        ``bicubic`` or ``bilinear`` resize.
     """
 
     model: Path | None = None
     roi_margin: int = 32
     threads: int | None = None
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    render: Literal["working", "native"] = "working"
+    upsample: Literal["guided", "bicubic", "bilinear"] = "guided"
 
     def __post_init__(self) -> None:
         if self.roi_margin < 0:

@@ -44,7 +44,8 @@ def build(
 ) -> VideoPipeline:
     """A :class:`VideoPipeline` from :func:`tst_core.api.session` arguments, the tracker's
     options and the video options (here, or in a Ray task)."""
-    from ..api import Pipeline, session
+    from ..pipeline import Pipeline
+    from ..sessions import session
 
     video_opts = make_video_options(options)
     sess = session(**session_kwargs)
@@ -85,7 +86,7 @@ def video(
         ``segmenter``, ``size``, ``config``, ``sets``, ...), and video option fields.
     :returns: the outputs written, the report (``None`` for a preview alone) and the tracks.
     """
-    from ..api import style_requests
+    from ..select import style_requests
 
     if executor not in ("inline", "ray"):
         raise ConfigError(f"unknown executor '{executor}'; use inline or ray")

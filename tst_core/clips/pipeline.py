@@ -65,7 +65,7 @@ from .tracklog import TrackLog
 from .work import WorkFolder, digest, removing_on_error
 
 if TYPE_CHECKING:
-    from ..api import Pipeline
+    from ..pipeline import Pipeline
 
 
 #: the first pass computes its flow (for the tracker: DIS ``fast``) at this fraction of the

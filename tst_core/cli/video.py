@@ -1,4 +1,4 @@
-"""The ``tst video`` command: parse, call :func:`tst_core.clips.api.video`, print."""
+"""``tst video``: stylise the tracked objects of a clip (:func:`tst_core.clips.api.video`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-EXAMPLES_VIDEO = """examples:
+from .args import (
+    Parser,
+    add_config_args,
+    add_plugin_args,
+    add_style_arg,
+    add_working_args,
+    positive,
+    session_kwargs,
+)
+from .text import printable
+
+EXAMPLES = """examples:
   tst video bunny.mp4 --preview-tracks tracks.mp4 --segmenter yolo --weights yolov8n-seg_int8.tflite
   tst video bunny.mp4 -o bunny_tst.mp4 --style id:0=../shared/models/fast-style-tf/udnie \\
       --engine fast --size 640 --segmenter yolo --weights yolov8n-seg_int8.tflite
@@ -22,8 +33,8 @@ hidden work folder .OUT.tst-video beside the output).
 
 
 def _time(text: str) -> float:
+    from ..clips.read import parse_time
     from ..errors import InputError
-    from .read import parse_time
 
     try:
         return parse_time(text)
@@ -31,12 +42,17 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
-    """The arguments of ``tst video`` (``helpers``: the CLI's shared argument builders)."""
-    from .encode import FRAME_FORMATS
-    from .flow import FLOW_QUALITIES
-    from .options import PRESETS, TEMPORAL_MODES
+def register(sub: Any) -> None:
+    from ..clips.encode import FRAME_FORMATS
+    from ..clips.flow import FLOW_QUALITIES
+    from ..clips.options import PRESETS, TEMPORAL_MODES
 
+    p: Parser = sub.add_parser(
+        "video",
+        help="stylise the tracked objects of a clip, without flicker",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("clip", help="the video (any container and codec FFmpeg reads)")
     p.add_argument(
         "-o",
@@ -44,26 +60,24 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
         metavar="OUT.mp4|DIR",
         help="an MP4 (H.264, audio copied) or a folder of frames (default: CLIP_tst.mp4 here)",
     )
-    helpers.add_style_arg(p, required=False, what="which tracked objects get which style")
+    add_style_arg(p, required=False, what="which tracked objects get which style")
     p.add_argument(
         "--preview-tracks",
         metavar="OUT.mp4|DIR",
         help="also (or only, without --style) write the clip with every track's id drawn",
     )
-    helpers.add_plugin_args(p)
+    add_plugin_args(p)
     g = p.add_argument_group("clip")
     g.add_argument("--start", type=_time, metavar="T", help="start time (seconds or [H:]MM:SS)")
     g.add_argument("--end", type=_time, metavar="T", help="end time (exclusive)")
-    g.add_argument(
-        "--every", type=helpers.positive, metavar="N", help="every N-th frame (frame rate / N)"
-    )
+    g.add_argument("--every", type=positive, metavar="N", help="every N-th frame (frame rate / N)")
     g.add_argument("--crf", type=int, metavar="Q", help="H.264 quality, 0-51, lower is better (18)")
     g.add_argument("--preset", choices=PRESETS, help="H.264 speed preset (medium)")
     g.add_argument("--frame-format", choices=FRAME_FORMATS, help="a frame folder's images (png)")
     g.add_argument("--no-audio", action="store_true", help="do not copy the clip's audio")
     g.add_argument(
         "--segment-frames",
-        type=helpers.positive,
+        type=positive,
         metavar="N",
         help="frames per resumable segment (50)",
     )
@@ -75,8 +89,8 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
         help="segments here one after another (default), or as tasks on a Ray cluster",
     )
     r.add_argument("--address", metavar="ADDR", help="the Ray cluster to join (default: local)")
-    r.add_argument("-j", "--jobs", type=helpers.positive, metavar="N", help="Ray tasks at a time")
-    r.add_argument("--threads", type=helpers.positive, metavar="N", help="CPU threads per Ray task")
+    r.add_argument("-j", "--jobs", type=positive, metavar="N", help="Ray tasks at a time")
+    r.add_argument("--threads", type=positive, metavar="N", help="CPU threads per Ray task")
     r.add_argument(
         "--overlap",
         type=int,
@@ -86,7 +100,7 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
     t = p.add_argument_group("tracking and consistency")
     t.add_argument("--tracker", help="tracker plugin (iou)")
     t.add_argument(
-        "--segment-every", type=helpers.positive, metavar="K", help="segment every K-th frame (1)"
+        "--segment-every", type=positive, metavar="K", help="segment every K-th frame (1)"
     )
     t.add_argument("--key-frame", type=int, metavar="N", help="the frame LABEL#N selectors rank on")
     t.add_argument("--temporal", choices=TEMPORAL_MODES, help="temporal consistency method (auto)")
@@ -101,7 +115,7 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
     )
     t.add_argument(
         "--warm-iterations",
-        type=helpers.positive,
+        type=positive,
         metavar="N",
         help="gatys: iterations after the first frame",
     )
@@ -112,14 +126,15 @@ def configure(p: argparse.ArgumentParser, helpers: Any) -> None:
         help="previous mask's weight in each mask (0.5)",
     )
     t.add_argument("--flow", choices=FLOW_QUALITIES, help="optical flow preset (medium)")
-    helpers.add_working_args(p, "auto: a bar on a terminal, else nothing")
-    helpers.add_config_args(p)
+    add_working_args(p, "auto: a bar on a terminal, else nothing")
+    add_config_args(p)
+    p.set_defaults(func=command)
 
 
-def run(args: argparse.Namespace, helpers: Any) -> None:
+def command(args: argparse.Namespace) -> None:
+    from ..clips.api import video
     from ..errors import SelectionError
     from ..progress import ProgressReporter
-    from .api import video
 
     fields = {
         "start": args.start,
@@ -164,7 +179,7 @@ def run(args: argparse.Namespace, helpers: Any) -> None:
             jobs=args.jobs,
             threads=args.threads,
             **fields,
-            **helpers.session_kwargs(args),
+            **session_kwargs(args),
         )
     finally:
         reporter.close()
@@ -173,7 +188,7 @@ def run(args: argparse.Namespace, helpers: Any) -> None:
         r = result.report
         t = r["timings"]
         print(
-            helpers.printable(f"wrote {written} ")
+            printable(f"wrote {written} ")
             + f"({r['frames']} frames at {r['working_size'][1]}×{r['working_size'][0]}, "
             f"{len(r['tracks'])} tracks, stylised {r['stylised_here']} in "
             f"{t.get('stylize', 0.0):.1f} s, total {r['seconds']:.1f} s: "
@@ -181,10 +196,10 @@ def run(args: argparse.Namespace, helpers: Any) -> None:
         )
     else:
         rows = result.tracks.summary()
-        print(helpers.printable(f"wrote {written} ({result.frames} frames, {len(rows)} tracks)"))
+        print(printable(f"wrote {written} ({result.frames} frames, {len(rows)} tracks)"))
         for row in rows:
             print(
-                helpers.printable(
+                printable(
                     f"  id:{row['id']:<4} {row['label']:<16} frames {row['first']}-{row['last']} "
                     f"(seen in {row['frames']}, detected in {row['detected']})"
                 )
