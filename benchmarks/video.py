@@ -217,8 +217,8 @@ def style_distances(
 ) -> list[float]:
     import torch
 
-    from tst_core.api import load_photo
-    from tst_core.files import resize_long_side
+    from tst_core.files import load_photo
+    from tst_core.imageops import resize_long_side
     from tst_core.metrics import sliced_wasserstein, vgg19_features
 
     features = vgg19_features()
