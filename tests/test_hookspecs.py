@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
 
 import tst_core
 from tst_core import hookimpl, hookspecs
+from tst_core.errors import DuplicatePluginError
 from tst_core.plugins import load_host
+from tst_core.records import WeightsRecord
 from tst_core.types import Instance, Segmentation, StylizeResult
 
 SPECS = sorted(
@@ -104,6 +106,22 @@ class Plugin:
     def tst_register_compositors(self, register):
         register("max", MaxCompositor, description="brighter of the two")
 
+    @hookimpl
+    def tst_register_weights(self, register):
+        register(HALF_NET)
+
+
+HALF_NET = WeightsRecord(
+    name="half-net",
+    url="http://127.0.0.1:9/half-net.pth",
+    plugin="test-plugin",
+    architecture="half",
+    licence="MIT",
+    sha256="0" * 64,
+    size=5 * 2**20,
+    description="test: a checkpoint record",
+)
+
 
 @pytest.fixture
 def plugin_host():
@@ -166,3 +184,30 @@ def test_tst_register_commands(plugin_host, monkeypatch, capsys):
     assert "greet someone" in capsys.readouterr().out
     assert cli.main(["plugins"]) == 0
     assert "hello" in capsys.readouterr().out
+
+
+def test_tst_register_weights(plugin_host, monkeypatch, capsys):
+    from tst_core import cli, plugins
+
+    weights = plugin_host.weights()
+    assert weights["half-net"] is HALF_NET
+    # the first-party records live beside their plugins and come through the same hook
+    assert {weights[n].plugin for n in ("sam-vit-b", "maskrcnn-v2-coco", "fcn-resnet50-voc")} == {
+        "sam",
+        "torchvision",
+        "semantic",
+    }
+    assert weights["vgg19-imagenet"].plugin == "gatys"
+    monkeypatch.setattr(plugins, "_default", plugin_host)
+    assert cli.main(["weights", "list"]) == 0
+    (row,) = [r for r in capsys.readouterr().out.splitlines() if r.startswith("half-net ")]
+    assert row.split() == ["half-net", "test-plugin", "5", "no", "MIT"]
+
+    class Again:
+        @hookimpl
+        def tst_register_weights(self, register):
+            register(replace(HALF_NET, url="http://127.0.0.1:9/other.pth"))
+
+    host = load_host(extra=[("test-plugin", Plugin()), ("again", Again())])
+    with pytest.raises(DuplicatePluginError, match=r"weights 'half-net' are registered twice"):
+        host.weights()

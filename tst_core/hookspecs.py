@@ -22,7 +22,8 @@ factory, so that ``tst plugins`` works without them and a missing package is rep
 plugin is used.
 
 A plugin may also add subcommands to the ``tst`` command line (``tst train``, ``tst ui``)
-through :func:`tst_register_commands`, as datasette's ``register_commands`` does.
+through :func:`tst_register_commands`, as datasette's ``register_commands`` does, and declare
+the checkpoints it loads through :func:`tst_register_weights`.
 
 The three kinds of plugin, as the configuration names them, and their hooks:
 
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import Register, RegisterCommand
+    from .registry import Register, RegisterCommand, RegisterWeights
 
 PROJECT = "tst"
 
@@ -112,4 +113,20 @@ def tst_register_commands(register: RegisterCommand) -> None:
     ``tst --help``.
 
     :param register: ``register(name, configure, run, *, help)``.
+    """
+
+
+@hookspec
+def tst_register_weights(register: RegisterWeights) -> None:
+    """Register the checkpoints the plugin loads (torchvision's weights-enum pattern).
+
+    ``register(record)`` takes a :class:`~tst_core.records.WeightsRecord` (name, URL, file
+    name, SHA-256 or hash prefix, size, licence, architecture). ``tst weights list`` shows it,
+    ``tst weights fetch NAME`` fetches it, and the plugin gets its file with
+    ``tst_core.hub.resolve(tst_core.records.record(NAME), path=...)``, fetched and checked on
+    first use. Called the first time the records are needed, not when plugins load, so it may
+    import what the records are read from (:func:`tst_core.records.torchvision_record`). A
+    name registered by two plugins is an error naming both.
+
+    :param register: ``register(record)``.
     """

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
@@ -30,6 +30,9 @@ from .registry import (
     Registry,
 )
 from .types import Env
+
+if TYPE_CHECKING:
+    from .records import WeightsRecord
 
 ENTRY_POINT_GROUP = "tst"
 BLOCK_ENV = "TST_BLOCK_PLUGINS"
@@ -61,12 +64,23 @@ class Host:
     plugins: list[PluginInfo] = field(default_factory=list)
     #: subcommands that plugins add to the command line, by name
     commands: dict[str, CommandEntry] = field(default_factory=dict)
+    _weights: dict[str, WeightsRecord] | None = field(default=None, repr=False)
 
     def registry(self, kind: Kind) -> Registry[Any]:
         return self.registries[kind]
 
     def entry(self, kind: Kind, name: str) -> Entry[Any]:
         return self.registries[kind].get(name)
+
+    def weights(self) -> dict[str, WeightsRecord]:
+        """The checkpoint records the plugins register, by name (collected on the first call:
+        see :func:`~tst_core.hookspecs.tst_register_weights`).
+
+        :raises PluginError: naming the plugin whose hook failed, or both plugins of a name.
+        """
+        if self._weights is None:
+            self._weights = _collect_weights(self.pm)
+        return self._weights
 
 
 def blocked_names(env: str | None = None) -> set[str]:
@@ -221,6 +235,30 @@ def _add_command(commands: dict[str, CommandEntry], command: CommandEntry) -> No
             f"plugin '{command.plugin}'; block one with {BLOCK_ENV}={command.plugin}"
         )
     commands[command.name] = command
+
+
+def _collect_weights(pm: pluggy.PluginManager) -> dict[str, WeightsRecord]:
+    found: dict[str, tuple[str, WeightsRecord]] = {}
+    for impl in pm.hook.tst_register_weights.get_hookimpls():
+
+        def register(record: WeightsRecord, plugin: str = impl.plugin_name) -> None:
+            old = found.get(record.name)
+            if old is not None:
+                raise DuplicatePluginError(
+                    f"weights '{record.name}' are registered twice: by plugin '{old[0]}' and by "
+                    f"plugin '{plugin}'; block one with {BLOCK_ENV}={plugin}"
+                )
+            found[record.name] = (plugin, record)
+
+        try:
+            impl.function(register=register)
+        except DuplicatePluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{impl.plugin_name}' failed to register its weights: {_short_reason(exc)}"
+            ) from exc
+    return {name: record for name, (_, record) in found.items()}
 
 
 _default: Host | None = None

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from .errors import DuplicatePluginError, PluginError
 from .types import Compositor, Engine, Env, Segmenter
+
+if TYPE_CHECKING:
+    from .records import WeightsRecord
 
 Kind = Literal["segmenter", "engine", "blend"]
 KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend")
@@ -116,6 +119,12 @@ class RegisterCommand(Protocol):
         *,
         help: str,
     ) -> None: ...
+
+
+class RegisterWeights(Protocol):
+    """The callable the ``tst_register_weights`` hook receives."""
+
+    def __call__(self, record: WeightsRecord) -> None: ...
 
 
 class Registry(Generic[T]):
