@@ -77,11 +77,12 @@ def tst_register_engines(register: Register) -> None:
 
     An engine that runs trained styles (model files, style names, mixes; see
     :mod:`tst_core.styles`) also has ``resolve_style(parts) -> ModelStyle``
-    (:class:`~tst_core.types.StyleResolver`): the pipeline calls it once per ``--style``
-    before stylising and hands the result on as ``Target.model_style``. Without it the
-    engine gets style images only.
+    (:class:`~tst_core.types.StyleResolver`) and says so at registration with
+    ``resolves_styles=True`` (so the UI knows without building it; building checks that the
+    two agree): the pipeline calls it once per ``--style`` before stylising and hands the
+    result on as ``Target.model_style``. Without it the engine gets style images only.
 
-    :param register: ``register(name, factory, *, options, description)``.
+    :param register: ``register(name, factory, *, options, description, resolves_styles)``.
     """
 
 

@@ -192,7 +192,13 @@ def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
         *,
         options: type = NoOptions,
         description: str,
+        resolves_styles: bool = False,
     ) -> None:
+        if resolves_styles and kind != "engine":
+            raise PluginError(
+                f"plugin '{info.name}' registers {kind} '{name}' with resolves_styles=True; "
+                "only an engine resolves styles"
+            )
         staged.append(
             Entry(
                 kind,
@@ -203,6 +209,7 @@ def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
                 info.name,
                 info.dist,
                 info.version,
+                resolves_styles,
             )
         )
 

@@ -42,6 +42,9 @@ class Entry(Generic[T]):
     :param description: one line for ``tst plugins``.
     :param plugin: entry-point name of the plugin that registered it.
     :param dist: distribution that provides the plugin, and its ``version``.
+    :param resolves_styles: an engine that runs trained styles (model files, style names,
+        mixes) through ``resolve_style`` (:class:`~tst_core.types.StyleResolver`); declared
+        at registration, so that a caller (the UI) knows without building the engine.
     """
 
     kind: Kind
@@ -52,12 +55,14 @@ class Entry(Generic[T]):
     plugin: str
     dist: str | None = None
     version: str | None = None
+    resolves_styles: bool = False
 
     def build(self, options: Any = None, env: Env | None = None) -> T:
         """Create the plugin object; ``options`` defaults to the options dataclass defaults.
 
         :raises PluginError: naming the plugin, when the object lacks a method of its kind's
-            protocol (:data:`PROTOCOLS`).
+            protocol (:data:`PROTOCOLS`), or has ``resolve_style`` exactly when it was not
+            registered with ``resolves_styles=True``.
         """
         obj = self.factory(options if options is not None else self.options(), env or Env())
         protocol = PROTOCOLS[self.kind]
@@ -68,6 +73,16 @@ class Entry(Generic[T]):
                 f"plugin '{self.plugin}' registers {KIND_TITLES[self.kind]} '{self.name}' whose "
                 f"factory returned a {type(obj).__name__} without "
                 f"{', '.join(m + '()' for m in missing)} (see tst_core.types.{protocol.__name__})"
+            )
+        if self.kind == "engine" and callable(getattr(obj, "resolve_style", None)) != (
+            self.resolves_styles
+        ):
+            said = "with" if self.resolves_styles else "without"
+            has = "has no" if self.resolves_styles else "has a"
+            raise PluginError(
+                f"plugin '{self.plugin}' registers engine '{self.name}' {said} "
+                f"resolves_styles=True, but its {type(obj).__name__} {has} resolve_style(); "
+                "the two must agree (see tst_core.types.StyleResolver)"
             )
         return obj
 
@@ -87,6 +102,7 @@ class Register(Protocol):
         *,
         options: type = NoOptions,
         description: str,
+        resolves_styles: bool = False,
     ) -> None: ...
 
 
