@@ -22,8 +22,9 @@ factory, so that ``tst plugins`` works without them and a missing package is rep
 plugin is used.
 
 A plugin may also add subcommands to the ``tst`` command line (``tst train``, ``tst ui``)
-through :func:`tst_register_commands`, as datasette's ``register_commands`` does, and declare
-the checkpoints it loads through :func:`tst_register_weights`.
+through :func:`tst_register_commands`, as datasette's ``register_commands`` does, add flags
+for its own options to ``tst run`` through :func:`tst_register_flags` (tox's
+``tox_add_option``), and declare the checkpoints it loads through :func:`tst_register_weights`.
 
 The three kinds of plugin, as the configuration names them, and their hooks:
 
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import Register, RegisterCommand, RegisterWeights
+    from .registry import Register, RegisterCommand, RegisterFlag, RegisterWeights
 
 PROJECT = "tst"
 
@@ -130,4 +131,21 @@ def tst_register_weights(register: RegisterWeights) -> None:
     name registered by two plugins is an error naming both.
 
     :param register: ``register(record)``.
+    """
+
+
+@hookspec
+def tst_register_flags(register: RegisterFlag) -> None:
+    """Add command-line flags for the plugin's own options to ``tst run`` (and to ``segment``,
+    ``compare``, ``batch`` and ``config show``, which take the same configuration).
+
+    ``register(flag, *, kind, name, option, help, metavar=None)``: ``FLAG VALUE`` on the
+    command line is ``--set KIND.NAME.OPTION=VALUE``, checked against the options dataclass
+    in the same way, and wins over ``--set`` as the built-in flags do; for a ``bool`` option
+    the flag takes no value and sets it true. ``kind`` and ``name`` must be a segmenter,
+    engine or compositor this plugin registers and ``option`` one of its options' fields;
+    ``flag`` is ``--`` and lower-case words joined by ``-``. A flag that a built-in command or
+    another plugin already has is an error naming the plugin.
+
+    :param register: ``register(flag, *, kind, name, option, help, metavar)``.
     """

@@ -137,6 +137,50 @@ class RegisterCommand(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class FlagEntry:
+    """A command-line flag a plugin adds (``tst run`` and the other commands that take the
+    configuration block): ``FLAG VALUE`` sets option ``option`` of its ``[kind.name]``.
+
+    :param flag: ``--checker-cell``.
+    :param kind: the kind of the plugin object whose option it sets.
+    :param name: that object's registry name (one the same plugin registers).
+    :param option: a field of that object's options dataclass.
+    :param help: one line for ``--help``.
+    :param metavar: the value's name in ``--help``; default: the option's name in capitals.
+    :param switch: the option is a ``bool``: the flag takes no value and sets it true.
+    :param plugin: entry-point name of the plugin that added it.
+    """
+
+    flag: str
+    kind: Kind
+    name: str
+    option: str
+    help: str
+    metavar: str | None
+    switch: bool
+    plugin: str
+
+    def set_text(self, value: str) -> str:
+        """The ``--set`` override the flag stands for, with ``value`` given."""
+        return f"{self.kind}.{self.name}.{self.option}={value}"
+
+
+class RegisterFlag(Protocol):
+    """The callable the ``tst_register_flags`` hook receives."""
+
+    def __call__(
+        self,
+        flag: str,
+        *,
+        kind: Kind,
+        name: str,
+        option: str,
+        help: str,
+        metavar: str | None = None,
+    ) -> None: ...
+
+
 class RegisterWeights(Protocol):
     """The callable the ``tst_register_weights`` hook receives."""
 
