@@ -42,7 +42,8 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     from ..clips.encode import FRAME_FORMATS
     from ..clips.flow import FLOW_QUALITIES
     from ..clips.options import PRESETS, TEMPORAL_MODES
@@ -129,6 +130,7 @@ def register(sub: Any) -> None:
     add_working_args(p, "auto: a bar on a terminal, else nothing")
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:

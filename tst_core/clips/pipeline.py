@@ -37,6 +37,7 @@ import torch
 
 from .. import __version__
 from ..cleanup import clean_targets
+from ..contracts import check_layers
 from ..errors import InputError, SelectionError
 from ..files import json_writer
 from ..outputs import Input, Output, check_outputs, write_outputs
@@ -564,6 +565,7 @@ class VideoPipeline:
                 layers = self._engine(True).stylize(image, targets, None, temporal=temporal).layers
             else:
                 layers = self._engine(False).stylize(image, targets, None).layers
+            check_layers(layers, len(targets), job.log.size, self.pipeline.entry("engine"))
         if previous is not None and motion is not None and state.masks is not None:
             with timings("temporal"):
                 if mode == "blend":
@@ -573,7 +575,7 @@ class VideoPipeline:
                         layers, previous, state.masks, motion, o.temporal_blend
                     )
         with timings("composite"):
-            result = self.pipeline.plugin("blend").composite(image, layers, targets).clamp(0.0, 1.0)
+            result = self.pipeline.composite(image, layers, targets)
         return to_uint8(result), _State(layers, masks, g)
 
     def _flow(self) -> FlowEstimator:
