@@ -280,12 +280,16 @@ def measure(job: Job, results: dict[str, dict[str, Any]], out: Path, swd_every: 
 
 
 def strip(job: Job, out: Path, methods: list[str], count: int = 5) -> Path:
-    """Frames of each method, a row per method, evenly over the clip (PNG)."""
+    """Frames of the clip and of each method, a row each, evenly over the clip (PNG)."""
     from PIL import Image
 
     rows = []
-    for name in methods:
-        frames = decoded(out / f"{job.name}-{name}.mp4")
+    for name in ["photo", *methods]:
+        if name == "photo":
+            first = decoded(out / f"{job.name}-{methods[0]}.mp4")
+            frames = decoded(job.clip, first[0].shape[:2], job.end)[: len(first)]
+        else:
+            frames = decoded(out / f"{job.name}-{name}.mp4")
         picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
         rows.append(np.concatenate([frames[i] for i in picks], axis=1))
     path = out / f"{job.name}-strip.png"
