@@ -12,7 +12,7 @@
   lets the style wash out.
 * ``style_kl`` compares target k's features inside its mask at layer l with its style image's
   (the ``style_loss`` option: Gram matrices, mean and covariance, or sliced Wasserstein; see
-  :mod:`.losses`).
+  :mod:`.style_losses`).
 * ``tv(chroma)`` is the total variation of the image's colour alone (the I and Q channels of
   YIQ): it calms the colour speckle that an optimisation free in RGB leaves inside small
   targets, without blurring their luminance edges as ``tv`` does.
@@ -38,16 +38,10 @@ from torch import nn
 from ..types import Tensor
 from .color import chroma
 from .layer_masks import layer_mask
-from .losses import (
-    ContentLoss,
-    MaskedStyleLoss,
-    MeanCovStyleLoss,
-    SlicedStyleLoss,
-    TVLoss,
-    style_statistics,
-)
+from .losses import ContentLoss, TVLoss
 from .options import GatysOptions
 from .precision import autocast
+from .style_losses import style_loss
 from .vgg import FeatureNet, receptive_field
 
 #: one target's style statistics by layer (see :func:`style_targets`)
@@ -67,15 +61,16 @@ def style_targets(
 
     :param style: ``(3, h, w)`` RGB in [0, 1] on the network's device.
     :param mask: optional ``(h, w)`` mask of the style image: only that part is the style.
-    :returns: ``{layer: statistics}`` (see :func:`~.losses.style_statistics`).
+    :returns: ``{layer: statistics}`` (see :meth:`~.style_losses.StyleLoss.statistics`).
     """
     layers = options.style_layers
+    kind = style_loss(options.style_loss)
     with torch.no_grad(), autocast(style.device, options.precision):
         feats = net(style[None], layers)
     out = {}
     for name in layers:
         m = None if mask is None else layer_mask(mask, _stride(net, name))
-        out[name] = style_statistics(feats[name][0], options.style_loss, m, generator)
+        out[name] = kind.statistics(feats[name][0], m, generator)
     return out
 
 
@@ -143,6 +138,7 @@ class Objective(nn.Module):
         #: each target's weight: style weight × strength × area (0: the target is empty)
         self.weights = [options.style_weight * s * a for s, a in zip(strengths, areas, strict=True)]
         layer_weight = dict(zip(self.style_layers, options.layer_weights, strict=True))
+        kind = style_loss(options.style_loss)
         #: per style layer: (name, weight, the targets present there, their losses)
         self.style_losses: list[tuple[str, float, list[int], nn.Module]] = []
         for name in self.style_layers:
@@ -155,7 +151,7 @@ class Objective(nn.Module):
                     layer_masks.append(m)
             if present:
                 stats = [styles[k][name] for k in present]
-                loss = _style_loss(options.style_loss, stats, layer_masks, generator)
+                loss = kind.module(stats, layer_masks, generator)
                 self.add_module(f"style_{name}", loss)
                 self.style_losses.append((name, layer_weight[name], present, loss))
 
@@ -192,16 +188,3 @@ class Objective(nn.Module):
             total = total + term.float()
         terms["total"] = total
         return terms
-
-
-def _style_loss(
-    kind: str,
-    stats: list[Any],
-    masks: list[Tensor | None],
-    generator: torch.Generator | None,
-) -> nn.Module:
-    if kind == "meancov":
-        return MeanCovStyleLoss(stats, masks)
-    if kind == "sliced":
-        return SlicedStyleLoss(stats, masks, generator or torch.Generator().manual_seed(0))
-    return MaskedStyleLoss(stats, masks)

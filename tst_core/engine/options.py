@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .style_losses import StyleLossName, style_loss
 from .vgg import (
     VGG_CONTENT_LAYERS,
     VGG_DETAIL_LAYERS,
@@ -20,7 +21,6 @@ from .vgg import (
 )
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
-StyleLossName = Literal["gram", "meancov", "sliced"]
 Init = Literal["content", "noise", "style"]
 Precision = Literal["fp32", "bf16", "fp16"]
 #: the largest step size accepted: pixels live in [0, 1], and past float32's range the
@@ -49,7 +49,8 @@ class GatysOptions:
     :param style_layer_weights: one weight per style layer; ``None``: equal weights summing to 1.
     :param style_loss: how a target's features are compared with its painting's: ``gram``
         (Gram matrices, Gatys et al.), ``meancov`` (mean and covariance: Wasserstein-2 between
-        Gaussians) or ``sliced`` (sliced Wasserstein, Heitz et al. 2021); see :mod:`.losses`.
+        Gaussians) or ``sliced`` (sliced Wasserstein, Heitz et al. 2021); see
+        :mod:`.style_losses`.
     :param content_weight: weight of the content term (relative error, see :mod:`.losses`).
     :param detail_layers: layers compared with the photo inside the targets only: fine
         structure such as faces, hands and prints; empty: none (as Gatys et al.). The default
@@ -150,6 +151,7 @@ class GatysOptions:
         )
         _check(bool(self.style_layers), "style_layers must name at least one layer")
         self._network_default_layers()
+        style_loss(self.style_loss)  # an unknown name is a ValueError naming the known ones
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         check_layers(self.detail_layers, self.network, "engine option detail_layers")
