@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..types import Tensor
-from .style_losses import Cells, Stats
+from .style_losses import Cells, Stats, upcast
 
 
 def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -63,7 +63,7 @@ class ContentLoss(nn.Module):
 
     def __init__(self, target: Tensor, weight: Tensor | None = None) -> None:
         super().__init__()
-        target = target.detach().float()
+        target = upcast(target.detach())
         self.register_buffer("target", target)
         w = None if weight is None else weight.detach().float()
         self.register_buffer("weight", w)
@@ -75,7 +75,7 @@ class ContentLoss(nn.Module):
         """:param features: ``(1, C, h, w)``. :returns: a scalar ≥ 0."""
         if self.weight is None:
             return relative_mse(features, self.target, self.norm)
-        error = (features.float() - self.target).square().mean(1) * self.weight
+        error = (upcast(features) - self.target).square().mean(1) * self.weight
         return error.mean() / self.weight.mean().clamp_min(1e-12) / self.norm
 
     def partial(self, features: Tensor, cells: Cells | None = None) -> Stats:
@@ -89,7 +89,7 @@ class ContentLoss(nn.Module):
             return (self(features),)
         rows, cols = cells.core.slices()
         here = cells.local(cells.core).slices()
-        error = (features[0, :, here[0], here[1]].float() - self.target[0, :, rows, cols]).square()
+        error = (upcast(features[0, :, here[0], here[1]]) - self.target[0, :, rows, cols]).square()
         if self.weight is None:
             return (error.sum() / (error.shape[0] * cells.count) / self.norm,)
         weighted = (error.mean(0) * self.weight[rows, cols]).sum() / cells.count

@@ -23,6 +23,7 @@ from .vgg import (
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 Init = Literal["content", "noise", "style"]
 Precision = Literal["fp32", "bf16", "fp16"]
+NativeUpsample = Literal["guided", "bicubic", "bilinear"]
 #: the largest step size accepted: pixels live in [0, 1], and past float32's range the
 #: optimisers fail with an overflow instead of diverging
 MAX_LR = 1000.0
@@ -104,6 +105,17 @@ class GatysOptions:
     :param band: also stylise this many pixels beyond each target's edge (not into another
         target), where a feathered compositor fades the layer in: the fade then shows the
         painting's continuation instead of pixels that only the content loss shaped; 0: none.
+    :param max_side: native resolution (:meth:`~.gatys.GatysEngine.stylize_native`): each
+        region is optimised coarse to fine from the working size up to its native pixels, but
+        no further than this long side (the region's box); the rest of the way to native size
+        is a guided upsampling (``native_upsample``) that adds the photo's own finer detail;
+        0: the working size only, then upsampled.
+    :param native_iterations: iterations at the native levels (each twice the size of the one
+        before, the last at the region's native pixels or ``max_side``), counted from the
+        finest level down; the last value repeats for coarser levels.
+    :param native_upsample: how a region optimised below its native size is brought to it:
+        ``guided`` (the photo's finer detail added where the result follows it, see
+        :func:`tst_core.upsample.upsample_image`), ``bicubic`` or ``bilinear``.
     :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (Gram matrices and
         losses stay float32); faster only on hardware with fast half-precision units.
     :param threads: CPU threads for torch; ``None``: torch's default (all physical cores).
@@ -139,6 +151,9 @@ class GatysOptions:
     supersample_max: float = 4.0
     band: int = 0
     frame_pad: int = 16
+    max_side: int = 1024
+    native_iterations: tuple[int, ...] = (30, 50)
+    native_upsample: NativeUpsample = "guided"
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -193,6 +208,14 @@ class GatysOptions:
         _check(
             1 <= self.supersample_max <= 8,
             f"supersample_max must be from 1 to 8, got {self.supersample_max}",
+        )
+        _check(
+            self.max_side == 0 or 64 <= self.max_side <= 65536,
+            f"max_side must be 0 (the working size) or from 64 to 65536 pixels, got {self.max_side}",
+        )
+        _check(
+            bool(self.native_iterations) and all(i >= 1 for i in self.native_iterations),
+            "native_iterations must give at least one value, each at least 1",
         )
         _check(self.threads is None or self.threads >= 1, "threads must be at least 1")
         _check(self.snapshot_every >= 0, "snapshot_every must be zero or positive")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import nn
@@ -42,6 +42,23 @@ StyleLossName = Literal["gram", "meancov", "sliced"]
 
 #: the statistics of K regions: a tuple of tensors, each with the regions on its first axis
 Stats = tuple[Tensor, ...]
+
+
+class TermLoss(Protocol):
+    """A loss module split in two (what :mod:`.tiles` needs): statistics of some cells, and the
+    loss from their totals over the whole map."""
+
+    def partial(self, features: Tensor, cells: Cells | None = None) -> Stats:
+        """The statistics of ``cells.core`` (default: all of ``features`` ``(1, C, h, w)``)."""
+        ...
+
+    def value(self, stats: Stats) -> Tensor:
+        """The loss from the statistics' totals."""
+        ...
+
+    def __call__(self, features: Tensor) -> Tensor:
+        """``value(partial(features))``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,12 @@ class _Part:
         rows, cols = self.box.slices()
         f = features[:, rows, cols].reshape(features.shape[0], -1)
         return f if self.mask is None else f * self.mask.reshape(-1)
+
+
+def upcast(x: Tensor) -> Tensor:
+    """``x`` in float32 when it is in half precision (autocast features); float32 and float64
+    as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 def _intersection(a: Box, b: Box) -> Box | None:
@@ -229,7 +252,7 @@ class GramStyleLoss(nn.Module):
 
     def __init__(self, style_grams: Sequence[Tensor], masks: Sequence[Tensor | None]) -> None:
         super().__init__()
-        target = torch.stack([g.detach().float() for g in style_grams])
+        target = torch.stack([upcast(g.detach()) for g in style_grams])
         self.register_buffer("target", target)
         self.register_buffer("norm", target.square().mean(dim=(1, 2)).clamp_min(1e-12))
         self.regions = layer_regions(masks)
@@ -245,7 +268,7 @@ class GramStyleLoss(nn.Module):
         :param features: ``(1, C, h, w)``. :returns: ``(grams (K, C, C),)``.
         """
         cells = cells or Cells.whole(features)
-        return (_SecondMoments.apply(features.float(), _parts(self.regions, cells)),)
+        return (_SecondMoments.apply(upcast(features), _parts(self.regions, cells)),)
 
     def value(self, stats: Stats) -> Tensor:
         """:returns: ``(K,)`` relative errors ≥ 0 of the totals ``(grams,)``."""
@@ -288,8 +311,8 @@ class MeanCovStyleLoss(nn.Module):
         self, styles: Sequence[tuple[Tensor, Tensor]], masks: Sequence[Tensor | None]
     ) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.stack([m.detach().float() for m, _ in styles]))
-        self.register_buffer("cov", torch.stack([c.detach().float() for _, c in styles]))
+        self.register_buffer("mean", torch.stack([upcast(m.detach()) for m, _ in styles]))
+        self.register_buffer("cov", torch.stack([upcast(c.detach()) for _, c in styles]))
         self.register_buffer("sqrt_cov", torch.stack([sqrtm(c) for c in self.cov]))
         second = self.mean.square().sum(1) + self.cov.diagonal(dim1=1, dim2=2).sum(1)
         self.register_buffer("norm", second.clamp_min(1e-12))
@@ -300,7 +323,7 @@ class MeanCovStyleLoss(nn.Module):
 
         :param features: ``(1, C, h, w)``. :returns: ``(means (K, C), seconds (K, C, C))``.
         """
-        f = features.float()
+        f = upcast(features)
         parts = _parts(self.regions, cells or Cells.whole(f))
         seconds = _SecondMoments.apply(f, parts)
         return _first_moments(f, parts), seconds
@@ -424,11 +447,11 @@ def _one_region(features: Tensor, mask: Tensor | None, cells: Cells | None) -> l
 
 
 def _gram_sums(features: Tensor, mask: Tensor | None, cells: Cells | None) -> Stats:
-    return (_SecondMoments.apply(features.float(), _one_region(features, mask, cells))[0],)
+    return (_SecondMoments.apply(upcast(features), _one_region(features, mask, cells))[0],)
 
 
 def _meancov_sums(features: Tensor, mask: Tensor | None, cells: Cells | None) -> Stats:
-    f = features.float()
+    f = upcast(features)
     parts = _one_region(f, mask, cells)
     return _first_moments(f, parts)[0], _SecondMoments.apply(f, parts)[0]
 
@@ -454,7 +477,7 @@ def _sliced_sample(
 
 #: builds the loss module of one layer: (each region's style statistics, each region's mask at
 #: that layer or ``None``, the random generator) → module with ``partial``/``value``/``forward``
-ModuleFactory = Callable[[list[Any], list[Tensor | None], torch.Generator | None], nn.Module]
+ModuleFactory = Callable[[list[Any], list[Tensor | None], torch.Generator | None], TermLoss]
 
 
 @dataclass(frozen=True)
