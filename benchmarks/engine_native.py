@@ -133,7 +133,7 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
 
 
 def _resize(image: torch.Tensor, side: int) -> torch.Tensor:
-    from tst_core.engine.canvas import resize_long_side
+    from tst_core.imageops import resize_long_side
 
     return resize_long_side(image, side).clamp(0.0, 1.0)
 

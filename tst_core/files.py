@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import validate
 from .errors import InputError
 from .types import Tensor
 
@@ -147,6 +147,23 @@ def read_image(path: str | os.PathLike[str], what: str = "image") -> Tensor:
         return pil_to_tensor(ImageOps.exif_transpose(img) or img)
 
 
+#: what the API takes as a photo (or a style image)
+PhotoLike = str | Path | Image.Image | Tensor
+
+
+def load_photo(photo: PhotoLike, what: str = "photo") -> Tensor:
+    """A path, PIL image or ``(3, H, W)`` tensor in [0, 1] → float32 ``(3, H, W)`` tensor."""
+    if isinstance(photo, (str, Path)):
+        return read_image(photo, what)
+    if isinstance(photo, Image.Image):
+        return pil_to_tensor(photo)
+    if isinstance(photo, torch.Tensor):
+        return validate.image_tensor(photo, what)
+    raise InputError(
+        f"{what} must be a path, a PIL image or a (3, H, W) tensor, not {type(photo).__name__}"
+    )
+
+
 def read_mask(path: str | os.PathLike[str], what: str = "mask") -> Tensor:
     """Read a mask file as float32 ``(H, W)`` in [0, 1] (8- or 16-bit grayscale, or alpha)."""
     with _open(path, what) as img:
@@ -191,22 +208,6 @@ def mask_to_pil(mask: Tensor) -> Image.Image:
     """float ``(H, W)`` in [0, 1] → 8-bit grayscale PIL image."""
     arr = mask.detach().float().clamp(0, 1).mul(255).round().byte().cpu().numpy()
     return Image.fromarray(arr, "L")
-
-
-def resize_long_side(image: Tensor, long_side: int | None) -> Tensor:
-    """Resize ``(C, H, W)`` so that ``max(H, W) == long_side`` (antialiased bilinear).
-
-    ``None`` or a size equal to the current one returns the input unchanged.
-    """
-    h, w = image.shape[-2:]
-    if not long_side or max(h, w) == long_side:
-        return image
-    scale = long_side / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    out = F.interpolate(
-        image[None], size=size, mode="bilinear", align_corners=False, antialias=True
-    )
-    return out[0].clamp_(0.0, 1.0)
 
 
 def image_format(path: str | os.PathLike[str]) -> str:

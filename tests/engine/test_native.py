@@ -58,7 +58,7 @@ def test_native_output_has_the_photos_size_and_is_the_photo_outside_the_region()
     outside[y0:y1, x0:x1] = False
     assert bool((res.image[:, outside] == p[:, outside]).all())
     inside = res.image[:, 24:104, 40:112]
-    assert float((inside - p[:, 24:104, 40:112]).abs().mean()) > 0.02  # stylised
+    assert float((inside - p[:, 24:104, 40:112]).abs().mean()) > 0.01  # stylised
     # working scales at 0.5 and 1 of the working size, then one native level at 2x (native)
     assert [lv["factor"] for lv in region["levels"]] == [1.0, 1.0, 2.0]
     assert region["sizes"][-1] == [y1 - y0, x1 - x0] and region["upsampled"] is None

@@ -56,8 +56,8 @@ def test_tiled_gradient_equals_the_untiled_one(loss, dtype):
     net = build_network(layers=SHALLOW["style_layers"])
     reach, align = halo(net, [*SHALLOW["style_layers"], *SHALLOW["detail_layers"]])
     assert (reach, align) == (12, 4)  # relu3_1: (24 - 4) / 2 = 10 cells' reach, to a stride of 4
-    tiling = Tiling((h, w), core=16, halo=reach, align=align)
-    assert tiling.count == 48
+    tiling = Tiling((h, w), core=32, halo=reach, align=align)
+    assert tiling.count == 12
     want_terms, want, got_terms, got = _compare(
         h, w, tiling, True, dtype, style_loss=loss, **SHALLOW
     )
@@ -75,7 +75,7 @@ def test_tiled_gradient_with_the_default_layers_and_unmasked():
     reach, align = halo(net, [*GatysOptions().style_layers, *GatysOptions().detail_layers])
     assert (reach, align) == (80, 16)  # relu5_1: receptive field 156 px, stride 16
     for masked in (True, False):
-        tiling = Tiling((h, w), core=32, halo=reach, align=align)
+        tiling = Tiling((h, w), core=64, halo=reach, align=align)
         want_terms, want, got_terms, got = _compare(h, w, tiling, masked)
         torch.testing.assert_close(got_terms["total"], want_terms["total"], rtol=1e-5, atol=0)
         assert float((got - want).abs().max()) <= 1e-4 * float(want.abs().max())
@@ -83,7 +83,7 @@ def test_tiled_gradient_with_the_default_layers_and_unmasked():
 
 def test_a_halo_short_of_the_receptive_field_gives_a_wrong_gradient():
     """The exactness above comes from the halo: without it the tiles see their own borders."""
-    tiling = Tiling((96, 128), core=16, halo=4, align=4)
+    tiling = Tiling((96, 128), core=32, halo=4, align=4)
     _, want, _, got = _compare(96, 128, tiling, **SHALLOW)
     assert float((got - want).abs().max()) > 1e-2 * float(want.abs().max())
 

@@ -24,6 +24,7 @@ import torch
 from ..boxes import Box
 from ..device import resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
+from ..imageops import resize_image
 from ..memory import format_size
 from ..types import (
     Env,
@@ -36,7 +37,7 @@ from ..types import (
     resize_mask,
 )
 from ..upsample import upsample_image
-from .canvas import initial_image, paste, resize_image
+from .canvas import initial_image, paste
 from .jobs import Job, Level, prepare, prepare_native
 from .native import Footprint, footprint, forward_tiling, plan_level
 from .objective import Objective, style_targets

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 
 from ..boxes import Box
 from ..errors import EngineError
+from ..imageops import resize_image, resize_long_side, to_grey
 from ..types import MAX_PAINTING_SIDE, Target, Targets, Tensor, resize_mask
-from .canvas import crop, is_grey, resize_image, resize_long_side
-from .color import luminance, matched_luminance
+from .canvas import crop, is_grey
+from .color import matched_luminance
 from .native import LevelPlan, final_factor, native_factors
 from .options import GatysOptions
 from .plan import (
@@ -292,7 +293,7 @@ def _colours(
 ) -> tuple[Tensor, list[Tensor], bool]:
     """Luminance only (``preserve_color``), and one channel when nothing has colour."""
     if options.preserve_color:
-        content = luminance(content)
+        content = to_grey(content)
         paintings = [
             matched_luminance(p, content, None if masks is None else masks[i])
             for i, p in enumerate(paintings)
