@@ -152,7 +152,7 @@ class GatysOptions:
     band: int = 0
     frame_pad: int = 16
     max_side: int = 1024
-    native_iterations: tuple[int, ...] = (30, 50)
+    native_iterations: tuple[int, ...] = (20, 40)
     native_upsample: NativeUpsample = "guided"
     precision: Precision = "fp32"
     threads: int | None = None
