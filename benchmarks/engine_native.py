@@ -330,7 +330,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--budget", default="2GiB", help="the native runs' memory budget")
-    p.add_argument("--sizes", default="", help="MP of the crops (default 4,12,24)")
+    p.add_argument("--sizes", default="", help="MP of the crops (default 4,12,24; 0: none)")
     p.add_argument("--skip-tiles", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -345,6 +345,7 @@ def main() -> None:
     if not args.skip_tiles:
         res["tiles"] = section_tiles([384, 512] if args.quick else [512, 768, 1024])
     sizes = [int(s) for s in args.sizes.split(",") if s] or ([4] if args.quick else [4, 12, 24])
+    sizes = [mp for mp in sizes if mp]
     res["native"] = []
     for mp in sizes:
         for mode in ("native", "today"):
