@@ -19,6 +19,7 @@ from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names
 from tst_core.errors import InputError
+from tst_core.outputs import inside, make_folders_inside
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 from tst_core.types import StyleResolver
@@ -266,7 +267,7 @@ class UiService:
         result = pipe.run(
             spec.photo, spec.styles(), segmentation=spec.segmentation, progress=job.progress
         )
-        written = result.save(self._job_folder(job) / spec.output_name())
+        written = result.save(self._job_output(job, spec))
         job.outputs = {p.name: p for p in written}
         timings = result.report["timings"]
         return {
@@ -296,7 +297,7 @@ class UiService:
             progress=job.progress,
             **kwargs,
         )
-        written = res.save(self._job_folder(job) / spec.output_name())
+        written = res.save(self._job_output(job, spec))
         job.outputs = {p.name: p for p in written}
         return {
             "sheet": self.file_url(job, written[0]),
@@ -306,10 +307,11 @@ class UiService:
             "notes": res.notes,
         }
 
-    def _job_folder(self, job: Job) -> Path:
-        folder = self.outputs / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    def _job_output(self, job: Job, spec: JobSpec) -> Path:
+        """Where ``job`` writes: its own folder under the workdir (a name from the upload's
+        file name, kept inside that folder like any path that comes from data)."""
+        folder = make_folders_inside(self.outputs, self.outputs / job.id)
+        return inside(folder, spec.output_name(), what="the job's output")
 
     @staticmethod
     def file_url(job: Job, path: Path) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, SelectionError, TstError
+from ..files import WRITE_FORMATS
 from ..plugins import Host
 from ..select import StyleRequest, parse_style_arg
 from .jobs import (
@@ -194,6 +195,11 @@ def batch(
 
         import_ray()  # a missing extra is one line, before any work
     outdir = absolute(output)
+    if suffix.lower() not in WRITE_FORMATS:
+        raise InputError(
+            f"--suffix '{suffix}' is not an image type tst writes; use one of "
+            f"{', '.join(sorted(WRITE_FORMATS))}"
+        )
     texts = _style_texts(styles)
     kwargs = _absolute_paths(kwargs)
     device = _check_session(host, kwargs, {}).config.run.device
@@ -219,7 +225,7 @@ def batch(
         else j
         for j in job_list
     ]
-    spec = WorkerSpec(kwargs, force, prefetch)
+    spec = WorkerSpec(kwargs, force, prefetch, str(outdir))
     workers = jobs if jobs is not None or executor == "ray" else 1
     return BatchRun(
         job_list,

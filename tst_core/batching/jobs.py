@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import InputError, SelectionError
 from ..files import image_format
+from ..outputs import inside
 from ..select import parse_style_arg
 
 #: Suffixes a folder or a glob contributes (other files there are not photos).
@@ -123,7 +124,7 @@ def _from_glob(pattern: str, exclude: Path | None) -> list[tuple[Path, Path]]:
         p = absolute(name)
         if not _is_photo(p) or (exclude is not None and p.is_relative_to(exclude)):
             continue
-        out.append((p, p.relative_to(root)))
+        out.append((p, p.relative_to(root) if p.is_relative_to(root) else Path(p.name)))
     return out
 
 
@@ -182,8 +183,8 @@ def make_jobs(
             if isinstance(v, (str, Path)) and has_placeholders(str(v))
         }
         overrides = {"segmenter_options": per_photo} if per_photo else {}
-        output = (outdir / rel).with_suffix(suffix)
-        jobs.append(Job(i, photo, output, job_styles, overrides))
+        output = inside(outdir, rel.with_suffix(suffix), what=f"the output of photo '{photo}'")
+        jobs.append(Job(i, photo, absolute(output), job_styles, overrides))
     return jobs
 
 
@@ -199,7 +200,9 @@ def read_manifest(
         {"photo": "day1/a.jpg", "styles": ["person=starry.jpg"], "masks": "masks/a",
          "size": 384, "sets": ["engine.gatys.iterations=50"], "output": "a_starry.png"}
 
-    Relative paths are relative to the manifest's folder (``output``: to the output folder).
+    Relative paths are relative to the manifest's folder. ``output`` is relative to the output
+    folder and must stay inside it, through links too (:func:`tst_core.outputs.inside`): a
+    manifest is data and never chooses where tst writes.
     ``styles`` (a list, or one ``style`` text) replaces ``default_styles`` (the command's
     ``--style``); the other keys override the command's options for that photo.
 
@@ -263,8 +266,13 @@ def _manifest_job(
             seg[k] = str(absolute(base / seg[k]))
     if seg:
         overrides["segmenter_options"] = seg
-    rel = Path(entry["output"]) if "output" in entry else _relative(photo, base)
-    output = (outdir / rel) if "output" in entry else (outdir / rel).with_suffix(suffix)
+    if "output" in entry:
+        if not isinstance(entry["output"], str):
+            raise InputError(f'{where}: "output" must be a file name under -o')
+        output = inside(outdir, entry["output"], what=f'{where}: "output"')
+    else:
+        rel = _relative(photo, base).with_suffix(suffix)
+        output = inside(outdir, rel, what=f"{where}: the output of '{photo}'")
     return Job(index, photo, absolute(output), tuple(styles), overrides)
 
 

@@ -16,12 +16,14 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..api import Pipeline, load_photo, session
 from ..device import resolve_device
 from ..errors import SelectionError, TstError
 from ..fingerprint import report_fingerprint
+from ..outputs import inside, make_folders_inside
 from ..plugins import Host
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
@@ -38,11 +40,14 @@ class WorkerSpec:
     :param prefetch: segment the next photo while stylising the current one: ``on``, ``off``
         or ``auto`` (on when the worker's device is a GPU, where the two overlap; on a CPU they
         would only share the same cores).
+    :param output: the batch's output folder; every write stays inside it (checked again,
+        through links, just before each write).
     """
 
     session: Mapping[str, Any] = field(default_factory=dict)
     force: bool = False
     prefetch: Literal["auto", "on", "off"] = "auto"
+    output: str = ""
 
 
 def session_kwargs(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +161,7 @@ class Worker:
     def _finish(self, job: Job, prepared: _Prepared, t0: float) -> PhotoResult:
         pipe = self.pipeline(job)
         result = pipe.run(job.photo, self._requests(job), segmentation=prepared.segmentation)
-        job.output.parent.mkdir(parents=True, exist_ok=True)
+        self._writable(job)
         written = result.save(job.output)
         timings = dict(result.report["timings"])
         if prepared.segmentation is not None:
@@ -170,6 +175,15 @@ class Worker:
             worker=self.name,
             key=prepared.key,
         )
+
+    def _writable(self, job: Job) -> None:
+        """Make ``job``'s folder, every part inside the batch's output folder after links."""
+        if not self.spec.output:  # a Worker built by hand, outside a batch
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            return
+        root = Path(self.spec.output)
+        make_folders_inside(root, job.output.parent)
+        inside(root, job.output.relative_to(root), what=f"the output of photo '{job.photo}'")
 
     def _requests(self, job: Job) -> list[StyleRequest]:
         return [parse_style_arg(s) for s in job.styles]
