@@ -223,8 +223,8 @@ def _download(rec: WeightsRecord, url: str, part: Path, progress: bool | None) -
     try:
         response = urllib.request.urlopen(request, timeout=_timeout())
     except urllib.error.HTTPError as exc:
-        reason = " ".join(str(exc.reason).split())
-        raise WeightsError(f"cannot fetch {where}: HTTP {exc.code} {reason}") from None
+        said = " ".join(str(exc.reason).split())
+        raise WeightsError(f"cannot fetch {where}: HTTP {exc.code} {said}") from None
     except http.client.HTTPException as exc:  # not HTTP: a bad status line, a header flood
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
         raise WeightsError(

@@ -1,0 +1,109 @@
+"""Reading a file with a bound: a regular file, of at most so many bytes, checked before a byte
+is read.
+
+Every file tst reads whole (manifests, configs, JSON indexes and reports, the batch record,
+model metadata, pickles) goes through :func:`read_bytes` or :func:`read_text`: the file is
+opened without blocking (a FIFO would otherwise hang the open), its kind and size are taken
+from the open descriptor (no window between a check and the read), anything but a regular
+file is refused, and a file over the caller's limit is refused before it is read; the read
+itself stops one byte past the limit, for a file that grows meanwhile. A file handed to a
+library that opens it itself (a checkpoint for ``torch.load``, a model for a runtime) is checked
+first with :func:`check_file`. Every refusal is one :class:`InputError` sentence that names the
+file and what it was for.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import InputError
+
+#: limits for the files tst reads whole (bytes)
+MAX_CONFIG = 1 << 20  # a TOML preset or config file
+MAX_JSON = 16 << 20  # an index (instances.json), a run's report, a model's manifest.json
+MAX_MANIFEST = 256 << 20  # a batch manifest: about a million lines
+MAX_RECORD = 1 << 30  # a batch record (batch.jsonl), appended to by every run
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def _open_error(path: Path, what: str, exc: OSError) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{what} '{path}' does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{what} '{path}' is a folder, not a file")
+    return InputError(f"cannot read {what} '{path}': {exc.strerror or exc}")
+
+
+def _check_mode(path: Path, what: str, st: os.stat_result, limit: int) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what} '{path}' is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} '{path}' is not a regular file (a FIFO, device or socket)")
+    if st.st_size > limit:
+        raise InputError(
+            f"{what} '{path}' is too large: {_mb(st.st_size)}, tst reads at most {_mb(limit)}"
+        )
+
+
+def check_file(path: str | os.PathLike[str], what: str, limit: int) -> Path:
+    """``path`` if it is a regular file (through links) of at most ``limit`` bytes.
+
+    For files a library opens itself; a file read here goes through :func:`read_bytes`.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        if isinstance(exc, ValueError):
+            raise InputError(f"{what} {str(p)!r} is not a valid file name") from None
+        raise _open_error(p, what, exc) from None
+    _check_mode(p, what, st, limit)
+    return p
+
+
+def read_bytes(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them (see the module)."""
+    p = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(p, flags)
+    except ValueError:
+        raise InputError(f"{what} {str(p)!r} is not a valid file name") from None
+    except OSError as exc:
+        raise _open_error(p, what, exc) from None
+    try:
+        _check_mode(p, what, os.fstat(fd), limit)
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} '{p}': {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if got > limit:
+        raise InputError(f"{what} '{p}' is too large: it grew past {_mb(limit)} while read")
+    return b"".join(chunks)
+
+
+def read_text(path: str | os.PathLike[str], what: str, limit: int) -> str:
+    """The UTF-8 text of ``path`` (see :func:`read_bytes`); a file that is not UTF-8, or that
+    holds a NUL byte (no text file tst reads has one), is refused naming the byte's offset."""
+    data = read_bytes(path, what, limit)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} '{path}' is not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})"
+        ) from None
+    if "\0" in text:
+        raise InputError(f"{what} '{path}' holds a NUL byte (at byte {data.index(0)}): not text")
+    return text
