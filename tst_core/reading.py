@@ -14,9 +14,13 @@ file and what it was for.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import InputError
 
@@ -66,18 +70,53 @@ def check_file(path: str | os.PathLike[str], what: str, limit: int) -> Path:
     return p
 
 
-def read_bytes(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them (see the module)."""
-    p = Path(path)
+def _open_fd(path: Path, what: str, limit: int, follow_links: bool) -> int:
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= os.O_NOFOLLOW
     try:
-        fd = os.open(p, flags)
+        fd = os.open(path, flags)
     except ValueError:
-        raise InputError(f"{what} {str(p)!r} is not a valid file name") from None
+        raise InputError(f"{what} {str(path)!r} is not a valid file name") from None
     except OSError as exc:
-        raise _open_error(p, what, exc) from None
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise InputError(
+                f"{what} '{path}' is a symbolic link; tst does not follow it"
+            ) from None
+        raise _open_error(path, what, exc) from None
     try:
-        _check_mode(p, what, os.fstat(fd), limit)
+        _check_mode(path, what, os.fstat(fd), limit)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def open_bytes(
+    path: str | os.PathLike[str], what: str, limit: int, *, follow_links: bool = True
+) -> Iterator[BinaryIO]:
+    """The regular file ``path`` (at most ``limit`` bytes when opened) open for reading, for a
+    reader that streams it (line by line)."""
+    fd = _open_fd(Path(path), what, limit, follow_links)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            yield f
+        except OSError as exc:
+            raise InputError(f"cannot read {what} '{path}': {exc.strerror or exc}") from None
+
+
+def read_bytes(
+    path: str | os.PathLike[str], what: str, limit: int, *, follow_links: bool = True
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them (see the module).
+
+    :param follow_links: ``False`` for a file tst owns (its lock, its record): a link there
+        is refused.
+    """
+    p = Path(path)
+    fd = _open_fd(p, what, limit, follow_links)
+    try:
         chunks, got = [], 0
         while got <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - got))
@@ -94,10 +133,12 @@ def read_bytes(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_text(path: str | os.PathLike[str], what: str, limit: int) -> str:
+def read_text(
+    path: str | os.PathLike[str], what: str, limit: int, *, follow_links: bool = True
+) -> str:
     """The UTF-8 text of ``path`` (see :func:`read_bytes`); a file that is not UTF-8, or that
     holds a NUL byte (no text file tst reads has one), is refused naming the byte's offset."""
-    data = read_bytes(path, what, limit)
+    data = read_bytes(path, what, limit, follow_links=follow_links)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

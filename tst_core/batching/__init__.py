@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -94,7 +95,7 @@ class BatchRun:
 
     def __iter__(self) -> Generator[PhotoResult, None, None]:
         self.output.mkdir(parents=True, exist_ok=True)
-        record = Record(self.output)
+        record = Record(self.output, self.spec.owner)
         t0 = time.perf_counter()
         try:
             for result in self._results():
@@ -225,7 +226,7 @@ def batch(
         else j
         for j in job_list
     ]
-    spec = WorkerSpec(kwargs, force, prefetch, str(outdir))
+    spec = WorkerSpec(kwargs, force, prefetch, str(outdir), secrets.token_hex(8))
     workers = jobs if jobs is not None or executor == "ray" else 1
     return BatchRun(
         job_list,

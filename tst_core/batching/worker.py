@@ -21,14 +21,15 @@ from typing import Any, Literal
 
 from ..api import Pipeline, load_photo, session
 from ..device import resolve_device
-from ..errors import SelectionError, TstError
+from ..errors import InputError, SelectionError, TstError
 from ..fingerprint import report_fingerprint
 from ..outputs import inside, make_folders_inside
 from ..plugins import Host
+from ..reading import MAX_JSON, read_text
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
-from .record import PhotoResult
+from .record import PhotoResult, check_owner
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,15 @@ class WorkerSpec:
         would only share the same cores).
     :param output: the batch's output folder; every write stays inside it (checked again,
         through links, just before each write).
+    :param owner: the batch's token in ``output``'s lock file: a worker writes only while the
+        lock still names its batch (:func:`~tst_core.batching.record.check_owner`).
     """
 
     session: Mapping[str, Any] = field(default_factory=dict)
     force: bool = False
     prefetch: Literal["auto", "on", "off"] = "auto"
     output: str = ""
+    owner: str = ""
 
 
 def session_kwargs(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,6 +186,8 @@ class Worker:
             job.output.parent.mkdir(parents=True, exist_ok=True)
             return
         root = Path(self.spec.output)
+        if self.spec.owner:
+            check_owner(root, self.spec.owner)
         make_folders_inside(root, job.output.parent)
         inside(root, job.output.relative_to(root), what=f"the output of photo '{job.photo}'")
 
@@ -214,8 +220,8 @@ def _up_to_date(job: Job, key: str) -> bool:
     if not (job.output.is_file() and job.report.is_file()):
         return False
     try:
-        report = json.loads(job.report.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        report = json.loads(read_text(job.report, "report", MAX_JSON))
+    except (InputError, ValueError, RecursionError):
         return False
     return isinstance(report, dict) and report_fingerprint(report) == key
 
