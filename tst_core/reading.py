@@ -148,3 +148,66 @@ def read_text(
     if "\0" in text:
         raise InputError(f"{what} '{path}' holds a NUL byte (at byte {data.index(0)}): not text")
     return text
+
+
+#: the deepest nesting of lists and tables tst accepts in a JSON or TOML file it reads (its
+#: own files nest 3 deep); deeper values would exhaust Python's recursion in later steps
+#: (copying, merging, printing) long after the parse succeeded
+MAX_NESTING = 32
+
+
+def check_nesting(value: object, what: str, limit: int = MAX_NESTING) -> None:
+    """Refuse ``value`` (parsed JSON or TOML) if its lists and tables nest deeper than
+    ``limit``; walked without recursion.
+
+    :raises InputError: naming ``what``.
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            children = list(item)
+        else:
+            continue
+        if depth >= limit:
+            raise InputError(f"{what} nests lists or tables over {limit} deep")
+        stack.extend((c, depth + 1) for c in children)
+
+
+#: the deepest folder tst walks into (a photo tree, a mask folder), and the most entries a walk
+#: lists: deeper trees exhausted Python's recursion, larger ones memory
+MAX_WALK_DEPTH = 64
+MAX_WALK_ENTRIES = 1_000_000
+
+
+def walk(folder: str | os.PathLike[str], what: str) -> list[Path]:
+    """Every entry under ``folder`` (files and folders, not ``folder`` itself), as
+    ``Path.rglob("*")`` lists them — links to folders are listed, not entered — but walked
+    without recursion and within :data:`MAX_WALK_DEPTH` levels and :data:`MAX_WALK_ENTRIES`
+    entries.
+
+    :raises InputError: a tree deeper or larger than that, or a folder that cannot be listed.
+    """
+    root = Path(folder)
+    out: list[Path] = []
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as entries:
+                found = [(Path(e.path), e.is_dir(follow_symlinks=False)) for e in entries]
+        except OSError as exc:
+            raise InputError(f"cannot list {what} '{here}': {exc.strerror or exc}") from None
+        out += [p for p, _ in found]
+        if len(out) > MAX_WALK_ENTRIES:
+            raise InputError(f"{what} '{root}' holds over {MAX_WALK_ENTRIES} files and folders")
+        for path, is_dir in found:
+            if is_dir:
+                if depth + 1 >= MAX_WALK_DEPTH:
+                    raise InputError(
+                        f"{what} '{root}' nests folders over {MAX_WALK_DEPTH} levels deep"
+                    )
+                stack.append((path, depth + 1))
+    return out

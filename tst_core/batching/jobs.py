@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError, SelectionError
 from ..files import image_format
 from ..outputs import inside
+from ..reading import MAX_MANIFEST, check_nesting, read_text, walk
 from ..select import parse_style_arg
 
 #: Suffixes a folder or a glob contributes (other files there are not photos).
@@ -105,7 +106,7 @@ def absolute(path: str | Path) -> Path:
 def _from_folder(folder: Path, exclude: Path | None) -> list[tuple[Path, Path]]:
     root = absolute(folder)
     out = []
-    for p in sorted(root.rglob("*")):
+    for p in sorted(walk(root, "input folder")):
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not _is_photo(p):
             continue
@@ -120,7 +121,13 @@ def _from_glob(pattern: str, exclude: Path | None) -> list[tuple[Path, Path]]:
     fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
     root = absolute(Path(*parts[:fixed])) if fixed else Path.cwd()
     out = []
-    for name in sorted(glob.glob(pattern, recursive=True)):
+    try:
+        names = sorted(glob.glob(pattern, recursive=True))
+    except RecursionError:  # '**' over a tree nested deeper than Python's recursion
+        raise InputError(f"'{pattern}' reaches folders nested too deeply to walk") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot search '{pattern}': {exc}") from None
+    for name in names:
         p = absolute(name)
         if not _is_photo(p) or (exclude is not None and p.is_relative_to(exclude)):
             continue
@@ -210,10 +217,7 @@ def read_manifest(
     """
     base = absolute(path).parent
     jobs: list[Job] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read manifest '{path}': {exc.strerror}") from None
+    lines = read_text(path, "manifest", MAX_MANIFEST).splitlines()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -224,6 +228,7 @@ def read_manifest(
             raise InputError(f"{where} is not JSON: {exc.msg}") from None
         except RecursionError:  # json's decoder recurses once per level
             raise InputError(f"{where} nests arrays or objects too deeply") from None
+        check_nesting(entry, where)
         jobs.append(_manifest_job(len(jobs), entry, where, base, outdir, suffix, default_styles))
     if not jobs:
         raise InputError(f"manifest '{path}' has no jobs (one JSON object per line)")
@@ -241,6 +246,9 @@ def _manifest_job(
 ) -> Job:
     if not isinstance(entry, dict) or not isinstance(entry.get("photo"), str):
         raise InputError(f'{where}: expected an object with a "photo" path')
+    for key, text in _texts(entry):
+        if "\0" in text:
+            raise InputError(f'{where}: "{key}" holds a NUL byte; no path or option has one')
     known = {"photo", "styles", "style", "output"} | MANIFEST_OVERRIDES | MANIFEST_SEGMENTER_KEYS
     unknown = sorted(set(entry) - known)
     if unknown:
@@ -274,6 +282,19 @@ def _manifest_job(
         rel = _relative(photo, base).with_suffix(suffix)
         output = inside(outdir, rel, what=f"{where}: the output of '{photo}'")
     return Job(index, photo, absolute(output), tuple(styles), overrides)
+
+
+def _texts(entry: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """``(key, text)`` for every string of a manifest line (nesting already bounded)."""
+    stack: list[tuple[str, Any]] = list(entry.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, str):
+            yield key, value
+        elif isinstance(value, dict):
+            stack += [(key, k) for k in value] + [(key, v) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(key, v) for v in value]
 
 
 def _relative(photo: Path, base: Path) -> Path:
