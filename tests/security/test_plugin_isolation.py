@@ -1,0 +1,50 @@
+"""A broken plugin cannot end every command (issue 23 class 8): one that raises ``SystemExit``
+or ``KeyboardInterrupt`` (or ``GeneratorExit``) while importing or registering is reported as
+broken like any other, and the other plugins and commands work; a real Ctrl-C while plugins
+load still stops the command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ..conftest import run_tst
+
+REGISTER = """
+from tst_core import hookimpl
+
+@hookimpl
+def tst_register_compositors(register):
+    {body}
+"""
+
+CASES = {
+    "sys.exit() at import": "import sys\nsys.exit(3)\n",
+    "SystemExit(0) at import": "raise SystemExit(0)\n",
+    "KeyboardInterrupt at import": "raise KeyboardInterrupt\n",
+    "GeneratorExit at import": "raise GeneratorExit\n",
+    "sys.exit() while registering": REGISTER.format(body="import sys; sys.exit(5)"),
+    "KeyboardInterrupt while registering": REGISTER.format(body="raise KeyboardInterrupt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_plugin_that_raises_systemexit_or_keyboardinterrupt_is_only_broken(
+    dist_factory, case
+):
+    site = dist_factory("tst-rude", {"rude": "tst_rude"}, {"tst_rude": CASES[case]})
+    res = run_tst("plugins", "--json", pythonpath=[site])
+    assert res.returncode == 0, res.stderr
+    plugins = {p["name"]: p for p in json.loads(res.stdout)["plugins"]}
+    assert plugins["rude"]["status"] == "broken", plugins["rude"]
+    assert plugins["maskfile"]["status"] == "ok"
+    res = run_tst("config", "presets", pythonpath=[site])
+    assert res.returncode == 0 and "paper" in res.stdout, res.stderr
+
+
+def test_a_real_ctrl_c_while_plugins_load_still_stops_the_command(dist_factory):
+    body = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(2)\n"
+    site = dist_factory("tst-slow", {"slow": "tst_slow"}, {"tst_slow": body})
+    res = run_tst("plugins", pythonpath=[site])
+    assert res.returncode != 0 and "maskfile" not in res.stdout, (res.returncode, res.stdout)
