@@ -30,9 +30,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_plugin_that_raises_systemexit_or_keyboardinterrupt_is_only_broken(
-    dist_factory, case
-):
+def test_a_plugin_that_raises_systemexit_or_keyboardinterrupt_is_only_broken(dist_factory, case):
     site = dist_factory("tst-rude", {"rude": "tst_rude"}, {"tst_rude": CASES[case]})
     res = run_tst("plugins", "--json", pythonpath=[site])
     assert res.returncode == 0, res.stderr
