@@ -94,7 +94,10 @@ class BatchRun:
         return self.output / RECORD_FILE
 
     def __iter__(self) -> Generator[PhotoResult, None, None]:
-        self.output.mkdir(parents=True, exist_ok=True)
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a full disk, a read-only mount, a file in the way
+            raise InputError(f"cannot create -o '{self.output}': {exc.strerror or exc}") from None
         record = Record(self.output, self.spec.owner)
         t0 = time.perf_counter()
         try:
@@ -196,6 +199,8 @@ def batch(
 
         import_ray()  # a missing extra is one line, before any work
     outdir = absolute(output)
+    if os.path.lexists(outdir) and not outdir.is_dir():
+        raise InputError(f"-o '{output}' exists and is not a folder; give a folder")
     if suffix.lower() not in WRITE_FORMATS:
         raise InputError(
             f"--suffix '{suffix}' is not an image type tst writes; use one of "
