@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,16 @@ def _style(entry: Any) -> StyleInfo:
         raise TypeError("each style is an object of name, image and sha256 texts")
     if not isinstance(entry.get("name"), str) or set(entry) - {"name", "image", "sha256"}:
         raise TypeError("each style has a name, and only name, image and sha256")
+    for key in ("name", "image"):
+        text = entry.get(key)
+        if text is not None and (not text or len(text) > 256 or printable(text) != text):
+            raise ValueError(
+                f"a style's {key} {printable(repr(text))[:80]} is empty, over 256 characters "
+                "or holds control characters (terminal escapes)"
+            )
+    sha = entry.get("sha256")
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ValueError(f"a style's sha256 {printable(repr(sha))[:80]} is not 64 hex digits")
     return StyleInfo(**entry)
 
 

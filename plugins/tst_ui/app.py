@@ -32,11 +32,18 @@ from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tst_core.errors import InputError, TstError
 
@@ -231,10 +238,44 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/jobs/{jid}/preview.jpg", api(preview)),
         Route("/api/jobs/{jid}/files/{name}", api(job_file)),
     ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
+    middleware = [Middleware(HostCheck, allowed_hosts=allowed_hosts)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.service = service
     return app
+
+
+class HostCheck:
+    """Answer only requests whose Host header names this server (against DNS rebinding).
+
+    Starlette's ``TrustedHostMiddleware`` cuts the header at its first ``:``, so the
+    ``Host: [::1]:7860`` that a browser sends to ``tst ui --host ::1`` never matched; here an
+    IPv6 literal is read inside its brackets.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed_hosts
+        self.allowed = {h.strip("[]").lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            name = host_name(Headers(scope=scope).get("host", ""))
+            if name not in self.allowed:
+                await PlainTextResponse("Invalid host header", status_code=400)(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port: ``[::1]:7860`` → ``::1``,
+    ``localhost:7860`` → ``localhost`` (lower case)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else ""
+    return header.split(":", 1)[0]
 
 
 def _page(request: Request) -> str:
