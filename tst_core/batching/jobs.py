@@ -255,6 +255,8 @@ def _manifest_job(
         raise InputError(
             f"{where}: unknown key '{unknown[0]}'; known keys: {', '.join(sorted(known))}"
         )
+    if entry["photo"].strip() in ("", ".", ".."):
+        raise InputError(f'{where}: "photo" is not a file name')
     photo = absolute(base / entry["photo"])
     styles = entry.get("styles", [entry["style"]] if "style" in entry else [])
     if not isinstance(styles, list) or not all(isinstance(s, str) for s in styles):
@@ -279,8 +281,10 @@ def _manifest_job(
             raise InputError(f'{where}: "output" must be a file name under -o')
         output = inside(outdir, entry["output"], what=f'{where}: "output"')
     else:
-        rel = _relative(photo, base).with_suffix(suffix)
-        output = inside(outdir, rel, what=f"{where}: the output of '{photo}'")
+        rel = _relative(photo, base)
+        if rel.name in ("", ".", ".."):
+            raise InputError(f'{where}: "photo" \'{entry["photo"]}\' is not a file name')
+        output = inside(outdir, rel.with_suffix(suffix), what=f"{where}: the output of '{photo}'")
     return Job(index, photo, absolute(output), tuple(styles), overrides)
 
 
