@@ -281,3 +281,41 @@ def _make_deep(root, levels: int) -> None:
             fd = new
     finally:
         os.close(fd)
+
+
+def test_a_checkpoint_zip_with_a_compressed_member_is_refused_before_torch_reads_it(tmp_path):
+    """torch writes its zip checkpoints uncompressed; a deflated member could inflate without
+    bound inside torch's reader."""
+    import zipfile
+
+    import torch
+
+    from tst_core.errors import WeightsError
+    from tst_core.weights import load_checkpoint
+
+    good = tmp_path / "good.pth"
+    torch.save({"w": torch.ones(3)}, good)
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("good/data/9", b"\0" * (8 << 20))  # 8 MiB in a few KiB
+    assert bomb.stat().st_size < 100_000
+    assert load_checkpoint(good)["w"].sum() == 3
+    with pytest.raises(WeightsError, match="compressed or larger than the file"):
+        load_checkpoint(bomb)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_a_yolo_model_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    from tst_yolo.backends import load_model
+
+    from tst_core.errors import WeightsError
+
+    path = tmp_path / "m.tflite"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(WeightsError, match="not a regular file"):
+        load_model(path, None)
