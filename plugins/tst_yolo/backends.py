@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from tst_core.errors import InputError, WeightsError, missing_dependency
+from tst_core.reading import check_file
 from tst_core.types import Tensor
 from tst_core.weights import error_reason
 
@@ -43,8 +44,20 @@ class Runner(Protocol):
         ...
 
 
+#: the largest YOLO model file handed to a runtime (YOLO11x-seg's ONNX is about 240 MB)
+MAX_MODEL_BYTES = 2 << 30
+
+
 def load_model(path: Path, threads: int | None) -> Runner:
-    """Load a ``.tflite`` or ``.onnx`` model; the suffix picks the runtime."""
+    """Load a ``.tflite`` or ``.onnx`` model; the suffix picks the runtime.
+
+    The runtimes open the file themselves: it is checked first to be a regular file (a FIFO
+    would block them) of at most :data:`MAX_MODEL_BYTES`.
+    """
+    try:
+        check_file(path, "YOLO model", MAX_MODEL_BYTES)
+    except InputError as exc:
+        raise WeightsError(str(exc)) from None
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return TFLiteRunner(path, threads)
