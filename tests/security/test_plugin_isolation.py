@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ..conftest import run_tst
 
 REGISTER = """
@@ -29,13 +27,19 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_a_plugin_that_raises_systemexit_or_keyboardinterrupt_is_only_broken(dist_factory, case):
-    site = dist_factory("tst-rude", {"rude": "tst_rude"}, {"tst_rude": CASES[case]})
+def test_plugins_that_raise_systemexit_or_keyboardinterrupt_are_only_broken(dist_factory):
+    """One distribution with a plugin per case (one child process for all: each is slow)."""
+    names = {case: f"rude{i}" for i, case in enumerate(sorted(CASES))}
+    site = dist_factory(
+        "tst-rude",
+        {name: f"tst_{name}" for name in names.values()},
+        {f"tst_{name}": CASES[case] for case, name in names.items()},
+    )
     res = run_tst("plugins", "--json", pythonpath=[site])
     assert res.returncode == 0, res.stderr
     plugins = {p["name"]: p for p in json.loads(res.stdout)["plugins"]}
-    assert plugins["rude"]["status"] == "broken", plugins["rude"]
+    for case, name in names.items():
+        assert plugins[name]["status"] == "broken", (case, plugins[name])
     assert plugins["maskfile"]["status"] == "ok"
     res = run_tst("config", "presets", pythonpath=[site])
     assert res.returncode == 0 and "paper" in res.stdout, res.stderr
