@@ -197,12 +197,13 @@ def test_any_command_line_is_exit_0_or_2_with_one_line(cli, files, monkeypatch, 
     nothing may appear there either)."""
     monkeypatch.chdir(files)
     argv = [command]
-    if command in ("run", "segment", "compare"):
+    if command in ("run", "segment", "compare", "batch"):
         argv += [files / "photo.png", "--engine", "fake-fill", "--size", "32"]
+        argv += ["--segmenter", "maskfile", "--masks", files / "masks"]
     if command in ("run", "compare", "batch"):
         argv += ["--style", f"all={files / 'style.jpg'}"]
     if command == "batch":
-        argv += [files / "photo.png", "-o", files / "out", "--executor", "inline"]
+        argv += ["-o", files / "out", "--executor", "inline"]
     for flag, value in pairs:
         argv += [flag, value.replace("\0", "")]
     if command in ("run", "compare") and "-o" not in argv:
