@@ -18,7 +18,8 @@ from PIL import Image
 
 from .cleanup import clean_targets
 from .errors import InputError
-from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
+from .files import PhotoLike, check_regular_file, image_size, load_photo
+from .imageops import resize_long_side
 from .outputs import Input, check_outputs
 from .registry import Kind
 from .report import RunFacts, run_report, segmenter_facts

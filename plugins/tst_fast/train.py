@@ -42,7 +42,8 @@ from tst_core.device import resolve_device, torch_threads
 from tst_core.engine.losses import gram_matrix
 from tst_core.engine.vgg import build_network
 from tst_core.errors import InputError, printable
-from tst_core.files import image_writer, read_image, resize_long_side
+from tst_core.files import image_writer, read_image
+from tst_core.imageops import resize_long_side
 from tst_core.outputs import Input, Output, check_outputs, write_outputs
 from tst_core.reading import check_file, check_nesting
 from tst_core.weights import error_reason
