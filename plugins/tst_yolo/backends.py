@@ -13,14 +13,14 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from tst_core.errors import InputError, WeightsError, missing_dependency
+from tst_core.errors import InputError, WeightsError, missing_dependency, printable
 from tst_core.reading import check_file
 from tst_core.types import Tensor
 from tst_core.weights import error_reason
@@ -89,8 +89,11 @@ class TFLiteRunner:
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_output_details()
         shape = [int(v) for v in self.input["shape"]]
+        if len(shape) != 4:
+            raise WeightsError(f"YOLO model '{path}' takes a {len(shape)}-D input, not an image")
         self.layout_nhwc = _nhwc(shape)
-        self.input_size = (shape[1], shape[2]) if self.layout_nhwc else (shape[2], shape[3])
+        dims = (shape[1], shape[2]) if self.layout_nhwc else (shape[2], shape[3])
+        self.input_size = _input_size(path, dims)
         self.names = _names_from_zip(path)
 
     def __call__(self, image: Tensor) -> list[np.ndarray]:
@@ -171,13 +174,16 @@ class OnnxRunner:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names = _parse_names(meta.get("names"))
         shape = list(self.input.shape)
+        if len(shape) != 4:
+            raise WeightsError(f"YOLO model '{path}' takes a {len(shape)}-D input, not an image")
         self.layout_nhwc = _nhwc(shape)
         dims = shape[1:3] if self.layout_nhwc else shape[2:4]
-        if all(isinstance(d, int) and d > 0 for d in dims):
-            self.input_size = (int(dims[0]), int(dims[1]))
-        else:  # dynamic input: the export's image size, else Ultralytics' default
+        if not all(isinstance(d, int) and d > 0 for d in dims):
+            # dynamic input: the export's image size, else Ultralytics' default
             side = _literal(meta.get("imgsz")) or [DEFAULT_SIDE, DEFAULT_SIDE]
-            self.input_size = (int(side[0]), int(side[-1]))
+            side = [side] if isinstance(side, int) else side
+            dims = list(side)[:1] + list(side)[-1:] if isinstance(side, (list, tuple)) else []
+        self.input_size = _input_size(path, dims)
 
     def __call__(self, image: Tensor) -> list[np.ndarray]:
         x = image.numpy()[None]
@@ -189,6 +195,25 @@ class OnnxRunner:
         return [
             np.asarray(o, dtype=np.float32) for o in self.session.run(None, {self.input.name: x})
         ]
+
+
+#: the largest input side a YOLO model may declare (exports use 320-1280)
+MAX_INPUT_SIDE = 4096
+
+
+def _input_size(path: Path, dims: Sequence[Any]) -> tuple[int, int]:
+    """The model's input ``(h, w)`` from its file, checked before an input of that size is
+    allocated: two whole numbers from 1 to :data:`MAX_INPUT_SIDE`."""
+    ok = len(dims) == 2 and all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_INPUT_SIDE for d in dims
+    )
+    if not ok:
+        shown = printable(repr(list(dims)))[:60]
+        raise WeightsError(
+            f"YOLO model '{path}' declares an input of {shown} pixels; tst takes whole numbers "
+            f"from 1 to {MAX_INPUT_SIDE}"
+        )
+    return int(dims[0]), int(dims[1])
 
 
 def _literal(text: str | None) -> Any:

@@ -319,3 +319,66 @@ def test_a_yolo_model_that_is_not_a_regular_file_is_refused(tmp_path, kind):
         path.symlink_to("/dev/zero")
     with pytest.raises(WeightsError, match="not a regular file"):
         load_model(path, None)
+
+
+def _onnx_model(path, shape, imgsz=None):
+    """A YOLO-like ONNX model (fixed outputs) whose input is ``shape``, with ``imgsz``
+    metadata when given."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    preds, protos = np.zeros((1, 6, 3), np.float32), np.zeros((1, 1, 4, 4), np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["p"], ["output0"]),
+            helper.make_node("Identity", ["q"], ["output1"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, list(shape))],
+        [
+            helper.make_tensor_value_info("output0", TensorProto.FLOAT, preds.shape),
+            helper.make_tensor_value_info("output1", TensorProto.FLOAT, protos.shape),
+        ],
+        [numpy_helper.from_array(preds, "p"), numpy_helper.from_array(protos, "q")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    if imgsz is not None:
+        helper.set_model_props(model, {"imgsz": imgsz})
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("shape", "imgsz"),
+    [
+        ((1, 3, 100_000, 100_000), None),  # 120 GB of input before a pixel is read
+        ((1, 3, "h", "w"), "[1000000000, 1000000000]"),
+        ((1, 3, "h", "w"), "[0, -5]"),
+        ((1, 3, "h", "w"), "['a', 'b']"),  # was ValueError, an internal error
+        ((1, 3, "h", "w"), "{'a': 1}"),
+        ((1, 3, "h", "w"), "[True, 640]"),
+        ((3, "h"), None),
+    ],
+)
+def test_a_yolo_input_size_from_the_file_is_checked_before_an_input_is_made(tmp_path, shape, imgsz):
+    pytest.importorskip("onnxruntime")
+    from tst_yolo.backends import load_model
+
+    from tst_core.errors import WeightsError
+
+    path = _onnx_model(tmp_path / "m.onnx", shape, imgsz)
+    with pytest.raises(WeightsError, match="declares an input of|-D input, not an image"):
+        load_model(path, 1)
+
+
+@pytest.mark.parametrize(
+    ("imgsz", "size"), [(None, (640, 640)), ("320", (320, 320)), ("[256, 320]", (256, 320))]
+)
+def test_a_yolo_input_size_in_range_is_used(tmp_path, imgsz, size):
+    pytest.importorskip("onnxruntime")
+    from tst_yolo.backends import load_model
+
+    assert (
+        load_model(_onnx_model(tmp_path / "m.onnx", (1, 3, "h", "w"), imgsz), 1).input_size == size
+    )
