@@ -86,8 +86,11 @@ class TFLiteRunner:
             raise WeightsError(
                 f"cannot load YOLO model '{path}' with LiteRT: {error_reason(exc)}"
             ) from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.outputs = self.interpreter.get_output_details()
+        try:
+            self.input = self.interpreter.get_input_details()[0]
+            self.outputs = self.interpreter.get_output_details()
+        except (UnicodeDecodeError, IndexError) as exc:
+            raise WeightsError(f"YOLO model '{path}' is not a YOLO model: {_why(exc)}") from None
         shape = [int(v) for v in self.input["shape"]]
         if len(shape) != 4:
             raise WeightsError(f"YOLO model '{path}' takes a {len(shape)}-D input, not an image")
@@ -100,9 +103,13 @@ class TFLiteRunner:
         x = image.numpy()[None]
         if self.layout_nhwc:
             x = x.transpose(0, 2, 3, 1)
-        self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
-        self.interpreter.invoke()
-        return [_dequantise(self.interpreter.get_tensor(o["index"]), o) for o in self.outputs]
+        try:
+            self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
+            self.interpreter.invoke()
+            outputs = [self.interpreter.get_tensor(o["index"]) for o in self.outputs]
+        except (ValueError, RuntimeError) as exc:
+            raise WeightsError(f"YOLO model cannot run with LiteRT: {_why(exc)}") from None
+        return [_dequantise(x, o) for x, o in zip(outputs, self.outputs, strict=True)]
 
 
 @contextlib.contextmanager
@@ -170,8 +177,13 @@ class OnnxRunner:
             raise WeightsError(
                 f"cannot load YOLO model '{path}' with onnxruntime: {error_reason(exc)}"
             ) from None
-        self.input = self.session.get_inputs()[0]
-        meta = self.session.get_modelmeta().custom_metadata_map
+        try:  # pybind's strings: a name or metadata that is not UTF-8 raises
+            inputs = self.session.get_inputs()
+            meta = dict(self.session.get_modelmeta().custom_metadata_map)
+            self.input = inputs[0]
+            self.input_name = str(self.input.name)
+        except (UnicodeDecodeError, IndexError) as exc:
+            raise WeightsError(f"YOLO model '{path}' is not a YOLO model: {_why(exc)}") from None
         self.names = _parse_names(meta.get("names"))
         shape = list(self.input.shape)
         if len(shape) != 4:
@@ -192,9 +204,20 @@ class OnnxRunner:
         x = np.ascontiguousarray(
             x, dtype=np.float16 if "float16" in self.input.type else np.float32
         )
-        return [
-            np.asarray(o, dtype=np.float32) for o in self.session.run(None, {self.input.name: x})
-        ]
+        try:
+            outputs = self.session.run(None, {self.input_name: x})
+        except Exception as exc:  # onnxruntime's own types: a graph that cannot run
+            raise WeightsError(f"YOLO model cannot run with onnxruntime: {_why(exc)}") from None
+        return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, one escaped line of at most 200 characters."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "a name or metadata value is not UTF-8 text"
+    if isinstance(exc, IndexError):
+        return "it has no input"
+    return printable(error_reason(exc))[:200]
 
 
 #: the largest input side a YOLO model may declare (exports use 320-1280)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -317,16 +317,13 @@ def test_tf_manifests_with_any_entries_load_or_are_one_weights_error(
 
 
 def _pth(legacy: bool) -> bytes:
+    """A pytorch/examples TransformerNet state dict (zip or legacy pickle) at half width: the
+    reader checks every tensor's shape against the architecture before it builds the net."""
     from tst_fast.network import TransformNet
 
-    state = {k: v.clone() for k, v in TransformNet("johnson-pt", 1).state_dict().items()}
+    state = TransformNet("johnson-pt", 1).state_dict()
     buf = io.BytesIO()
-    torch.save(
-        {"w": torch.ones(3), "n": {"x": torch.zeros(2, 2)}},
-        buf,
-        _use_new_zipfile_serialization=not legacy,
-    )
-    del state
+    torch.save(state, buf, _use_new_zipfile_serialization=not legacy)
     return buf.getvalue()
 
 
@@ -336,15 +333,142 @@ PTH = {"zip": _pth(False), "legacy": _pth(True)}
 @FAST
 @given(
     st.sampled_from(sorted(PTH)),
-    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
-    st.integers(0, 10**6),
+    st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 255)), min_size=1, max_size=6),
+    st.integers(0, 10**7),
+    st.booleans(),
 )
-def test_mutated_pth_checkpoints_load_or_are_one_weights_error(tmp_path_factory, kind, flips, cut):
+def test_mutated_pth_checkpoints_load_or_are_one_weights_error(
+    tmp_path_factory, kind, flips, cut, head
+):
+    """Through ``load_checkpoint`` (every ``.pth`` tst reads) and the TransformerNet reader."""
+    from tst_fast.formats import load_model
+
     from tst_core.weights import load_checkpoint
 
     path = tmp_path_factory.mktemp("pth") / "c.pth"
-    path.write_bytes(_mutate(PTH[kind], flips, cut, head=False))
+    path.write_bytes(_mutate(PTH[kind], flips, cut, head))
+    for read in (load_checkpoint, load_model):
+        try:
+            read(path)
+        except TstError as exc:
+            assert "\n" not in str(exc)
+
+
+# --- YOLO models (ONNX in-process; TFLite in a child process) ---------------------------------
+
+
+def _yolo_onnx(tmp_path_factory) -> bytes:
+    from ..plugins.yolo_onnx import red_model
+
+    preds = np.zeros((1, 7, 16), np.float32)
+    preds[0, :7, 0] = (32, 32, 40, 40, 0.9, 0.0, 1.0)
+    path = red_model(tmp_path_factory.mktemp("yolo") / "m.onnx", preds, names=["a", "b"])
+    return path.read_bytes()
+
+
+METADATA = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "{0: 'person', 1: 'x'}",
+            "{0: '\\x1b[2J', 1: 'b'}",
+            "['a', 'b']",
+            "[" * 200 + "]" * 200,
+            "{'a': 1}",
+            "[640]",
+            "[10**9]",
+            "[1000000000, 1]",
+            "(64, 64)",
+            "-1",
+            "64",
+            "1e999",
+        ]
+    ),
+)
+
+
+@FAST
+@given(
+    st.lists(st.tuples(st.integers(0, 10**5), st.integers(0, 255)), max_size=6),
+    st.integers(0, 10**5),
+    st.booleans(),
+    st.dictionaries(st.sampled_from(["names", "imgsz", "stride", "task"]), METADATA, max_size=3),
+)
+def test_mutated_onnx_yolo_models_segment_or_are_one_tst_error(
+    tmp_path_factory, flips, cut, head, metadata
+):
+    """Mutated bytes and any metadata: the model loads and segments a photo, or one TstError."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    from tst_yolo.segmenter import YoloOptions, YoloSegmenter
+
+    data = YOLO_ONNX.setdefault("m", _yolo_onnx(tmp_path_factory))
+    if metadata:
+        model = onnx.load_from_string(data)
+        del model.metadata_props[:]
+        onnx.helper.set_model_props(model, metadata)
+        data = model.SerializeToString()
+    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
+    path.write_bytes(_mutate(data, flips, cut, head) if flips else data)
     try:
-        load_checkpoint(path)
+        seg = YoloSegmenter(YoloOptions(weights=path, threads=1)).segment(torch.rand(3, 48, 64))
     except TstError as exc:
         assert "\n" not in str(exc)
+        event("error: " + str(exc).split(":")[0][:40])
+        return
+    event("segmented")
+    assert seg.size == (48, 64)
+
+
+YOLO_ONNX: dict[str, bytes] = {}
+
+#: each mutated TFLite model is loaded and run in this child: LiteRT is native code, and a
+#: crash must be seen as a crash (a signal), not end the test run
+_TFLITE_CHILD = """
+import sys, torch
+from pathlib import Path
+from tst_core.errors import TstError
+from tst_yolo.segmenter import YoloOptions, YoloSegmenter
+for name in sys.argv[1:]:
+    try:
+        seg = YoloSegmenter(YoloOptions(weights=Path(name), threads=1)).segment(
+            torch.rand(3, 48, 64)
+        )
+        print("ok", len(seg.instances), flush=True)
+    except TstError as exc:
+        assert "\\n" not in str(exc)
+        print("error", flush=True)
+"""
+
+
+@pytest.mark.needs_shared
+def test_mutated_tflite_yolo_models_segment_or_are_one_tst_error(shared, tmp_path):
+    """24 mutations of the real model (its first 4 KiB, where the flatbuffer's tables are, and
+    anywhere) and cuts, each loaded and run once in one child process."""
+    import random
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+
+    data = shared("models", "yolov8n-seg", "yolov8n-seg_int8.tflite").read_bytes()
+    rng = random.Random(23)
+    paths = []
+    for i in range(24):
+        out = bytearray(data)
+        span = 4096 if i % 2 else len(out)
+        for _ in range(rng.randint(1, 8)):
+            out[rng.randrange(span)] = rng.randrange(256)
+        if i % 6 == 5:
+            out = out[: rng.randrange(len(out))]
+        paths.append(tmp_path / f"m{i}.tflite")
+        paths[-1].write_bytes(bytes(out))
+    done = subprocess.run(
+        [sys.executable, "-c", _TFLITE_CHILD, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.split("\n")) - 1 == len(paths), done.stdout
