@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -131,7 +132,8 @@ class BatchSoak:
             link.symlink_to(self.root / "elsewhere")
         manifest, outputs = self.manifest(rng, n, kind)
         executor = ["--jobs", "2"] if rng.random() < 0.4 else ["--executor", "inline"]
-        argv = ["batch", "--manifest", str(manifest), "-o", str(out), *self.engine, *executor]
+        argv = ["batch", "--manifest", str(manifest), "-o", str(out), "--segmenter", "maskfile"]
+        argv += [*self.engine, *executor]
         before = sorted(p.name for p in (self.root / "elsewhere").iterdir())
         inputs = _hashes([manifest, *self.photos, *self.styles, *self.masks.values()])
         proc = subprocess.Popen(
@@ -185,6 +187,8 @@ class BatchSoak:
             image, report = out / rel, (out / rel).with_suffix(".json")
             if image.exists() != report.exists():
                 problems.append(f"half a pair: {rel}")
+            elif code == 0 and not image.exists():
+                problems.append(f"exit 0 without {rel}")
         return {"kind": f"batch: {kind}", "code": code, "problems": problems}
 
 
@@ -216,7 +220,8 @@ class UiSoak:
             argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         first = self.proc.stdout.readline() if self.proc.stdout else ""
-        self.url = first.split()[1] if "http://" in first else ""
+        found = re.search(r"http://\S+/", first)
+        self.url = found.group(0) if found else ""
         if not self.url:
             raise SystemExit(f"tst ui did not start: {first!r}")
 
@@ -267,6 +272,8 @@ class UiSoak:
             name = rng.choice(sorted(bad))
             ask(name, "POST", "api/photos", bad[name].read_bytes() or b"", {"X-Filename": "x.png"})
             kind = f"upload: {name}"
+            if not 400 <= answers[-1][1] < 500:  # refused, with one sentence
+                answers.append((f"{answers[-1][0]} answered {answers[-1][1]}", 500, None))
         elif kind == "upload good":
             ask(
                 "photo",
@@ -295,33 +302,10 @@ class UiSoak:
             else:
                 ask(choice, "GET", f"api/segmentations/{sid}/%C2%B2.png")
             kind = f"request: {choice}"
+            if not 400 <= answers[-1][1] < 500:  # refused, with one sentence
+                answers.append((f"{answers[-1][0]} answered {answers[-1][1]}", 500, None))
         elif kind == "job":
-            photo = ask(
-                "photo", "POST", "api/photos", self.photo.read_bytes(), {"X-Filename": "p.jpg"}
-            )
-            seg = photo and ask(
-                "segment", "POST", "api/segment", {"photo": photo["id"], "segmenter": "maskfile"}
-            )
-            style = rng.choice(["s0", "s1", "nope"])
-            body = {
-                "kind": "run",
-                "segmentation": seg["id"] if seg else "x",
-                "engine": "gatys",
-                "blend": "feather",
-                "size": rng.choice([32, 0, 10**6]),
-                "config": str(self.config),
-                "targets": [{"select": rng.choice(["id:0", "all", "id:99"]), "style": style}],
-            }
-            job = ask("job", "POST", "api/jobs", body)
-            deadline = time.monotonic() + 600
-            while (
-                job
-                and job.get("state") not in ("done", "failed", "cancelled")
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.5)
-                job = ask("status", "GET", f"api/jobs/{job['id']}")
-            kind = "job" + (f": {job['state']}" if job else ": refused")
+            kind = self._job(rng, ask, answers)
         else:
             tail = "".join(rng.choice("abc/%.٣²\x00'\"<>?&=") for _ in range(rng.randint(0, 12)))
             from urllib.parse import quote
@@ -337,6 +321,66 @@ class UiSoak:
             "code": max((s for _, s, _ in answers), default=0),
             "problems": problems,
         }
+
+    def _job(self, rng: random.Random, ask: Any, answers: list[tuple[str, int, Any]]) -> str:
+        """Half the jobs good (the ``--config`` preset, 32 px, a gallery style): they must end
+        ``done`` and their image and report download; the rest with one hostile field, which
+        must be refused with one sentence (a 4xx)."""
+        photo = ask("photo", "POST", "api/photos", self.photo.read_bytes(), {"X-Filename": "p.jpg"})
+        seg = photo and ask(
+            "segment", "POST", "api/segment", {"photo": photo["id"], "segmenter": "maskfile"}
+        )
+        info = ask("info", "GET", "api/info") or {}
+        preset = (info.get("defaults") or {}).get("config", "")
+        body: dict[str, Any] = {
+            "kind": rng.choice(["run", "run", "compare"]),
+            "segmentation": seg["id"] if seg else "x",
+            "engine": "gatys",
+            "blend": "feather",
+            "size": 32,
+            "config": preset,
+            "targets": [{"select": rng.choice(["id:0", "all"]), "style": "s0", "deg": 1.0}],
+        }
+        hostile = {
+            "size 0": ("size", 0),
+            "size 10**6": ("size", 10**6),
+            "size 32.5": ("size", 32.5),
+            "size true": ("size", True),
+            "style unknown": ("targets", [{"select": "all", "style": "nope", "deg": 1}]),
+            "select id:99": ("targets", [{"select": "id:99", "style": "s0", "deg": 1}]),
+            "deg nan": ("targets", [{"select": "all", "style": "s0", "deg": float("nan")}]),
+            "targets {}": ("targets", {}),
+            "engine ../x": ("engine", "../x"),
+            "config /etc/passwd": ("config", "/etc/passwd"),
+            "kind rm": ("kind", "rm"),
+        }
+        bad = rng.choice(sorted(hostile)) if rng.random() < 0.5 else None
+        if bad is not None:
+            key, value = hostile[bad]
+            body[key] = value
+        job = ask("job", "POST", "api/jobs", body)
+        if bad is not None:
+            if job is not None:
+                answers.append((f"hostile job '{bad}' accepted", 500, None))
+            return f"job: hostile {bad}"
+        deadline = time.monotonic() + 600
+        while (
+            job
+            and job.get("state") not in ("done", "failed", "cancelled")
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
+            job = ask("status", "GET", f"api/jobs/{job['id']}")
+        if not job or job.get("state") != "done":
+            answers.append((f"good job ended {job and job.get('state')}: {job}"[:200], 500, None))
+            return "job: good, failed"
+        for name in ("image", "sheet", "report"):
+            url = (job.get("result") or {}).get(name)
+            if url:
+                ask(f"download {name}", "GET", url.lstrip("/"))
+                if answers[-1][1] != 200:
+                    answers.append((f"download {name} answered {answers[-1][1]}", 500, None))
+        return f"job: good {body['kind']}, done"
 
 
 def _hashes(paths: list[Path]) -> dict[str, str]:
