@@ -26,6 +26,7 @@ from ..fingerprint import report_fingerprint
 from ..outputs import inside, make_folders_inside
 from ..plugins import Host
 from ..reading import MAX_JSON, read_text
+from ..results import image_matches_report
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
@@ -216,14 +217,19 @@ class Worker:
 
 
 def _up_to_date(job: Job, key: str) -> bool:
-    """Whether ``job``'s output and report exist and the report names the same run."""
+    """Whether ``job``'s output and report exist, the report names the same run and was written
+    with this image (a SIGKILL between the two renames pairs an image with another report)."""
     if not (job.output.is_file() and job.report.is_file()):
         return False
     try:
         report = json.loads(read_text(job.report, "report", MAX_JSON))
     except (InputError, ValueError, RecursionError):
         return False
-    return isinstance(report, dict) and report_fingerprint(report) == key
+    return (
+        isinstance(report, dict)
+        and report_fingerprint(report) == key
+        and image_matches_report(job.output, report)
+    )
 
 
 def _one_line(exc: BaseException) -> str:
