@@ -48,6 +48,8 @@ import torch
 from PIL import Image
 from soak_surfaces import BatchSoak, UiSoak, make_bad_uploads
 
+from tst_core.results import image_matches_report
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results"
@@ -272,6 +274,8 @@ def check_outputs(main: Path) -> str:
         return f"unreadable: {type(exc).__name__}: {exc}"
     if main.stem.startswith("o") and report.get("working_size") != size:
         return f"mismatch: image {size}, report {report.get('working_size')}"
+    if main.stem.startswith("o") and not image_matches_report(main, report):
+        return "mismatch: the report's image_sha256 is not the image's"
     return "complete"
 
 
@@ -442,6 +446,10 @@ def print_table(s: dict) -> None:
     print("\n| surface | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
     for name, part in s["surfaces"].items():
         print(f"| {name} | " + " | ".join(str(part.get(c, "")) for c in cols) + " |")
+    for name, part in s["surfaces"].items():
+        extra = {k: v for k, v in part.items() if k not in cols}
+        if extra:
+            print(f"{name}: " + "; ".join(f"{k} {v}" for k, v in extra.items()))
     for p in s["problems"]:
         print("problem:", p)
 
