@@ -367,10 +367,11 @@ def _collect_weights(pm: pluggy.PluginManager) -> dict[str, WeightsRecord]:
             found[record.name] = (plugin, record)
 
         try:
-            impl.function(register=register)
-        except DuplicatePluginError:
+            with _real_interrupts_marked():
+                impl.function(register=register)
+        except (DuplicatePluginError, _Interrupted):
             raise
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:  # SystemExit too: a plugin does not end the command
             raise PluginError(
                 f"plugin '{impl.plugin_name}' failed to register its weights: {_short_reason(exc)}"
             ) from exc

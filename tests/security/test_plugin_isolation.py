@@ -24,6 +24,9 @@ CASES = {
     "GeneratorExit at import": "raise GeneratorExit\n",
     "sys.exit() while registering": REGISTER.format(body="import sys; sys.exit(5)"),
     "KeyboardInterrupt while registering": REGISTER.format(body="raise KeyboardInterrupt"),
+    "sys.exit() while registering flags": REGISTER.replace(
+        "tst_register_compositors", "tst_register_flags"
+    ).format(body="import sys; sys.exit(6)"),
 }
 
 
@@ -50,3 +53,16 @@ def test_a_real_ctrl_c_while_plugins_load_still_stops_the_command(dist_factory):
     site = dist_factory("tst-slow", {"slow": "tst_slow"}, {"tst_slow": body})
     res = run_tst("plugins", pythonpath=[site])
     assert res.returncode != 0 and "maskfile" not in res.stdout, (res.returncode, res.stdout)
+
+
+def test_a_plugin_that_exits_while_registering_weights_is_one_line(dist_factory):
+    """The weights hook runs when the records are first needed (tst weights list): a
+    ``SystemExit`` there is the plugin's failure, named, not a silent end of the command."""
+    body = REGISTER.replace("tst_register_compositors", "tst_register_weights").format(
+        body="import sys; sys.exit(0)"
+    )
+    site = dist_factory("tst-rude-weights", {"rudew": "tst_rudew"}, {"tst_rudew": body})
+    res = run_tst("weights", "list", pythonpath=[site])
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rudew" in lines[0] and "SystemExit" in lines[0], res.stderr
