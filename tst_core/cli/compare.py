@@ -21,7 +21,8 @@ be 0: it is the change farther than --band pixels from every target.
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "compare",
         help="blend with several compositors (and engines) and compare them side by side",
@@ -60,6 +61,7 @@ def register(sub: Any) -> None:
     add_working_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:
@@ -68,7 +70,11 @@ def command(args: argparse.Namespace) -> None:
     from ..metrics import BAND
     from ..progress import ProgressReporter
 
-    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
+    output = (
+        Path(args.output)
+        if args.output is not None
+        else Path(f"{Path(args.photo).stem}_compare.png")
+    )
     comparison = Comparison(session(**session_kwargs(args)), args.engines, args.blends)
     comparison.check_save(output, args.photo, args.styles)
     reporter = ProgressReporter(args.progress)

@@ -23,7 +23,8 @@ When targets overlap the later --style wins.
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "run",
         help="stylise the selected objects of a photo",
@@ -43,13 +44,16 @@ def register(sub: Any) -> None:
     add_working_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:
     from ..api import Pipeline, session
     from ..progress import ProgressReporter
 
-    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_tst.png")
+    output = (
+        Path(args.output) if args.output is not None else Path(f"{Path(args.photo).stem}_tst.png")
+    )
     pipeline = Pipeline(session(**session_kwargs(args)))
     pipeline.check_save(output, args.photo, args.styles, report=not args.no_report)
     reporter = ProgressReporter(args.progress)
