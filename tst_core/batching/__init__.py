@@ -23,6 +23,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..device import numeric_threads
 from ..errors import InputError, SelectionError, TstError
 from ..plugins import Host
 from ..segmenter_flags import PATH_KEYS
@@ -136,7 +137,9 @@ class BatchRun:
             threads = self.threads or max(1, cpu_count() // workers)
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             gpus = worker_gpus(self.device, torch.cuda.device_count(), visible)
-            local = LocalExecutor(self.spec, workers, threads, gpus, on_setup)
+            # the engine computes with as many threads as one process would, whatever --jobs
+            numeric = numeric_threads() or self.threads or torch.get_num_threads()
+            local = LocalExecutor(self.spec, workers, threads, gpus, on_setup, numeric)
             yield from local.run(self.jobs)
         else:
             yield from self._inline(on_setup)

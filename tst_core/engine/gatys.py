@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..boxes import Box
-from ..device import resolve_device, torch_threads
+from ..device import numeric_threads, resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
 from ..imageops import resize_image, resize_long_side, to_grey
 from ..types import (
@@ -167,7 +167,7 @@ class GatysEngine:
         ]
         counter = Counter(progress, sum(i for j in jobs for _, i in j.steps), o.snapshot_every)
         canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
-        with torch_threads(o.threads):
+        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, canvases[job.region.canvas])
@@ -328,7 +328,7 @@ class GatysEngine:
             "style_loss": o.style_loss,
             "device": str(self.device),
             "precision": o.precision,
-            "threads": torch.get_num_threads() if o.threads is None else o.threads,
+            "threads": o.threads or numeric_threads() or torch.get_num_threads(),
             "seed": self.seed,
             "scales": list(o.scales),
         }
