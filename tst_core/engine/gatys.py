@@ -13,6 +13,7 @@ scale, and paste the result back (:mod:`.canvas`).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -67,16 +68,27 @@ class Counter:
     start: float = field(default_factory=time.perf_counter)
     step: int = 0
     losses: list[dict[str, float]] = field(default_factory=list)
+    #: where the loop is, for the display (``scale 2/2``), and the lowest total loss there
+    note: str = ""
+    best: float = math.inf
+
+    def begin(self, note: str) -> None:
+        """A new scale (or region) starts: its losses are not comparable with the last's."""
+        self.note, self.best = note, math.inf
 
     def __call__(self, terms: dict[str, float], snapshot: Callable[[], Tensor]) -> None:
         self.step += 1
         self.losses.append(terms)
         if self.progress is None:
             return
+        self.best = min(self.best, terms.get("total", math.inf))
         wanted = self.snapshot_every and self.step % self.snapshot_every == 0
         elapsed = time.perf_counter() - self.start
         image = snapshot() if wanted else None
-        self.progress(Progress("stylize", self.step, self.total, terms, elapsed, image))
+        shown = {**terms, "best": self.best} if math.isfinite(self.best) else terms
+        self.progress(
+            Progress("stylize", self.step, self.total, shown, elapsed, image, note=self.note)
+        )
 
 
 @dataclass
@@ -268,6 +280,7 @@ class GatysEngine:
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
         for i, (scale, iterations) in enumerate(job.steps):
+            counter.begin(f"scale {i + 1}/{len(job.steps)}" if len(job.steps) > 1 else "")
             size = scaled_size(job.size, scale)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
