@@ -53,7 +53,7 @@ def test_the_page_is_offered_every_registered_plugin_third_party_ones_too(servic
     assert [p["value"] for p in info["presets"]][:1] == [""]
     assert {"paper", "preview", "wells"} <= {p["value"] for p in info["presets"]}
     preview = next(p for p in info["presets"] if p["value"] == "preview")
-    assert preview["run"] == {"engine": "gatys", "blend": "hard", "size": 256}
+    assert preview["run"] == {"engine": "gatys", "blend": "feather", "size": 256}
     assert sorted(s["name"] for s in info["styles"]) == ["blue.png", "red.png"]
     assert info["defaults"]["segmenter"] == "fake-boxes"
 
@@ -82,11 +82,11 @@ def test_a_click_selects_the_smallest_instance_under_it(service, tmp_path):
     [
         ({"targets": []}, "nothing selected"),
         ({"targets": [{"select": "id:7", "style": "s0"}]}, "instances id:0 to id:2"),
-        ({"targets": [{"select": "id:0", "style": "nope"}]}, "choose a style for target id:0"),
+        ({"targets": [{"select": "id:0", "style": "nope"}]}, "choose a style for person 0 "),
         ({"targets": [{"select": "../x", "style": "s0"}]}, "unknown target '../x'"),
         (
             {"targets": [{"select": "all", "style": "s0"}, {"select": "all", "style": "s1"}]},
-            "target all is selected twice",
+            "the whole photo is selected twice",
         ),
         ({"targets": [{"select": "id:0", "style": "s0", "deg": 9}]}, "a degree from -3 to 3"),
         ({"engine": "warp"}, "unknown engine 'warp'; installed: .*fake-fill"),
@@ -101,7 +101,7 @@ def test_a_click_selects_the_smallest_instance_under_it(service, tmp_path):
         ),
         (
             {"targets": [{"select": "id:0", "style": "s0", "mix": {"style": "x", "weight": 0.5}}]},
-            "choose the second style of target id:0's mix",
+            "choose the second style of person 0's mix",
         ),
         (
             {"targets": [{"select": "id:0", "style": "s0", "mix": {"style": "s1", "weight": 0.5}}]},
@@ -138,7 +138,7 @@ def test_a_run_goes_through_the_pipeline_and_writes_the_image_and_its_report(ser
     assert words[:5] == ["tst", "run", str(seg.photo.path), "--segmenter", "fake-boxes"]
     styles = [words[i + 1] for i, w in enumerate(words) if w == "--style"]
     assert styles == [f"background={service.gallery.styles[blue].path}",
-                      f"id:1={service.gallery.styles[blue].path}:deg=0.5"]  # fmt: skip
+                      f"person#1={service.gallery.styles[blue].path}:deg=0.5"]  # fmt: skip
     assert words[-2:] == ["-o", "photo_tst.png"]
 
 
@@ -225,7 +225,7 @@ def test_a_target_mixes_two_paintings_when_the_engine_mixes(tmp_path, monkeypatc
     words = shlex.split(job.command)
     assert (
         words[words.index("--style") + 1]
-        == f"id:0={styles / 'red.png'}*0.7+{styles / 'blue.png'}*0.3"
+        == f"person#0={styles / 'red.png'}*0.7+{styles / 'blue.png'}*0.3"
     )
     report = json.loads(job.outputs["photo_tst.json"].read_text())
     target = report["targets"][0]
