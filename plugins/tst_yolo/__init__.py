@@ -8,7 +8,9 @@ Runs without PyTorch model code or weights downloads: give the exported file wit
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register, lazy_names
+from tst_core.registry import Register, RegisterWeights, lazy_names
+
+from .records import RECORDS
 
 __all__ = ["YoloOptions", "YoloSegmenter"]
 __getattr__ = lazy_names(__name__, {"YoloOptions": "segmenter", "YoloSegmenter": "segmenter"})
@@ -22,3 +24,9 @@ def tst_register_segmenters(register: Register) -> None:
         options="tst_yolo.segmenter:YoloOptions",
         description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL), CPU",
     )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for record in RECORDS:
+        register(record)
