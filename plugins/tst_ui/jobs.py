@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tst_core.errors import TstError
+from tst_core.progress import eta, shown_loss
 from tst_core.types import Progress, Tensor
 
 #: seconds between two intermediate previews
@@ -62,6 +63,9 @@ class Job:
     total: int = 0
     loss: float | None = None
     elapsed: float = 0.0
+    #: seconds left in the stage at the pace so far, and where in it the work is (scale 2/2)
+    eta: float | None = None
+    stage_note: str = ""
     preview: Tensor | None = field(default=None, repr=False)
     preview_version: int = 0
     error: str | None = None
@@ -82,7 +86,7 @@ class Job:
         if self.cancelled.is_set():
             raise JobCancelled
         self.step, self.total, self.elapsed = p.step, p.total, p.elapsed
-        self.loss = p.losses.get("total")
+        self.loss, self.eta, self.stage_note = shown_loss(p), eta(p), p.note
         now = time.monotonic()
         if p.snapshot is not None and now - self._preview_at >= PREVIEW_EVERY:
             self.preview = p.snapshot.detach().float().clamp(0, 1).cpu()

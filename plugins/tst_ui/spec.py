@@ -13,7 +13,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,11 +141,18 @@ class JobSpec:
         suffix = "tst" if self.kind == "run" else "compare"
         return f"{self.photo.stem}_{suffix}.png"
 
-    def command(self) -> str:
-        """The equivalent command line (it writes into the current folder)."""
-        words = ["tst", self.kind, str(self.photo), "--segmenter", self.segmenter]
+    def command(self, kept: Callable[[Path], Path] = lambda path: path) -> str:
+        """The equivalent command line (it writes into the current folder).
+
+        :param kept: where the command line finds each input file (the photo and the style
+            images): a copy that outlives the server for an upload.
+        """
+        words = ["tst", self.kind, str(kept(self.photo)), "--segmenter", self.segmenter]
         words += segmenter_flags(self.segmenter, self.segmenter_options)
         for t in self.targets:
+            t = dataclasses.replace(
+                t, style=kept(t.style), mix=None if t.mix is None else kept(t.mix)
+            )
             words += ["--style", t.style_arg(cli_selector(t.selector, self.segmentation))]
         if self.kind == "run":
             words += ["--engine", self.engine, "--blend", self.blend]
