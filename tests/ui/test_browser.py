@@ -227,9 +227,9 @@ def test_a_bad_upload_shows_the_one_line_error(page, scene, tiny, tmp_path):
         page.goto(server.url)
         page.wait_for_selector("#gallery figure")
         for upload, expected in [
-            (notes, r"tst: error: cannot read photo '\S+/holiday\.jpg': not an image format"),
+            (notes, r"tst: error: cannot read photo 'holiday\.jpg': not an image format tst reads"),
             (big, r"tst: error: upload 'big\.png' is larger than the 1 MB limit"),
-            (_bomb(tmp_path / "bomb.png"), r"tst: error: photo '\S+/bomb\.png' is too large"),
+            (_bomb(tmp_path / "bomb.png"), r"tst: error: photo 'bomb\.png' is too large"),
         ]:
             page.set_input_files("#photo-input", str(upload))
             page.wait_for_selector(f"#error:has-text('{upload.name}')")
