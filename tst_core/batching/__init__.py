@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..device import numeric_threads
 from ..errors import InputError, SelectionError, TstError
 from ..plugins import Host
+from ..progress import LINE_EVERY
 from ..segmenter_flags import PATH_KEYS
 from ..select import StylesLike, parse_style_arg, style_requests
 from .jobs import (
@@ -109,6 +110,8 @@ class BatchRun:
     def run(self, progress: BatchProgressMode = "off") -> BatchRun:
         """Run the whole batch, showing ``progress`` on stderr; returns ``self``."""
         shown = self._shown = BatchProgress(progress, len(self.jobs))
+        if shown.mode == "lines":  # off a terminal a photo's own run is not silent either
+            self.spec = dataclasses.replace(self.spec, progress_every=LINE_EVERY)
         results = self.__iter__()
         try:
             for result in results:

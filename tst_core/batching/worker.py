@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from ..device import resolve_device
 from ..errors import SelectionError, TstError
 from ..fingerprint import report_fingerprint
 from ..plugins import Host
+from ..progress import ProgressReporter
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
@@ -38,11 +40,14 @@ class WorkerSpec:
     :param prefetch: segment the next photo while stylising the current one: ``on``, ``off``
         or ``auto`` (on when the worker's device is a GPU, where the two overlap; on a CPU they
         would only share the same cores).
+    :param progress_every: seconds between two progress lines of a photo's run on the
+        worker's stderr, named by the photo (the batch prints lines, not a bar); ``0``: none.
     """
 
     session: Mapping[str, Any] = field(default_factory=dict)
     force: bool = False
     prefetch: Literal["auto", "on", "off"] = "auto"
+    progress_every: float = 0.0
 
 
 def session_kwargs(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,7 +160,14 @@ class Worker:
 
     def _finish(self, job: Job, prepared: _Prepared, t0: float) -> PhotoResult:
         pipe = self.pipeline(job)
-        result = pipe.run(job.photo, self._requests(job), segmentation=prepared.segmentation)
+        progress = None
+        if self.spec.progress_every > 0:
+            progress = ProgressReporter(
+                "lines", sys.stderr, every=self.spec.progress_every, prefix=f"{job.photo.name}: "
+            )
+        result = pipe.run(
+            job.photo, self._requests(job), segmentation=prepared.segmentation, progress=progress
+        )
         job.output.parent.mkdir(parents=True, exist_ok=True)
         written = result.save(job.output)
         timings = dict(result.report["timings"])
