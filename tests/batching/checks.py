@@ -87,6 +87,9 @@ def check_mixed_folder(shoot, capsys, *run_args: str) -> Path:
     assert rerun["nobody.png"].endswith("(as before)")
     assert mtimes(out) == before
     assert "4 photos: 0 done, 4 skipped, 0 failed" in stdout
+    assert batch_cli(capsys, *args)[0] == 0  # and again: the reason does not grow
+    again = {Path(r["photo"]).name: r["reason"] for r in records(out)[9:]}
+    assert again["nobody.png"] == rerun["nobody.png"]
     return out
 
 

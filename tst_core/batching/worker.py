@@ -30,6 +30,9 @@ from ..types import Segmentation
 from .jobs import Job
 from .record import PhotoResult
 
+#: said after the reason of a photo skipped again for the reason its last run gave
+AS_BEFORE = " (as before)"
+
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -133,7 +136,10 @@ class Worker:
             if prepared.up_to_date:
                 return self._result(job, "skipped", t0, "up to date", key, outputs=True)
             if job.skip_key == key and not self.spec.force:
-                return self._result(job, "skipped", t0, f"{job.skip_reason} (as before)", key)
+                reason = job.skip_reason.removesuffix(AS_BEFORE)
+                while reason.endswith(AS_BEFORE):  # records of older versions
+                    reason = reason.removesuffix(AS_BEFORE)
+                return self._result(job, "skipped", t0, reason + AS_BEFORE, key)
             return self._finish(job, prepared, t0)
         except SelectionError as exc:  # the photo has nothing the selectors ask for
             return self._result(job, "skipped", t0, _one_line(exc), key)
