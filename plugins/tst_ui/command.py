@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
         config: Any = uvicorn.Config(
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=2
         )
+        server = uvicorn.Server(config)
+        service.stopping = lambda: bool(server.should_exit)
         with sock:
-            serve(uvicorn.Server(config), sock)
+            serve(server, sock)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -116,15 +116,18 @@ class JobQueue:
             t.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Cancel every job and wait for the running one to stop."""
+        """Cancel every job and wait for the running one to stop, at most ``timeout`` seconds
+        in all (a job stops at its engine's next iteration; one in a stage without iterations
+        is left to end with the process: its outputs are written atomically)."""
         with self._cond:
             self._stopping.set()
             for job in list(self.jobs.values()):
                 self._cancel(job, "cancelled: the server is stopping")
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
             if t.is_alive():
-                t.join(timeout)
+                t.join(max(0.0, deadline - time.monotonic()))
 
     def submit(self, job: Job) -> Job:
         with self._cond:

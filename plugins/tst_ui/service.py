@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ class UiService:
         self.settings = settings
         self.uploads = workdir / "uploads"
         self.kept = kept or workdir / "kept"
+        #: whether the server is stopping (``tst ui`` sets it to its server's should_exit)
+        self.stopping: Callable[[], bool] = lambda: False
         self.outputs = workdir / "jobs"
         self.max_upload = max_upload
         self.styles_folder = styles
