@@ -35,7 +35,9 @@ def probe(*args: str) -> dict:
     return json.loads(res.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("args", [("plugins",), ("plugins", "--json"), ("--help",)])
+@pytest.mark.parametrize(
+    "args", [("plugins",), ("plugins", "--json"), ("--help",), ("weights", "list")]
+)
 def test_listing_the_plugins_imports_no_torch(args):
     got = probe(*args)
     assert got["code"] in (0, None)
@@ -80,3 +82,13 @@ def test_a_reference_that_does_not_import_is_one_error_naming_the_plugin():
     )
     with pytest.raises(PluginError, match=message):
         host.entry("blend", "gone").build()
+
+
+def test_the_torchvision_files_listed_are_the_installed_torchvision_s():
+    """The records of torchvision weights carry its URLs and sizes without importing it; they
+    must still be what the installed torchvision's enums say."""
+    from tst_core.records import TORCHVISION_FILES, TORCHVISION_URL, torchvision_weights
+
+    for weights, (file_name, size_mib) in TORCHVISION_FILES.items():
+        tv = torchvision_weights(weights)
+        assert (TORCHVISION_URL + file_name, size_mib) == (tv.url, tv.meta["_file_size"])
