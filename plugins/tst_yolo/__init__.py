@@ -22,7 +22,8 @@ def tst_register_segmenters(register: Register) -> None:
         "yolo",
         "tst_yolo.segmenter:YoloSegmenter",
         options="tst_yolo.segmenter:YoloOptions",
-        description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL), CPU",
+        description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL; without it "
+        "the YOLOv8n-seg of the examples, fetched on first use), CPU",
     )
 
 
