@@ -7,6 +7,7 @@ of :class:`Pipeline`, whose plugins are built once and reused (a batch keeps one
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from .styles import describe, image_only, style_parts
 from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
+    Progress,
     ProgressFn,
     ResolvedStyle,
     Segmentation,
@@ -147,7 +149,7 @@ class Pipeline:
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
         with _timed(timings, "stylize"):
-            stylized = engine.stylize(image, targets, progress)
+            stylized = engine.stylize(image, targets, self.composited(progress, image, targets))
         hw = (int(image.shape[-2]), int(image.shape[-1]))
         check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
         with _timed(timings, "composite"):
@@ -167,6 +169,24 @@ class Pipeline:
         report = run_report(self.session, facts)
         config = self.session.config
         return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
+
+    def composited(
+        self, progress: ProgressFn | None, image: Tensor, targets: Targets
+    ) -> ProgressFn | None:
+        """``progress`` with each snapshot of the engine's picture (``(3, h, w)``, every
+        target's region painted) composited into ``image`` as the result will be, so that a
+        live preview shows what the run makes, not the painted boxes."""
+        if progress is None:
+            return None
+        callback = progress
+
+        def composite_snapshot(p: Progress) -> None:
+            if p.snapshot is not None and len(targets):
+                layers = p.snapshot.expand(len(targets), -1, -1, -1)
+                p = dataclasses.replace(p, snapshot=self.composite(image, layers, targets))
+            callback(p)
+
+        return composite_snapshot
 
     def segment(
         self,
