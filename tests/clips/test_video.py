@@ -170,6 +170,8 @@ def test_a_selector_that_never_matches_is_one_line_and_writes_nothing(
         "fake-noise",
         "--size",
         "96",
+        "--progress",
+        "off",
     )
     assert code == 2
     assert err.count("\n") == 1

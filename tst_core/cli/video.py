@@ -127,7 +127,7 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
         help="previous mask's weight in each mask (0.5)",
     )
     t.add_argument("--flow", choices=FLOW_QUALITIES, help="optical flow preset (medium)")
-    add_working_args(p, "auto: a bar on a terminal, else nothing")
+    add_working_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
     return [p]
