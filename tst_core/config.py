@@ -63,6 +63,9 @@ class RunOptions:
         many pixels of it (working size); 0: off.
     :param smooth_edges: smooth each target's edge with a Gaussian of this σ in pixels of the
         working image; 0: off.
+    :param refine: a segmenter that cuts regions from prompts (``grabcut``, ``sam``) that cuts
+        every instance the segmenter found again, from its box and mask, keeping its label and
+        score (``--refine``); ``None``: the segmenter's masks as they are.
     """
 
     segmenter: str = "torchvision"
@@ -75,6 +78,7 @@ class RunOptions:
     fill_holes: float = 0.005
     snap_edges: int = 3
     smooth_edges: float = 0.0
+    refine: str | None = None
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed < 2**63:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from .cleanup import clean_targets
-from .errors import InputError
+from .errors import InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
 from .outputs import Input, check_outputs
 from .registry import Kind
@@ -30,6 +32,8 @@ from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
     ProgressFn,
+    Prompt,
+    PromptSegmenter,
     ResolvedStyle,
     Segmentation,
     StylePart,
@@ -96,7 +100,7 @@ class Pipeline:
         """Every instance in ``photo`` at its full resolution (see :func:`segment`)."""
         image = load_photo(photo)
         t0 = time.perf_counter()
-        seg = self.plugin("segmenter").segment(image)
+        seg = self.refined(image, self.plugin("segmenter").segment(image))
         seconds = time.perf_counter() - t0
         segmenter = self.session.config.run.segmenter
         return SegmentResult(image, seg, segmenter, seconds, self.session.input_files(photo))
@@ -163,12 +167,49 @@ class Pipeline:
         if segmentation is None and requests and not needs_segmentation(requests):
             return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
-            return self.plugin("segmenter").segment(full)
+            return self.refined(full, self.plugin("segmenter").segment(full))
         if segmentation.size != tuple(full.shape[-2:]):
             raise InputError(
                 f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
             )
         return segmentation
+
+    def refined(self, photo: Tensor, segmentation: Segmentation) -> Segmentation:
+        """``segmentation`` with every instance cut again by the ``run.refine`` segmenter from
+        its box and mask (its label and score kept); as it is when ``refine`` is not set.
+
+        :param photo: ``(3, H, W)`` in [0, 1], the photo the instances belong to.
+        :raises PluginError: when that segmenter cannot take prompts.
+        """
+        name = self.session.config.run.refine
+        if name is None or not len(segmentation):
+            return segmentation
+        key = (
+            "refine",
+            name,
+            repr(self.session.config.options_for(self.session.host, "segmenter", name)),
+        )
+        if key not in self._built:
+            self._built[key] = self.session.build("segmenter", name, interactive=True)
+        refiner = self._built[key]
+        if not isinstance(refiner, PromptSegmenter):
+            raise PluginError(
+                f"--refine {name}: segmenter '{name}' does not cut regions from prompts "
+                "(grabcut and sam do)"
+            )
+        out = []
+        for inst in segmentation.instances:
+            prompt = Prompt(box=inst.box, mask=inst.mask, label=inst.label)
+            try:
+                cut = refiner.segment_prompt(photo, prompt)
+            except InputError as exc:  # nothing found there: keep the segmenter's mask
+                warnings.warn(
+                    f"--refine {name}: {exc}; kept the mask of '{inst.label}'", stacklevel=2
+                )
+                out.append(inst)
+                continue
+            out.append(replace(cut, label=inst.label, score=inst.score))
+        return Segmentation(tuple(out), segmentation.size)
 
     def targets(
         self, full: Tensor, segmentation: Segmentation, requests: Sequence[StyleRequest]

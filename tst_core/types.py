@@ -392,13 +392,18 @@ class Env:
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; resolve it with
         :func:`tst_core.device.resolve_device`.
     :param seed: random seed for reproducible runs, or ``None``.
-    :param make: builds another plugin by kind and registry name with its configured options
-        (a segmenter that refines another segmenter's boxes uses it).
+    :param make: builds another plugin by kind and registry name with its configured options,
+        ``make(kind, name, interactive=False)`` (a segmenter that refines another segmenter's
+        boxes uses it).
+    :param interactive: the plugin is built to be given prompts when it is called
+        (:class:`PromptSegmenter`), so options that say what to segment (boxes, points) may be
+        empty: the page and ``--refine`` build segmenters this way.
     """
 
     device: str = "auto"
     seed: int | None = None
-    make: Callable[[Any, str], Any] | None = field(default=None, repr=False, compare=False)
+    make: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    interactive: bool = False
 
 
 @runtime_checkable
@@ -407,6 +412,44 @@ class Segmenter(Protocol):
 
     def segment(self, photo: Tensor) -> Segmentation:
         """:param photo: image ``(3, H, W)`` in [0, 1]. :returns: all instances at ``(H, W)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a person points at to make one region: a box, points, a mask to start from.
+
+    :param box: the region lies inside this box (photo pixels), or ``None``.
+    :param points: ``(x, y, inside)`` in photo pixels: ``inside`` 1 marks a pixel of the
+        object, 0 a pixel that is not.
+    :param mask: float32 ``(H, W)`` in [0, 1] at the photo's size to start from (an instance's
+        mask to refine, a mask painted by hand), or ``None``.
+    :param label: the region's label.
+    """
+
+    box: Box | None = None
+    points: tuple[tuple[float, float, int], ...] = ()
+    mask: Tensor | None = field(default=None, repr=False)
+    label: str = "region"
+
+    def __post_init__(self) -> None:
+        if self.box is not None and not isinstance(self.box, Box):
+            object.__setattr__(self, "box", Box(*self.box))
+        for p in self.points:
+            if len(p) != 3 or p[2] not in (0, 1):
+                raise ValueError(f"a prompt point is (x, y, 1 or 0), got {p!r}")
+
+
+@runtime_checkable
+class PromptSegmenter(Protocol):
+    """A segmenter that cuts one region from a prompt (``grabcut``, ``sam``): the page's box
+    and clicks, and ``--refine`` (each instance's box and mask)."""
+
+    def segment_prompt(self, photo: Tensor, prompt: Prompt) -> Instance:
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance, its mask at ``(H, W)``.
+
+        :raises InputError: when the prompt cannot be cut (nothing found in the box...).
+        """
         ...
 
 

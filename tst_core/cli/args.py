@@ -67,6 +67,12 @@ def add_config_args(
         help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
     )
     g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    g.add_argument(
+        "--refine",
+        metavar="SEGMENTER",
+        help="cut every instance again from its box and mask with a segmenter that takes "
+        "prompts (grabcut: no weights; sam), keeping its label and score",
+    )
     if offline:
         add_offline_arg(g)
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
@@ -132,6 +138,7 @@ def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "config": args.config,
         "sets": args.sets,
         "segmenter": args.segmenter,
+        "refine": getattr(args, "refine", None),
         "device": args.device,
         "segmenter_options": segmenter_options(args),
     }
