@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from . import looks
 from .cleanup import clean_targets
 from .errors import InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
@@ -133,10 +134,12 @@ class Pipeline:
             segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
+        shapes = looks.engine_targets(targets)  # soft masks: their support
         with _timed(timings, "stylize"):
-            stylized = engine.stylize(image, targets, progress)
+            stylized = engine.stylize(image, shapes, progress)
         with _timed(timings, "composite"):
-            result = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
+            layers = looks.apply(image, stylized.layers, targets)
+            result = compositor.composite(image, layers, shapes).clamp(0.0, 1.0)
         timings["total"] = time.perf_counter() - t_start
         facts = RunFacts(
             photo=photo,

@@ -220,13 +220,29 @@ class TargetOptions:
         image, then downsample (``1``: at the working size; at most 8).
     :param style_size: the painting's long side in pixels of the working image, whatever the
         target's size (the run's ``--style-size``, for targets without ``scale``).
+    :param color: ``"keep"``: the target keeps the photo's colours and only its luminance is
+        stylised (Gatys et al. 2017, luminance-only transfer, for this target alone);
+        ``"style"``: the painting's colours (the default).
+    :param mask: ``"soft"``: the mask's grey level scales the style (a pixel at 0.5 gets half
+        of it), the whole non-zero mask is stylised; ``"hard"``: the mask's 0.5 edge bounds the
+        target (the default; the compositor softens the edge).
     """
 
     scale: float | None = None
     supersample: float | None = None
     style_size: int | None = None
+    color: str | None = None
+    mask: str | None = None
 
-    def given(self) -> dict[str, float | int]:
+    @property
+    def keeps_color(self) -> bool:
+        return self.color == "keep"
+
+    @property
+    def soft(self) -> bool:
+        return self.mask == "soft"
+
+    def given(self) -> dict[str, float | int | str]:
         """The options set here, by name (for reports and ``--style`` texts)."""
         return {k: v for k, v in vars(self).items() if v is not None}
 
