@@ -32,6 +32,7 @@ from .styles import describe, image_only, style_parts
 from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
+    Painting,
     ProgressFn,
     Prompt,
     PromptSegmenter,
@@ -245,14 +246,30 @@ class Pipeline:
         parts = style_parts(style)
         engine = self.plugin("engine")
         if not isinstance(engine, StyleResolver):
-            part = image_only(parts, run_opts.engine)
-            return _style_image(load_photo(part.source, "style image"), style_size, None, parts)
+            images = image_only(parts, run_opts.engine, mixes=mixes_paintings(engine))
+            loaded = [
+                _style_image(load_photo(p.source, "style image"), style_size, None, parts)
+                for p in images
+            ]
+            if len(loaded) == 1:
+                return loaded[0]
+            mix = tuple(
+                Painting(r.image, p.weight, r.source)
+                for r, p in zip(loaded, images, strict=True)
+                if r.image is not None
+            )
+            return replace(loaded[0], mix=mix)
         model = engine.resolve_style(parts)
         if len(parts) == 1 and parts[0].kind == "image":
             return _style_image(
                 load_photo(parts[0].source, "style image"), style_size, model, parts
             )
         return ResolvedStyle(None, model, describe(parts))
+
+
+def mixes_paintings(engine: Any) -> bool:
+    """Whether ``engine`` mixes the statistics of several style images for one target."""
+    return getattr(engine, "mixes_paintings", False) is True
 
 
 #: how much larger than the style size a style image is kept for supersampling (never enlarged)

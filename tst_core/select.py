@@ -365,6 +365,7 @@ def build_targets(
                 model_style=loaded.model,
                 options=req.options,
                 style_source=loaded.source,
+                mix=loaded.mix,
             )
         )
     return Targets(tuple(items), seg.size)

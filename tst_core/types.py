@@ -200,12 +200,15 @@ class ResolvedStyle:
     :param name: a short name for reports.
     :param source: the same painting larger than ``image`` (see :attr:`Target.style_source`),
         or ``None``.
+    :param mix: the paintings of a mix of style images, for an engine that mixes paintings
+        (``image`` and ``source`` are the first one's); empty for one painting.
     """
 
     image: Tensor | None
     model: ModelStyle | None
     name: str
     source: Tensor | None = None
+    mix: tuple[Painting, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,21 @@ class TargetOptions:
 
 
 @dataclass(frozen=True)
+class Painting:
+    """One painting of a target whose style mixes several (``a.jpg*0.7+b.jpg*0.3`` with an
+    engine that mixes paintings, :attr:`Engine.mixes_paintings`).
+
+    :param image: the painting ``(3, h, w)`` in [0, 1] at the style size.
+    :param weight: its share of the mix, in (0, 1]; the shares of a target sum to 1.
+    :param source: the same painting larger (see :attr:`Target.style_source`), or ``None``.
+    """
+
+    image: Tensor = field(repr=False)
+    weight: float = 1.0
+    source: Tensor | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Target:
     """One region to stylise and the style it gets.
 
@@ -265,6 +283,8 @@ class Target:
         or ``None``: an engine that paints the target larger than ``style`` (supersampling, a
         large ``scale``) resizes this one down instead of enlarging ``style``, whose finest
         strokes an enlargement would blur.
+    :param mix: the paintings whose style statistics are mixed (weighted) for this target, when
+        its style is a mix of style images (``style`` is then the first); empty otherwise.
     """
 
     selector: str
@@ -276,6 +296,14 @@ class Target:
     model_style: ModelStyle | None = None
     options: TargetOptions = field(default_factory=TargetOptions)
     style_source: Tensor | None = field(default=None, repr=False)
+    mix: tuple[Painting, ...] = ()
+
+    def paintings(self) -> tuple[Painting, ...]:
+        """The target's paintings with their shares: the mix, or its one style image."""
+        if self.mix:
+            return self.mix
+        assert self.style is not None
+        return (Painting(self.style, 1.0, self.style_source),)
 
 
 @dataclass(frozen=True)
@@ -299,6 +327,8 @@ class Targets:
                 check_image(t.style, f"style image of target {t.selector!r}")
                 if t.style_source is not None:
                     check_image(t.style_source, f"style source of target {t.selector!r}")
+                for p in t.mix:
+                    check_image(p.image, f"a painting of the mix of target {t.selector!r}")
             elif t.model_style is None:
                 raise ValueError(
                     f"target {t.selector!r} has neither a style image nor a model style"
@@ -471,7 +501,12 @@ class PromptSegmenter(Protocol):
 
 @runtime_checkable
 class Engine(Protocol):
-    """Stylises the targets of a photo."""
+    """Stylises the targets of a photo.
+
+    An engine that mixes the statistics of several style images for one target (``gatys``)
+    says so with a class attribute ``mixes_paintings = True``: the pipeline then hands it
+    mixes of style images as :attr:`Target.mix`, and refuses them for engines without it.
+    """
 
     def stylize(
         self, photo: Tensor, targets: Targets, progress: ProgressFn | None = None

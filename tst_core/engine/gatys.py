@@ -28,10 +28,10 @@ from ..errors import DivergedError, EngineError
 from ..types import (
     MAX_PAINTING_SIDE,
     Env,
+    Painting,
     Progress,
     ProgressFn,
     StylizeResult,
-    Target,
     Targets,
     Tensor,
     check_image,
@@ -39,7 +39,7 @@ from ..types import (
 )
 from .canvas import crop, initial_image, is_grey, paste, resize_image, resize_long_side
 from .color import luminance, matched_luminance
-from .objective import Objective, style_targets
+from .objective import Objective, mixed_style_targets
 from .optimize import optimize
 from .options import GatysOptions
 from .plan import (
@@ -85,12 +85,14 @@ class _Job:
     region: Region
     content: Tensor  # (C, h, w): the photo's window at the sampled size (grey: C = 1)
     masks: Tensor | None  # (k, h, w) of the region's targets, or None (unmasked)
-    paintings: list[Tensor]  # each target's painting, sized for it
+    paintings: list[Tensor]  # each target's (first) painting, sized for it
     painting_masks: list[Tensor | None]
     steps: list[tuple[float, int]]  # the coarse-to-fine (scale, iterations) to run
     skipped: list[tuple[float, int]]
     channels: int  # 1: photo and paintings are grey, optimise one channel
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, right, top, bottom beyond the frame
+    #: each target's paintings and shares: ``[(paintings[k], 1.0)]`` unless its style mixes
+    mixes: list[list[tuple[Tensor, float]]] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -110,6 +112,8 @@ class GatysEngine:
     """
 
     name = "gatys"
+    #: a target may mix the style statistics of several paintings (``a.jpg*0.7+b.jpg*0.3``)
+    mixes_paintings = True
 
     def __init__(self, options: GatysOptions | None = None, env: Env | None = None) -> None:
         self.options = o = options or GatysOptions()
@@ -213,22 +217,29 @@ class GatysEngine:
         if region.masked:
             region_masks = resize_mask(crop(masks[list(region.targets)], region.box), size)
             region_masks = region_masks.to(self.device)
-        paintings, painting_masks = [], []
+        mixes: list[list[tuple[Tensor, float]]] = []
+        painting_masks = []
         for k in region.targets:
             box_side = box_long_side(masks[k] if region.masked else None, frame)
             side = painting_side(targets[k], box_side, o)
-            painting = _painting(targets[k], side, region.factor)
-            paintings.append(painting.to(self.device))
-            m = None if style_masks is None else style_masks[k]
+            mix = [
+                (_painting(p, side, region.factor).to(self.device), p.weight)
+                for p in targets[k].paintings()
+            ]
+            mixes.append(mix)
+            m = None if style_masks is None or len(mix) > 1 else style_masks[k]
             painting_masks.append(
-                None if m is None else resize_mask(m, _hw(painting)).to(self.device)
+                None if m is None else resize_mask(m, _hw(mix[0][0])).to(self.device)
             )
         if o.preserve_color:
             content = luminance(content)
-            paintings = [
-                matched_luminance(p, content, None if region_masks is None else region_masks[i])
-                for i, p in enumerate(paintings)
-            ]
+        for i, k in enumerate(region.targets):
+            if o.preserve_color or targets[k].options.keeps_color:
+                # luminance-only transfer (the whole run, or this target: the pipeline puts the
+                # photo's colours back inside it)
+                mask = None if region_masks is None else region_masks[i]
+                mixes[i] = [(matched_luminance(p, content, mask), w) for p, w in mixes[i]]
+        paintings = [mix[0][0] for mix in mixes]
         grey = is_grey(content) and all(is_grey(p) for p in paintings)
         if grey:  # no colour anywhere: optimise one channel so none can appear
             content = content[:1]
@@ -237,7 +248,7 @@ class GatysEngine:
             content = F.pad(content[None], pads, mode="reflect")[0]
             if region_masks is not None:
                 region_masks = F.pad(region_masks[None], pads, mode="reflect")[0]
-        sizes = [size, *((int(p.shape[-2]), int(p.shape[-1])) for p in paintings)]
+        sizes = [size, *(_hw(p) for mix in mixes for p, _ in mix)]
         self._check_sizes(sizes)
         steps, skipped = plan_scales(sizes, o, self.min_side)
         return _Job(
@@ -250,6 +261,7 @@ class GatysEngine:
             skipped,
             1 if grey else 3,
             pads,
+            mixes,
         )
 
     def _check_sizes(self, sizes: list[tuple[int, int]]) -> None:
@@ -270,16 +282,20 @@ class GatysEngine:
             size = scaled_size(job.size, scale)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
-            paintings = [resize_image(p, scaled_size(_hw(p), scale)) for p in job.paintings]
+            mixes = [
+                [(resize_image(p, scaled_size(_hw(p), scale)), w) for p, w in mix]
+                for mix in job.mixes
+            ]
+            paintings = [mix[0][0] for mix in mixes]
             styles = [
-                style_targets(
+                mixed_style_targets(
                     self.net,
-                    p,
+                    mix,
                     o,
-                    mask=None if m is None else resize_mask(m, _hw(p)),
+                    mask=None if m is None else resize_mask(m, _hw(mix[0][0])),
                     generator=generator,
                 )
-                for p, m in zip(paintings, job.painting_masks, strict=True)
+                for mix, m in zip(mixes, job.painting_masks, strict=True)
             ]
             objective = Objective(
                 self.net,
@@ -350,13 +366,12 @@ class GatysFullEngine(GatysEngine):
         return torch.stack(canvases)
 
 
-def _painting(target: Target, side: float | None, factor: float) -> Tensor:
-    """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
+def _painting(painting: Painting, side: float | None, factor: float) -> Tensor:
+    """A target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
     image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from
-    the target's ``style_source`` when the style image is smaller than that (enlarging it would
-    blur the strokes that supersampling is there to paint)."""
-    style, source = target.style, target.style_source
-    assert style is not None  # _check_inputs: every target has a style image
+    its ``source`` when the style image is smaller than that (enlarging it would blur the
+    strokes that supersampling is there to paint)."""
+    style, source = painting.image, painting.source
     side = min((side or max(style.shape[-2:])) * factor, MAX_PAINTING_SIDE)
     if source is None or max(style.shape[-2:]) >= side:
         return resize_long_side(style, side)

@@ -46,6 +46,7 @@ from .losses import (
     TVLoss,
     style_statistics,
 )
+from .mixing import mix_statistics
 from .options import GatysOptions
 from .precision import autocast
 from .vgg import FeatureNet, receptive_field
@@ -77,6 +78,31 @@ def style_targets(
         m = None if mask is None else layer_mask(mask, _stride(net, name))
         out[name] = style_statistics(feats[name][0], options.style_loss, m, generator)
     return out
+
+
+def mixed_style_targets(
+    net: FeatureNet,
+    paintings: Sequence[tuple[Tensor, float]],
+    options: GatysOptions,
+    *,
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
+    """:func:`style_targets` of a target whose style mixes several paintings: the statistics
+    of their features' mixture at each layer (:func:`~.mixing.mix_statistics`).
+
+    :param paintings: ``(painting (3, h, w), share)`` pairs, the shares summing to 1; one pair
+        gives exactly :func:`style_targets`.
+    :param mask: the style mask of a single painting (not used for a mix).
+    """
+    if len(paintings) == 1:
+        return style_targets(net, paintings[0][0], options, mask=mask, generator=generator)
+    each = [style_targets(net, p, options, generator=generator) for p, _ in paintings]
+    weights = [w for _, w in paintings]
+    return {
+        name: mix_statistics(options.style_loss, [s[name] for s in each], weights, generator)
+        for name in options.style_layers
+    }
 
 
 def _stride(net: FeatureNet, layer: str) -> int:
