@@ -264,6 +264,22 @@ def load_config(
     raw, sources = read_chain(config) if config is not None else ({}, ())
     for item in sets:
         _apply_set(host, raw, item)
+    return config_from_tables(host, raw, sources)
+
+
+def config_from_tables(
+    host: Host, raw: Mapping[str, Any], sources: tuple[Path, ...] = ()
+) -> Config:
+    """A configuration from its tables (``{"run": {...}, "engine": {"gatys": {...}}}``, as a
+    config file or :meth:`Config.to_dict` gives them), checked as a config file is."""
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in the configuration; valid top-level keys: "
+            f"{', '.join(TOP_KEYS)}"
+        )
+    if not isinstance(raw.get("run", {}), dict):
+        raise ConfigError("'run' must be a table of options")
     run = opts.build(RunOptions, raw.get("run", {}), "[run]")
     plugins: dict[Kind, dict[str, Any]] = {}
     for kind in KINDS:

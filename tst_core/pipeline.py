@@ -18,10 +18,11 @@ from typing import Any
 
 from PIL import Image
 
-from . import looks
+from . import looks, recipe
 from .cleanup import clean_targets
 from .errors import InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
+from .fingerprint import plugin_files
 from .outputs import Input, check_outputs
 from .registry import Kind
 from .report import RunFacts, run_report, segmenter_facts
@@ -40,6 +41,7 @@ from .types import (
     Segmentation,
     StylePart,
     StyleResolver,
+    StylizeResult,
     Targets,
     Tensor,
 )
@@ -155,7 +157,36 @@ class Pipeline:
         )
         report = run_report(self.session, facts)
         config = self.session.config
-        return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
+        made = self.recipe(photo, requests, segmentation, stylized, report)
+        return RunResult(
+            result, image, stylized, segmentation, targets, config, report, inputs, made
+        )
+
+    def recipe(
+        self,
+        photo: PhotoLike,
+        requests: Sequence[StyleRequest],
+        segmentation: Segmentation,
+        stylized: StylizeResult,
+        report: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The recipe the picture carries (see :mod:`tst_core.recipe`)."""
+        sess = self.session
+        options = {
+            f"{k}.{n}": sess.config.options_for(sess.host, k, n)
+            for k, n in sess.chosen()
+            if k != "segmenter"
+        }
+        return recipe.build(
+            photo=photo,
+            requests=requests,
+            segmentation=segmentation,
+            config=report["config"],
+            inputs=report["inputs"],
+            engine_info=stylized.info,
+            versions=report["versions"],
+            plugin_files=plugin_files(options),
+        )
 
     def segment(
         self,

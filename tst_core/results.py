@@ -16,6 +16,7 @@ from PIL import Image
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
+from .photo import Photo, photo_writer, to_pixels
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -120,6 +121,8 @@ class RunResult:
     :param segmentation: instances at the photo's full resolution.
     :param targets: the targets at the working size.
     :param report: everything needed to understand or repeat the run (JSON-ready).
+    :param recipe: what the picture carries in its metadata to be made again
+        (:mod:`tst_core.recipe`); ``None``: nothing.
     """
 
     image: Tensor
@@ -130,6 +133,7 @@ class RunResult:
     config: Config
     report: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
+    recipe: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_pil(self) -> Image.Image:
         from .files import tensor_to_pil
@@ -137,12 +141,19 @@ class RunResult:
         return tensor_to_pil(self.image)
 
     def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
-        """Write the image and (``report=True``) ``<stem>.json`` beside it: both or neither.
+        """Write the image, its recipe in its metadata (PNG, JPEG, WebP), and
+        (``report=True``) ``<stem>.json`` beside it: both or neither.
 
         Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
         """
+        from . import recipe
+
         image, *rest = run_outputs(path, report=report)
-        contents: dict[Output, Any] = {image: image_writer(self.image, image_format(path))}
+        text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else None
+        writer = photo_writer(
+            to_pixels(self.image, 8), Photo(to_pixels(self.image, 8)), image_format(path), text=text
+        )
+        contents: dict[Output, Any] = {image: writer}
         if rest:
             contents[rest[0]] = json_writer(self.report)
         return write_outputs(contents, self.inputs)
