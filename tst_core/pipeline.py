@@ -21,8 +21,9 @@ from PIL import Image
 from . import looks, recipe
 from .cleanup import clean_targets
 from .errors import InputError, PluginError
-from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
+from .files import PhotoLike, check_regular_file, image_size, load_photo
 from .fingerprint import plugin_files
+from .imageops import resize_long_side
 from .outputs import Input, check_outputs
 from .registry import Kind
 from .report import RunFacts, run_report, segmenter_facts

@@ -23,7 +23,8 @@ import torch
 
 from tst_core.boxes import Box
 from tst_core.errors import InputError
-from tst_core.files import resize_long_side, to_uint8_hwc
+from tst_core.files import to_uint8_hwc
+from tst_core.imageops import resize_long_side
 from tst_core.types import Instance, Prompt, Tensor, resize_mask
 from tst_core.upsample import refine_masks
 

@@ -20,7 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core.files import read_image, resize_long_side, to_uint8_hwc
+from tst_core.files import read_image, to_uint8_hwc
+from tst_core.imageops import resize_long_side
 from tst_core.types import resize_mask
 
 from .conftest import TINY, Scene, ui_server
