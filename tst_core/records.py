@@ -42,6 +42,10 @@ class WeightsRecord:
     :param size_mib: the approximate size in MiB, for display.
     :param file_name: the cache file name; default: the URL's last part.
     :param description: one line for ``tst weights list``.
+    :param revision: the upstream revision the URL pins (a Hugging Face commit), for display.
+    :param pending: why the digest is not recorded yet; such a record is listed but never
+        fetched (an unverified download is refused): the user passes the file with
+        ``--weights`` instead.
     """
 
     name: str
@@ -54,6 +58,8 @@ class WeightsRecord:
     size_mib: float | None = None
     file_name: str = ""
     description: str = ""
+    revision: str = ""
+    pending: str = ""
 
     def __post_init__(self) -> None:
         if not self.file_name:
@@ -62,7 +68,7 @@ class WeightsRecord:
             object.__setattr__(self, "size_mib", round(self.size / 2**20, 1))
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"record {self.name}: sha256 must be 64 lower-case hex digits")
-        if self.sha256 is None and self.hash_prefix is None:
+        if self.sha256 is None and self.hash_prefix is None and not self.pending:
             raise ValueError(
                 f"record {self.name}: give a sha256 or a file name with a hash prefix (name-abc12345.pth)"
             )
@@ -211,11 +217,35 @@ def _from_torchvision(name: str) -> WeightsRecord:
     )
 
 
+#: OWLv2 (Minderer, Gritsenko & Houlsby 2023) for the ``text`` segmenter, in Hugging Face's
+#: layout. Its digests could not be read where this table was written (no network): the
+#: records are listed, never fetched, until a maintainer pins the revision and its SHA-256.
+OWLV2_PENDING = (
+    "its revision and SHA-256 are not recorded yet: download the folder "
+    "google/owlv2-base-patch16-ensemble (config.json, model.safetensors, vocab.json, "
+    "merges.txt) and pass it with --weights FOLDER"
+)
+TEXT_RECORDS = (
+    WeightsRecord(
+        name="owlv2-base-patch16-ensemble",
+        url="https://huggingface.co/google/owlv2-base-patch16-ensemble/resolve/main/model.safetensors",
+        plugin="text",
+        architecture="owlv2-base-patch16",
+        licence="Apache-2.0 (Google, OWLv2)",
+        size_mib=591.0,
+        file_name="owlv2-base-patch16-ensemble.safetensors",
+        description="OWLv2 ViT-B/16 open-vocabulary detector (segmenter text)",
+        pending=OWLV2_PENDING,
+    ),
+)
+
+
 @functools.lru_cache(maxsize=1)
 def records() -> dict[str, WeightsRecord]:
     """Every known record by name (built on first call; imports torchvision's model enums)."""
     table = {name: _from_torchvision(name) for name in TORCHVISION_RECORDS}
     table.update({r.name: r for r in SAM_RECORDS})
+    table.update({r.name: r for r in TEXT_RECORDS})
     return table
 
 
