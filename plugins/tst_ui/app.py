@@ -149,6 +149,12 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
             raise InputError("a click needs x and y in photo pixels") from None
         return JSONResponse({"id": service.hit(request.path_params["sid"], x, y)})
 
+    async def region(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(service.region, request.path_params["sid"], body)
+        )
+
     async def submit(request: Request) -> Response:
         job = await run_in_threadpool(service.submit, await _json(request))
         return JSONResponse(service.status(job))
@@ -198,6 +204,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/styles/{sid}/thumb.jpg", api(style_thumb)),
         Route("/api/segment", api(segment), methods=["POST"]),
         Route("/api/segmentations/{sid}/hit", api(hit)),
+        Route("/api/segmentations/{sid}/regions", api(region), methods=["POST"]),
         Route("/api/segmentations/{sid}/{name}.{ext}", api(seg_picture)),
         Route("/api/jobs", api(submit), methods=["POST"]),
         Route("/api/jobs/{jid}", api(status)),

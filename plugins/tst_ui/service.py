@@ -7,6 +7,7 @@ through :func:`tst_core.compare.compare`. Nothing here stylises, blends or measu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -14,17 +15,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from tst_core import option_tables as opts
 from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names
 from tst_core.errors import InputError
+from tst_core.files import MASK_INDEX_FILE
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 from tst_core.types import StyleResolver
 
 from . import render
 from .jobs import Job, JobQueue
+from .regions import parse_region
 from .spec import (
     JobSpec,
     Settings,
@@ -72,6 +77,7 @@ class UiService:
         self._pipeline: tuple[str, Pipeline] | None = None
         self._mixes: dict[str, bool] = {}
         self._mixes_lock = threading.Lock()
+        self._prompter: tuple[str, Any] | None = None
 
     # --- what the page offers -----------------------------------------------------------
 
@@ -187,7 +193,53 @@ class UiService:
             "seconds": round(s.seconds, 2),
             "instances": rows,
             "overlay": f"/api/segmentations/{s.id}/overlay.jpg",
+            "version": s.version,
         }
+
+    def prompt_segmenter(self) -> tuple[str, Any]:
+        """The segmenter that cuts the page's boxes and clicks, built once: ``sam`` when it is
+        installed and its checkpoint is on this machine (``--weights`` or the cache), else
+        ``grabcut`` (OpenCV, no weights), so drawing regions works offline."""
+        if self._prompter is None:
+            name = "sam" if self._sam_ready() else "grabcut"
+            sess = session(**self.settings.segmenter_session_kwargs(self.host, name))
+            self._prompter = (name, sess.build("segmenter", name, interactive=True))
+        return self._prompter
+
+    def _sam_ready(self) -> bool:
+        try:
+            from tst_sam.model import CHECKPOINTS, import_sam
+
+            from tst_core.hub import cached_path
+            from tst_core.records import record
+
+            import_sam()
+            o = resolved_segmenter_options(self.host, self.settings, "sam")
+            if o.weights is not None:
+                return Path(o.weights).is_file()
+            return cached_path(record(CHECKPOINTS[o.model_type])).is_file()
+        except Exception:  # not installed, not registered, no checkpoint: grabcut
+            return False
+
+    def region(self, seg_id: str, body: Any) -> dict[str, Any]:
+        """A region from the page's box and clicks (:mod:`.regions`): a new instance of the
+        photo's segmentation, or one it replaces (``edit``); the instances before it keep
+        their ids. Returns :meth:`segment_info` with ``region`` (its id) and ``cut_by``."""
+        seg = self.segmented.get(seg_id, "segmentation")
+        size = seg.segmentation.size
+        request = parse_region(body, size, len(seg.segmentation))
+        photo = checked_image(seg.photo.path, "photo")
+        with self._segment_lock:
+            name, prompter = self.prompt_segmenter()
+            t0 = time.perf_counter()
+            inst = prompter.segment_prompt(photo, request.prompt)
+            seconds = time.perf_counter() - t0
+        if request.edit is not None and "label" not in body:  # an edit keeps its name
+            inst = dataclasses.replace(inst, label=seg.segmentation.instances[request.edit].label)
+        seg.replace(inst, request.edit)
+        info = self.segment_info(seg)
+        region = len(seg.segmentation) - 1 if request.edit is None else request.edit
+        return {**info, "region": region, "cut_by": name, "cut_seconds": round(seconds, 2)}
 
     def hit(self, seg_id: str, x: float, y: float) -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
@@ -230,12 +282,15 @@ class UiService:
             host=self.host, config=config, sets=self.settings.sets, segmenter=seg.segmenter
         )
         defaults = base.config.options_for(self.host, "segmenter", seg.segmenter)
+        segmenter, options = seg.segmenter, changed_options(seg.options, defaults)
+        if seg.version:  # regions drawn in the page: the job reads them back as mask files
+            segmenter, options = "maskfile", {"masks": self.export_masks(seg)}
         return JobSpec(
             kind,
             seg.photo.path,
             seg.segmentation,
-            seg.segmenter,
-            changed_options(seg.options, defaults),
+            segmenter,
+            options,
             targets,
             engine,
             blend,
@@ -245,6 +300,18 @@ class UiService:
             self.settings.device,
             blends=tuple(self.host.registry("blend").names()),
         )
+
+    def export_masks(self, seg: Segmented) -> Path:
+        """The instances as the page changed them, one PNG each and ``instances.json``
+        (``maskfile``'s layout), in ``jobs/masks/<segmentation>-v<version>``: what the job's
+        command line reads (``--segmenter maskfile --masks FOLDER``)."""
+        from tst_core.results import SegmentResult
+
+        folder = self.outputs / "masks" / f"{seg.id}-v{seg.version}"
+        if not (folder / MASK_INDEX_FILE).is_file():
+            result = SegmentResult(torch.empty(0), seg.segmentation, seg.segmenter, 0.0)
+            result.export_masks(folder)
+        return folder
 
     def _plugin(self, kind: Kind, name: Any) -> str:
         if not isinstance(name, str):

@@ -6,6 +6,7 @@ fresh folder and a cleaned name, and everything is looked up by id.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import secrets
 import threading
@@ -20,7 +21,7 @@ import torch
 from tst_core.errors import InputError
 from tst_core.files import read_image
 from tst_core.overlay import instance_color
-from tst_core.types import Segmentation, Tensor
+from tst_core.types import Instance, Segmentation, Tensor
 
 from . import render
 
@@ -141,6 +142,24 @@ class Segmented:
     segmentation: Segmentation = field(repr=False)
     seconds: float
     pictures: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: how many times the page changed the instances (a region drawn or edited); 0: as found
+    version: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def replace(self, instance: Instance, at: int | None) -> None:
+        """Add ``instance`` (``at`` ``None``) or put it in place of instance ``at``; the
+        pictures are drawn again. Instances are ranked by score, so a new one gets the lowest
+        score there is (it comes last: every id stays) and an edited one keeps its score."""
+        with self._lock:
+            items = list(self.segmentation.instances)
+            if at is None:
+                lowest = min((i.score for i in items), default=1.0)
+                items.append(dataclasses.replace(instance, score=lowest))
+            else:
+                items[at] = dataclasses.replace(instance, score=items[at].score)
+            self.segmentation = Segmentation(tuple(items), self.segmentation.size)
+            self.version += 1
+            self.pictures = {}
 
     def picture(self, name: str) -> bytes:
         """``overlay`` (JPEG), or the selection layer (PNG) ``0``, ``1``..., ``background``,

@@ -12,6 +12,9 @@ const state = {
   mixes: {},     // engine name -> whether it mixes styles (from /api/engines/NAME)
   job: null,     // last status of this page's job
   events: null,  // its EventSource
+  tool: "select", // what the mouse does on the photo: select instances, or draw a region
+  prompts: {},   // instance id -> {box, points} of the regions drawn in this page
+  drag: null,    // the box being dragged: {start: [x, y] photo px, client: [x, y]}
 };
 
 // ---- talking to the server ------------------------------------------------------------
@@ -125,6 +128,7 @@ async function segment() {
   setStatus(`segmenting with ${segmenter}…`);
   state.targets = [];
   state.active = -1;
+  state.prompts = {};
   renderTargets();
   $("seg-info").textContent = "";
   $("stage").classList.add("empty");
@@ -152,7 +156,7 @@ function photoPixel(event) {
 }
 
 async function clickPhoto(event) {
-  if (!state.seg) return;
+  if (!state.seg || state.tool !== "select") return;
   const [x, y] = photoPixel(event);
   const hit = await guarded("selecting", () =>
     call("GET", `/api/segmentations/${state.seg.id}/hit?x=${x.toFixed(1)}&y=${y.toFixed(1)}`));
@@ -162,6 +166,126 @@ async function clickPhoto(event) {
     return;
   }
   toggleTarget(`id:${hit.id}`);
+}
+
+// ---- regions drawn on the photo: a box, then clicks inside (add) or outside (take away) ----
+
+function setTool(tool) {
+  state.tool = tool;
+  $("stage").classList.toggle("drawing", tool === "box");
+  $("tool-hint").hidden = tool !== "box";
+  renderPoints();
+}
+
+function stagePoint(event) {  // client position -> position inside the stage (CSS px)
+  const box = $("stage").getBoundingClientRect();
+  return [event.clientX - box.left, event.clientY - box.top];
+}
+
+function dragStart(event) {
+  if (state.tool !== "box" || !state.seg || event.button !== 0) return;
+  event.preventDefault();
+  state.drag = { start: photoPixel(event), client: stagePoint(event), alt: event.altKey };
+}
+
+function dragMove(event) {
+  if (!state.drag) return;
+  const [x0, y0] = state.drag.client, [x1, y1] = stagePoint(event);
+  const box = $("drag-box");
+  Object.assign(box.style, {
+    left: `${Math.min(x0, x1)}px`, top: `${Math.min(y0, y1)}px`,
+    width: `${Math.abs(x1 - x0)}px`, height: `${Math.abs(y1 - y0)}px`,
+  });
+  box.hidden = false;
+}
+
+async function dragEnd(event) {
+  const drag = state.drag;
+  if (!drag) return;
+  state.drag = null;
+  $("drag-box").hidden = true;
+  const [cx, cy] = stagePoint(event);
+  const [x, y] = photoPixel(event);
+  if (Math.hypot(cx - drag.client[0], cy - drag.client[1]) < 5) {  // a click, not a box
+    await addPoint(x, y, !(event.altKey || drag.alt));
+    return;
+  }
+  const [sx, sy] = drag.start;
+  const [h, w] = state.photo.size;
+  const clip = (v, top) => Math.max(0, Math.min(top, v));
+  const box = [clip(Math.min(sx, x), w), clip(Math.min(sy, y), h),
+    clip(Math.max(sx, x), w), clip(Math.max(sy, y), h)].map((v) => Number(v.toFixed(1)));
+  await cutRegion({ box, points: [] }, null);
+}
+
+function rightClick(event) {  // right-click: a point outside the object
+  if (state.tool !== "box" || !state.seg) return;
+  event.preventDefault();
+  const [x, y] = photoPixel(event);
+  addPoint(x, y, false);
+}
+
+function activeRegion() {  // the instance id of the highlighted target when it was drawn here
+  const t = state.targets[state.active];
+  if (!t || !t.select.startsWith("id:")) return null;
+  const id = Number(t.select.slice(3));
+  return id in state.prompts ? id : null;
+}
+
+async function addPoint(x, y, inside) {
+  const id = activeRegion();
+  const point = [Number(x.toFixed(1)), Number(y.toFixed(1)), inside ? 1 : 0];
+  if (id === null) {  // no region yet: a click on an object starts one
+    if (!inside) {
+      showError("tst: error: drag a box around the object first (or click on it)");
+      return;
+    }
+    await cutRegion({ box: null, points: [point] }, null);
+    return;
+  }
+  const prompt = state.prompts[id];
+  await cutRegion({ box: prompt.box, points: [...prompt.points, point] }, id);
+}
+
+async function cutRegion(prompt, edit) {
+  setStatus(edit === null ? "cutting a new region…" : `cutting region ${edit} again…`);
+  const body = { box: prompt.box, points: prompt.points, label: "region" };
+  if (edit !== null) body.edit = edit;
+  const res = await guarded("cutting the region", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/regions`, body));
+  if (!res) return;
+  state.prompts[res.region] = prompt;
+  updateSegmentation(res);
+  const select = `id:${res.region}`;
+  const at = state.targets.findIndex((t) => t.select === select);
+  if (at < 0) toggleTarget(select);
+  else { state.active = at; renderTargets(); }
+  setStatus(`region ${res.region} cut by ${res.cut_by} (${res.cut_seconds} s)`);
+}
+
+function updateSegmentation(seg) {
+  state.seg = seg;
+  $("photo").src = `${seg.overlay}?v=${seg.version}`;
+  const n = seg.instances.length;
+  $("seg-info").textContent = `${n} instance${n === 1 ? "" : "s"} (${seg.segmenter}, ${seg.seconds} s)`;
+  for (const t of state.targets) Object.assign(t, { ...describe(t.select) });
+  renderTargets();
+}
+
+function renderPoints() {  // the clicks of the highlighted region, drawn on the photo
+  const stage = $("stage");
+  stage.querySelectorAll(".point").forEach((p) => p.remove());
+  const id = activeRegion();
+  if (id === null || state.tool !== "box") return;
+  const img = $("photo");
+  const [h, w] = state.photo.size;
+  for (const [x, y, inside] of state.prompts[id].points) {
+    const dot = document.createElement("span");
+    dot.className = `point ${inside ? "inside" : "outside"}`;
+    dot.style.left = `${x * img.clientWidth / w}px`;
+    dot.style.top = `${y * img.clientHeight / h}px`;
+    stage.append(dot);
+  }
 }
 
 // ---- targets -----------------------------------------------------------------------------
@@ -245,6 +369,7 @@ function renderTargets() {
     return li;
   }));
   renderLayers();
+  renderPoints();
   updateButtons();
 }
 
@@ -283,7 +408,7 @@ function renderLayers() {
   layers.replaceChildren(...(state.seg ? state.targets : []).map((t) => {
     const img = document.createElement("img");
     const name = t.select.startsWith("id:") ? t.select.slice(3) : t.select;
-    img.src = `/api/segmentations/${state.seg.id}/${name}.png`;
+    img.src = `/api/segmentations/${state.seg.id}/${name}.png?v=${state.seg.version || 0}`;
     img.alt = "";
     img.dataset.select = t.select;
     return img;
@@ -519,6 +644,14 @@ function wire() {
   };
   $("engine").onchange = loadEngine;
   $("photo").onclick = clickPhoto;
+  $("photo").draggable = false;
+  $("photo").addEventListener("mousedown", dragStart);
+  $("photo").addEventListener("contextmenu", rightClick);
+  document.addEventListener("mousemove", dragMove);
+  document.addEventListener("mouseup", dragEnd);
+  for (const radio of document.querySelectorAll("input[name=tool]")) {
+    radio.onchange = () => setTool(radio.value);
+  }
   $("add-background").onclick = () => toggleTarget("background");
   $("add-all").onclick = () => toggleTarget("all");
   $("run").onclick = () => submit("run");

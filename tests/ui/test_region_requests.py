@@ -1,0 +1,85 @@
+"""Regions drawn in the page, without a browser: the request checked into a prompt (one
+sentence for anything else), cut by grabcut (no weights), added after the segmenter's
+instances (their ids stay) or put in place of one, and exported as mask files for the job."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tst_core.errors import InputError
+
+from .helpers import make_service, paintings
+
+pytest.importorskip("cv2")
+
+from tst_ui.regions import MAX_POINTS, parse_region
+
+
+@pytest.fixture
+def service(tmp_path):
+    return make_service(tmp_path, styles=paintings(tmp_path / "styles"))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1, 2], "a region request must be a JSON object"),
+        ({}, "drag a box around the object, or click on it"),
+        ({"box": [1, 2, 3]}, r"a box is \[x0, y0, x1, y1\]"),
+        ({"box": [0, 0, "9", 9]}, "a box corner must be a number of photo pixels, got '9'"),
+        ({"box": [0, 0, float("nan"), 9]}, "a box corner must be a number"),
+        ({"box": [90, 70, 200, 300]}, "covers less than 2×2 pixels of the 80×60 photo"),
+        ({"points": [[5, 5, 0]]}, "drag a box around the object, or click on it"),
+        ({"points": [[5, 5, 2]]}, r"a click is \[x, y, 1\]"),
+        ({"points": [[5, 5, True]]}, r"a click is \[x, y, 1\]"),
+        ({"points": [[80, 5, 1]]}, "the click 80,5 is outside the 80×60 photo"),
+        ({"points": [[5, 5, 1]] * (MAX_POINTS + 1)}, f"at most {MAX_POINTS}"),
+        ({"box": [0, 0, 9, 9], "label": "x" * 41}, "at most 40 printable characters"),
+        ({"box": [0, 0, 9, 9], "label": "a\nb"}, "printable"),
+        ({"box": [0, 0, 9, 9], "edit": 3}, "there is no instance 3 to edit"),
+        ({"box": [0, 0, 9, 9], "edit": True}, "there is no instance True to edit"),
+    ],
+)
+def test_a_bad_region_request_is_one_sentence(body, message):
+    with pytest.raises(InputError, match=message) as err:
+        parse_region(body, (60, 80), 3)
+    assert "\n" not in str(err.value)
+
+
+def test_a_box_is_ordered_and_clipped_to_the_photo():
+    got = parse_region({"box": [70, 50, -5, 10.5], "points": [[20, 30, 1]]}, (60, 80), 0)
+    assert tuple(got.prompt.box) == (0.0, 10.5, 70.0, 50.0)
+    assert got.prompt.points == ((20.0, 30.0, 1),) and got.edit is None
+
+
+def disc_photo(service):
+    """80 × 60 noisy green with a red disc (centre 20,30, radius 10), added as an upload."""
+    rng = np.random.default_rng(0)
+    arr = (np.array([110, 140, 90]) + rng.normal(0, 6, (60, 80, 3))).clip(0, 255)
+    ys, xs = np.mgrid[0:60, 0:80]
+    arr[(ys - 30) ** 2 + (xs - 20) ** 2 <= 100] = (210, 40, 30)
+    dest = service.uploads / "t" / "photo.png"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr.astype(np.uint8)).save(dest)
+    return service.add_photo(dest)
+
+
+def test_a_drawn_region_comes_after_the_instances_and_an_edit_replaces_it(service, tmp_path):
+    seg = service.segment(disc_photo(service).id, "fake-boxes")  # two people and a car
+    before = [(i.label, i.score) for i in seg.segmentation]
+    info = service.region(seg.id, {"box": [6, 16, 34, 44], "label": "coat"})
+    assert info["cut_by"] == "grabcut" and info["region"] == 3 and info["version"] == 1
+    assert [(i.label, i.score) for i in seg.segmentation][:3] == before
+    region = seg.segmentation.instances[3]
+    assert region.label == "coat" and region.score == min(s for _, s in before)
+    inside = region.mask.clone()
+    inside[16:44, 6:34] = 0
+    assert bool(region.mask.any()) and not bool(inside.any())  # inside its box
+    again = service.region(seg.id, {"box": [6, 16, 34, 44], "points": [[8, 18, 1]], "edit": 3})
+    assert again["region"] == 3 and again["version"] == 2 and len(seg.segmentation) == 4
+    assert float(region.mask[18, 8]) == 0.0  # a click on the object: now it is
+    assert float(seg.segmentation.instances[3].mask[18, 8]) == 1.0
+    folder = service.export_masks(seg)
+    assert sorted(p.name for p in folder.iterdir())[-2:] == ["003_coat.png", "instances.json"]

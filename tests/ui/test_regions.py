@@ -1,0 +1,88 @@
+"""Regions drawn in the page (Debian's chromium): drag a box around a person → a new target
+whose mask GrabCut cut inside the box (no weights); a right-click takes pixels away; the run
+reads the regions back as mask files, and its command line gives the same picture."""
+
+from __future__ import annotations
+
+import io
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..conftest import run_tst
+from .conftest import ui_server
+from .test_browser import LONG, open_photo, tiny  # noqa: F401 (tiny: a fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def to_page(page, size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    box = page.locator("#photo").bounding_box()
+    return box["x"] + x * box["width"] / size[0], box["y"] + y * box["height"] / size[1]
+
+
+def drag(page, size, start, end) -> None:
+    page.mouse.move(*to_page(page, size, *start))
+    page.mouse.down()
+    page.mouse.move(*to_page(page, size, *end), steps=5)
+    page.mouse.up()
+
+
+def layer(page, url: str) -> np.ndarray:
+    """A selection layer the page shows (display size): where its alpha is set."""
+    data = page.request.get(url).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))[:, :, 3] > 0
+
+
+def test_drag_a_box_click_run_and_rerun_from_the_command_line(page, scene, tiny, tmp_path):  # noqa: F811
+    person = scene.people[0]
+    ys, xs = np.nonzero(person)
+    box = (xs.min() - 8, ys.min() - 8, xs.max() + 9, ys.max() + 9)
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny,
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        page.check("#tool-box")
+        drag(page, size, box[:2], box[2:])
+        page.wait_for_selector("#targets li[data-select='id:2']")
+        assert "cut by grabcut" in page.locator("#status").inner_text()
+        src = page.locator("#layers img[data-select='id:2']").get_attribute("src")
+        before = layer(page, server.url + src.lstrip("/"))
+        # right-click on a pixel of the region near its edge: taken away
+        dh, dw = before.shape
+        rows, cols = np.nonzero(before)
+        k = int(np.argmin(rows))  # the region's top pixel
+        x, y = (cols[k] + 0.5) * size[0] / dw, (rows[k] + 2.5) * size[1] / dh
+        page.mouse.click(*to_page(page, size, x, y), button="right")
+        page.wait_for_selector("#stage .point.outside")
+        page.wait_for_selector("#layers img[data-select='id:2'][src*='v=2']")
+        src = page.locator("#layers img[data-select='id:2']").get_attribute("src")
+        after = layer(page, server.url + src.lstrip("/"))
+        assert not after[rows[k] + 2, cols[k]]  # (GrabCut cuts the rest again: it may grow)
+
+        page.click("#gallery figure[title='starry_night.jpg']")
+        page.select_option("#blend", "hard")
+        page.fill("#size", "64")
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
+        words = shlex.split(page.locator("#command").inner_text())
+        with page.expect_download() as download:
+            page.click("#download-image")
+        from_page = np.asarray(Image.open(download.value.path()).convert("RGB"))
+
+    assert words[words.index("--segmenter") + 1] == "maskfile"
+    folder = words[words.index("--masks") + 1]
+    mask = np.asarray(Image.open(f"{folder}/002_region.png")) > 127
+    inside = np.zeros_like(mask)
+    inside[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
+    assert mask.any() and not (mask & ~inside).any(), "the region spills out of its box"
+    assert (mask & person).sum() > 0.5 * person.sum(), "the region misses most of the person"
+    # the same job from a terminal, with the exported masks: the same picture
+    out = tmp_path / "again.png"
+    words[words.index("-o") + 1] = str(out)
+    done = run_tst(*words[1:])
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), from_page)
