@@ -155,6 +155,25 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
             await run_in_threadpool(service.region, request.path_params["sid"], body)
         )
 
+    async def paint(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(service.paint, request.path_params["sid"], body)
+        )
+
+    async def undo(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(service.step, request.path_params["sid"], True))
+
+    async def redo(request: Request) -> Response:
+        return JSONResponse(
+            await run_in_threadpool(service.step, request.path_params["sid"], False)
+        )
+
+    async def mask_png(request: Request) -> Response:
+        sid, index = request.path_params["sid"], request.path_params["index"]
+        data = await run_in_threadpool(service.mask_png, sid, index)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     async def submit(request: Request) -> Response:
         job = await run_in_threadpool(service.submit, await _json(request))
         return JSONResponse(service.status(job))
@@ -205,6 +224,10 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/segment", api(segment), methods=["POST"]),
         Route("/api/segmentations/{sid}/hit", api(hit)),
         Route("/api/segmentations/{sid}/regions", api(region), methods=["POST"]),
+        Route("/api/segmentations/{sid}/paint", api(paint), methods=["POST"]),
+        Route("/api/segmentations/{sid}/undo", api(undo), methods=["POST"]),
+        Route("/api/segmentations/{sid}/redo", api(redo), methods=["POST"]),
+        Route("/api/segmentations/{sid}/masks/{index}.png", api(mask_png)),
         Route("/api/segmentations/{sid}/{name}.{ext}", api(seg_picture)),
         Route("/api/jobs", api(submit), methods=["POST"]),
         Route("/api/jobs/{jid}", api(status)),

@@ -10,13 +10,16 @@ must keep at least 2×2 pixels), at most :data:`MAX_POINTS` clicks, a label of a
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from tst_core.boxes import Box
 from tst_core.errors import InputError
-from tst_core.types import Prompt
+from tst_core.types import Prompt, Tensor
 
 #: the most clicks one region takes
 MAX_POINTS = 64
@@ -84,3 +87,82 @@ def parse_region(body: Any, size: tuple[int, int], count: int) -> RegionRequest:
     return RegionRequest(
         Prompt(box=box, points=tuple(clicks), label=label.strip() or "region"), edit
     )
+
+
+#: the most points one brush stroke takes, and the largest brush radius (photo pixels)
+MAX_STROKE = 2000
+MAX_RADIUS = 2000.0
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """A checked brush stroke on instance ``target``: ``add`` paints it in, ``erase`` out.
+
+    :param points: the stroke's path in photo pixels. :param radius: the brush's radius.
+    :param soft: the brush's edge fades over its outer half (else a hard disc).
+    """
+
+    target: int
+    mode: str
+    points: tuple[tuple[float, float], ...]
+    radius: float
+    soft: bool
+
+
+def parse_stroke(body: Any, size: tuple[int, int], count: int) -> Stroke:
+    """The page's ``{"id": N, "mode": "add"|"erase", "points": [[x, y], ...], "radius": R,
+    "soft": bool}`` for a photo of ``size`` with ``count`` instances; one sentence otherwise."""
+    if not isinstance(body, dict):
+        raise InputError("a brush stroke must be a JSON object")
+    target = body.get("id")
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < count:
+        raise InputError(f"there is no instance {target!r} to paint (the photo has {count})")
+    mode = body.get("mode")
+    if mode not in ("add", "erase"):
+        raise InputError(f"a stroke adds or erases ('add', 'erase'), not {mode!r}")
+    points = body.get("points")
+    if not isinstance(points, list) or not 1 <= len(points) <= MAX_STROKE:
+        raise InputError(f"a stroke is a list of 1 to {MAX_STROKE} [x, y] points")
+    path = []
+    for p in points:
+        if not isinstance(p, list) or len(p) != 2:
+            raise InputError("a stroke's point is [x, y] in photo pixels")
+        path.append((_number(p[0], "a stroke's point"), _number(p[1], "a stroke's point")))
+    radius = _number(body.get("radius"), "the brush radius")
+    if not 0.5 <= radius <= MAX_RADIUS:
+        raise InputError(f"the brush radius must be 0.5 to {MAX_RADIUS:g} photo pixels")
+    soft = body.get("soft", False)
+    if not isinstance(soft, bool):
+        raise InputError("soft is true or false")
+    return Stroke(target, str(mode), tuple(path), radius, soft)
+
+
+def rasterize(stroke: Stroke, size: tuple[int, int]) -> tuple[int, int, Tensor] | None:
+    """The stroke's coverage in [0, 1] over the pixels it touches: ``(y0, x0, patch (h, w))``,
+    or ``None`` when it lies outside the photo. Pixel centres within the radius of the path
+    are covered (1); a soft brush fades from 1 at half the radius to 0 at the radius. Values
+    are multiples of 1/255, as a mask file holds them."""
+    h, w = size
+    r = stroke.radius
+    xs = [x for x, _ in stroke.points]
+    ys = [y for _, y in stroke.points]
+    x0, x1 = max(math.floor(min(xs) - r), 0), min(math.ceil(max(xs) + r) + 1, w)
+    y0, y1 = max(math.floor(min(ys) - r), 0), min(math.ceil(max(ys) + r) + 1, h)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    gy, gx = torch.meshgrid(
+        torch.arange(y0, y1, dtype=torch.float32) + 0.5,
+        torch.arange(x0, x1, dtype=torch.float32) + 0.5,
+        indexing="ij",
+    )
+    dist = torch.full(gx.shape, float("inf"))
+    pts = list(stroke.points)
+    segments = list(itertools.pairwise(pts)) or [(pts[0], pts[0])]
+    for (ax, ay), (bx, by) in segments:
+        dx, dy = bx - ax, by - ay
+        length = dx * dx + dy * dy
+        t = ((gx - ax) * dx + (gy - ay) * dy) / length if length > 0 else torch.zeros_like(gx)
+        t = t.clamp(0.0, 1.0)
+        dist = torch.minimum(dist, torch.hypot(gx - (ax + t * dx), gy - (ay + t * dy)))
+    cover = ((r - dist) / (0.5 * r)).clamp(0.0, 1.0) if stroke.soft else (dist <= r).float()
+    return y0, x0, (cover * 255.0).round() / 255.0

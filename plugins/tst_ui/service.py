@@ -25,11 +25,11 @@ from tst_core.errors import InputError
 from tst_core.files import MASK_INDEX_FILE
 from tst_core.plugins import Host
 from tst_core.registry import Kind
-from tst_core.types import StyleResolver
+from tst_core.types import Segmentation, StyleResolver
 
 from . import render
 from .jobs import Job, JobQueue
-from .regions import parse_region
+from .regions import parse_region, parse_stroke, rasterize
 from .spec import (
     JobSpec,
     Settings,
@@ -194,6 +194,7 @@ class UiService:
             "instances": rows,
             "overlay": f"/api/segmentations/{s.id}/overlay.jpg",
             "version": s.version,
+            "history": s.history(),
         }
 
     def prompt_segmenter(self) -> tuple[str, Any]:
@@ -241,6 +242,32 @@ class UiService:
         region = len(seg.segmentation) - 1 if request.edit is None else request.edit
         return {**info, "region": region, "cut_by": name, "cut_seconds": round(seconds, 2)}
 
+    def paint(self, seg_id: str, body: Any) -> dict[str, Any]:
+        """A brush stroke (:func:`.regions.parse_stroke`) added to or erased from an
+        instance's mask at the photo's size; :meth:`segment_info` after it."""
+        seg = self.segmented.get(seg_id, "segmentation")
+        stroke = parse_stroke(body, seg.segmentation.size, len(seg.segmentation))
+        drawn = rasterize(stroke, seg.segmentation.size)
+        if drawn is not None:
+            y0, x0, cover = drawn
+            seg.paint(stroke.target, y0, x0, cover, stroke.mode == "add")
+        return self.segment_info(seg)
+
+    def step(self, seg_id: str, back: bool) -> dict[str, Any]:
+        """Undo (``back``) or redo the last change of a segmentation; :meth:`segment_info`."""
+        seg = self.segmented.get(seg_id, "segmentation")
+        if not (seg.undo() if back else seg.redo()):
+            raise InputError(f"nothing to {'undo' if back else 'redo'}")
+        return self.segment_info(seg)
+
+    def mask_png(self, seg_id: str, index: str) -> bytes:
+        """Instance ``index``'s mask at the photo's size, 8-bit grey (the view at 1:1)."""
+        seg = self.segmented.get(seg_id, "segmentation")
+        if not index.isdigit() or int(index) >= len(seg.segmentation):
+            raise InputError(f"no instance {index!r} in this photo")
+        mask = seg.segmentation.instances[int(index)].mask
+        return render.encode_mask(mask)
+
     def hit(self, seg_id: str, x: float, y: float) -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
         return render.instance_at(self.segmented.get(seg_id, "segmentation").segmentation, x, y)
@@ -283,12 +310,17 @@ class UiService:
         )
         defaults = base.config.options_for(self.host, "segmenter", seg.segmenter)
         segmenter, options = seg.segmenter, changed_options(seg.options, defaults)
+        segmentation = seg.segmentation
         if seg.version:  # regions drawn in the page: the job reads them back as mask files
             segmenter, options = "maskfile", {"masks": self.export_masks(seg)}
+            segmentation = Segmentation(  # the job's own copy: painting goes on meanwhile
+                tuple(dataclasses.replace(i, mask=i.mask.clone()) for i in segmentation),
+                segmentation.size,
+            )
         return JobSpec(
             kind,
             seg.photo.path,
-            seg.segmentation,
+            segmentation,
             segmenter,
             options,
             targets,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tst_core.errors import InputError
@@ -14,7 +15,7 @@ from .helpers import make_service, paintings
 
 pytest.importorskip("cv2")
 
-from tst_ui.regions import MAX_POINTS, parse_region
+from tst_ui.regions import MAX_POINTS, parse_region, parse_stroke
 
 
 @pytest.fixture
@@ -83,3 +84,40 @@ def test_a_drawn_region_comes_after_the_instances_and_an_edit_replaces_it(servic
     assert float(seg.segmentation.instances[3].mask[18, 8]) == 1.0
     folder = service.export_masks(seg)
     assert sorted(p.name for p in folder.iterdir())[-2:] == ["003_coat.png", "instances.json"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"id": 5, "mode": "add", "points": [[1, 1]], "radius": 2}, "no instance 5 to paint"),
+        ({"id": 0, "mode": "fill", "points": [[1, 1]], "radius": 2}, "adds or erases"),
+        ({"id": 0, "mode": "add", "points": [], "radius": 2}, "a list of 1 to 2000"),
+        ({"id": 0, "mode": "add", "points": [[1]], "radius": 2}, r"point is \[x, y\]"),
+        ({"id": 0, "mode": "add", "points": [[1, 1]], "radius": 0}, "radius must be 0.5 to"),
+        ({"id": 0, "mode": "add", "points": [[1, 1]], "radius": 2, "soft": 1}, "soft is true"),
+    ],
+)
+def test_a_bad_stroke_is_one_sentence(body, message):
+    with pytest.raises(InputError, match=message):
+        parse_stroke(body, (60, 80), 3)
+
+
+def test_strokes_paint_erase_and_undo_exactly(service):
+    seg = service.segment(disc_photo(service).id, "fake-boxes")
+    m0 = seg.segmentation.instances[0].mask.clone()
+    line = {"id": 0, "points": [[2, 5], [40, 5]], "radius": 3}
+    service.paint(seg.id, {**line, "mode": "add"})
+    m1 = seg.segmentation.instances[0].mask.clone()
+    assert bool((m1 >= m0).all()) and float(m1[5, 20]) == 1.0 and float(m1[20, 20]) == m0[20, 20]
+    service.paint(seg.id, {**line, "mode": "erase", "soft": True, "radius": 8})
+    m2 = seg.segmentation.instances[0].mask
+    assert float(m2[5, 20]) == 0.0 and 0 < float(m2[11, 20]) < 1  # a soft edge
+    assert torch.equal((m2 * 255).round() / 255, m2)  # what a mask file holds
+    info = service.step(seg.id, back=True)
+    assert torch.equal(seg.segmentation.instances[0].mask, m1) and info["history"]["redo"] == 1
+    service.step(seg.id, back=True)
+    assert torch.equal(seg.segmentation.instances[0].mask, m0)
+    with pytest.raises(InputError, match="nothing to undo"):
+        service.step(seg.id, back=True)
+    service.step(seg.id, back=False)
+    assert torch.equal(seg.segmentation.instances[0].mask, m1)

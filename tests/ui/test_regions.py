@@ -86,3 +86,76 @@ def test_drag_a_box_click_run_and_rerun_from_the_command_line(page, scene, tiny,
     done = run_tst(*words[1:])
     assert done.returncode == 0, done.stderr
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), from_page)
+
+
+def mask_of(page, server, target: str) -> np.ndarray:
+    """The target's mask at the photo's size (the page's "mask 1:1" view)."""
+    src = page.locator(f"#layers img[data-select='{target}']").get_attribute("src")
+    sid = src.split("/")[3]
+    data = page.request.get(f"{server.url}api/segmentations/{sid}/masks/{target[3:]}.png").body()
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def version(page) -> int:
+    src = page.locator("#photo").get_attribute("src")
+    return int(src.split("v=")[1]) if "v=" in src else 0
+
+
+def wait_version(page, n: int) -> None:
+    page.wait_for_selector(f"#photo[src$='?v={n}']")
+
+
+def test_brush_eraser_undo_and_redo(page, scene, tiny, tmp_path):  # noqa: F811
+    """Paint adds pixels, erase removes them, undo restores the previous mask exactly; 50
+    strokes, 50 undos and 50 redos come back to the same masks."""
+    person = scene.people[0]
+    ys, xs = np.nonzero(person)
+    cx, cy = float(xs.mean()), float(ys.mean())
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny,
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        page.mouse.click(*to_page(page, size, *scene.inside_point(0)))
+        page.wait_for_selector("#targets li[data-select='id:0']")
+        m0 = mask_of(page, server, "id:0")
+        assert np.array_equal(m0 > 127, person)
+        page.check("#tool-brush")
+        right = xs.max() + 30.0
+        drag(page, size, (right, cy - 40), (right, cy + 40))
+        wait_version(page, 1)
+        m1 = mask_of(page, server, "id:0")
+        assert (m1 >= m0).all() and (m1 > m0).sum() > 100  # painted in, nothing taken
+        page.check("#tool-eraser")
+        drag(page, size, (cx - 60, cy), (cx + 60, cy))
+        wait_version(page, 2)
+        m2 = mask_of(page, server, "id:0")
+        assert (m2 <= m1).all() and (m2 < m1).sum() > 100  # erased, nothing added
+        page.keyboard.press("Control+z")
+        wait_version(page, 3)
+        assert np.array_equal(mask_of(page, server, "id:0"), m1)
+        page.keyboard.press("Control+z")
+        wait_version(page, 4)
+        assert np.array_equal(mask_of(page, server, "id:0"), m0)
+
+        page.check("#tool-brush")
+        page.check("#brush-soft")
+        v = version(page)
+        for k in range(50):
+            x = xs.min() + (xs.max() - xs.min()) * k / 49
+            drag(page, size, (x, ys.min() - 20), (x + 5, ys.min() - 10))
+            v += 1
+            wait_version(page, v)
+        painted = mask_of(page, server, "id:0")
+        assert (painted > m0).sum() > 500 and ((painted > 0) & (painted < 255)).any()  # soft
+        for _ in range(50):
+            page.keyboard.press("Control+z")
+            v += 1
+            wait_version(page, v)
+        assert np.array_equal(mask_of(page, server, "id:0"), m0)
+        for _ in range(50):
+            page.keyboard.press("Control+Shift+Z")
+            v += 1
+            wait_version(page, v)
+        assert np.array_equal(mask_of(page, server, "id:0"), painted)
+        assert page.locator("#redo").is_disabled() and page.locator("#undo").is_enabled()

@@ -15,6 +15,7 @@ const state = {
   tool: "select", // what the mouse does on the photo: select instances, or draw a region
   prompts: {},   // instance id -> {box, points} of the regions drawn in this page
   drag: null,    // the box being dragged: {start: [x, y] photo px, client: [x, y]}
+  stroke: null,  // the brush stroke being drawn: {points: photo px, client: stage px}
 };
 
 // ---- talking to the server ------------------------------------------------------------
@@ -173,8 +174,92 @@ async function clickPhoto(event) {
 function setTool(tool) {
   state.tool = tool;
   $("stage").classList.toggle("drawing", tool === "box");
+  $("stage").classList.toggle("painting", tool === "brush" || tool === "eraser");
   $("tool-hint").hidden = tool !== "box";
+  $("brush-options").hidden = !(tool === "brush" || tool === "eraser");
   renderPoints();
+}
+
+// ---- brush and eraser: strokes added to or taken from the highlighted target's mask ----------
+
+function activeInstance() {
+  const t = state.targets[state.active];
+  return t && t.select.startsWith("id:") ? Number(t.select.slice(3)) : null;
+}
+
+function brushRadius() {  // the slider is in screen pixels; the server paints photo pixels
+  const img = $("photo");
+  return Number($("brush-size").value) * state.photo.size[1] / Math.max(1, img.clientWidth);
+}
+
+function strokeStart(event) {
+  if (!(state.tool === "brush" || state.tool === "eraser") || !state.seg || event.button !== 0) {
+    return;
+  }
+  event.preventDefault();
+  if (activeInstance() === null) {
+    showError("tst: error: select an instance or region to paint (click it in the target list)");
+    return;
+  }
+  const canvas = $("stroke");
+  canvas.width = canvas.clientWidth;
+  canvas.height = canvas.clientHeight;
+  state.stroke = { points: [photoPixel(event)], client: [stagePoint(event)] };
+  strokeDraw();
+}
+
+function strokeMove(event) {
+  if (!state.stroke) return;
+  state.stroke.points.push(photoPixel(event));
+  state.stroke.client.push(stagePoint(event));
+  strokeDraw();
+}
+
+function strokeDraw() {
+  const canvas = $("stroke");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = state.tool === "brush" ? "rgba(255, 212, 0, .6)" : "rgba(210, 30, 30, .6)";
+  ctx.lineWidth = 2 * Number($("brush-size").value);
+  ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.beginPath();
+  state.stroke.client.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+  if (state.stroke.client.length === 1) ctx.lineTo(...state.stroke.client[0]);
+  ctx.stroke();
+}
+
+async function strokeEnd() {
+  const stroke = state.stroke;
+  if (!stroke) return;
+  state.stroke = null;
+  const body = {
+    id: activeInstance(),
+    mode: state.tool === "brush" ? "add" : "erase",
+    points: stroke.points.slice(0, 2000).map(([x, y]) => [Number(x.toFixed(1)), Number(y.toFixed(1))]),
+    radius: Number(Math.max(0.5, brushRadius()).toFixed(2)),
+    soft: $("brush-soft").checked,
+  };
+  const res = await guarded("painting", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/paint`, body));
+  const canvas = $("stroke");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (res) { updateSegmentation(res); setStatus(`${body.mode === "add" ? "painted" : "erased"}`); }
+}
+
+async function step(back) {
+  if (!state.seg) return;
+  const what = back ? "undo" : "redo";
+  const res = await guarded(what, () => call("POST", `/api/segmentations/${state.seg.id}/${what}`));
+  if (res) { updateSegmentation(res); setStatus(back ? "undone" : "redone"); }
+}
+
+function keyDown(event) {
+  if (!(event.ctrlKey || event.metaKey) || event.target.matches("input[type=number], input[type=text], select, textarea")) return;
+  const key = event.key.toLowerCase();
+  if (key === "z" || key === "y") {
+    event.preventDefault();
+    step(key === "z" && !event.shiftKey);
+  }
 }
 
 function stagePoint(event) {  // client position -> position inside the stage (CSS px)
@@ -265,6 +350,10 @@ async function cutRegion(prompt, edit) {
 
 function updateSegmentation(seg) {
   state.seg = seg;
+  // a region taken back by undo: its target goes
+  state.targets = state.targets.filter((t) =>
+    !t.select.startsWith("id:") || Number(t.select.slice(3)) < seg.instances.length);
+  state.active = Math.min(state.active, state.targets.length - 1);
   $("photo").src = `${seg.overlay}?v=${seg.version}`;
   const n = seg.instances.length;
   $("seg-info").textContent = `${n} instance${n === 1 ? "" : "s"} (${seg.segmenter}, ${seg.seconds} s)`;
@@ -371,6 +460,10 @@ function renderTargets() {
   renderLayers();
   renderPoints();
   updateButtons();
+  const id = activeInstance();
+  const view = $("mask-view");
+  view.hidden = id === null || !state.seg;
+  if (!view.hidden) view.href = `/api/segmentations/${state.seg.id}/masks/${id}.png?v=${state.seg.version}`;
 }
 
 function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
@@ -483,6 +576,9 @@ function updateButtons() {
   $("cancel").disabled = !busy();
   $("add-background").disabled = !state.seg;
   $("add-all").disabled = !state.seg;
+  const history = state.seg && state.seg.history ? state.seg.history : { undo: 0, redo: 0 };
+  $("undo").disabled = !history.undo;
+  $("redo").disabled = !history.redo;
 }
 
 async function submit(kind) {
@@ -649,6 +745,12 @@ function wire() {
   $("photo").addEventListener("contextmenu", rightClick);
   document.addEventListener("mousemove", dragMove);
   document.addEventListener("mouseup", dragEnd);
+  $("photo").addEventListener("mousedown", strokeStart);
+  document.addEventListener("mousemove", strokeMove);
+  document.addEventListener("mouseup", strokeEnd);
+  document.addEventListener("keydown", keyDown);
+  $("undo").onclick = () => step(true);
+  $("redo").onclick = () => step(false);
   for (const radio of document.querySelectorAll("input[name=tool]")) {
     radio.onchange = () => setTool(radio.value);
   }
