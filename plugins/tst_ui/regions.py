@@ -29,10 +29,12 @@ MAX_LABEL = 40
 
 @dataclass(frozen=True)
 class RegionRequest:
-    """A checked request: the prompt, and the instance it replaces (``None``: a new one)."""
+    """A checked request: the prompt, the instance it replaces (``None``: a new one), and
+    whether that instance's mask is where the cut starts (``refine``, as ``--refine`` does)."""
 
     prompt: Prompt
     edit: int | None
+    refine: bool = False
 
 
 def _number(value: Any, what: str) -> float:
@@ -74,7 +76,10 @@ def parse_region(body: Any, size: tuple[int, int], count: int) -> RegionRequest:
         if not (0 <= x < w and 0 <= y < h):
             raise InputError(f"the click {x:g},{y:g} is outside the {w}×{h} photo")
         clicks.append((x, y, int(p[2])))
-    if box is None and not any(fg for _, _, fg in clicks):
+    refine = body.get("refine", False)
+    if not isinstance(refine, bool):
+        raise InputError("refine is true or false")
+    if box is None and not refine and not any(fg for _, _, fg in clicks):
         raise InputError("drag a box around the object, or click on it")
     label = body.get("label", "region")
     if not isinstance(label, str) or len(label) > MAX_LABEL or not label.isprintable():
@@ -84,9 +89,10 @@ def parse_region(body: Any, size: tuple[int, int], count: int) -> RegionRequest:
         isinstance(edit, bool) or not isinstance(edit, int) or not 0 <= edit < count
     ):
         raise InputError(f"there is no instance {edit!r} to edit (the photo has {count})")
-    return RegionRequest(
-        Prompt(box=box, points=tuple(clicks), label=label.strip() or "region"), edit
-    )
+    if refine and edit is None:
+        raise InputError("say which instance to refine (edit)")
+    prompt = Prompt(box=box, points=tuple(clicks), label=label.strip() or "region")
+    return RegionRequest(prompt, edit, refine)
 
 
 #: the most points one brush stroke takes, and the largest brush radius (photo pixels)

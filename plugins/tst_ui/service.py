@@ -230,10 +230,14 @@ class UiService:
         size = seg.segmentation.size
         request = parse_region(body, size, len(seg.segmentation))
         photo = checked_image(seg.photo.path, "photo")
+        prompt = request.prompt
+        if request.refine and request.edit is not None:  # from the instance's own mask
+            mask = seg.segmentation.instances[request.edit].mask
+            prompt = dataclasses.replace(prompt, mask=mask.clone())
         with self._segment_lock:
             name, prompter = self.prompt_segmenter()
             t0 = time.perf_counter()
-            inst = prompter.segment_prompt(photo, request.prompt)
+            inst = prompter.segment_prompt(photo, prompt)
             seconds = time.perf_counter() - t0
         if request.edit is not None and "label" not in body:  # an edit keeps its name
             inst = dataclasses.replace(inst, label=seg.segmentation.instances[request.edit].label)

@@ -121,3 +121,17 @@ def test_strokes_paint_erase_and_undo_exactly(service):
         service.step(seg.id, back=True)
     service.step(seg.id, back=False)
     assert torch.equal(seg.segmentation.instances[0].mask, m1)
+
+
+def test_cut_again_starts_from_the_instances_own_mask(service):
+    """The page's --refine: a fake box over the disc and more is cut back to the disc."""
+    seg = service.segment(disc_photo(service).id, "fake-boxes")
+    with pytest.raises(InputError, match="say which instance to refine"):
+        service.region(seg.id, {"refine": True})
+    seg.paint(0, 14, 4, torch.ones(34, 34), add=True)  # a loose mask around the disc
+    info = service.region(seg.id, {"edit": 0, "refine": True})
+    mask = seg.segmentation.instances[0].mask > 0.5
+    ys, xs = torch.meshgrid(torch.arange(60), torch.arange(80), indexing="ij")
+    disc = (ys - 30) ** 2 + (xs - 20) ** 2 <= 100
+    assert info["region"] == 0 and float((mask & disc).sum() / (mask | disc).sum()) > 0.8
+    assert seg.segmentation.instances[0].label == "person"  # an edit keeps its name

@@ -246,6 +246,18 @@ async function strokeEnd() {
   if (res) { updateSegmentation(res); setStatus(`${body.mode === "add" ? "painted" : "erased"}`); }
 }
 
+async function refineActive() {  // the page's --refine: cut again from the target's own mask
+  const id = activeInstance();
+  if (id === null || !state.seg) return;
+  setStatus(`cutting ${id} again from its mask…`);
+  const res = await guarded("cutting again", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/regions`, { edit: id, refine: true }));
+  if (res) {
+    updateSegmentation(res);
+    setStatus(`${id} cut again by ${res.cut_by} (${res.cut_seconds} s)`);
+  }
+}
+
 async function step(back) {
   if (!state.seg) return;
   const what = back ? "undo" : "redo";
@@ -578,6 +590,7 @@ function updateButtons() {
   $("add-all").disabled = !state.seg;
   const history = state.seg && state.seg.history ? state.seg.history : { undo: 0, redo: 0 };
   $("undo").disabled = !history.undo;
+  $("refine").disabled = activeInstance() === null || busy();
   $("redo").disabled = !history.redo;
 }
 
@@ -750,6 +763,7 @@ function wire() {
   document.addEventListener("mouseup", strokeEnd);
   document.addEventListener("keydown", keyDown);
   $("undo").onclick = () => step(true);
+  $("refine").onclick = refineActive;
   $("redo").onclick = () => step(false);
   for (const radio of document.querySelectorAll("input[name=tool]")) {
     radio.onchange = () => setTool(radio.value);
