@@ -20,12 +20,13 @@ from PIL import Image
 
 from . import looks, recipe
 from .cleanup import clean_targets
+from .contracts import check_composite, check_layers
 from .errors import InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo
 from .fingerprint import plugin_files
 from .imageops import resize_long_side
 from .outputs import Input, check_outputs
-from .registry import Kind
+from .registry import Entry, Kind
 from .report import RunFacts, run_report, segmenter_facts
 from .results import RunResult, SegmentResult, estimated_bytes, run_outputs, segment_outputs
 from .select import StyleRequest, StylesLike, build_targets, needs_segmentation, style_requests
@@ -73,6 +74,21 @@ class Pipeline:
         if key not in self._built:
             self._built[key] = self.session.build(kind, name)
         return self._built[key]
+
+    def entry(self, kind: Kind, name: str | None = None) -> Entry[Any]:
+        """The registry entry of plugin ``name`` of ``kind`` (default: the configured one)."""
+        return self.session.host.entry(kind, name or getattr(self.session.config.run, kind))
+
+    def composite(
+        self, image: Tensor, layers: Tensor, targets: Targets, blend: str | None = None
+    ) -> Tensor:
+        """The compositor ``blend`` (default: the configured one) on the working image
+        ``(3, h, w)`` and the engine's ``layers`` ``(K, 3, h, w)``: ``(3, h, w)`` in [0, 1]."""
+        out = self.plugin("blend", blend).composite(image, layers, targets)
+        check_composite(
+            out, (int(image.shape[-2]), int(image.shape[-1])), self.entry("blend", blend)
+        )
+        return out.clamp(0.0, 1.0)
 
     def input_files(self, photo: PhotoLike, styles: StylesLike) -> tuple[Input, ...]:
         """Every file and folder a run of ``photo`` with ``styles`` reads."""
@@ -123,7 +139,7 @@ class Pipeline:
         t_start = time.perf_counter()
         requests = style_requests(styles)
         engine = self.plugin("engine")  # bad engine or compositor options fail before any work
-        compositor = self.plugin("blend")
+        self.plugin("blend")
         full = load_photo(photo)
         for r in requests:  # a FIFO or a device as a style fails before the segmenter runs
             for source in r.sources:
@@ -141,9 +157,11 @@ class Pipeline:
         shapes = looks.engine_targets(targets)  # soft masks: their support
         with _timed(timings, "stylize"):
             stylized = engine.stylize(image, shapes, progress)
+        hw = (int(image.shape[-2]), int(image.shape[-1]))
+        check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
         with _timed(timings, "composite"):
             layers = looks.apply(image, stylized.layers, targets)
-            result = compositor.composite(image, layers, shapes).clamp(0.0, 1.0)
+            result = self.composite(image, layers, shapes)
         timings["total"] = time.perf_counter() - t_start
         facts = RunFacts(
             photo=photo,

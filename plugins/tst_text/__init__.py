@@ -15,9 +15,10 @@ prompt, so ``--style "red car=..."`` selects it. Registering imports nothing hea
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, RegisterFlag, RegisterWeights
 
 from .options import TextOptions
+from .records import OWLV2
 
 
 @hookimpl
@@ -32,4 +33,21 @@ def tst_register_segmenters(register: Register) -> None:
         factory,
         options=TextOptions,
         description="regions named in words (--prompt 'red car'): OWLv2 boxes, grabcut/sam masks",
+    )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    register(OWLV2)
+
+
+@hookimpl
+def tst_register_flags(register: RegisterFlag) -> None:
+    register(
+        "--prompt",
+        kind="segmenter",
+        name="text",
+        option="prompt",
+        help='text: what to find, in words ("red car"; phrases separated by ".")',
+        metavar="WORDS",
     )
