@@ -103,15 +103,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
 
     async def upload_photo(request: Request) -> Response:
         path = await _receive(request, service)
-        photo = await run_in_threadpool(service.add_photo, path)
-        return JSONResponse(
-            {
-                "id": photo.id,
-                "name": path.name,
-                "size": list(photo.size),
-                "display": f"/api/photos/{photo.id}/display.jpg",
-            }
-        )
+        return JSONResponse(await run_in_threadpool(service.open_upload, path))
 
     async def photo_display(request: Request) -> Response:
         photo = service.photos.get(request.path_params["pid"], "photo")

@@ -30,6 +30,7 @@ from tst_core.types import Segmentation
 from . import render
 from .jobs import Job, JobQueue
 from .regions import parse_region, parse_stroke, rasterize
+from .restore import restore
 from .spec import (
     JobSpec,
     Settings,
@@ -37,7 +38,7 @@ from .spec import (
     parse_targets,
     resolved_segmenter_options,
 )
-from .workspace import Gallery, Photo, Recent, Segmented, checked_image, new_id
+from .workspace import Gallery, Photo, Recent, Segmented, checked_image, discard, new_id
 
 #: photos and segmentations kept in memory (older ones must be opened again)
 KEEP = 8
@@ -152,6 +153,45 @@ class UiService:
         size = (int(image.shape[-2]), int(image.shape[-1]))
         photo = Photo(new_id(), path, size, render.display_photo(image))
         return self.photos.add(photo.id, photo)
+
+    def open_upload(self, path: Path) -> dict[str, Any]:
+        """An uploaded photo; or, when it is a picture tst wrote, what its recipe restores
+        (:mod:`.restore`): the photo it was made from, its masks, targets and settings (the
+        picture itself is not kept)."""
+        from tst_core import metadata, recipe
+
+        try:
+            text = metadata.read(path, recipe.KEY, limit=self.max_upload)
+        except OSError:
+            text = None
+        if text is None:
+            return self.photo_info(self.add_photo(path))
+        try:
+            found = recipe.parse(text, path.name)
+            restored = restore(found, path.name, self.uploads, self.gallery.paths())
+        finally:
+            discard(path)
+        photo = self.add_photo(restored.photo)
+        seg = Segmented(new_id(), photo, restored.segmenter, None, restored.segmentation, 0.0)
+        seg.version = 1  # masks from a recipe: a job reads them back as mask files
+        self.segmented.add(seg.id, seg)
+        return {
+            **self.photo_info(photo),
+            "restored": {
+                "segmentation": self.segment_info(seg),
+                "targets": restored.targets,
+                "settings": restored.settings,
+            },
+        }
+
+    @staticmethod
+    def photo_info(photo: Photo) -> dict[str, Any]:
+        return {
+            "id": photo.id,
+            "name": photo.path.name,
+            "size": list(photo.size),
+            "display": f"/api/photos/{photo.id}/display.jpg",
+        }
 
     def segment(self, photo_id: str, segmenter: str) -> Segmented:
         """Find every instance of a photo with ``segmenter`` (its model is built once)."""
@@ -305,7 +345,6 @@ class UiService:
             host=self.host, config=config, sets=self.settings.sets, segmenter=seg.segmenter
         )
         defaults = base.config.options_for(self.host, "segmenter", seg.segmenter)
-        segmenter, options = seg.segmenter, changed_options(seg.options, defaults)
         segmentation = seg.segmentation
         if seg.version:  # regions drawn in the page: the job reads them back as mask files
             segmenter, options = "maskfile", {"masks": self.export_masks(seg)}
@@ -313,6 +352,8 @@ class UiService:
                 tuple(dataclasses.replace(i, mask=i.mask.clone()) for i in segmentation),
                 segmentation.size,
             )
+        else:
+            segmenter, options = seg.segmenter, changed_options(seg.options, defaults)
         return JobSpec(
             kind,
             seg.photo.path,

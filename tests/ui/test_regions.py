@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,48 @@ def test_brush_eraser_undo_and_redo(page, scene, tiny, tmp_path):  # noqa: F811
             wait_version(page, v)
         assert np.array_equal(mask_of(page, server, "id:0"), painted)
         assert page.locator("#redo").is_disabled() and page.locator("#undo").is_enabled()
+
+
+def test_a_tst_picture_dropped_on_the_page_restores_its_job(page, scene, tiny, tmp_path):  # noqa: F811
+    """Run a job (a person, a painting, keep colours, a compositor, a size); open the picture
+    it wrote: the same targets, masks and settings come back, and running again gives the
+    same picture."""
+    with ui_server(
+        tmp_path, "--segmenter", "maskfile", "--masks", scene.masks, "--styles", scene.styles,
+        "--config", tiny,
+    ) as server:  # fmt: skip
+        size = open_photo(page, server.url, scene.photo)
+        page.mouse.click(*to_page(page, size, *scene.inside_point(1)))
+        page.wait_for_selector("#targets li[data-select='id:1']")
+        page.click("#gallery figure[title='starry_night.jpg']")
+        page.check("#targets li[data-select='id:1'] .look-color")
+        page.select_option("#blend", "hard")
+        page.fill("#size", "48")
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
+        assert "@color=keep" in page.locator("#command").inner_text()
+        with page.expect_download() as download:
+            page.click("#download-image")
+        picture = tmp_path / "picture.png"
+        picture.write_bytes(Path(download.value.path()).read_bytes())
+
+        page.goto(server.url)  # a fresh page: nothing selected, default settings
+        page.wait_for_selector("#gallery figure")
+        page.set_input_files("#photo-input", str(picture))
+        page.wait_for_selector("#seg-info:has-text('restored from the recipe')")
+        page.wait_for_selector("#stage:not(.empty)")
+        rows = page.locator("#targets li")
+        assert rows.count() == 1
+        row = page.locator("#targets li").first
+        assert "starry_night.jpg" in row.inner_text()
+        assert row.locator(".look-color").is_checked()
+        assert not row.locator(".look-mask").is_checked()
+        assert page.locator("#blend").input_value() == "hard"
+        assert page.locator("#size").input_value() == "48"
+        page.click("#run")
+        page.wait_for_selector("#progress-text:has-text('done')", timeout=LONG)
+        with page.expect_download() as again:
+            page.click("#download-image")
+        first = np.asarray(Image.open(picture).convert("RGB"))
+        second = np.asarray(Image.open(again.value.path()).convert("RGB"))
+    assert np.array_equal(first, second)

@@ -120,7 +120,31 @@ async function openPhoto(file) {
   $("stage").dataset.height = photo.size[0];
   $("result-before").src = photo.display;
   clearResult();
-  await segment();
+  if (photo.restored) restoreState(photo); else await segment();
+}
+
+function restoreState(photo) {  // a tst picture was dropped: its recipe's photo, masks, targets
+  const r = photo.restored;
+  const seg = r.segmentation;
+  state.seg = seg;
+  state.prompts = {};
+  const img = $("photo");
+  img.onload = () => $("stage").classList.remove("empty");
+  img.src = `${seg.overlay}?v=${seg.version}`;
+  const has = (id, value) => [...$(id).options].some((o) => o.value === String(value));
+  if (has("engine", r.settings.engine)) $("engine").value = r.settings.engine;
+  if (has("blend", r.settings.blend)) $("blend").value = r.settings.blend;
+  if (r.settings.size) $("size").value = r.settings.size;
+  state.targets = r.targets.map((t) => ({
+    select: t.select, ...describe(t.select), style: t.style, deg: t.deg,
+    mix: t.mix ? t.mix.style : null, share: t.mix ? t.mix.weight : 0.5, options: t.options || {},
+  }));
+  state.active = state.targets.length ? 0 : -1;
+  const n = seg.instances.length;
+  $("seg-info").textContent = `restored from the recipe (photo ${photo.name}): ` +
+    `${n} mask${n === 1 ? "" : "s"}, ${state.targets.length} target${state.targets.length === 1 ? "" : "s"}`;
+  setStatus("restored: run it again, or change it");
+  loadEngine();
 }
 
 async function segment() {
@@ -412,7 +436,9 @@ function toggleTarget(select) {
     state.active = Math.min(state.active, state.targets.length - 1);
     state.mixing = -1;
   } else {
-    const target = { select, ...describe(select), style: null, deg: 0, mix: null, share: 0.5 };
+    const target = {
+      select, ...describe(select), style: null, deg: 0, mix: null, share: 0.5, options: {},
+    };
     // later targets win on overlaps: the regions go first so an instance shows over them
     const regions = state.targets.filter((t) => t.select === "all" || t.select === "background");
     let index;
@@ -465,7 +491,7 @@ function renderTargets() {
     remove.title = "remove this target";
     remove.onclick = (e) => { e.stopPropagation(); toggleTarget(t.select); };
     strength.append("strength", slider, value, remove);
-    li.append(swatch, head, thumb, strength);
+    li.append(swatch, head, thumb, strength, looksRow(t));
     if (engineMixes() && t.style) li.append(mixRow(t, k));
     return li;
   }));
@@ -476,6 +502,30 @@ function renderTargets() {
   const view = $("mask-view");
   view.hidden = id === null || !state.seg;
   if (!view.hidden) view.href = `/api/segmentations/${state.seg.id}/masks/${id}.png?v=${state.seg.version}`;
+}
+
+function looksRow(t) {  // per-target options: keep the photo's colours, a soft mask
+  const row = document.createElement("div");
+  row.className = "looks";
+  row.onclick = (e) => e.stopPropagation();
+  for (const [key, on, label, title] of [
+    ["color", "keep", "keep colours", "only the luminance is stylised (@color=keep)"],
+    ["mask", "soft", "soft mask", "the mask's grey level scales the style (@mask=soft)"],
+  ]) {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = `look-${key}`;
+    box.checked = (t.options || {})[key] === on;
+    box.onchange = () => {
+      t.options = { ...(t.options || {}) };
+      if (box.checked) t.options[key] = on; else delete t.options[key];
+    };
+    const wrap = document.createElement("label");
+    wrap.title = title;
+    wrap.append(box, ` ${label}`);
+    row.append(wrap);
+  }
+  return row;
 }
 
 function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
@@ -600,6 +650,7 @@ async function submit(kind) {
     segmentation: state.seg.id,
     targets: state.targets.map((t) => ({
       select: t.select, style: t.style, deg: t.deg,
+      ...(t.options && Object.keys(t.options).length ? { options: t.options } : {}),
       ...(engineMixes() && t.mix ? { mix: { style: t.mix, weight: t.share } } : {}),
     })),
     engine: $("engine").value,
