@@ -147,6 +147,12 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
             await run_in_threadpool(service.region, request.path_params["sid"], body)
         )
 
+    async def text_regions(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(service.text_regions, request.path_params["sid"], body)
+        )
+
     async def paint(request: Request) -> Response:
         body = await _json(request)
         return JSONResponse(
@@ -217,6 +223,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/segmentations/{sid}/hit", api(hit)),
         Route("/api/segmentations/{sid}/regions", api(region), methods=["POST"]),
         Route("/api/segmentations/{sid}/paint", api(paint), methods=["POST"]),
+        Route("/api/segmentations/{sid}/text", api(text_regions), methods=["POST"]),
         Route("/api/segmentations/{sid}/undo", api(undo), methods=["POST"]),
         Route("/api/segmentations/{sid}/redo", api(redo), methods=["POST"]),
         Route("/api/segmentations/{sid}/masks/{index}.png", api(mask_png)),

@@ -77,6 +77,7 @@ class UiService:
         self._segment_lock = threading.Lock()
         self._pipeline: tuple[str, Pipeline] | None = None
         self._prompter: tuple[str, Any] | None = None
+        self._text: Any = None
 
     # --- what the page offers -----------------------------------------------------------
 
@@ -277,6 +278,34 @@ class UiService:
         info = self.segment_info(seg)
         region = len(seg.segmentation) - 1 if request.edit is None else request.edit
         return {**info, "region": region, "cut_by": name, "cut_seconds": round(seconds, 2)}
+
+    def text_regions(self, seg_id: str, body: Any) -> dict[str, Any]:
+        """Regions named in words (the page's text box): the ``text`` segmenter's instances
+        for ``{"prompt": "red car. shirt"}``, added after the photo's instances (each labelled
+        with its phrase). Its OWLv2 folder comes from ``tst ui``'s ``--set
+        segmenter.text.weights=FOLDER`` (or ``--segmenter text --weights FOLDER``)."""
+        from tst_text.options import TextOptions
+
+        seg = self.segmented.get(seg_id, "segmentation")
+        prompt = body.get("prompt") if isinstance(body, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 200:
+            raise InputError('type what to find, in words ("red car"; at most 200 characters)')
+        if not prompt.isprintable():
+            raise InputError("what to find must be printable text")
+        phrases = TextOptions(prompt=prompt).phrases()
+        photo = checked_image(seg.photo.path, "photo")
+        with self._segment_lock:
+            if self._text is None:
+                sess = session(**self.settings.segmenter_session_kwargs(self.host, "text"))
+                self._text = sess.build("segmenter", "text", interactive=True)
+            found = self._text.segment_text(photo, phrases)
+        if not len(found):
+            raise InputError(f"found nothing for {', '.join(repr(p) for p in phrases)}")
+        first = len(seg.segmentation)
+        for inst in found:
+            seg.replace(inst, None)
+        info = self.segment_info(seg)
+        return {**info, "regions": list(range(first, len(seg.segmentation)))}
 
     def paint(self, seg_id: str, body: Any) -> dict[str, Any]:
         """A brush stroke (:func:`.regions.parse_stroke`) added to or erased from an

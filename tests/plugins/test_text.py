@@ -166,3 +166,20 @@ def test_the_owlv2_record_is_listed_with_its_licence_and_never_fetched_unverifie
     assert rec.sha256 is None and rec.pending
     with pytest.raises(WeightsError, match="not recorded yet"):
         fetch(rec)
+
+
+@pytest.mark.filterwarnings("ignore:text. the box of")
+def test_tst_segment_takes_the_prompt_flag(owl, tmp_path, cli):
+    from PIL import Image
+
+    photo, _ = scene()
+    path = tmp_path / "disc.png"
+    Image.fromarray((photo.permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+    code, out, err = cli(
+        "segment", path, "--segmenter", "text", "--prompt", "Red ball", "--weights", owl,
+        "--set", "segmenter.text.threshold=0.0", "--set", "segmenter.text.max_instances=16",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "red ball" in out and "(text," in out
+    code, _, err = cli("segment", path, "--segmenter", "text", "--weights", owl)
+    assert code == 2 and err.count("\n") == 1 and "needs words to look for" in err

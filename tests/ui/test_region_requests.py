@@ -135,3 +135,51 @@ def test_cut_again_starts_from_the_instances_own_mask(service):
     disc = (ys - 30) ** 2 + (xs - 20) ** 2 <= 100
     assert info["region"] == 0 and float((mask & disc).sum() / (mask | disc).sum()) > 0.8
     assert seg.segmentation.instances[0].label == "person"  # an edit keeps its name
+
+
+def test_the_text_box_adds_the_regions_it_names(tmp_path):
+    """The page's text box through the text segmenter (a tiny random OWLv2 whose boxes are
+    its grid cells: the one around the disc is cut to it)."""
+    pytest.importorskip("transformers")
+    from ..plugins.test_text import tiny_owlv2
+
+    owl = tiny_owlv2(tmp_path / "owl")
+    sets = (f"segmenter.text.weights={owl}", "segmenter.text.threshold=0.0")
+    service = make_service(tmp_path, styles=paintings(tmp_path / "styles"), sets=sets)
+    rng = np.random.default_rng(0)
+    arr = (np.array([110, 140, 90]) + rng.normal(0, 6, (80, 80, 3))).clip(0, 255)
+    ys, xs = np.mgrid[0:80, 0:80]
+    arr[(ys - 40) ** 2 + (xs - 40) ** 2 <= 64] = (210, 40, 30)
+    dest = service.uploads / "t" / "photo.png"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr.astype(np.uint8)).save(dest)
+    seg = service.segment(service.add_photo(dest).id, "fake-boxes")
+    with pytest.raises(InputError, match="type what to find"):
+        service.text_regions(seg.id, {"prompt": " "})
+    with pytest.warns(UserWarning, match="was not cut"):  # the cells of plain background
+        info = service.text_regions(seg.id, {"prompt": "red ball"})
+    assert info["regions"] and info["regions"][0] == 3
+    found = [seg.segmentation.instances[i] for i in info["regions"]]
+    assert {i.label for i in found} == {"red ball"}
+    disc = torch.from_numpy((ys - 40) ** 2 + (xs - 40) ** 2 <= 64)
+    best = max(float(((i.mask > 0.5) & disc).sum() / ((i.mask > 0.5) | disc).sum()) for i in found)
+    assert best > 0.8
+
+
+def test_a_targets_options_are_checked_as_the_grammar_checks_them(tmp_path):
+    from tst_ui.spec import parse_targets
+
+    from tst_core.boxes import Box
+    from tst_core.errors import TstError
+    from tst_core.types import Instance, Segmentation
+
+    seg = Segmentation((Instance("a", 1.0, Box(0, 0, 2, 2), torch.ones(4, 4)),), (4, 4))
+    styles = {"s": tmp_path / "s.png"}
+    item = {"select": "id:0", "style": "s", "deg": 0}
+    got = parse_targets([{**item, "options": {"color": "keep", "mask": "hard"}}], seg, styles)
+    assert got[0].options == (("color", "keep"),)  # the default (hard) is left out
+    assert got[0].style_arg() == f"id:0={tmp_path / 's.png'}@color=keep"
+    with pytest.raises(TstError, match="@color of id:0 must be style or keep"):
+        parse_targets([{**item, "options": {"color": "grey"}}], seg, styles)
+    with pytest.raises(TstError, match="unknown target option '@x'"):
+        parse_targets([{**item, "options": {"x": 1}}], seg, styles)

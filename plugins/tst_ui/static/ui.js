@@ -270,6 +270,18 @@ async function strokeEnd() {
   if (res) { updateSegmentation(res); setStatus(`${body.mode === "add" ? "painted" : "erased"}`); }
 }
 
+async function findByName() {  // the text box: regions named in words
+  const prompt = $("text-prompt").value.trim();
+  if (!state.seg || !prompt) return;
+  setStatus(`looking for ${prompt}…`);
+  const res = await guarded("finding", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/text`, { prompt }));
+  if (!res) return;
+  updateSegmentation(res);
+  for (const id of res.regions) toggleTarget(`id:${id}`);
+  setStatus(`found ${res.regions.length} region${res.regions.length === 1 ? "" : "s"}`);
+}
+
 async function refineActive() {  // the page's --refine: cut again from the target's own mask
   const id = activeInstance();
   if (id === null || !state.seg) return;
@@ -815,6 +827,8 @@ function wire() {
   document.addEventListener("keydown", keyDown);
   $("undo").onclick = () => step(true);
   $("refine").onclick = refineActive;
+  $("text-find").onclick = findByName;
+  $("text-prompt").addEventListener("keydown", (e) => { if (e.key === "Enter") findByName(); });
   $("redo").onclick = () => step(false);
   for (const radio of document.querySelectorAll("input[name=tool]")) {
     radio.onchange = () => setTool(radio.value);
