@@ -4,6 +4,7 @@ reads the regions back as mask files, and its command line gives the same pictur
 
 from __future__ import annotations
 
+import base64
 import io
 import shlex
 from pathlib import Path
@@ -162,6 +163,21 @@ def test_brush_eraser_undo_and_redo(page, scene, tiny, tmp_path):  # noqa: F811
         assert page.locator("#redo").is_disabled() and page.locator("#undo").is_enabled()
 
 
+def drop(page, path: Path) -> None:
+    """Drop the file ``path`` on the page, as a person drags it from a file manager."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """([b64, name]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [data, path.name],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
 def test_a_tst_picture_dropped_on_the_page_restores_its_job(page, scene, tiny, tmp_path):  # noqa: F811
     """Run a job (a person, a painting, keep colours, a compositor, a size); open the picture
     it wrote: the same targets, masks and settings come back, and running again gives the
@@ -187,7 +203,7 @@ def test_a_tst_picture_dropped_on_the_page_restores_its_job(page, scene, tiny, t
 
         page.goto(server.url)  # a fresh page: nothing selected, default settings
         page.wait_for_selector("#gallery figure")
-        page.set_input_files("#photo-input", str(picture))
+        drop(page, picture)
         page.wait_for_selector("#seg-info:has-text('restored from the recipe')")
         page.wait_for_selector("#stage:not(.empty)")
         rows = page.locator("#targets li")
