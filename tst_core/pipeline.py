@@ -196,6 +196,12 @@ class Pipeline:
             for k, n in sess.chosen()
             if k != "segmenter"
         }
+        # tst, torch and the chosen plugins' versions, whether or not this run built the
+        # segmenter (a segmentation given or made ahead by tst batch): the same job, the same
+        # recipe
+        chosen = {sess.host.entry(k, n).plugin for k, n in sess.chosen()}
+        versions = {k: v for k, v in report["versions"].items() if k in ("tst", "torch", "python")}
+        versions |= {p.name: p.version for p in sess.host.plugins if p.name in chosen and p.version}
         return recipe.build(
             photo=photo,
             requests=requests,
@@ -203,7 +209,7 @@ class Pipeline:
             config=report["config"],
             inputs=report["inputs"],
             engine_info=stylized.info,
-            versions=report["versions"],
+            versions=versions,
             plugin_files=plugin_files(options),
         )
 
