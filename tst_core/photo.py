@@ -462,7 +462,7 @@ def photo_writer(
     def write(tmp: Path) -> None:
         if wide and pixels.shape[2] == 3:
             _write_wide(tmp, pixels, fmt, icc, exif)
-            _embed_file(tmp, fmt, texts)
+            embed_file(tmp, fmt, texts)
             return
         img = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
         options: dict[str, Any] = {}
@@ -481,12 +481,12 @@ def photo_writer(
             options["xmp"] = metadata.webp_xmp(key, value)
         img.save(tmp, format=fmt, **options)
         if fmt != "WEBP":
-            _embed_file(tmp, fmt, texts)
+            embed_file(tmp, fmt, texts)
 
     return write
 
 
-def _embed_file(tmp: Path, fmt: str, texts: Mapping[str, str]) -> None:
+def embed_file(tmp: Path, fmt: str, texts: Mapping[str, str]) -> None:
     """Store ``texts`` in the image file ``tmp`` (PNG, JPEG; other formats are left as they are)."""
     if not texts or fmt not in ("PNG", "JPEG"):
         return

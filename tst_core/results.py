@@ -7,6 +7,7 @@ will write, so they can be checked before any work.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from PIL import Image
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
-from .photo import Photo, photo_writer, to_pixels
+from .photo import Photo, embed_file, photo_writer, to_pixels
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -149,14 +150,32 @@ class RunResult:
         from . import recipe
 
         image, *rest = run_outputs(path, report=report)
-        text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else None
-        writer = photo_writer(
-            to_pixels(self.image, 8), Photo(to_pixels(self.image, 8)), image_format(path), text=text
-        )
+        fmt = image_format(path)
+        text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else {}
+        if fmt == "WEBP" and text:  # Pillow's WebP writer takes the XMP packet itself
+            pixels = to_pixels(self.image, 8)
+            writer = photo_writer(pixels, Photo(pixels), fmt, text=text)
+        else:  # the image as before, then its recipe added to the file (PNG, JPEG)
+            writer = with_text(image_writer(self.image, fmt), fmt, text)
         contents: dict[Output, Any] = {image: writer}
         if rest:
             contents[rest[0]] = json_writer(self.report)
         return write_outputs(contents, self.inputs)
+
+
+def with_text(
+    writer: Callable[[Path], None], fmt: str, text: Mapping[str, str]
+) -> Callable[[Path], None]:
+    """``writer``, then ``text`` stored in the file it wrote (:func:`tst_core.photo.embed_file`:
+    PNG ``iTXt``, JPEG XMP; other formats as they are)."""
+    if not text:
+        return writer
+
+    def write(tmp: Path) -> None:
+        writer(tmp)
+        embed_file(tmp, fmt, text)
+
+    return write
 
 
 def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:
