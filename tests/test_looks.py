@@ -1,5 +1,5 @@
-"""Per-target settings: ``@color=keep``, ``@mask=soft`` and a mix of two paintings for
-``gatys``, through the pipeline on a small synthetic photo (64 px, a few iterations)."""
+"""Per-target settings: ``@color=keep`` and ``@mask=soft``, through the pipeline on a small
+synthetic photo (64 px, a few iterations)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import torch
 import tst_core
 from tst_core import looks, metrics
 from tst_core.engine.color import rgb_to_yiq
-from tst_core.engine.losses import style_statistics
-from tst_core.engine.mixing import mix_statistics
 from tst_core.errors import SelectionError
 from tst_core.select import parse_style_arg
 from tst_core.types import Instance, Segmentation, Target, TargetOptions, Targets
@@ -133,48 +131,3 @@ def test_soft_masks_give_the_engine_their_support_and_fade_the_layers():
     out = looks.apply(photo_, layers, targets)
     assert torch.allclose(out[0], soft.expand(3, 8, 8))  # faded by the grey level
     assert torch.equal(out[1], layers[1])
-
-
-@pytest.mark.parametrize("kind", ["gram", "meancov", "sliced"])
-def test_a_mix_has_the_statistics_of_the_features_mixture(kind):
-    a, b = torch.rand(4, 8, 8), torch.rand(4, 8, 8) + 1.0
-    gen = torch.Generator().manual_seed(0)
-    stats = [style_statistics(f, kind, generator=gen) for f in (a, b)]
-    mixed = mix_statistics(kind, stats, [0.25, 0.75], gen)
-    if kind == "gram":
-        expected = 0.25 * (a.flatten(1) @ a.flatten(1).T) / 64
-        expected += 0.75 * (b.flatten(1) @ b.flatten(1).T) / 64
-        assert torch.allclose(mixed, expected, atol=1e-5)
-    elif kind == "meancov":
-        mean = 0.25 * a.flatten(1).mean(1) + 0.75 * b.flatten(1).mean(1)
-        assert torch.allclose(mixed[0], mean, atol=1e-5)
-        # the covariance of the mixture includes the spread between the two means
-        gap = a.flatten(1).mean(1) - b.flatten(1).mean(1)
-        within = 0.25 * stats[0][1] + 0.75 * stats[1][1]
-        assert torch.allclose(mixed[1], within + 0.25 * 0.75 * torch.outer(gap, gap), atol=1e-5)
-    else:  # all 64 of b's samples (the scarcer at 75 %), 21 of a's: 25 % of the 85
-        assert mixed.shape == (4, 85)
-        assert float(mixed[:, :21].max()) < 1.0 <= float(mixed[:, 21:].min())
-    assert mix_statistics(kind, stats[:1], [1.0]) is stats[0]
-
-
-def test_gatys_mixes_two_paintings_between_the_two(tmp_path):
-    """``red*0.5+blue*0.5`` on gatys: the region's colour lies between the red-only and the
-    blue-only runs (it was refused before: only the feed-forward engines mixed)."""
-    from PIL import Image
-
-    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
-    Image.new("RGB", (32, 32), (230, 30, 30)).save(red)
-    Image.new("RGB", (32, 32), (30, 30, 230)).save(blue)
-    inside = box_mask(N, N, 0, N, 0, N // 2) > 0.5
-
-    def redness(image):
-        return float((image[0, inside] - image[2, inside]).mean())
-
-    mix = run([f"thing={red}*0.5+{blue}*0.5"])
-    only_red, only_blue = (
-        redness(run([f"thing={red}"]).image),
-        redness(run([f"thing={blue}"]).image),
-    )
-    assert only_blue < redness(mix.image) < only_red, (only_blue, redness(mix.image), only_red)
-    assert mix.report["targets"][0]["style"] == "red.png*0.5+blue.png*0.5"

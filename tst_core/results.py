@@ -7,6 +7,7 @@ will write, so they can be checked before any work.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,13 +155,47 @@ class RunResult:
         text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else {}
         if fmt == "WEBP" and text:  # Pillow's WebP writer takes the XMP packet itself
             pixels = to_pixels(self.image, 8)
-            writer = photo_writer(pixels, Photo(pixels), fmt, text=text)
+            write_image = photo_writer(pixels, Photo(pixels), fmt, text=text)
         else:  # the image as before, then its recipe added to the file (PNG, JPEG)
-            writer = with_text(image_writer(self.image, fmt), fmt, text)
-        contents: dict[Output, Any] = {image: writer}
-        if rest:
-            contents[rest[0]] = json_writer(self.report)
-        return write_outputs(contents, self.inputs)
+            write_image = with_text(image_writer(self.image, fmt), fmt, text)
+        if not rest:
+            return write_outputs({image: write_image}, self.inputs)
+        digest: list[str] = []
+
+        def write_and_hash(tmp: Path) -> None:
+            write_image(tmp)
+            digest.append(file_sha256(tmp))
+
+        def write_report(tmp: Path) -> None:
+            if not digest:  # write_outputs writes in order: the image first
+                raise RuntimeError("the report was written before its image")
+            json_writer({**self.report, IMAGE_HASH: digest[0]})(tmp)
+
+        return write_outputs({image: write_and_hash, rest[0]: write_report}, self.inputs)
+
+
+#: the report's key for the SHA-256 of the image written with it: the two are renamed one after
+#: the other, and a SIGKILL between the renames can pair an image with another run's report;
+#: a reader tells by comparing (:func:`image_matches_report`)
+IMAGE_HASH = "image_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_matches_report(image: Path, report: dict[str, Any]) -> bool:
+    """Whether ``report`` (read back from JSON) was written with ``image``: its
+    :data:`IMAGE_HASH` is the image file's SHA-256 (reports older than that key never match)."""
+    expected = report.get(IMAGE_HASH)
+    try:
+        return isinstance(expected, str) and file_sha256(image) == expected
+    except OSError:
+        return False
 
 
 def with_text(

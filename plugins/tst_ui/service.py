@@ -21,8 +21,9 @@ from tst_core import option_tables as opts
 from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names
-from tst_core.errors import InputError
+from tst_core.errors import InputError, printable
 from tst_core.files import MASK_INDEX_FILE
+from tst_core.outputs import inside, make_folders_inside
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 from tst_core.types import Segmentation
@@ -38,10 +39,23 @@ from .spec import (
     parse_targets,
     resolved_segmenter_options,
 )
-from .workspace import Gallery, Photo, Recent, Segmented, checked_image, discard, new_id
+from .workspace import (
+    Gallery,
+    Photo,
+    Recent,
+    Segmented,
+    Sessions,
+    checked_image,
+    discard,
+    new_id,
+)
 
 #: photos and segmentations kept in memory (older ones must be opened again)
 KEEP = 8
+#: the largest working size a job may ask for (the page offers up to 2048)
+MAX_SIZE = 8192
+#: a session's upload quota, in uploads of the largest size (``--max-upload-mb``)
+SESSION_UPLOADS = 10
 
 
 class UiService:
@@ -49,6 +63,10 @@ class UiService:
 
     :param workdir: uploads go to ``workdir/uploads``, job outputs to ``workdir/jobs/<id>``.
     :param abandon_after: seconds after which a job no page watches is cancelled.
+    :param max_session: upload bytes one page session may keep (default: 10 uploads' worth).
+
+    Methods that take ``page`` act for that page's session (see :mod:`.workspace`): a photo,
+    segmentation or uploaded painting of another session is unknown to it.
     """
 
     def __init__(
@@ -60,6 +78,7 @@ class UiService:
         workdir: Path,
         max_upload: int,
         abandon_after: float,
+        max_session: int | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
@@ -71,6 +90,7 @@ class UiService:
         self.photos: Recent[Photo] = Recent(KEEP)
         self.segmented: Recent[Segmented] = Recent(KEEP)
         self.jobs = JobQueue(abandon_after)
+        self.sessions = Sessions(max_session or SESSION_UPLOADS * max_upload)
         default = settings.default_segmenter(host)
         self.defaults = session(**settings.segmenter_session_kwargs(host, default)).config
         self._segmenters: dict[str, Pipeline] = {}
@@ -81,7 +101,7 @@ class UiService:
 
     # --- what the page offers -----------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
+    def info(self, page: str = "") -> dict[str, Any]:
         """Plugins from the registries (third-party ones too), presets, styles, defaults."""
         run = self.defaults.run
         return {
@@ -100,7 +120,7 @@ class UiService:
                 "size": run.size,
                 "config": self.settings.config or "",
             },
-            "styles": [self.style_info(s.id) for s in self.gallery.styles.values()],
+            "styles": [self.style_info(s.id) for s in self.gallery.shown(page)],
             "styles_folder": str(self.styles_folder) if self.styles_folder else None,
             "max_upload_mb": self.max_upload / 1e6,
         }
@@ -148,14 +168,63 @@ class UiService:
 
     # --- photos and segmentation --------------------------------------------------------
 
-    def add_photo(self, path: Path) -> Photo:
+    # --- sessions -------------------------------------------------------------------------
+
+    def upload_room(self, page: str) -> int:
+        """Bytes session ``page`` may still upload (its quota less what it keeps)."""
+        return min(self.max_upload, self.sessions.room(page))
+
+    def uploaded(self, page: str, path: Path, add: Any) -> Any:
+        """Count the upload ``path`` against session ``page`` and hand it to ``add``; a file
+        that ``add`` refuses is removed and no longer counted."""
+        size = path.stat().st_size
+        self.sessions.added(page, path)
+        try:
+            return add(path, page)
+        except BaseException:
+            self.sessions.removed(page, path, size)
+            discard(path)
+            raise
+
+    def sweep(self) -> None:
+        """End the idle sessions (no job of theirs waiting or running): their uploads go."""
+        busy = {j.session for j in list(self.jobs.jobs.values()) if not j.finished}
+        for ended in self.sessions.sweep(busy):
+            self._forget(ended.id, ended.files)
+
+    def close(self) -> None:
+        """The server stops: every session's uploads are deleted."""
+        self.sessions.end_all()
+
+    def _forget(self, page: str, files: list[Path]) -> None:
+        self.photos.drop(lambda p: p.session != page)
+        self.segmented.drop(lambda s: s.photo.session != page)
+        self.gallery.forget(files)
+
+    def photo(self, photo_id: str, page: str = "") -> Photo:
+        photo = self.photos.get(photo_id, "photo")
+        if photo.session != page:
+            raise InputError("unknown photo (the server restarted or forgot it): open it again")
+        return photo
+
+    def segmentation(self, seg_id: str, page: str = "") -> Segmented:
+        seg = self.segmented.get(seg_id, "segmentation")
+        if seg.photo.session != page:
+            raise InputError(
+                "unknown segmentation (the server restarted or forgot it): open it again"
+            )
+        return seg
+
+    # --- photos and segmentation --------------------------------------------------------
+
+    def add_photo(self, path: Path, page: str = "") -> Photo:
         """An uploaded photo, read as ``tst run`` reads one (refused files are removed)."""
         image = checked_image(path, "photo")
         size = (int(image.shape[-2]), int(image.shape[-1]))
-        photo = Photo(new_id(), path, size, render.display_photo(image))
+        photo = Photo(new_id(), path, size, render.display_photo(image), page)
         return self.photos.add(photo.id, photo)
 
-    def open_upload(self, path: Path) -> dict[str, Any]:
+    def open_upload(self, path: Path, page: str = "") -> dict[str, Any]:
         """An uploaded photo; or, when it is a picture tst wrote, what its recipe restores
         (:mod:`.restore`): the photo it was made from, its masks, targets and settings (the
         picture itself is not kept)."""
@@ -166,13 +235,13 @@ class UiService:
         except OSError:
             text = None
         if text is None:
-            return self.photo_info(self.add_photo(path))
+            return self.photo_info(self.add_photo(path, page))
         try:
             found = recipe.parse(text, path.name)
-            restored = restore(found, path.name, self.uploads, self.gallery.paths())
+            restored = restore(found, path.name, self.uploads, self.gallery.paths(page))
         finally:
             discard(path)
-        photo = self.add_photo(restored.photo)
+        photo = self.add_photo(restored.photo, page)
         seg = Segmented(new_id(), photo, restored.segmenter, None, restored.segmentation, 0.0)
         seg.version = 1  # masks from a recipe: a job reads them back as mask files
         self.segmented.add(seg.id, seg)
@@ -194,9 +263,9 @@ class UiService:
             "display": f"/api/photos/{photo.id}/display.jpg",
         }
 
-    def segment(self, photo_id: str, segmenter: str) -> Segmented:
+    def segment(self, photo_id: str, segmenter: str, page: str = "") -> Segmented:
         """Find every instance of a photo with ``segmenter`` (its model is built once)."""
-        photo = self.photos.get(photo_id, "photo")
+        photo = self.photo(photo_id, page)
         kwargs = self.settings.segmenter_session_kwargs(self.host, segmenter)
         key = json.dumps({k: v for k, v in kwargs.items() if k != "host"}, default=str)
         with self._segment_lock:
@@ -255,11 +324,11 @@ class UiService:
         except Exception:  # not installed, not registered, no checkpoint: grabcut
             return False
 
-    def region(self, seg_id: str, body: Any) -> dict[str, Any]:
+    def region(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
         """A region from the page's box and clicks (:mod:`.regions`): a new instance of the
         photo's segmentation, or one it replaces (``edit``); the instances before it keep
         their ids. Returns :meth:`segment_info` with ``region`` (its id) and ``cut_by``."""
-        seg = self.segmented.get(seg_id, "segmentation")
+        seg = self.segmentation(seg_id, page)
         size = seg.segmentation.size
         request = parse_region(body, size, len(seg.segmentation))
         photo = checked_image(seg.photo.path, "photo")
@@ -279,14 +348,14 @@ class UiService:
         region = len(seg.segmentation) - 1 if request.edit is None else request.edit
         return {**info, "region": region, "cut_by": name, "cut_seconds": round(seconds, 2)}
 
-    def text_regions(self, seg_id: str, body: Any) -> dict[str, Any]:
+    def text_regions(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
         """Regions named in words (the page's text box): the ``text`` segmenter's instances
         for ``{"prompt": "red car. shirt"}``, added after the photo's instances (each labelled
         with its phrase). Its OWLv2 folder comes from ``tst ui``'s ``--set
         segmenter.text.weights=FOLDER`` (or ``--segmenter text --weights FOLDER``)."""
         from tst_text.options import TextOptions
 
-        seg = self.segmented.get(seg_id, "segmentation")
+        seg = self.segmentation(seg_id, page)
         prompt = body.get("prompt") if isinstance(body, dict) else None
         if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 200:
             raise InputError('type what to find, in words ("red car"; at most 200 characters)')
@@ -307,10 +376,10 @@ class UiService:
         info = self.segment_info(seg)
         return {**info, "regions": list(range(first, len(seg.segmentation)))}
 
-    def paint(self, seg_id: str, body: Any) -> dict[str, Any]:
+    def paint(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
         """A brush stroke (:func:`.regions.parse_stroke`) added to or erased from an
         instance's mask at the photo's size; :meth:`segment_info` after it."""
-        seg = self.segmented.get(seg_id, "segmentation")
+        seg = self.segmentation(seg_id, page)
         stroke = parse_stroke(body, seg.segmentation.size, len(seg.segmentation))
         drawn = rasterize(stroke, seg.segmentation.size)
         if drawn is not None:
@@ -318,43 +387,43 @@ class UiService:
             seg.paint(stroke.target, y0, x0, cover, stroke.mode == "add")
         return self.segment_info(seg)
 
-    def step(self, seg_id: str, back: bool) -> dict[str, Any]:
+    def step(self, seg_id: str, back: bool, page: str = "") -> dict[str, Any]:
         """Undo (``back``) or redo the last change of a segmentation; :meth:`segment_info`."""
-        seg = self.segmented.get(seg_id, "segmentation")
+        seg = self.segmentation(seg_id, page)
         if not (seg.undo() if back else seg.redo()):
             raise InputError(f"nothing to {'undo' if back else 'redo'}")
         return self.segment_info(seg)
 
-    def mask_png(self, seg_id: str, index: str) -> bytes:
+    def mask_png(self, seg_id: str, index: str, page: str = "") -> bytes:
         """Instance ``index``'s mask at the photo's size, 8-bit grey (the view at 1:1)."""
-        seg = self.segmented.get(seg_id, "segmentation")
+        seg = self.segmentation(seg_id, page)
         if not index.isdigit() or int(index) >= len(seg.segmentation):
             raise InputError(f"no instance {index!r} in this photo")
         mask = seg.segmentation.instances[int(index)].mask
         return render.encode_mask(mask)
 
-    def hit(self, seg_id: str, x: float, y: float) -> int | None:
+    def hit(self, seg_id: str, x: float, y: float, page: str = "") -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
-        return render.instance_at(self.segmented.get(seg_id, "segmentation").segmentation, x, y)
+        return render.instance_at(self.segmentation(seg_id, page).segmentation, x, y)
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def submit(self, body: Any) -> Job:
+    def submit(self, body: Any, page: str = "") -> Job:
         """Check the page's request and queue the job; problems are one :class:`TstError`."""
-        spec = self.job_spec(body)
+        spec = self.job_spec(body, page)
         kwargs = spec.session_kwargs(self.host)
         session(**kwargs)  # a bad size or preset is refused now, not when the job's turn comes
         work = self._run if spec.kind == "run" else self._compare
-        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command()))
+        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command(), page))
 
-    def job_spec(self, body: Any) -> JobSpec:
+    def job_spec(self, body: Any, page: str = "") -> JobSpec:
         if not isinstance(body, dict):
             raise InputError("a job request must be a JSON object")
         kind = body.get("kind")
         if kind not in ("run", "compare"):
-            raise InputError(f"a job is 'run' or 'compare', not {kind!r}")
-        seg = self.segmented.get(str(body.get("segmentation")), "segmentation")
-        targets = parse_targets(body.get("targets"), seg.segmentation, self.gallery.paths())
+            raise InputError(f"a job is 'run' or 'compare', not {printable(repr(kind))[:40]}")
+        seg = self.segmentation(_text(body.get("segmentation"), "segmentation"), page)
+        targets = parse_targets(body.get("targets"), seg.segmentation, self.gallery.paths(page))
         engine = self._plugin("engine", body.get("engine"))
         mixed = [t.selector for t in targets if t.mix is not None]
         if mixed and not self.engine_info(engine)["mixes"]:
@@ -364,11 +433,14 @@ class UiService:
             )
         blend = self._plugin("blend", body.get("blend"))
         size = body.get("size")
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise InputError(f"the size must be a whole number of pixels, got {size!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_SIZE:
+            shown = printable(repr(size))[:40]
+            raise InputError(
+                f"the size must be a whole number of pixels, 1 to {MAX_SIZE}, got {shown}"
+            )
         config = body.get("config", "")
-        if config not in [p["value"] for p in self.presets()]:
-            raise InputError(f"unknown preset {config!r}")
+        if not isinstance(config, str) or config not in [p["value"] for p in self.presets()]:
+            raise InputError(f"unknown preset {printable(repr(config))[:80]}")
         config = config or None
         base = session(
             host=self.host, config=config, sets=self.settings.sets, segmenter=seg.segmenter
@@ -412,7 +484,7 @@ class UiService:
         return folder
 
     def _plugin(self, kind: Kind, name: Any) -> str:
-        if not isinstance(name, str):
+        if not isinstance(name, str) or not name:
             raise InputError(f"choose a {kind}")
         return self.host.entry(kind, name).name  # unknown names: the registry's error
 
@@ -431,7 +503,7 @@ class UiService:
         result = pipe.run(
             spec.photo, spec.styles(), segmentation=spec.segmentation, progress=job.progress
         )
-        written = result.save(self._job_folder(job) / spec.output_name())
+        written = result.save(self._job_output(job, spec))
         job.outputs = {p.name: p for p in written}
         timings = result.report["timings"]
         return {
@@ -461,7 +533,7 @@ class UiService:
             progress=job.progress,
             **kwargs,
         )
-        written = res.save(self._job_folder(job) / spec.output_name())
+        written = res.save(self._job_output(job, spec))
         job.outputs = {p.name: p for p in written}
         return {
             "sheet": self.file_url(job, written[0]),
@@ -471,10 +543,11 @@ class UiService:
             "notes": res.notes,
         }
 
-    def _job_folder(self, job: Job) -> Path:
-        folder = self.outputs / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    def _job_output(self, job: Job, spec: JobSpec) -> Path:
+        """Where ``job`` writes: its own folder under the workdir (a name from the upload's
+        file name, kept inside that folder like any path that comes from data)."""
+        folder = make_folders_inside(self.outputs, self.outputs / job.id)
+        return inside(folder, spec.output_name(), what="the job's output")
 
     @staticmethod
     def file_url(job: Job, path: Path) -> str:
@@ -497,3 +570,10 @@ class UiService:
             "result": job.result if job.state == "done" else None,
             "command": job.command,
         }
+
+
+def _text(value: Any, what: str) -> str:
+    """An id the page sends: a short string, else the same error as an unknown one."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise InputError(f"unknown {what} (the server restarted or forgot it): open it again")
+    return value

@@ -74,20 +74,20 @@ def test_drag_a_box_click_run_and_rerun_from_the_command_line(page, scene, tiny,
         with page.expect_download() as download:
             page.click("#download-image")
         from_page = np.asarray(Image.open(download.value.path()).convert("RGB"))
-
-    assert words[words.index("--segmenter") + 1] == "maskfile"
-    folder = words[words.index("--masks") + 1]
-    mask = np.asarray(Image.open(f"{folder}/002_region.png")) > 127
-    inside = np.zeros_like(mask)
-    inside[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
-    assert mask.any() and not (mask & ~inside).any(), "the region spills out of its box"
-    assert (mask & person).sum() > 0.5 * person.sum(), "the region misses most of the person"
-    # the same job from a terminal, with the exported masks: the same picture
-    out = tmp_path / "again.png"
-    words[words.index("-o") + 1] = str(out)
-    done = run_tst(*words[1:])
-    assert done.returncode == 0, done.stderr
-    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), from_page)
+        assert words[words.index("--segmenter") + 1] == "maskfile"
+        folder = words[words.index("--masks") + 1]
+        mask = np.asarray(Image.open(f"{folder}/002_region.png")) > 127
+        inside = np.zeros_like(mask)
+        inside[max(box[1], 0) : box[3], max(box[0], 0) : box[2]] = True
+        assert mask.any() and not (mask & ~inside).any(), "the region spills out of its box"
+        assert (mask & person).sum() > 0.5 * person.sum(), "the region misses most of the person"
+        # the same job from a terminal, with the exported masks (while the server keeps the
+        # uploads): the same picture
+        out = tmp_path / "again.png"
+        words[words.index("-o") + 1] = str(out)
+        done = run_tst(*words[1:])
+        assert done.returncode == 0, done.stderr
+        assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), from_page)
 
 
 def mask_of(page, server, target: str) -> np.ndarray:
