@@ -117,7 +117,13 @@ def resolve(
             f"{source_url(rec)}; run `{fetch_command(rec)}` on a machine with network access "
             "(then copy the file into that folder)" + "".join(f", {w}" for w in ways if w)
         )
-    return fetch(rec, progress=progress)
+    try:
+        return fetch(rec, progress=progress)
+    except WeightsError as exc:  # no network, say: name the other ways here too
+        ways = [f"or pass {option}" if option else "", alternatives]
+        if not any(ways):
+            raise
+        raise WeightsError(str(exc) + "".join(f", {w}" for w in ways if w)) from None
 
 
 def fetch(rec: WeightsRecord, *, progress: bool | None = None) -> Path:

@@ -7,6 +7,7 @@ of :class:`Pipeline`, whose plugins are built once and reused (a batch keeps one
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -36,6 +37,7 @@ from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
     Painting,
+    Progress,
     ProgressFn,
     Prompt,
     PromptSegmenter,
@@ -156,7 +158,7 @@ class Pipeline:
             image, targets = self.targets(full, segmentation, requests)
         shapes = looks.engine_targets(targets)  # soft masks: their support
         with _timed(timings, "stylize"):
-            stylized = engine.stylize(image, shapes, progress)
+            stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
         hw = (int(image.shape[-2]), int(image.shape[-1]))
         check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
         with _timed(timings, "composite"):
@@ -212,6 +214,24 @@ class Pipeline:
             versions=versions,
             plugin_files=plugin_files(options),
         )
+
+    def composited(
+        self, progress: ProgressFn | None, image: Tensor, targets: Targets
+    ) -> ProgressFn | None:
+        """``progress`` with each snapshot of the engine's picture (``(3, h, w)``, every
+        target's region painted) composited into ``image`` as the result will be, so that a
+        live preview shows what the run makes, not the painted boxes."""
+        if progress is None:
+            return None
+        callback = progress
+
+        def composite_snapshot(p: Progress) -> None:
+            if p.snapshot is not None and len(targets):
+                layers = p.snapshot.expand(len(targets), -1, -1, -1)
+                p = dataclasses.replace(p, snapshot=self.composite(image, layers, targets))
+            callback(p)
+
+        return composite_snapshot
 
     def segment(
         self,

@@ -39,10 +39,10 @@ from .registry import (
     RegisterFlag,
     Registry,
 )
-from .types import Env
 
 if TYPE_CHECKING:
     from .records import WeightsRecord
+    from .types import Env
 
 ENTRY_POINT_GROUP = "tst"
 BLOCK_ENV = "TST_BLOCK_PLUGINS"
@@ -249,9 +249,9 @@ def _fill_registries(
 def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
     def register(
         name: str,
-        factory: Callable[[Any, Env], Any],
+        factory: Callable[[Any, Env], Any] | str,
         *,
-        options: type = NoOptions,
+        options: type | str = NoOptions,
         description: str,
         resolves_styles: bool = False,
     ) -> None:

@@ -394,9 +394,12 @@ class Progress:
     :param stage: what is running (``"stylize"``, ``"segment"``...).
     :param step: steps done so far, 1-based.
     :param total: steps planned (``0`` when unknown).
-    :param losses: current loss values by name.
+    :param losses: current loss values by name; ``best``, when given, is the lowest ``total``
+        of the current scale (what a display shows: an optimiser's trial step can evaluate a
+        point thousands of times worse, and each scale has its own losses).
     :param elapsed: seconds since the stage started.
     :param snapshot: the current image ``(3, H, W)`` in [0, 1] when a snapshot was asked for.
+    :param note: where in the stage the work is, for people (``"scale 2/2"``); ``""``: nothing.
     """
 
     stage: str
@@ -405,6 +408,7 @@ class Progress:
     losses: Mapping[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
     snapshot: Tensor | None = field(default=None, repr=False)
+    note: str = ""
 
 
 ProgressFn = Callable[[Progress], None]

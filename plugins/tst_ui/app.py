@@ -61,6 +61,8 @@ CSP = (
 )
 #: the largest JSON request body read
 MAX_JSON = 1 << 20
+#: seconds a stopping server waits for the running job to stop (Ctrl-C must not hang)
+STOP_WAIT = 5.0
 HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 #: seconds between two status messages of a job's event stream, and between keep-alives
 TICK, PING = 0.25, 10.0
@@ -104,7 +106,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.jobs.start()
         yield
-        await run_in_threadpool(service.jobs.stop)
+        await run_in_threadpool(service.jobs.stop, STOP_WAIT)
         await run_in_threadpool(service.close)
 
     async def page(request: Request) -> Response:
@@ -405,7 +407,7 @@ async def _events(service: UiService, job: Job) -> AsyncIterator[str]:
             elif time.monotonic() - pinged > PING:
                 yield ": ping\n\n"
                 pinged = time.monotonic()
-            if job.finished:
+            if job.finished or service.stopping():  # Ctrl-C: let the server close this stream
                 return
             await asyncio.sleep(TICK)
     finally:

@@ -8,9 +8,13 @@ through :func:`tst_core.compare.compare`. Nothing here stylises, blends or measu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,9 @@ class UiService:
     :param workdir: uploads go to ``workdir/uploads``, job outputs to ``workdir/jobs/<id>``.
     :param abandon_after: seconds after which a job no page watches is cancelled.
     :param max_session: upload bytes one page session may keep (default: 10 uploads' worth).
+    :param kept: where a copy of each upload a job uses is kept for its command line, which
+        must still work when the server (and a temporary ``workdir``) is gone; default
+        ``workdir/kept``.
 
     Methods that take ``page`` act for that page's session (see :mod:`.workspace`): a photo,
     segmentation or uploaded painting of another session is unknown to it.
@@ -79,10 +86,14 @@ class UiService:
         max_upload: int,
         abandon_after: float,
         max_session: int | None = None,
+        kept: Path | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
         self.uploads = workdir / "uploads"
+        self.kept = kept or workdir / "kept"
+        #: whether the server is stopping (``tst ui`` sets it to its server's should_exit)
+        self.stopping: Callable[[], bool] = lambda: False
         self.outputs = workdir / "jobs"
         self.max_upload = max_upload
         self.styles_folder = styles
@@ -414,7 +425,22 @@ class UiService:
         kwargs = spec.session_kwargs(self.host)
         session(**kwargs)  # a bad size or preset is refused now, not when the job's turn comes
         work = self._run if spec.kind == "run" else self._compare
-        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command(), page))
+        command = spec.command(self._keep)
+        return self.jobs.submit(Job(spec.kind, partial(work, spec), command, page))
+
+    def _keep(self, path: Path) -> Path:
+        """``path``, or for an upload a copy under :attr:`kept` named by its content's hash
+        (``kept/3f2a…/photo.jpg``), which the server never removes."""
+        if not path.is_relative_to(self.uploads):
+            return path
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        copy = self.kept / digest / path.name
+        if not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            tmp = copy.with_name(f".{copy.name}.{os.getpid()}.part")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, copy)
+        return copy
 
     def job_spec(self, body: Any, page: str = "") -> JobSpec:
         if not isinstance(body, dict):
@@ -564,6 +590,8 @@ class UiService:
             "total": job.total,
             "loss": job.loss,
             "elapsed": round(job.elapsed, 1),
+            "eta": None if job.eta is None else round(job.eta),
+            "stage": job.stage_note,
             "preview": job.preview_version,
             "error": job.error,
             "note": job.note,

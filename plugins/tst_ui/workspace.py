@@ -109,6 +109,9 @@ def checked_image(path: Path, what: str) -> Tensor:
     a file that is refused is removed."""
     try:
         return read_image(path, what)
+    except InputError as exc:  # the page names the file it sent, never the server's path
+        discard(path)
+        raise InputError(str(exc).replace(f"'{path}'", f"'{path.name}'")) from None
     except BaseException:
         discard(path)
         raise

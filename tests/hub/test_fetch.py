@@ -170,7 +170,7 @@ def test_a_mirror_serves_every_file_under_its_cache_name(online, server, monkeyp
 def test_records_are_well_formed_and_cover_every_plugin():
     table = records()
     plugins = {r.plugin for r in table.values()}
-    assert plugins == {"torchvision", "semantic", "sam", "gatys", "text"}
+    assert plugins == {"torchvision", "semantic", "sam", "gatys", "yolo", "text"}
     for rec in table.values():
         assert rec.url.startswith("https://"), rec.name
         if rec.pending:  # listed, never fetched: its digest is not recorded yet (OWLv2)
@@ -300,3 +300,13 @@ def test_two_processes_fetching_one_file_download_it_once(online, server, torch_
     assert server.count("slow.pth") == 1
     assert hashlib.sha256((online / "slow.pth").read_bytes()).hexdigest() == rec.sha256
     assert leftovers(online) == ["slow.pth"]
+
+
+def test_a_failed_fetch_names_the_other_ways_its_caller_gives(online, server):
+    """The default segmenter without network: the message says which segmenters need no
+    download, as the offline message does."""
+    closed = replace(server.record("tiny.pth", BODY), url="http://127.0.0.1:9/tiny.pth")
+    with pytest.raises(WeightsError) as err:
+        hub.resolve(closed, option="--weights FILE", alternatives="or use --segmenter grabcut")
+    assert str(err.value).startswith("cannot fetch tiny from http://127.0.0.1:9/tiny.pth: ")
+    assert str(err.value).endswith(", or pass --weights FILE, or use --segmenter grabcut")

@@ -92,6 +92,7 @@ OFFLINE_CASES = [
     (SEGMENT, "maskrcnn-v2-coco", "or use --segmenter yolo"),
     ([*SEGMENT, "--set", "segmenter.torchvision.model=v1"], "maskrcnn-v1-coco", "--weights FILE"),
     (SEMANTIC[:-1], "deeplabv3-resnet50-voc", "or use another segmenter"),
+    ([*SEGMENT, "--segmenter", "yolo"], "yolov8n-seg-int8", "--weights MODEL.tflite (or .onnx)"),
     ([*SEMANTIC, "segmenter.semantic.model=deeplabv3_resnet101"], "deeplabv3-resnet101-voc", ""),
     ([*SEMANTIC, "segmenter.semantic.model=fcn_resnet50"], "fcn-resnet50-voc", ""),
     (

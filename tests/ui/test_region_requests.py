@@ -179,7 +179,7 @@ def test_a_targets_options_are_checked_as_the_grammar_checks_them(tmp_path):
     got = parse_targets([{**item, "options": {"color": "keep", "mask": "hard"}}], seg, styles)
     assert got[0].options == (("color", "keep"),)  # the default (hard) is left out
     assert got[0].style_arg() == f"id:0={tmp_path / 's.png'}@color=keep"
-    with pytest.raises(TstError, match="@color of id:0 must be style or keep"):
+    with pytest.raises(TstError, match="@color of a 0 must be style or keep"):
         parse_targets([{**item, "options": {"color": "grey"}}], seg, styles)
     with pytest.raises(TstError, match="unknown target option '@x'"):
         parse_targets([{**item, "options": {"x": 1}}], seg, styles)

@@ -117,7 +117,8 @@ def add_plugin_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_working_args(
-    p: argparse.ArgumentParser, progress: str = "auto: a bar on a terminal, else nothing"
+    p: argparse.ArgumentParser,
+    progress: str = "auto: a bar on a terminal, else a line every 30 s: stage, iteration, loss, ETA",
 ) -> None:
     p.add_argument(
         "--size", type=int, metavar="PX", help="long side of the working image in pixels"

@@ -13,6 +13,7 @@ scale, and paste the result back (:mod:`.canvas`).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from ..boxes import Box
-from ..device import resolve_device, torch_threads
+from ..device import numeric_threads, resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
 from ..imageops import resize_image
 from ..memory import format_size
@@ -60,16 +61,27 @@ class Counter:
     start: float = field(default_factory=time.perf_counter)
     step: int = 0
     losses: list[dict[str, float]] = field(default_factory=list)
+    #: where the loop is, for the display (``scale 2/2``), and the lowest total loss there
+    note: str = ""
+    best: float = math.inf
+
+    def begin(self, note: str) -> None:
+        """A new scale (or region) starts: its losses are not comparable with the last's."""
+        self.note, self.best = note, math.inf
 
     def __call__(self, terms: dict[str, float], snapshot: Callable[[], Tensor]) -> None:
         self.step += 1
         self.losses.append(terms)
         if self.progress is None:
             return
+        self.best = min(self.best, terms.get("total", math.inf))
         wanted = self.snapshot_every and self.step % self.snapshot_every == 0
         elapsed = time.perf_counter() - self.start
         image = snapshot() if wanted else None
-        self.progress(Progress("stylize", self.step, self.total, terms, elapsed, image))
+        shown = {**terms, "best": self.best} if math.isfinite(self.best) else terms
+        self.progress(
+            Progress("stylize", self.step, self.total, shown, elapsed, image, note=self.note)
+        )
 
 
 class GatysEngine:
@@ -135,7 +147,7 @@ class GatysEngine:
         ]
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
-        with torch_threads(o.threads):
+        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, canvases[job.region.canvas])
@@ -206,7 +218,7 @@ class GatysEngine:
         peak = self._plan_native(jobs, frame, canvases, budget)
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         out = [photo.clone() for _ in range(canvases)]
-        with torch_threads(o.threads):
+        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, out[job.region.canvas])
@@ -336,7 +348,8 @@ class GatysEngine:
         generator = torch.Generator().manual_seed(self.seed + region.targets[0])
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
-        for level in job.levels:
+        for i, level in enumerate(job.levels):
+            counter.begin(f"scale {i + 1}/{len(job.levels)}" if len(job.levels) > 1 else "")
             size = scaled_size(job.size, level.fraction)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
@@ -418,7 +431,7 @@ class GatysEngine:
             "style_loss": o.style_loss,
             "device": str(self.device),
             "precision": o.precision,
-            "threads": torch.get_num_threads() if o.threads is None else o.threads,
+            "threads": o.threads or numeric_threads() or torch.get_num_threads(),
             "seed": self.seed,
             "scales": list(o.scales),
         }

@@ -705,8 +705,11 @@ function showJob(job) {
   } else if (job.state === "running") {
     if (job.total) { bar.max = job.total; bar.value = job.step; } else bar.removeAttribute("value");
     const loss = job.loss === null ? "" : ` · loss ${Number(job.loss).toPrecision(4)}`;
+    const eta = job.eta === null ? "" : ` · about ${job.eta} s left`;
+    const stage = job.stage ? ` (${job.stage})` : "";
     text.textContent = job.step ?
-      `iteration ${job.step}/${job.total || "?"}${loss} · ${job.elapsed} s` : "preparing…";
+      `iteration ${job.step}/${job.total || "?"}${stage}${loss} · ${job.elapsed} s${eta}` :
+      "preparing…";
     setStatus(`${what} running`);
     if (job.preview && (!previous || previous.id !== job.id || previous.preview !== job.preview)) {
       const preview = $("preview");
