@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from scipy import ndimage as ndi
 
-from . import metrics
+from . import looks, metrics
 from .api import PhotoLike, Pipeline, RunResult, Session, StylesLike, estimated_bytes, session
 from .errors import InputError, TstError
 from .files import image_format, image_writer, json_writer, text_writer
@@ -287,7 +287,9 @@ class Comparison:
                     image, seconds = res.image, res.report["timings"]["composite"]
                 else:
                     t0 = time.perf_counter()
-                    image = pipeline.composite(res.photo, res.stylized.layers, res.targets, name)
+                    layers = looks.apply(res.photo, res.stylized.layers, res.targets)
+                    shapes = looks.engine_targets(res.targets)
+                    image = pipeline.composite(res.photo, layers, shapes, name)
                     seconds = time.perf_counter() - t0
                 combos.append(_measure(engine, name, image, seconds, res, band, features))
         return CompareResult(runs, combos, band, notes, runs[self.engines[0]].inputs)

@@ -64,6 +64,9 @@ class RunOptions:
         many pixels of it (working size); 0: off.
     :param smooth_edges: smooth each target's edge with a Gaussian of this σ in pixels of the
         working image; 0: off.
+    :param refine: a segmenter that cuts regions from prompts (``grabcut``, ``sam``) that cuts
+        every instance the segmenter found again, from its box and mask, keeping its label and
+        score (``--refine``); ``None``: the segmenter's masks as they are.
     """
 
     segmenter: str = "torchvision"
@@ -76,6 +79,7 @@ class RunOptions:
     fill_holes: float = 0.005
     snap_edges: int = 3
     smooth_edges: float = 0.0
+    refine: str | None = None
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -268,6 +272,22 @@ def load_config(
     raw, sources = read_chain(config) if config is not None else ({}, ())
     for item in sets:
         _apply_set(host, raw, item)
+    return config_from_tables(host, raw, sources)
+
+
+def config_from_tables(
+    host: Host, raw: Mapping[str, Any], sources: tuple[Path, ...] = ()
+) -> Config:
+    """A configuration from its tables (``{"run": {...}, "engine": {"gatys": {...}}}``, as a
+    config file or :meth:`Config.to_dict` gives them), checked as a config file is."""
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in the configuration; valid top-level keys: "
+            f"{', '.join(TOP_KEYS)}"
+        )
+    if not isinstance(raw.get("run", {}), dict):
+        raise ConfigError("'run' must be a table of options")
     run = opts.build(RunOptions, raw.get("run", {}), "[run]")
     plugins: dict[Kind, dict[str, Any]] = {}
     for kind in KINDS:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from . import looks, recipe
 from .cleanup import clean_targets
 from .contracts import check_composite, check_layers
-from .errors import InputError
+from .errors import InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo
+from .fingerprint import plugin_files
 from .imageops import resize_long_side
 from .outputs import Input, check_outputs
 from .registry import Entry, Kind
@@ -32,12 +36,16 @@ from .styles import describe, image_only, style_parts
 from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
+    Painting,
     Progress,
     ProgressFn,
+    Prompt,
+    PromptSegmenter,
     ResolvedStyle,
     Segmentation,
     StylePart,
     StyleResolver,
+    StylizeResult,
     Targets,
     Tensor,
 )
@@ -115,7 +123,7 @@ class Pipeline:
         """Every instance in ``photo`` at its full resolution (see :func:`segment`)."""
         image = load_photo(photo)
         t0 = time.perf_counter()
-        seg = self.plugin("segmenter").segment(image)
+        seg = self.refined(image, self.plugin("segmenter").segment(image))
         seconds = time.perf_counter() - t0
         segmenter = self.session.config.run.segmenter
         return SegmentResult(image, seg, segmenter, seconds, self.session.input_files(photo))
@@ -148,12 +156,14 @@ class Pipeline:
             segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
+        shapes = looks.engine_targets(targets)  # soft masks: their support
         with _timed(timings, "stylize"):
-            stylized = engine.stylize(image, targets, self.composited(progress, image, targets))
+            stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
         hw = (int(image.shape[-2]), int(image.shape[-1]))
         check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
         with _timed(timings, "composite"):
-            result = self.composite(image, stylized.layers, targets)
+            layers = looks.apply(image, stylized.layers, targets)
+            result = self.composite(image, layers, shapes)
         timings["total"] = time.perf_counter() - t_start
         facts = RunFacts(
             photo=photo,
@@ -168,7 +178,42 @@ class Pipeline:
         )
         report = run_report(self.session, facts)
         config = self.session.config
-        return RunResult(result, image, stylized, segmentation, targets, config, report, inputs)
+        made = self.recipe(photo, requests, segmentation, stylized, report)
+        return RunResult(
+            result, image, stylized, segmentation, targets, config, report, inputs, made
+        )
+
+    def recipe(
+        self,
+        photo: PhotoLike,
+        requests: Sequence[StyleRequest],
+        segmentation: Segmentation,
+        stylized: StylizeResult,
+        report: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The recipe the picture carries (see :mod:`tst_core.recipe`)."""
+        sess = self.session
+        options = {
+            f"{k}.{n}": sess.config.options_for(sess.host, k, n)
+            for k, n in sess.chosen()
+            if k != "segmenter"
+        }
+        # tst, torch and the chosen plugins' versions, whether or not this run built the
+        # segmenter (a segmentation given or made ahead by tst batch): the same job, the same
+        # recipe
+        chosen = {sess.host.entry(k, n).plugin for k, n in sess.chosen()}
+        versions = {k: v for k, v in report["versions"].items() if k in ("tst", "torch", "python")}
+        versions |= {p.name: p.version for p in sess.host.plugins if p.name in chosen and p.version}
+        return recipe.build(
+            photo=photo,
+            requests=requests,
+            segmentation=segmentation,
+            config=report["config"],
+            inputs=report["inputs"],
+            engine_info=stylized.info,
+            versions=versions,
+            plugin_files=plugin_files(options),
+        )
 
     def composited(
         self, progress: ProgressFn | None, image: Tensor, targets: Targets
@@ -202,12 +247,49 @@ class Pipeline:
         if segmentation is None and requests and not needs_segmentation(requests):
             return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
-            return self.plugin("segmenter").segment(full)
+            return self.refined(full, self.plugin("segmenter").segment(full))
         if segmentation.size != tuple(full.shape[-2:]):
             raise InputError(
                 f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
             )
         return segmentation
+
+    def refined(self, photo: Tensor, segmentation: Segmentation) -> Segmentation:
+        """``segmentation`` with every instance cut again by the ``run.refine`` segmenter from
+        its box and mask (its label and score kept); as it is when ``refine`` is not set.
+
+        :param photo: ``(3, H, W)`` in [0, 1], the photo the instances belong to.
+        :raises PluginError: when that segmenter cannot take prompts.
+        """
+        name = self.session.config.run.refine
+        if name is None or not len(segmentation):
+            return segmentation
+        key = (
+            "refine",
+            name,
+            repr(self.session.config.options_for(self.session.host, "segmenter", name)),
+        )
+        if key not in self._built:
+            self._built[key] = self.session.build("segmenter", name, interactive=True)
+        refiner = self._built[key]
+        if not isinstance(refiner, PromptSegmenter):
+            raise PluginError(
+                f"--refine {name}: segmenter '{name}' does not cut regions from prompts "
+                "(grabcut and sam do)"
+            )
+        out = []
+        for inst in segmentation.instances:
+            prompt = Prompt(box=inst.box, mask=inst.mask, label=inst.label)
+            try:
+                cut = refiner.segment_prompt(photo, prompt)
+            except InputError as exc:  # nothing found there: keep the segmenter's mask
+                warnings.warn(
+                    f"--refine {name}: {exc}; kept the mask of '{inst.label}'", stacklevel=2
+                )
+                out.append(inst)
+                continue
+            out.append(replace(cut, label=inst.label, score=inst.score))
+        return Segmentation(tuple(out), segmentation.size)
 
     def targets(
         self, full: Tensor, segmentation: Segmentation, requests: Sequence[StyleRequest]
@@ -240,14 +322,30 @@ class Pipeline:
         parts = style_parts(style)
         engine = self.plugin("engine")
         if not isinstance(engine, StyleResolver):
-            part = image_only(parts, run_opts.engine)
-            return _style_image(load_photo(part.source, "style image"), style_size, None, parts)
+            images = image_only(parts, run_opts.engine, mixes=mixes_paintings(engine))
+            loaded = [
+                _style_image(load_photo(p.source, "style image"), style_size, None, parts)
+                for p in images
+            ]
+            if len(loaded) == 1:
+                return loaded[0]
+            mix = tuple(
+                Painting(r.image, p.weight, r.source)
+                for r, p in zip(loaded, images, strict=True)
+                if r.image is not None
+            )
+            return replace(loaded[0], mix=mix)
         model = engine.resolve_style(parts)
         if len(parts) == 1 and parts[0].kind == "image":
             return _style_image(
                 load_photo(parts[0].source, "style image"), style_size, model, parts
             )
         return ResolvedStyle(None, model, describe(parts))
+
+
+def mixes_paintings(engine: Any) -> bool:
+    """Whether ``engine`` mixes the statistics of several style images for one target."""
+    return getattr(engine, "mixes_paintings", False) is True
 
 
 #: how much larger than the style size a style image is kept for supersampling (never enlarged)

@@ -42,6 +42,10 @@ class WeightsRecord:
     :param size_mib: the approximate size in MiB, for display.
     :param file_name: the cache file name; default: the URL's last part.
     :param description: one line for ``tst weights list``.
+    :param revision: the upstream revision the URL pins (a Hugging Face commit), for display.
+    :param pending: why the digest is not recorded yet; such a record is listed but never
+        fetched (an unverified download is refused): the user passes the file with
+        ``--weights`` instead.
     :param torchvision: the torchvision weights it was read from (``module:Enum.MEMBER``, see
         :func:`torchvision_record`), for their metadata (class names); ``None`` for others.
     """
@@ -56,6 +60,8 @@ class WeightsRecord:
     size_mib: float | None = None
     file_name: str = ""
     description: str = ""
+    revision: str = ""
+    pending: str = ""
     torchvision: str | None = None
 
     def __post_init__(self) -> None:
@@ -65,7 +71,7 @@ class WeightsRecord:
             object.__setattr__(self, "size_mib", round(self.size / 2**20, 1))
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"record {self.name}: sha256 must be 64 lower-case hex digits")
-        if self.sha256 is None and self.hash_prefix is None:
+        if self.sha256 is None and self.hash_prefix is None and not self.pending:
             raise ValueError(
                 f"record {self.name}: give a sha256 or a file name with a hash prefix (name-abc12345.pth)"
             )

@@ -8,6 +8,7 @@ will write, so they can be checked before any work.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from PIL import Image
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
+from .photo import Photo, embed_file, photo_writer, to_pixels
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -121,6 +123,8 @@ class RunResult:
     :param segmentation: instances at the photo's full resolution.
     :param targets: the targets at the working size.
     :param report: everything needed to understand or repeat the run (JSON-ready).
+    :param recipe: what the picture carries in its metadata to be made again
+        (:mod:`tst_core.recipe`); ``None``: nothing.
     """
 
     image: Tensor
@@ -131,6 +135,7 @@ class RunResult:
     config: Config
     report: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
+    recipe: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_pil(self) -> Image.Image:
         from .files import tensor_to_pil
@@ -138,12 +143,21 @@ class RunResult:
         return tensor_to_pil(self.image)
 
     def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
-        """Write the image and (``report=True``) ``<stem>.json`` beside it: both or neither.
+        """Write the image, its recipe in its metadata (PNG, JPEG, WebP), and
+        (``report=True``) ``<stem>.json`` beside it: both or neither.
 
         Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
         """
+        from . import recipe
+
         image, *rest = run_outputs(path, report=report)
-        write_image = image_writer(self.image, image_format(path))
+        fmt = image_format(path)
+        text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else {}
+        if fmt == "WEBP" and text:  # Pillow's WebP writer takes the XMP packet itself
+            pixels = to_pixels(self.image, 8)
+            write_image = photo_writer(pixels, Photo(pixels), fmt, text=text)
+        else:  # the image as before, then its recipe added to the file (PNG, JPEG)
+            write_image = with_text(image_writer(self.image, fmt), fmt, text)
         if not rest:
             return write_outputs({image: write_image}, self.inputs)
         digest: list[str] = []
@@ -182,6 +196,21 @@ def image_matches_report(image: Path, report: dict[str, Any]) -> bool:
         return isinstance(expected, str) and file_sha256(image) == expected
     except OSError:
         return False
+
+
+def with_text(
+    writer: Callable[[Path], None], fmt: str, text: Mapping[str, str]
+) -> Callable[[Path], None]:
+    """``writer``, then ``text`` stored in the file it wrote (:func:`tst_core.photo.embed_file`:
+    PNG ``iTXt``, JPEG XMP; other formats as they are)."""
+    if not text:
+        return writer
+
+    def write(tmp: Path) -> None:
+        writer(tmp)
+        embed_file(tmp, fmt, text)
+
+    return write
 
 
 def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:

@@ -99,3 +99,12 @@ def instance_at(seg: Segmentation, x: float, y: float) -> int | None:
         return None
     hits = [i for i, inst in enumerate(seg.instances) if float(inst.mask[row, col]) > 0.5]
     return min(hits, key=lambda i: seg.instances[i].area) if hits else None
+
+
+def encode_mask(mask: Tensor) -> bytes:
+    """A mask ``(H, W)`` in [0, 1] as an 8-bit grey PNG (as a mask file holds it)."""
+    from tst_core.files import mask_to_pil
+
+    buf = io.BytesIO()
+    mask_to_pil(mask).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

@@ -22,7 +22,9 @@ from tst_core.api import session
 from tst_core.errors import InputError
 from tst_core.plugins import Host
 from tst_core.segmenter_flags import SEGMENTER_FLAGS
+from tst_core.select import option_text
 from tst_core.types import Segmentation
+from tst_core.validate import TARGET_CHOICES, target_option
 
 #: the selectors a target may use besides ``id:N``
 REGIONS = ("all", "background")
@@ -84,16 +86,19 @@ class TargetSpec:
     deg: float = 0.0
     mix: Path | None = None
     mix_weight: float = 0.0
+    #: per-target options (``@color=keep``, ``@mask=soft``, ``@scale=1.5``), checked
+    options: tuple[tuple[str, float | str], ...] = ()
 
     def style_arg(self, selector: str | None = None) -> str:
-        """The ``--style`` string: ``id:3=/styles/starry.jpg:deg=0.5``, or with a mix
-        ``id:3=/styles/starry.jpg*0.7+/styles/scream.jpg*0.3``; ``selector`` instead of the
+        """The ``--style`` string: ``id:3=/styles/starry.jpg@color=keep:deg=0.5``, or with a
+        mix ``id:3=/styles/starry.jpg*0.7+/styles/scream.jpg*0.3``; ``selector`` instead of the
         page's own (the command line's ``person#1`` for ``id:3``)."""
         strength = f":deg={self.deg:g}" if self.deg else ""
         style = str(self.style)
         if self.mix is not None:
             style = f"{style}*{1 - self.mix_weight:g}+{self.mix}*{self.mix_weight:g}"
-        return f"{selector or self.selector}={style}{strength}"
+        extra = "".join(option_text(k, v) for k, v in self.options)
+        return f"{selector or self.selector}={style}{extra}{strength}"
 
 
 @dataclass(frozen=True)
@@ -261,14 +266,32 @@ def parse_targets(
                 f"{MAX_DEG:g} (strength 10^deg), got {deg!r}"
             )
         mix, weight = _mix(item.get("mix"), name, style_paths)
+        options = _options(item.get("options"), name)
         for path in (style_paths[style], mix) if mix is not None else ():
             if "+" in str(path) or "*" in str(path):
                 raise InputError(
                     f"'{path.name}' cannot be mixed: the styles of a mix may not have '+' or '*' "
                     "in their paths (rename the file)"
                 )
-        out.append(TargetSpec(selector, style_paths[style], round(float(deg), 3), mix, weight))
+        out.append(
+            TargetSpec(selector, style_paths[style], round(float(deg), 3), mix, weight, options)
+        )
     return tuple(out)
+
+
+def _options(value: Any, selector: str) -> tuple[tuple[str, float | str], ...]:
+    """A target's ``"options": {"color": "keep", "mask": "soft", "scale": 1.5}`` (or none),
+    each checked as the ``@KEY=VALUE`` grammar checks it; the defaults are left out."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or len(value) > 8:
+        raise InputError(f"the options of target {selector} must be an object of a few options")
+    out = []
+    for key, raw in value.items():
+        checked = target_option(str(key), raw, f"of {selector}")
+        if TARGET_CHOICES.get(str(key), ("",))[0] != checked:
+            out.append((str(key), checked))
+    return tuple(sorted(out))
 
 
 def _mix(value: Any, name: str, style_paths: Mapping[str, Path]) -> tuple[Path | None, float]:

@@ -140,7 +140,9 @@ OFFLINE_CASES = [
 
 
 def test_the_offline_cases_cover_every_record():
-    assert {name for _, name, _ in OFFLINE_CASES} == set(records())
+    # a record whose digest is not recorded is never fetched (tests/plugins/test_text.py)
+    fetchable = {name for name, rec in records().items() if not rec.pending}
+    assert {name for _, name, _ in OFFLINE_CASES} == fetchable
 
 
 def _offline(cli, torch_home, photo, args):

@@ -72,6 +72,12 @@ def add_config_args(
         help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
     )
     g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    g.add_argument(
+        "--refine",
+        metavar="SEGMENTER",
+        help="cut every instance again from its box and mask with a segmenter that takes "
+        "prompts (grabcut: no weights; sam), keeping its label and score",
+    )
     if offline:
         add_offline_arg(g)
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
@@ -173,6 +179,7 @@ def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "config": args.config,
         "sets": [*args.sets, *plugin_sets(args)],
         "segmenter": args.segmenter,
+        "refine": getattr(args, "refine", None),
         "device": args.device,
         "segmenter_options": segmenter_options(args),
     }
