@@ -235,13 +235,14 @@ def style_distances(
 
     from tst_core.files import load_photo
     from tst_core.imageops import resize_long_side
-    from tst_core.metrics import sliced_wasserstein, vgg19_features
+    from tst_core.metrics import SwdReference, sliced_wasserstein, vgg19_features
 
     features = vgg19_features()
     h, w = frames[0].shape[:2]
     art = resize_long_side(load_photo(painting), max(h, w))
     with torch.no_grad():
-        style = features(art[None])
+        # the painting's side, computed once (at 640 px it is most of each distance's time)
+        style = SwdReference.of(features(art[None]))
         out = []
         for t in range(0, len(frames), every):
             if not masks[t].any():
@@ -269,7 +270,8 @@ def measure(job: Job, results: dict[str, dict[str, Any]], out: Path, swd_every: 
     for name, r in results.items():
         if name == "photo":
             continue
-        frames = decoded(out / f"{job.name}-{name}.mp4")[:n]
+        # measured at the working size (the tracks' masks' size), whatever size was written
+        frames = decoded(out / f"{job.name}-{name}.mp4", size)[:n]
         r["warping_error"] = float(np.mean(warping_errors(frames, motions, masks)))
         r["style_distance"] = float(
             np.mean(style_distances(frames, masks, job.painting, swd_every))
@@ -284,12 +286,13 @@ def strip(job: Job, out: Path, methods: list[str], count: int = 5) -> Path:
     from PIL import Image
 
     rows = []
+    size = decoded(out / f"{job.name}-{methods[0]}.mp4")[0].shape[:2]
     for name in ["photo", *methods]:
         if name == "photo":
             first = decoded(out / f"{job.name}-{methods[0]}.mp4")
             frames = decoded(job.clip, first[0].shape[:2], job.end)[: len(first)]
         else:
-            frames = decoded(out / f"{job.name}-{name}.mp4")
+            frames = decoded(out / f"{job.name}-{name}.mp4", size)
         picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
         rows.append(np.concatenate([frames[i] for i in picks], axis=1))
     path = out / f"{job.name}-strip.png"
@@ -303,7 +306,7 @@ def strip(job: Job, out: Path, methods: list[str], count: int = 5) -> Path:
 def table(all_results: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = [
         f"{'job':<15} {'method':<12} {'frames':>6} {'s':>8} {'fps':>6} {'peak MiB':>8} "
-        f"{'warp err':>9} {'/per-frame':>10} {'swd':>7} {'/per-frame':>10}"
+        f"{'warp err':>9} {'/per-frame':>10} {'swd':>7} {'/per-frame':>10} {'load':>5}"
     ]
     for job, results in all_results.items():
         base = results.get("per-frame", {})
@@ -322,7 +325,8 @@ def table(all_results: dict[str, dict[str, dict[str, Any]]]) -> str:
             lines.append(
                 f"{job:<15} {name:<12} {r.get('frames', ''):>6} {_f(r.get('seconds'), 1):>8} "
                 f"{_f(r.get('fps'), 2):>6} {_f(r.get('peak_mib'), 0):>8} {_f(werr, 4):>9} "
-                f"{_f(wr, 3):>10} {_f(swd, 4):>7} {_f(sr, 3):>10}"
+                f"{_f(wr, 3):>10} {_f(swd, 4):>7} {_f(sr, 3):>10} "
+                f"{_f(r['load'][0] if 'load' in r else None, 1):>5}"
             )
     return "\n".join(lines)
 
@@ -359,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-defaults", action="store_true", help="run only the variants (and per-frame)"
     )
+    p.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="measure the outputs an earlier run left in --out (its timings kept), run nothing",
+    )
     p.add_argument("--swd-every", type=int, default=2, help="style distance on every N-th frame")
     p.add_argument("--end", type=float, help="override every job's end time (seconds)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -390,7 +399,12 @@ def main(argv: list[str] | None = None) -> int:
                 "options": {**job.options, **extra},
                 "output": str(args.out / f"{job.name}-{method}.mp4"),
             }
+            saved = args.out / f"{job.name}-{method}.run.json"
+            if args.measure_only:
+                results[method] = json.loads(saved.read_text())
+                continue
             results[method] = {"options": spec["options"], "load": load(), **run_child(spec)}
+            saved.write_text(json.dumps(results[method]))
             print(
                 f"{job.name} {method}: {results[method]['seconds']:.1f} s, load {load()}",
                 file=sys.stderr,

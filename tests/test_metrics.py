@@ -217,6 +217,16 @@ def test_swd_measures_inside_the_mask_only():
     assert math.isnan(metrics.sliced_wasserstein(feats(result), feats(style), torch.zeros(16, 16)))
 
 
+def test_swd_with_the_styles_reference_computed_once_is_the_same_number():
+    gen = torch.Generator().manual_seed(2)
+    style, result = torch.rand(4, 16, 16, generator=gen), torch.rand(4, 12, 12, generator=gen)
+    mask = (torch.rand(12, 12, generator=gen) > 0.3).float()
+    reference = metrics.SwdReference.of(feats(style))
+    direct = metrics.sliced_wasserstein(feats(result), feats(style), mask)
+    assert metrics.sliced_wasserstein(feats(result), reference, mask) == direct
+    assert direct > 0
+
+
 def test_masked_content_distance():
     photo = torch.rand(8, 16, 16) + 0.1
     mask = torch.zeros(16, 16)

@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -331,7 +332,7 @@ def _directions(channels: int, n: int, seed: int) -> Tensor:
 
 def sliced_wasserstein(
     result_features: Mapping[str, Tensor],
-    style_features: Mapping[str, Tensor],
+    style_features: Mapping[str, Tensor] | SwdReference,
     mask: Tensor | None,
     layers: Sequence[str] | None = None,
     *,
@@ -343,25 +344,67 @@ def sliced_wasserstein(
     module docstring), the mean over ``layers``.
 
     :param result_features: ``{name: (1, C, h, w)}`` of the result.
-    :param style_features: the same layers of the style image (any size; every position).
+    :param style_features: the same layers of the style image (any size; every position), or
+        their :class:`SwdReference` (the style's side computed once, for many results).
     :param mask: ``(H, W)`` in [0, 1] at the result's size; ``None`` for every position.
     :param layers: default: every layer of :data:`STYLE_LAYERS` there, else all of them.
     :returns: 0 or more; NaN when the mask is empty.
     """
     names = _layers(result_features, layers, STYLE_LAYERS)
-    levels = (torch.arange(quantiles, dtype=torch.float32) + 0.5) / quantiles
+    if isinstance(style_features, SwdReference):
+        reference = style_features
+    else:
+        reference = SwdReference.of(
+            {n: style_features[n] for n in names},
+            projections=projections,
+            quantiles=quantiles,
+            seed=seed,
+        )
     total = 0.0
     with torch.no_grad():
         for name in names:
             fr, wr = _samples(result_features[name], mask)
             if fr.shape[0] == 0:
                 return float("nan")
-            fs, ws = _samples(style_features[name], None)
-            dirs = _directions(fr.shape[1], projections, seed)
-            qr = weighted_quantiles((fr @ dirs).T, wr, levels)
-            qs = weighted_quantiles((fs @ dirs).T, ws, levels)
+            dirs = _directions(fr.shape[1], reference.projections, reference.seed)
+            qr = weighted_quantiles((fr @ dirs).T, wr, reference.levels)
+            qs = reference.quantiles[name]
             total += float(((qr - qs) ** 2).mean() / (qs**2).mean().clamp(min=1e-12))
     return total / len(names)
+
+
+@dataclass(frozen=True)
+class SwdReference:
+    """The style's side of :func:`sliced_wasserstein`: per layer the quantiles ``(P, Q)`` of
+    its features along the ``P`` random directions (what every result is compared with).
+
+    :param quantiles: ``{name: (P, Q)}``.
+    :param levels: ``(Q,)`` the quantile levels.
+    """
+
+    quantiles: Mapping[str, Tensor]
+    levels: Tensor
+    projections: int
+    seed: int
+
+    @classmethod
+    def of(
+        cls,
+        style_features: Mapping[str, Tensor],
+        *,
+        projections: int = SWD_PROJECTIONS,
+        quantiles: int = SWD_QUANTILES,
+        seed: int = SWD_SEED,
+    ) -> SwdReference:
+        """The reference of ``style_features`` ``{name: (1, C, h, w)}`` (every layer given)."""
+        levels = (torch.arange(quantiles, dtype=torch.float32) + 0.5) / quantiles
+        out = {}
+        with torch.no_grad():
+            for name, features in style_features.items():
+                fs, ws = _samples(features, None)
+                dirs = _directions(fs.shape[1], projections, seed)
+                out[name] = weighted_quantiles((fs @ dirs).T, ws, levels)
+        return cls(out, levels, projections, seed)
 
 
 def masked_content_distance(
