@@ -391,17 +391,20 @@ class SwdReference:
     def of(
         cls,
         style_features: Mapping[str, Tensor],
+        mask: Tensor | None = None,
         *,
         projections: int = SWD_PROJECTIONS,
         quantiles: int = SWD_QUANTILES,
         seed: int = SWD_SEED,
     ) -> SwdReference:
-        """The reference of ``style_features`` ``{name: (1, C, h, w)}`` (every layer given)."""
+        """The reference of ``style_features`` ``{name: (1, C, h, w)}`` (every layer given),
+        over every position, or over ``mask`` ``(H, W)`` in [0, 1] at the image's size (the
+        photo's own region, say, to measure how far a result moved from it)."""
         levels = (torch.arange(quantiles, dtype=torch.float32) + 0.5) / quantiles
         out = {}
         with torch.no_grad():
             for name, features in style_features.items():
-                fs, ws = _samples(features, None)
+                fs, ws = _samples(features, mask)
                 dirs = _directions(fs.shape[1], projections, seed)
                 out[name] = weighted_quantiles((fs @ dirs).T, ws, levels)
         return cls(out, levels, projections, seed)
