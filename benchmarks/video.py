@@ -34,7 +34,8 @@ second; ``bunny-gatys`` (256 px, the first 24 frames, 40 steps per scale for bot
 the same warping-error ratio. Writes
 ``video.json``, the MP4s and a strip of frames per job into ``--out``.
 
-    flock /work/locks/cpu.lock python benchmarks/video.py
+    flock /work/locks/cpu.lock python benchmarks/video.py --runs-only   # the timed runs
+    python benchmarks/video.py --measure-only                           # then the metrics
     python benchmarks/video.py --jobs bunny-fast --variant b6:temporal_blend=0.6
 """
 
@@ -393,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure the outputs an earlier run left in --out (its timings kept), run nothing",
     )
+    p.add_argument(
+        "--runs-only",
+        action="store_true",
+        help="the timed runs only (under the cpu lock); --measure-only measures them after",
+    )
     p.add_argument("--swd-every", type=int, default=2, help="style distance on every N-th frame")
     p.add_argument("--end", type=float, help="override every job's end time (seconds)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -434,14 +440,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"{job.name} {method}: {results[method]['seconds']:.1f} s, load {load()}",
                 file=sys.stderr,
             )
+        all_results[job.name] = results
+        if args.runs_only:
+            continue
         measure(job, results, args.out, args.swd_every)
         strip(job, args.out, [m for m in methods if m in results])
-        all_results[job.name] = results
     meta["load_after"] = load()
     print(table(all_results))
-    for line in acceptance(all_results):
-        print(line)
+    if not args.runs_only:
+        for line in acceptance(all_results):
+            print(line)
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
+    if args.measure_only:  # the load of the timed runs is in each run's figures
+        meta = {"measured": meta["started"]}
     (args.out / "video.json").write_text(json.dumps({**meta, "jobs": all_results}, indent=2))
     return 0
 
