@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 
 import torch
 from torch import nn
@@ -36,9 +36,7 @@ from torch import nn
 from ..boxes import Box
 from ..types import Tensor
 from .layer_masks import support_window
-
-#: the ``style_loss`` option's values: the keys of :data:`STYLE_LOSSES` (checked at import)
-StyleLossName = Literal["gram", "meancov", "sliced"]
+from .options import StyleLossName
 
 #: the statistics of K regions: a tuple of tensors, each with the regions on its first axis
 Stats = tuple[Tensor, ...]
