@@ -15,7 +15,7 @@ from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
 from tst_core.errors import ConfigError, EngineError
 from tst_core.imageops import chroma_iq, rgb_to_yiq
-from tst_core.types import Env, Painting, Target, Targets
+from tst_core.types import Env, Painting, Target, TargetOptions, Targets
 
 from .helpers import PAPER, box_mask, dots, photo, stripes, style_distance, targets
 
@@ -403,3 +403,23 @@ def test_a_half_and_half_mix_lies_between_the_two_paintings():
     for painting, near, far in ((stripes(), 1.0, 0.0), (dots(), 0.0, 1.0)):
         d = {share: style_distance(image, mask, painting) for share, image in runs.items()}
         assert d[near] < d[0.5] < d[far], d
+
+
+def test_color_keep_matches_the_paintings_luminance_to_the_photos():
+    """``@color=keep``: the target is stylised against its painting's luminance matched to the
+    photo's there (Gatys et al. 2017), so a black-and-white painting keeps the target's own
+    contrast (the photo's spread of luminance there, 0.11); with the painting's colours the
+    spread doubles."""
+    contrast = stripes(colors=((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
+    mask = box_mask(N, N, 0, N, 0, N // 2)
+    inside = mask > 0.5
+
+    def luminance(color):
+        t = Targets((Target("t0", mask, contrast, options=TargetOptions(color=color)),), (N, N))
+        y = rgb_to_yiq(run(t, iterations=15, style_weight=1e3).image)[0][inside]
+        return float(y.mean()), float(y.std())
+
+    y0 = rgb_to_yiq(photo(N, N))[0][inside]
+    (kept_mean, kept_std), (_, painted_std) = luminance("keep"), luminance(None)
+    assert kept_std < 1.3 * float(y0.std()) < painted_std / 1.5, (kept_std, y0.std(), painted_std)
+    assert abs(kept_mean - float(y0.mean())) < 0.03

@@ -123,7 +123,7 @@ class Job:
             mix = [
                 painting(p, side, level.factor).to(self.content.device) for p in target.paintings()
             ]
-            if options.preserve_color:
+            if luminance_only(target, options):
                 m = None if self.masks is None else self.masks[i]
                 mix = [matched_luminance(p, _rgb3(self.content), m) for p in mix]
             out.append(mix)
@@ -185,7 +185,8 @@ def prepare(
         paintings.append(mix)
         m = None if style_masks is None else style_masks[k]
         painting_masks.append(None if m is None else resize_mask(m, _hw(mix[0])).to(device))
-    content, paintings, grey = _colours(content, region_masks, paintings, o)
+    chosen = [targets[k] for k in region.targets]
+    content, paintings, grey = _colours(content, region_masks, paintings, chosen, o)
     pads = frame_pads(region.box, frame, round(o.frame_pad * region.factor), size)
     content, region_masks = _pad(content, region_masks, pads)
     sizes = [size, *(_hw(p) for mix in paintings for p in mix)]
@@ -241,7 +242,8 @@ def prepare_native(
         side = painting_side(targets[k], box_side, o)
         sides.append(side)
         paintings.append([painting(p, side, 1.0).to(device) for p in targets[k].paintings()])
-    content, paintings, grey = _colours(content, region_masks, paintings, o)
+    chosen = [targets[k] for k in region.targets]
+    content, paintings, grey = _colours(content, region_masks, paintings, chosen, o)
     native = (int(box.height), int(box.width))
     pads = frame_pads(box, frame, round(o.frame_pad / scale), native)
     content, region_masks = _pad(content, region_masks, pads)
@@ -298,16 +300,31 @@ def check_sizes(sizes: list[tuple[int, int]], min_side: int) -> None:
             )
 
 
+def luminance_only(target: Target, options: GatysOptions) -> bool:
+    """Whether ``target`` is stylised on luminance alone: the whole run's ``preserve_color``,
+    or its own ``@color=keep``. Its paintings are then their luminance matched to the photo's
+    inside the target (Gatys et al. 2017, section 5.1), so the painting's own tones and
+    colours do not shift the target's brightness before the photo's colours are put back."""
+    return options.preserve_color or target.options.keeps_color
+
+
 def _colours(
-    content: Tensor, masks: Tensor | None, paintings: list[list[Tensor]], options: GatysOptions
+    content: Tensor,
+    masks: Tensor | None,
+    paintings: list[list[Tensor]],
+    targets: Sequence[Target],
+    options: GatysOptions,
 ) -> tuple[Tensor, list[list[Tensor]], bool]:
-    """Luminance only (``preserve_color``), and one channel when nothing has colour."""
+    """Luminance only (``preserve_color`` for the whole run, ``@color=keep`` for one target's
+    paintings), and one channel when nothing has colour."""
     if options.preserve_color:
         content = to_grey(content)
-        paintings = [
-            [matched_luminance(p, content, None if masks is None else masks[i]) for p in mix]
-            for i, mix in enumerate(paintings)
-        ]
+    paintings = [
+        [matched_luminance(p, content, None if masks is None else masks[i]) for p in mix]
+        if luminance_only(target, options)
+        else mix
+        for i, (mix, target) in enumerate(zip(paintings, targets, strict=True))
+    ]
     grey = is_grey(content) and all(is_grey(p) for mix in paintings for p in mix)
     if grey:  # no colour anywhere: optimise one channel so none can appear
         content = content[:1]
