@@ -54,6 +54,14 @@ def test_frames_resized_to_the_working_size(clip):
     assert even_size((144, 176), 97) == (80, 96)  # both even, aspect kept within a pixel
 
 
+def test_each_frame_also_at_the_clips_own_size_from_the_same_decode(clip):
+    own = [f.image for f in read_frames(clip)]
+    both = list(read_frames(clip, size=(36, 48), native=(72, 96)))
+    assert [f.image.shape for f in both[:1]] == [(36, 48, 3)]
+    assert all(np.array_equal(f.native, o) for f, o in zip(both, own, strict=True))
+    assert next(iter(read_frames(clip, size=(36, 48)))).native is None
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("12.5", 12.5), ("1:02.5", 62.5), ("1:00:02", 3602.0), ("0", 0.0)]
 )

@@ -81,12 +81,15 @@ class Frame:
     :param source: its number in the clip (0 for the clip's first frame).
     :param time: presentation time in seconds from the clip's first frame.
     :param image: RGB ``uint8`` ``(H, W, 3)`` at the requested size.
+    :param native: with ``read_frames(..., native=...)``: the frame at that size too (the
+        clip's own size: its decoded pixels, converted to RGB once), else ``None``.
     """
 
     index: int
     source: int
     time: float
     image: np.ndarray
+    native: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,13 @@ def read_frames(
     size: tuple[int, int] | None = None,
     *,
     first: int = 0,
+    native: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """Decode the frames of ``span``, resized to ``size`` ``(h, w)`` (``None``: as stored).
 
     :param first: skip the selected frames before this index (they are decoded, not returned).
+    :param native: also give each frame at this size (:attr:`Frame.native`; the clip's own
+        size gives its decoded pixels as they are), from the same decoded picture.
     :raises InputError: when decoding fails, or when the clip ends well before the frames its
         index announces (a truncated file); the frames before the failure have been yielded.
     """
@@ -231,7 +237,8 @@ def read_frames(
                 index += 1
                 if index - 1 < first:
                     continue
-                yield Frame(index - 1, source, t, _rgb(frame, size))
+                big = None if native is None else _rgb(frame, native)
+                yield Frame(index - 1, source, t, _rgb(frame, size), big)
         except av.error.FFmpegError as exc:
             raise InputError(
                 f"clip '{path}' is damaged: decoding stopped after frame {source} ({_reason(exc)})"
