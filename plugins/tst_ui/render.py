@@ -1,7 +1,8 @@
 """Pictures the page shows: the photo with its instances, selection layers, thumbnails.
 
 The page works on a display copy of the photo (long side at most :data:`DISPLAY` px); clicks
-are mapped back to photo pixels by the page, and instances are hit-tested on the full-size masks.
+are mapped back to photo pixels by the page, and instances are hit-tested on their own masks
+(at the segmenter's working size, see :class:`tst_core.types.Instance`).
 """
 
 from __future__ import annotations
@@ -96,5 +97,12 @@ def instance_at(seg: Segmentation, x: float, y: float) -> int | None:
     col, row = int(x), int(y)
     if not (0 <= col < w and 0 <= row < h):
         return None
-    hits = [i for i, inst in enumerate(seg.instances) if float(inst.mask[row, col]) > 0.5]
+    hits = [i for i, inst in enumerate(seg.instances) if _covers(inst, x / w, y / h)]
     return min(hits, key=lambda i: seg.instances[i].area) if hits else None
+
+
+def _covers(inst: Instance, fx: float, fy: float) -> bool:
+    """Whether ``inst``'s mask covers the point at fractions ``(fx, fy)`` of the photo."""
+    mh, mw = inst.mask_size
+    row, col = min(mh - 1, int(fy * mh)), min(mw - 1, int(fx * mw))
+    return float(inst.mask[row, col]) > 0.5
