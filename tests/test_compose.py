@@ -1,0 +1,79 @@
+"""tst_core.compose: the result at the photo's own size, window by window."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tst_blend.feather import FeatherCompositor, FeatherOptions
+from tst_blend.hard import HardCompositor
+
+from tests.synthetic import disc, make_targets
+from tst_core.compose import Plan, compose, window_targets
+from tst_core.native import at_scale
+from tst_core.photo import Photo
+
+H, W = 120, 160
+
+
+def photo16() -> Photo:
+    rng = np.random.default_rng(0)
+    return Photo(rng.integers(0, 65536, (H, W, 3), dtype=np.uint16), bits=16)
+
+
+def working_targets():
+    """Two discs at the working size 60 × 80 (scale 0.5), far apart."""
+    return make_targets(disc(60, 80, 15, 15, 8), disc(60, 80, 45, 65, 6))
+
+
+def test_only_what_the_compositor_changes_is_written_the_rest_is_the_photo_bit_for_bit():
+    photo = photo16()
+    targets = working_targets()
+    layers = torch.stack([torch.full((3, 60, 80), 0.25), torch.full((3, 60, 80), 0.75)])
+    compositor = FeatherCompositor(at_scale(FeatherOptions(radius=2.0), 2.0))
+    plan = Plan(targets, 0.5, compositor, reach=6.0, layers=layers, upsample="bicubic")
+    done = compose(photo, plan)
+    assert done.pixels.dtype == np.uint16 and done.pixels.shape == (H, W, 3)
+    assert len(done.windows) == 2  # the two far-apart discs are worked separately
+    touched = np.zeros((H, W), bool)
+    for fact in done.windows:
+        x0, y0, x1, y1 = fact["box"]
+        touched[y0:y1, x0:x1] = True
+    assert np.array_equal(done.pixels[~touched], photo.pixels[~touched])
+    changed = (done.pixels != photo.pixels).any(-1)
+    # (a blended value may round back to the photo's own level)
+    assert 0 < changed.sum() <= sum(f["changed_pixels"] for f in done.windows)
+    assert (done.pixels[30, 30] == round(0.25 * 65535)).all()  # inside the first disc
+    assert (done.pixels[90, 130] == round(0.75 * 65535)).all()  # inside the second
+
+
+def test_an_engine_with_stylize_native_gets_the_native_window_and_refined_masks():
+    seen = []
+
+    class Native:
+        def stylize_native(self, photo, targets, progress=None, *, scale, budget):
+            from tst_core.types import StylizeResult
+
+            seen.append((tuple(photo.shape), targets.size, scale, budget))
+            return StylizeResult(torch.zeros(len(targets), *photo.shape))
+
+    photo = photo16()
+    plan = Plan(
+        working_targets(), 0.5, HardCompositor(), reach=0.0, engine=Native(), budget=1 << 30
+    )
+    done = compose(photo, plan)
+    assert [s[2:] for s in seen] == [(0.5, 1 << 30)] * 2
+    assert all(s[0][1:] == s[1] for s in seen)  # masks at the window's native size
+    assert [w["layers"] for w in done.windows] == ["native", "native"]
+    assert (done.pixels[30, 30] == 0).all() and np.array_equal(
+        done.pixels[0, 0], photo.pixels[0, 0]
+    )
+
+
+def test_window_masks_follow_the_photo_and_sum_to_at_most_one():
+    photo = photo16().tensor()
+    targets = make_targets(disc(60, 80, 30, 30, 10), disc(60, 80, 30, 45, 10))
+    from tst_core.boxes import Box
+
+    native = window_targets(targets, (H, W), Box(20, 20, 120, 100), photo[:, 20:100, 20:120], 0.5)
+    assert native.size == (80, 100)
+    assert float(native.masks().sum(0).max()) <= 1.0 + 1e-6
