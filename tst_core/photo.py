@@ -19,7 +19,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,15 @@ class Photo:
                 out[None], size=new, mode="bilinear", align_corners=False, antialias=True
             )[0].clamp_(0.0, 1.0)
         return out
+
+    def resized(self, long_side: int) -> Photo:
+        """The photo with its long side at most ``long_side`` (antialiased, never enlarged),
+        at its own bit depth, with its metadata: the "native" photo of an ``--output-size``."""
+        if max(self.size) <= long_side:
+            return self
+        small = self.tensor(size=long_side)
+        pixels = to_pixels(small if self.channels == 3 else small[:1], self.bits)
+        return replace(self, pixels=pixels)
 
     def output_pixels(self) -> np.ndarray:
         """A writable copy of the pixels as RGB ``(H, W, 3)`` (grey repeated), which an output
