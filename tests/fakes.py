@@ -87,9 +87,9 @@ class FillEngine:
         if self.options.die_if is not None and _claim(self.options.die_if):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.options.stall_save is not None:
-            from tst_core import api
+            from tst_core import results
 
-            api.image_writer = _stalled_writer(self.options.stall_save)  # this process only
+            results.image_writer = _stalled_writer(self.options.stall_save)  # this process only
         time.sleep(self.options.seconds)
         layers = []
         for t in targets:

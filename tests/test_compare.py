@@ -88,12 +88,14 @@ def test_stylises_once_per_engine_and_blends_with_each(chost, files):
 
 
 def test_resolves_the_configuration_once_and_builds_each_plugin_once(chost, files, monkeypatch):
-    import tst_core.api
+    import tst_core.sessions
     from tst_core.registry import Entry
 
     loads, builds = [], []
-    load_config, build = tst_core.api.load_config, Entry.build
-    monkeypatch.setattr(tst_core.api, "load_config", lambda *a: loads.append(1) or load_config(*a))
+    load_config, build = tst_core.sessions.load_config, Entry.build
+    monkeypatch.setattr(
+        tst_core.sessions, "load_config", lambda *a: loads.append(1) or load_config(*a)
+    )
     monkeypatch.setattr(
         Entry, "build", lambda e, *a: builds.append((e.kind, e.name)) or build(e, *a)
     )

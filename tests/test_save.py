@@ -217,6 +217,7 @@ import os, signal, sys
 from pathlib import Path
 import torch
 from tst_core import cli, files
+from tst_core.cli import config
 
 def slow_writer(image, fmt):
     def write(tmp):
@@ -229,7 +230,7 @@ def command(args):
     files.write_image(Path(sys.argv[1]) / "out.png", torch.rand(3, 8, 8))
 
 files.image_writer = slow_writer
-cli.cmd_config_presets = command
+config.presets = command
 sys.exit(cli.main(["config", "presets"]))
 """
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import validate
 from .errors import InputError
 from .types import Tensor
 
@@ -145,6 +146,23 @@ def read_image(path: str | os.PathLike[str], what: str = "image") -> Tensor:
     """
     with _open(path, what) as img:
         return pil_to_tensor(ImageOps.exif_transpose(img) or img)
+
+
+#: what the API takes as a photo (or a style image)
+PhotoLike = str | Path | Image.Image | Tensor
+
+
+def load_photo(photo: PhotoLike, what: str = "photo") -> Tensor:
+    """A path, PIL image or ``(3, H, W)`` tensor in [0, 1] → float32 ``(3, H, W)`` tensor."""
+    if isinstance(photo, (str, Path)):
+        return read_image(photo, what)
+    if isinstance(photo, Image.Image):
+        return pil_to_tensor(photo)
+    if isinstance(photo, torch.Tensor):
+        return validate.image_tensor(photo, what)
+    raise InputError(
+        f"{what} must be a path, a PIL image or a (3, H, W) tensor, not {type(photo).__name__}"
+    )
 
 
 def read_mask(path: str | os.PathLike[str], what: str = "mask") -> Tensor:

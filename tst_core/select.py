@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,56 @@ def parse_style_arg(text: str) -> StyleRequest:
     for part in selector.split(","):
         parse_selector(part)  # fail early on malformed selectors
     return StyleRequest(selector.strip(), parse_style(style), strength or 1.0, options)
+
+
+#: what the API takes as styles: ``--style`` texts or requests, or ``{selector: style}``
+StylesLike = Sequence[str | StyleRequest] | Mapping[str, Any]
+
+
+def style_requests(styles: StylesLike) -> list[StyleRequest]:
+    """Normalise and check styles: ``["person=a.jpg:2", ...]`` or
+    ``{"person": "a.jpg" | (img, 2.0)}``; a bad selector or strength is a :class:`SelectionError`."""
+    if isinstance(styles, Mapping):
+        return [_request(selector, value) for selector, value in styles.items()]
+    if isinstance(styles, (str, StyleRequest)):
+        styles = [styles]
+    out = []
+    for s in styles:
+        if isinstance(s, str):
+            out.append(parse_style_arg(s))
+        elif isinstance(s, StyleRequest):
+            out.append(_request(s.selector, (s.style, s.strength), s.options))
+        else:
+            raise SelectionError(
+                f"a style must be 'SELECTOR=STYLE' or a StyleRequest, not {type(s).__name__}"
+            )
+    return out
+
+
+def _request(selector: object, value: Any, options: TargetOptions | None = None) -> StyleRequest:
+    if not isinstance(selector, str):
+        raise SelectionError(f"a selector must be a string, not {type(selector).__name__}")
+    for part in selector.split(","):
+        parse_selector(part)
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise SelectionError(
+                f"the style of '{selector}' must be STYLE or (STYLE, STRENGTH), got {len(value)} items"
+            )
+        style, strength = value
+    else:
+        style, strength = value, None
+    if isinstance(style, str):  # "starry.jpg@scale=1.5:2" as on the command line
+        style, suffix_strength, suffix_options = split_style_suffixes(style)
+        if strength is not None and suffix_strength is not None:
+            raise SelectionError(f"the strength of '{selector}' is given twice")
+        strength = suffix_strength if strength is None else strength
+        options = options or suffix_options
+        style = parse_style(style)
+    elif isinstance(style, torch.Tensor):
+        style = validate.image_tensor(style, "style image")
+    strength = validate.strength(1.0 if strength is None else strength, f"of '{selector}'")
+    return StyleRequest(selector.strip(), style, strength, options or TargetOptions())
 
 
 @dataclass(frozen=True)

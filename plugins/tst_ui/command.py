@@ -1,7 +1,7 @@
 """``tst ui``: its arguments, the checks before anything listens, and the server's life.
 
-Only the standard library is imported here (``tst --help`` loads this module); the web packages
-and torch load in :func:`run`.
+Only the standard library and the command line's own helpers are imported here (``tst --help``
+loads this module); the web packages and torch load in :func:`run`.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import shutil
-import signal
 import socket
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from tst_core.cli.args import add_config_args, segmenter_options
+from tst_core.cli.signals import Terminated, sigterm_raises
 from tst_core.errors import InputError, missing_dependency
 
 EXAMPLES = """examples:
@@ -26,6 +27,9 @@ EXAMPLES = """examples:
 It listens on 127.0.0.1 only. To let other machines in, pass --host 0.0.0.0 --allow-remote:
 anyone who reaches the port can then run jobs and read what the server shows.
 """
+
+#: the segmenter flags the page passes to its default segmenter (prompts are clicked instead)
+UI_SEGMENTER_FLAGS = ("masks", "weights")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -38,22 +42,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a --host that is not loopback (anyone who reaches it can run jobs)",
     )
-    g = p.add_argument_group("configuration (as for tst run)")
-    g.add_argument(
-        "--config", metavar="FILE", help="TOML config file or preset: the page's default"
+    add_config_args(
+        p,
+        title="configuration (as for tst run; the page's defaults)",
+        segmenter_flags=UI_SEGMENTER_FLAGS,
+        offline=False,
     )
-    g.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value for every job (repeatable)",
-    )
-    g.add_argument("--segmenter", help="the page's default segmenter (see `tst plugins`)")
-    g.add_argument("--weights", metavar="FILE", help="checkpoint or model file for --segmenter")
-    g.add_argument("--masks", metavar="PATH", help="maskfile: a folder of PNG masks or a label PNG")
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     s = p.add_argument_group("server")
     s.add_argument(
         "--max-upload-mb",
@@ -130,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from .service import UiService
     from .spec import Settings
 
-    flags = {k: _absolute(getattr(args, k)) for k in ("masks", "weights") if getattr(args, k)}
+    flags = {k: _absolute(v) for k, v in segmenter_options(args).items() if v}
     settings = Settings(args.config, tuple(args.sets), args.segmenter, flags, args.device)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tst-ui-"))
     try:
@@ -165,23 +159,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Stop(Exception):
-    """SIGTERM, raised where uvicorn hands the signal back after its graceful shutdown."""
-
-
 def serve(server: Any, sock: socket.socket) -> None:
-    """Run the uvicorn ``server`` until Ctrl-C or SIGTERM; both stop it cleanly (exit 0)."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise _Stop
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    """Run the uvicorn ``server`` until Ctrl-C or SIGTERM: for a server either is its normal
+    stop, so both end it cleanly (exit 0) where other commands exit 130 or 143 (see
+    :mod:`tst_core.cli.signals`); uvicorn shuts down gracefully, then hands the signal back."""
     try:
-        server.run(sockets=[sock])
-    except (KeyboardInterrupt, _Stop):
+        with sigterm_raises():
+            server.run(sockets=[sock])
+    except (KeyboardInterrupt, Terminated):
         pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print("tst ui: stopped", file=sys.stderr)
 
 

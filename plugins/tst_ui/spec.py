@@ -21,6 +21,7 @@ from typing import Any
 from tst_core.api import session
 from tst_core.errors import InputError
 from tst_core.plugins import Host
+from tst_core.segmenter_flags import SEGMENTER_FLAGS
 from tst_core.types import Segmentation
 
 #: the selectors a target may use besides ``id:N``
@@ -164,14 +165,11 @@ def segmenter_flags(name: str, options: Mapping[str, Any]) -> list[str]:
     """``--masks``/``--weights``/``--box``/``--point`` for those options, ``--set`` for others."""
     words: list[str] = []
     for key, value in options.items():
-        if key in ("masks", "weights") and value is not None:
-            words += [f"--{key}", str(value)]
-        elif key in ("boxes", "points") and value:
-            flag = "--box" if key == "boxes" else "--point"
-            for item in value:
-                words += [flag, ",".join(f"{v:g}" for v in item)]
-        else:
-            words += ["--set", f"segmenter.{name}.{key}={toml_value(value)}"]
+        flag = SEGMENTER_FLAGS.get(key)
+        said = flag.words(value) if flag is not None else None
+        words += (
+            said if said is not None else ["--set", f"segmenter.{name}.{key}={toml_value(value)}"]
+        )
     return words
 
 

@@ -82,6 +82,10 @@ def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, cap
     check_same_pictures(tmp_path, style, capsys, "--jobs", "2")
 
 
+#: how ``tst`` ends on each signal, as every command does (tst_core/cli/signals.py)
+STOPPED = {signal.SIGINT: (130, "tst: interrupted"), signal.SIGTERM: (143, "tst: terminated")}
+
+
 @pytest.mark.parametrize(
     ("sig", "to_group", "when"),
     [
@@ -93,7 +97,7 @@ def test_jobs_2_gives_the_pictures_of_jobs_1(tmp_path, shared, plugins_dist, cap
 )
 def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig, to_group, when):
     """Ctrl-C (or SIGTERM), to the batch or to its whole process group, while its workers
-    start or while they run photos: it stops its workers, exits 130 and prints one line."""
+    start or while they run photos: it stops its workers, exits 130 (143) and prints one line."""
     (shoot["photos"] / "broken.jpg").unlink()
     out = shoot["root"] / "out"
     args = [shoot["photos"], "-o", out, *fill_args(shoot, "--set", "engine.fake-fill.seconds=3")]
@@ -116,8 +120,8 @@ def test_interrupting_the_batch_stops_its_workers(shoot, plugins_dist, sig, to_g
         time.sleep(0.02)
     os.killpg(child.pid, sig) if to_group else child.send_signal(sig)
     _, err = child.communicate(timeout=60)
-    assert child.returncode == 130, err
-    assert err.splitlines()[-1] == "tst: interrupted" and "Traceback" not in err, err
+    assert child.returncode == STOPPED[sig][0], err
+    assert err.splitlines()[-1] == STOPPED[sig][1] and "Traceback" not in err, err
     # no worker is left behind: the batch joined every worker it started before it exited
     assert [args for args in _group(child.pid) if "spawn_main" in args] == []
     deadline = time.monotonic() + 30  # multiprocessing's resource tracker exits on its own
@@ -154,7 +158,7 @@ def test_a_worker_stopped_while_it_writes_leaves_no_temporary(shoot, plugins_dis
     assert [p.name for p in out.rglob("*.part")], "the worker is writing its temporary"
     child.send_signal(sig)
     _, err = child.communicate(timeout=60)
-    assert child.returncode == 130 and err.splitlines()[-1] == "tst: interrupted", err
+    assert (child.returncode, err.splitlines()[-1]) == STOPPED[sig], err
     assert [p.name for p in out.rglob("*.part")] == []
     assert sorted(p.name for p in out.rglob("*.png")) == []  # no image, so no half pair
 

@@ -10,6 +10,7 @@ import pytest
 from tst_core.batching.dispatch import Dispatcher
 from tst_core.batching.jobs import (
     Job,
+    absolute_style,
     check_jobs,
     fill_placeholders,
     find_photos,
@@ -85,6 +86,15 @@ def test_outputs_placeholders_and_clashes(tree, monkeypatch):
         check_jobs([*jobs, onto_input])
     with pytest.raises(InputError, match="unknown image type '.bmpx'"):
         check_jobs([Job(0, tree / "a.jpg", tree / "a.bmpx", ())])
+
+
+def test_a_manifest_style_made_absolute_keeps_its_target_options(tmp_path):
+    """A relative style path is made absolute with its ``@KEY=VALUE`` options and strength
+    kept (they were dropped), and a mix is left as written."""
+    (tmp_path / "starry.jpg").write_bytes(b"x")
+    text = absolute_style("person=starry.jpg@scale=1.5:2", tmp_path)
+    assert text == f"person={tmp_path / 'starry.jpg'}@scale=1.5:2.0"
+    assert absolute_style("all=starry.jpg*0.5+wave.jpg*0.5", tmp_path).startswith("all=starry")
 
 
 def test_manifest_lines(tmp_path):

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, SelectionError, TstError
 from ..plugins import Host
-from ..select import StyleRequest, parse_style_arg
+from ..segmenter_flags import PATH_KEYS
+from ..select import StylesLike, parse_style_arg, style_requests
 from .jobs import (
     PHOTO_SUFFIXES,
     Job,
@@ -152,7 +153,7 @@ class BatchRun:
 
 def batch(
     inputs: Sequence[str | Path] = (),
-    styles: Sequence[str | StyleRequest] | Mapping[str, Any] = (),
+    styles: StylesLike = (),
     *,
     output: str | Path,
     manifest: str | Path | None = None,
@@ -234,14 +235,10 @@ def batch(
     )
 
 
-def _style_texts(styles: Sequence[str | StyleRequest] | Mapping[str, Any]) -> list[str]:
+def _style_texts(styles: StylesLike) -> list[str]:
     """``--style`` texts (they travel to worker processes) from any form ``run`` takes."""
-    if isinstance(styles, Mapping):
-        pairs = [(k, v if isinstance(v, tuple) else (v, 1.0)) for k, v in styles.items()]
-        styles = [StyleRequest(k, s, float(strength)) for k, (s, strength) in pairs]
     out = []
-    for s in [styles] if isinstance(styles, str) else styles:
-        req = s if isinstance(s, StyleRequest) else parse_style_arg(str(s))
+    for req in style_requests(styles):
         if not isinstance(req.style, (str, Path)):
             raise InputError("a batch takes styles as paths (they travel to worker processes)")
         out.append(req.text())
@@ -255,7 +252,7 @@ def _absolute_paths(kwargs: dict[str, Any]) -> dict[str, Any]:
     if isinstance(config, (str, Path)) and Path(config).is_file():
         out["config"] = str(absolute(config))
     seg = dict(out.get("segmenter_options") or {})
-    for key in ("masks", "weights"):
+    for key in PATH_KEYS:
         if isinstance(seg.get(key), (str, Path)) and not has_placeholders(str(seg[key])):
             seg[key] = str(absolute(seg[key]))
     if seg:

@@ -8,6 +8,7 @@ its first wildcard.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..errors import InputError, SelectionError
 from ..files import image_format
+from ..segmenter_flags import PATH_KEYS, SEGMENTER_FLAGS
 from ..select import parse_style_arg
 
 #: Suffixes a folder or a glob contributes (other files there are not photos).
@@ -31,7 +33,7 @@ MANIFEST_OVERRIDES = frozenset(
     {"config", "sets", "segmenter", "engine", "blend", "size", "style_size", "seed", "device"}
 )
 #: Manifest keys that go to the segmenter's options (as ``--masks`` ... do).
-MANIFEST_SEGMENTER_KEYS = frozenset({"masks", "weights", "boxes", "points"})
+MANIFEST_SEGMENTER_KEYS = frozenset(SEGMENTER_FLAGS)
 
 _PLACEHOLDER = re.compile(r"\{(stem|name|rel|parent)\}")
 
@@ -155,11 +157,12 @@ def absolute_style(text: str, base: Path) -> str:
     """A ``--style`` text whose style image, if it is a relative path to an existing file or
     folder under ``base``, is made absolute (Ray workers do not share the driver's folder)."""
     req = parse_style_arg(text)
+    if not isinstance(req.style, (str, Path)):
+        return text
     style = Path(req.style)
     if style.is_absolute() or not (base / style).exists():
         return text
-    strength = "" if req.strength == 1.0 else f":{req.strength!r}"
-    return f"{req.selector}={absolute(base / style)}{strength}"
+    return dataclasses.replace(req, style=absolute(base / style)).text()
 
 
 def make_jobs(
@@ -258,7 +261,7 @@ def _manifest_job(
     if "config" in overrides and (base / str(overrides["config"])).is_file():
         overrides["config"] = str(absolute(base / str(overrides["config"])))
     seg = {k: entry[k] for k in MANIFEST_SEGMENTER_KEYS if k in entry}
-    for k in ("masks", "weights"):
+    for k in PATH_KEYS:
         if isinstance(seg.get(k), str):
             seg[k] = str(absolute(base / seg[k]))
     if seg:

@@ -25,7 +25,7 @@ from .record import PhotoResult
 from .worker import Worker, WorkerSpec, _one_line
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-#: the signals that stop a batch (the command line turns SIGTERM into KeyboardInterrupt too)
+#: the signals that stop a batch (the command line raises Terminated on SIGTERM, see cli.signals)
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -268,7 +268,7 @@ def _signals_held() -> Iterator[None]:
         for s, handler in handlers.items():
             signal.signal(s, handler)
         for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)  # to the restored handler: KeyboardInterrupt, say
+            signal.raise_signal(signum)  # to the restored handler: KeyboardInterrupt or Terminated
 
 
 @contextlib.contextmanager

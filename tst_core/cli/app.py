@@ -1,0 +1,124 @@
+"""The ``tst`` parser and :func:`main`: the built-in commands (one module each), the commands
+plugins register, and how an error or a signal ends a command."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import PluginError, TstError
+from . import batch, compare, config, plugins, run, segment, weights
+from .args import Parser
+from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
+from .text import error_line, printable
+
+if TYPE_CHECKING:
+    from ..registry import CommandEntry
+
+#: the built-in commands, in the order ``tst --help`` lists them
+COMMANDS = (segment, run, compare, batch, plugins, config, weights)
+BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config", "weights"})
+
+
+def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse.ArgumentParser:
+    """The ``tst`` parser: the built-in commands, then ``commands`` that plugins registered."""
+    parser = Parser(
+        prog="tst", description="Targeted style transfer: a different style for each object."
+    )
+    parser.add_argument("--version", action="version", version=f"tst {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMANDS:
+        module.register(sub)
+    _add_plugin_commands(sub, commands or {})
+    return parser
+
+
+def _add_plugin_commands(sub: Any, commands: Mapping[str, CommandEntry]) -> None:
+    for entry in commands.values():
+        if entry.name in sub.choices:
+            raise PluginError(
+                f"plugin '{entry.plugin}' registers the command '{entry.name}', which is built "
+                f"in; block the plugin with TST_BLOCK_PLUGINS={entry.plugin}"
+            )
+        p = sub.add_parser(
+            entry.name,
+            help=entry.help,
+            description=entry.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        entry.configure(p)
+        p.set_defaults(func=entry.run)
+
+
+def _needs_plugin_commands(argv: Sequence[str]) -> bool:
+    """Whether parsing ``argv`` needs the plugins' commands (loading plugins imports torch, so
+    ``tst --version`` and the built-in commands do not pay for it)."""
+    if "--version" in argv:
+        return False
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first not in BUILTIN_COMMANDS
+
+
+def _plugin_commands(argv: Sequence[str]) -> Mapping[str, CommandEntry]:
+    if not _needs_plugin_commands(argv):
+        return {}
+    from ..plugins import default_host
+
+    return default_host().commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(_plugin_commands(argv))
+    except TstError as exc:  # two plugins with one command name, or a built-in name
+        print(error_line(str(exc)), file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, see Parser.error), --help, --version
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "offline", False):
+        from ..hub import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"  # for this process and any it starts
+    try:
+        with sigterm_raises():
+            code = args.func(args)
+    except TstError as exc:
+        if args.debug:
+            raise
+        print(error_line(str(exc)), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tst: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("tst: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # a path given to tst (outputs' names are checked before the work, with their
+            # temporaries'): the first stat() of it says so
+            print(error_line(f"file name too long: '{exc.filename}'"), file=sys.stderr)
+            return 2
+        print(
+            printable(
+                f"tst: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                "(rerun with --debug and report it)"
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    return int(code or 0)

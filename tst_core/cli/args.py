@@ -1,0 +1,141 @@
+"""The flags that more than one command takes, each defined once.
+
+``tst run``, ``segment``, ``compare``, ``batch``, ``config show`` and the ``tst ui`` plugin
+command all take the configuration block (``--config``/``--set``, ``--segmenter``,
+``--device``) and the segmenter flags (:data:`~tst_core.segmenter_flags.SEGMENTER_FLAGS`,
+which batch manifests and the UI's command lines use too). Only the standard library is
+imported here: ``tst --help`` loads this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from ..segmenter_flags import SEGMENTER_FLAGS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1 (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return value
+
+
+def names(text: str) -> list[str]:
+    """``"hard, feather"`` → ``["hard", "feather"]`` (an argparse ``type``)."""
+    found = [n.strip() for n in text.split(",") if n.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got '{text}'")
+    return found
+
+
+def add_config_args(
+    p: argparse.ArgumentParser,
+    *,
+    title: str = "configuration",
+    segmenter_flags: Sequence[str] = tuple(SEGMENTER_FLAGS),
+    offline: bool = True,
+) -> None:
+    """The configuration block: ``--config``, ``--set``, ``--segmenter``, ``--offline``,
+    ``--device`` and the segmenter flags named in ``segmenter_flags``
+    (:func:`session_kwargs` reads them back)."""
+    g = p.add_argument_group(title)
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file or preset name (paper, preview, wells, ...)",
+    )
+    g.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
+    )
+    g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    if offline:
+        add_offline_arg(g)
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    s = p.add_argument_group("segmenter inputs (passed to the chosen segmenter's options)")
+    for key in segmenter_flags:
+        SEGMENTER_FLAGS[key].add_to(s)
+
+
+def add_offline_arg(p: Any) -> None:
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch weights (as TST_OFFLINE=1): a missing checkpoint is an error",
+    )
+
+
+def add_style_arg(
+    p: argparse.ArgumentParser,
+    required: bool = True,
+    what: str = "which instances get which style image",
+) -> None:
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        required=required,
+        default=None if required else [],
+        metavar="[SELECTOR=]STYLE[:STRENGTH]",
+        help=f"{what} (repeatable; later wins on overlaps); a bare STYLE (or all=STYLE) is the "
+        "whole frame and needs no segmenter",
+    )
+
+
+def add_plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", help="style engine plugin (default from the config: gatys)")
+    p.add_argument("--blend", help="compositor plugin: hard, feather, mrf, poisson, ...")
+
+
+def add_working_args(
+    p: argparse.ArgumentParser, progress: str = "auto: a bar on a terminal, else nothing"
+) -> None:
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the working image in pixels"
+    )
+    p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "off"],
+        default="auto",
+        help=f"progress display on stderr ({progress})",
+    )
+
+
+def segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The segmenter options the segmenter flags in ``args`` give."""
+    return {k: getattr(args, k) for k in SEGMENTER_FLAGS if getattr(args, k, None) is not None}
+
+
+def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`tst_core.api.session` arguments of a command's parsed ``args``."""
+    kw = {
+        "config": args.config,
+        "sets": args.sets,
+        "segmenter": args.segmenter,
+        "device": args.device,
+        "segmenter_options": segmenter_options(args),
+    }
+    for name in ("engine", "blend", "size", "style_size", "seed"):
+        if hasattr(args, name):
+            kw[name] = getattr(args, name)
+    return kw

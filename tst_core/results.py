@@ -1,0 +1,161 @@
+"""What the API returns, and how it is saved: :class:`SegmentResult` and :class:`RunResult`.
+
+Saving goes through :mod:`tst_core.outputs`: everything a result writes appears together or
+not at all, and never over a file the run read. ``*_outputs`` name the destinations a save
+will write, so they can be checked before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .config import Config
+from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
+from .outputs import Input, Output, write_outputs
+from .types import Segmentation, StylizeResult, Targets, Tensor
+
+
+def instance_rows(segmentation: Segmentation) -> list[dict[str, Any]]:
+    """One dict per instance: id (its rank by score), label, score, area (fraction), box."""
+    return [
+        {
+            "id": i,
+            "label": inst.label,
+            "score": round(inst.score, 4),
+            "area": round(inst.area, 5),
+            "box": [round(v, 1) for v in inst.box],
+        }
+        for i, inst in enumerate(segmentation.instances)
+    ]
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`segment` returns: the photo ``(3, H, W)`` and its segmentation."""
+
+    photo: Tensor
+    segmentation: Segmentation
+    segmenter: str
+    seconds: float
+    inputs: tuple[Input, ...] = ()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per instance: id, label, score, area (fraction), box."""
+        return instance_rows(self.segmentation)
+
+    def export_masks(self, folder: str | Path) -> Path:
+        """Write one PNG per instance (``NNN_label.png``) and ``instances.json`` into a new folder.
+
+        The ``maskfile`` segmenter reads the folder back unchanged. The folder must not exist or
+        be empty (missing parents are created); it appears whole or not at all.
+        """
+        self.save(masks=folder)
+        return Path(folder)
+
+    def save(
+        self, *, overlay: str | Path | None = None, masks: str | Path | None = None
+    ) -> tuple[Path, ...]:
+        """Write the overlay picture and/or the mask folder, all or none; never over an input.
+
+        :param overlay: the photo with every instance's mask and id drawn on it.
+        :param masks: a new folder as :meth:`export_masks` writes it; an ``overlay`` inside it
+            is written with the masks (``maskfile`` reads only the files ``instances.json`` lists).
+        """
+        contents: dict[Output, Any] = {}
+        if masks is not None:
+            contents[Output(Path(masks), "--export-masks", folder=True)] = self._mask_writers()
+        if overlay is not None:
+            from .overlay import overlay as draw
+
+            fmt = image_format(overlay)
+            contents[Output(Path(overlay), "--overlay")] = image_writer(
+                draw(self.photo, self.segmentation), fmt
+            )
+        return write_outputs(contents, self.inputs)
+
+    def _mask_writers(self) -> dict[str, Any]:
+        writers = {}
+        index = []
+        for row, inst in zip(self.rows(), self.segmentation.instances, strict=True):
+            name = mask_file_name(row["id"], inst.label)
+            writers[name] = image_writer(mask_to_pil(inst.mask), "PNG")
+            index.append({"file": name, **row})
+        writers[MASK_INDEX_FILE] = json_writer({"instances": index})
+        return writers
+
+
+def mask_file_name(instance_id: int, label: str) -> str:
+    """``NNN_label.png`` for an exported mask, safe as a file name on every system: anything
+    but letters, digits, spaces, ``-`` and ``.`` becomes ``-`` (no ``/``, no control
+    characters), and the label part is cut to 48 characters (the label itself is kept in
+    ``instances.json``)."""
+    safe = "".join(c if c.isalnum() or c in " -." else "-" for c in label)[:48].strip(" .")
+    return f"{instance_id:03d}_{safe or 'region'}.png"
+
+
+def segment_outputs(
+    *, overlay: str | Path | None = None, masks: str | Path | None = None
+) -> tuple[Output, ...]:
+    """The destinations :meth:`SegmentResult.save` writes, for :func:`check_outputs`."""
+    out = []
+    if masks is not None:
+        out.append(Output(Path(masks), "--export-masks", folder=True))
+    if overlay is not None:
+        image_format(overlay)
+        out.append(Output(Path(overlay), "--overlay"))
+    return tuple(out)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns.
+
+    :param image: the final picture, float32 ``(3, H, W)`` in [0, 1] at the working size.
+    :param photo: the photo at the working size.
+    :param stylized: the engine's result (layers ``(K, 3, H, W)`` and losses).
+    :param segmentation: instances at the photo's full resolution.
+    :param targets: the targets at the working size.
+    :param report: everything needed to understand or repeat the run (JSON-ready).
+    """
+
+    image: Tensor
+    photo: Tensor
+    stylized: StylizeResult
+    segmentation: Segmentation
+    targets: Targets
+    config: Config
+    report: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[Input, ...] = ()
+
+    def to_pil(self) -> Image.Image:
+        from .files import tensor_to_pil
+
+        return tensor_to_pil(self.image)
+
+    def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
+        """Write the image and (``report=True``) ``<stem>.json`` beside it: both or neither.
+
+        Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
+        """
+        image, *rest = run_outputs(path, report=report)
+        contents: dict[Output, Any] = {image: image_writer(self.image, image_format(path))}
+        if rest:
+            contents[rest[0]] = json_writer(self.report)
+        return write_outputs(contents, self.inputs)
+
+
+def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:
+    """The destinations :meth:`RunResult.save` writes: the image, and its report beside it."""
+    path = Path(path)
+    image_format(path)
+    image = Output(path, "-o")
+    return (image, Output(path.with_suffix(".json"), "the report of -o")) if report else (image,)
+
+
+def estimated_bytes(size: int, images: int = 1) -> int:
+    """A generous size on disk of ``images`` RGB pictures of long side ``size`` plus a report."""
+    return images * 3 * size * size + (1 << 16)
