@@ -47,7 +47,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -239,11 +238,12 @@ def figures(
     photo: Path, result: Path, mask_folder: Path, mode: str, features: Any, painting: Any
 ) -> dict[str, float]:
     """Sharpness, style and structure at 100 %, each the mean over the crops."""
+    from tst_maskfile import MaskFileOptions, MaskFileSegmenter
+
     from tst_core import metrics
     from tst_core.boxes import Box
     from tst_core.photo import read_photo
     from tst_core.upsample import detail_energy
-    from tst_maskfile import MaskFileOptions, MaskFileSegmenter
 
     original = read_photo(photo)
     out = read_photo(result)
@@ -318,18 +318,20 @@ def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> P
     """The person's mask at 100 % on the hair and a shoulder: the photo, yolo's mask enlarged
     bilinearly, and refined by the guided filter (the photo dimmed outside each mask)."""
     from PIL import Image, ImageDraw
+    from tst_maskfile import MaskFileOptions, MaskFileSegmenter
 
     from tst_core.boxes import Box
     from tst_core.files import tensor_to_pil
     from tst_core.native import crop_resample, low_size
     from tst_core.photo import read_photo
     from tst_core.upsample import refine_masks, upsample_image
-    from tst_maskfile import MaskFileOptions, MaskFileSegmenter
 
     original = read_photo(photo)
-    person = MaskFileSegmenter(MaskFileOptions(masks=mask_folder)).segment(
-        torch.zeros(3, *original.size)
-    ).instances[0]
+    person = (
+        MaskFileSegmenter(MaskFileOptions(masks=mask_folder))
+        .segment(torch.zeros(3, *original.size))
+        .instances[0]
+    )
     spots = {"hair": (3400 - side // 2, 1250 - side // 2), "shoulder": (4470, 2050)}
     head = 22
     columns = ("photo", "bilinear (today)", "guided filter")
@@ -426,7 +428,7 @@ def measure(rows: list[dict[str, Any]], files: dict[int, Path], mask_folder: Pat
 
     try:
         features = metrics.vgg19_features()
-    except Exception as exc:  # noqa: BLE001 - the figures without the style distance
+    except Exception as exc:
         print(f"style distance n/a: {exc}", file=sys.stderr)
         features = None
     paintings: dict[str, Any] = {}

@@ -33,7 +33,7 @@ from .upsample import refine_masks, shrink, upsample_image
 
 #: context in working pixels that every window gets beyond the compositor's reach (the guided
 #: filter's windows, rounding between the grids)
-CONTEXT = 8
+CONTEXT = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,25 @@ def windows_of(photo_size: tuple[int, int], plan: Plan) -> list[Box]:
     return window_boxes(plan.targets.masks(), photo_size, margin)
 
 
+#: bytes a compositor may take per pixel of the window, and per pixel of its targets (the
+#: heaviest first-party one, poisson, solves over the targets: ~600 bytes a pixel, see tst_blend)
+COMPOSITOR_BYTES = (32, 640)
+
+
+def window_bytes(box: Box, targets: int, target_pixels: float, native_engine: bool) -> int:
+    """An estimate of the memory :func:`compose` holds for one window beyond the photo: the
+    window's pixels, its refined masks, the layers, the composite, what the compositor works
+    with (:data:`COMPOSITOR_BYTES`), and for an engine that works at the working size one
+    upsampled layer being made (a native engine plans its own work within the budget).
+
+    :param target_pixels: how many native pixels of the window its targets cover.
+    """
+    pixels = int(box.width) * int(box.height)
+    floats = 3 + targets + 3 * targets + 3 + (0 if native_engine else 3)
+    per_pixel, per_target_pixel = COMPOSITOR_BYTES
+    return int(pixels * (4 * floats + per_pixel) + target_pixels * per_target_pixel)
+
+
 def compose(photo: Photo, plan: Plan) -> Composed:
     """The photo with every window stylised and composited at its own size."""
     out = photo.output_pixels()
@@ -85,7 +104,9 @@ def compose(photo: Photo, plan: Plan) -> Composed:
         t0 = time.perf_counter()
         guide = photo.tensor(box)
         targets = window_targets(plan.targets, photo.size, box, guide, plan.scale)
+        t1 = time.perf_counter()
         layers, result, how = _layers(plan, photo.size, box, guide, targets)
+        t2 = time.perf_counter()
         image = plan.compositor.composite(guide, layers, targets).clamp_(0.0, 1.0)
         del layers
         changed = (image != guide).any(0).numpy()
@@ -98,6 +119,7 @@ def compose(photo: Photo, plan: Plan) -> Composed:
                 "size": [int(guide.shape[-2]), int(guide.shape[-1])],
                 "layers": how,
                 "changed_pixels": int(changed.sum()),
+                "layers_seconds": round(t2 - t1, 3),
                 "seconds": round(time.perf_counter() - t0, 3),
             }
         )

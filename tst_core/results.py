@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
+from .photo import Photo, photo_writer
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -114,35 +116,60 @@ def segment_outputs(
 class RunResult:
     """What :func:`run` returns.
 
-    :param image: the final picture, float32 ``(3, H, W)`` in [0, 1] at the working size.
-    :param photo: the photo at the working size.
-    :param stylized: the engine's result (layers ``(K, 3, H, W)`` and losses).
-    :param segmentation: instances at the photo's full resolution.
+    :param pixels: the picture written, ``(H, W, 3)`` uint8 or uint16 at the output size (the
+        photo's own, or ``run.output_size``): the photo's decoded values wherever the
+        compositor left the photo, bit for bit.
+    :param original: the photo at the output size, with its metadata (ICC profile, EXIF, bit
+        depth), which :meth:`save` carries into the file.
+    :param photo: the photo at the working size, ``(3, h, w)``.
+    :param stylized: the engine's result (layers ``(K, 3, h, w)`` at the working size and
+        losses; an engine that stylised each native window returns no layers here).
+    :param segmentation: the instances (boxes in the photo's pixels).
     :param targets: the targets at the working size.
     :param report: everything needed to understand or repeat the run (JSON-ready).
+    :param composite: the float picture when it was composited in one piece at the output
+        size (the working image was the photo); :attr:`image` reads :attr:`pixels` otherwise.
     """
 
-    image: Tensor
-    photo: Tensor
+    pixels: np.ndarray = field(repr=False)
+    original: Photo
+    photo: Tensor = field(repr=False)
     stylized: StylizeResult
     segmentation: Segmentation
     targets: Targets
     config: Config
     report: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
+    composite: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def image(self) -> Tensor:
+        """The final picture, float32 ``(3, H, W)`` in [0, 1] at the output size."""
+        if self.composite is not None:
+            return self.composite
+        return Photo(self.pixels, bits=self.original.bits).tensor()
 
     def to_pil(self) -> Image.Image:
+        """The picture as an 8-bit RGB PIL image."""
+        if self.pixels.dtype == np.uint8:
+            return Image.fromarray(self.pixels, "RGB")
         from .files import tensor_to_pil
 
         return tensor_to_pil(self.image)
 
-    def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
-        """Write the image and (``report=True``) ``<stem>.json`` beside it: both or neither.
+    def save(
+        self, path: str | Path, *, report: bool = True, quality: int | None = None
+    ) -> tuple[Path, ...]:
+        """Write the picture with the photo's ICC profile and EXIF (16 bits kept for PNG and
+        TIFF; JPEG and WebP at ``quality``, default ``run.jpeg_quality``) and
+        (``report=True``) ``<stem>.json`` beside it: both or neither.
 
         Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
         """
         image, *rest = run_outputs(path, report=report)
-        contents: dict[Output, Any] = {image: image_writer(self.image, image_format(path))}
+        quality = self.config.run.jpeg_quality if quality is None else quality
+        writer = photo_writer(self.pixels, self.original, image_format(path), quality=quality)
+        contents: dict[Output, Any] = {image: writer}
         if rest:
             contents[rest[0]] = json_writer(self.report)
         return write_outputs(contents, self.inputs)
@@ -156,6 +183,6 @@ def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:
     return (image, Output(path.with_suffix(".json"), "the report of -o")) if report else (image,)
 
 
-def estimated_bytes(size: int, images: int = 1) -> int:
+def estimated_bytes(size: int, images: int = 1, bits: int = 8) -> int:
     """A generous size on disk of ``images`` RGB pictures of long side ``size`` plus a report."""
-    return images * 3 * size * size + (1 << 16)
+    return images * 3 * (bits // 8) * size * size + (1 << 16)

@@ -193,6 +193,25 @@ class Segmentation:
             return self.size
         return max((inst.mask_size for inst in self.instances), key=lambda hw: hw[0] * hw[1])
 
+    def rescaled(self, size: tuple[int, int]) -> Segmentation:
+        """The same instances on the photo resized to ``size`` ``(H', W')`` (the same aspect):
+        boxes scaled, masks reduced where they would be larger than the new photo."""
+        size = (int(size[0]), int(size[1]))
+        if size == self.size:
+            return self
+        sy, sx = size[0] / self.size[0], size[1] / self.size[1]
+        instances = tuple(
+            replace(
+                inst,
+                box=inst.box.scaled(sx, sy),
+                mask=inst.mask_at(mask_grid(inst.mask_size, max(size)))
+                if max(inst.mask_size) > max(size)
+                else inst.mask,
+            )
+            for inst in self.instances
+        )
+        return Segmentation(instances, size)
+
     def covered(self, size: tuple[int, int] | None = None) -> Tensor:
         """Union of all instance masks at ``size`` (default: the photo's), float32 ``(h, w)``
         in [0, 1] (pixel-wise maximum)."""

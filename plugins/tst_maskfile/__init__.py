@@ -31,7 +31,7 @@ from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError
 from tst_core.files import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
 from tst_core.registry import Register
-from tst_core.types import Instance, Segmentation, Tensor, check_instance_mask
+from tst_core.types import Instance, Segmentation, Tensor, check_instance_mask, resize_mask
 
 _PREFIX = re.compile(r"^\d+_")
 _SUFFIX = re.compile(r"[_-]\d+$")
@@ -89,7 +89,7 @@ class MaskFileSegmenter:
             raise InputError(f"mask folder '{folder}' has no .png files (one mask per instance)")
         out = []
         for f in files:
-            mask = read_mask(f, "mask")
+            mask = _fitted(read_mask(f, "mask"), size)
             _check(mask, f.name, size)
             info = (meta or {}).get(f.name, {})
             label = str(info.get("label", label_from_name(f)))
@@ -193,6 +193,16 @@ def _recorded_box(recorded: object, mask: Tensor, size: tuple[int, int]) -> Box:
         tight.x0 >= x0 - gx and tight.y0 >= y0 - gy and tight.x1 <= x1 + gx and tight.y1 <= y1 + gy
     )
     return Box(x0, y0, x1, y1) if inside else tight
+
+
+def _fitted(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """A mask larger than the photo with its aspect (drawn for the full-size photo, used on
+    one reduced by ``--output-size`` or ``tst compare``) reduced to the photo's size."""
+    h, w = int(mask.shape[0]), int(mask.shape[1])
+    same_aspect = abs(h * size[1] - w * size[0]) <= max(h, w)
+    if (h > size[0] or w > size[1]) and same_aspect:
+        return resize_mask(mask, size)
+    return mask
 
 
 def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:

@@ -8,6 +8,8 @@ are mapped back to photo pixels by the page, and instances are hit-tested on the
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ from scipy import ndimage
 
 from tst_core.files import resize_long_side, tensor_to_pil
 from tst_core.overlay import instance_color, overlay
+from tst_core.photo import Photo
 from tst_core.types import Instance, Segmentation, Tensor, resize_mask
 
 #: long side in pixels of the pictures the page shows
@@ -73,6 +76,23 @@ def selection_layer(mask: Tensor, color: tuple[int, int, int]) -> Image.Image:
     rim = edge(mask, max(2, round(max(h, w) / 200)))
     rgba[rim] = (*color, 255)
     return Image.fromarray(rgba, "RGBA")
+
+
+def result_views(result: Any, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Two pictures of a run for the page, written into ``folder``: the result at display size
+    (``<stem>_view.jpg``, at most :data:`DISPLAY` px) for the fitted view, and the photo at
+    the result's full size, upright (``<stem>_before.jpg``), for the before/after at 1:1 (a
+    browser shows neither TIFF nor a file's EXIF orientation the same way everywhere)."""
+    original = result.original
+    view = folder / f"{stem}_view.jpg"
+    before = folder / f"{stem}_before.jpg"
+    small = Photo(result.pixels, bits=original.bits).tensor(size=min(DISPLAY, max(original.size)))
+    tensor_to_pil(small).save(view, quality=90)
+    pixels = original.output_pixels()
+    if pixels.dtype != np.uint8:
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    Image.fromarray(pixels, "RGB").save(before, quality=92)
+    return view, before
 
 
 def thumbnail(image: Tensor) -> Image.Image:

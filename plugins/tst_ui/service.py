@@ -38,6 +38,11 @@ from .workspace import Gallery, Photo, Recent, Segmented, checked_image, new_id
 KEEP = 8
 
 
+def _centre(box: list[int]) -> list[float]:
+    """``[x, y]``: the centre of a box ``x0, y0, x1, y1``."""
+    return [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+
+
 class UiService:
     """Everything ``tst ui`` serves, by id.
 
@@ -266,13 +271,21 @@ class UiService:
         result = pipe.run(
             spec.photo, spec.styles(), segmentation=spec.segmentation, progress=job.progress
         )
-        written = result.save(self._job_folder(job) / spec.output_name())
-        job.outputs = {p.name: p for p in written}
+        folder = self._job_folder(job)
+        written = result.save(folder / spec.output_name())
+        views = render.result_views(result, folder, written[0].stem)
+        job.outputs = {p.name: p for p in (*written, *views)}
         timings = result.report["timings"]
+        size = [int(v) for v in result.pixels.shape[:2]]
+        windows = result.report.get("windows") or []
+        focus = _centre(windows[0]["box"]) if windows else [size[1] / 2, size[0] / 2]
         return {
             "image": self.file_url(job, written[0]),
             "report": self.file_url(job, written[1]),
-            "size": list(result.image.shape[-2:]),
+            "display": self.file_url(job, views[0]),
+            "before": self.file_url(job, views[1]),
+            "size": size,
+            "focus": focus,
             "seconds": round(timings["total"], 1),
             "stylize": round(timings["stylize"], 1),
         }

@@ -11,6 +11,7 @@ const state = {
   mixing: -1,    // index of the target whose second (mixed-in) style a gallery click fills
   mixes: {},     // engine name -> whether it mixes styles (from /api/engines/NAME)
   job: null,     // last status of this page's job
+  result: null,  // the last run's result: image (full size), display, before, size, focus
   events: null,  // its EventSource
 };
 
@@ -447,7 +448,8 @@ function hidePreview() {
 function clearResult() {
   $("preview").hidden = true;
   $("result-after").hidden = true;
-  $("before-after-label").hidden = true;
+  $("result-tools").hidden = true;
+  setZoom(false);
   $("downloads").hidden = true;
   $("result-caption").textContent = "";
   if (!state.photo) $("result-stage").classList.add("empty");
@@ -455,14 +457,16 @@ function clearResult() {
 
 function showResult(job) {
   const r = job.result;
+  state.result = r;
+  setZoom(false);
   const after = $("result-after");
-  after.src = r.image;
+  after.src = r.display;
   after.hidden = false;
   $("result-stage").classList.remove("empty");
   $("result-caption").textContent = `(${r.size[1]}×${r.size[0]} px, ${r.seconds} s)`;
   $("before-after").value = "0";
   uncover();
-  $("before-after-label").hidden = false;
+  $("result-tools").hidden = false;
   const name = r.image.split("/").pop();
   $("download-image").href = r.image;
   $("download-image").download = name;
@@ -473,6 +477,49 @@ function showResult(job) {
 
 function uncover() {  // the result covers the photo right of the slider's position
   $("result-after").style.clipPath = `inset(0 0 0 ${$("before-after").value}%)`;
+}
+
+// 1:1: the photo and the result at their own size (the full-resolution files), one image pixel
+// per screen pixel, panned by dragging; the before/after slider works on them as on the fit view
+function setZoom(on) {
+  const r = state.result;
+  const stage = $("result-stage");
+  const zoomed = Boolean(on && r);
+  $("zoom").setAttribute("aria-pressed", String(zoomed));
+  stage.classList.toggle("zoom", zoomed);
+  if (!r) return;
+  $("result-before").src = zoomed ? r.before : state.photo.display;
+  $("result-after").src = zoomed ? r.image : r.display;
+  if (zoomed) {  // open on the first target: the centre of the first window the run worked on
+    const [x, y] = r.focus || [r.size[1] / 2, r.size[0] / 2];
+    const centre = () => {
+      stage.scrollLeft = x - stage.clientWidth / 2;  // an image pixel is a CSS pixel
+      stage.scrollTop = y - stage.clientHeight / 2;
+    };
+    const after = $("result-after");
+    if (after.complete && after.naturalWidth === r.size[1]) centre();
+    else after.addEventListener("load", centre, { once: true });
+  }
+}
+
+function wirePanning() {
+  const stage = $("result-stage");
+  let from = null;
+  stage.addEventListener("pointerdown", (e) => {
+    if (!stage.classList.contains("zoom")) return;
+    from = { x: e.clientX, y: e.clientY, left: stage.scrollLeft, top: stage.scrollTop };
+    stage.classList.add("panning");
+    stage.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (!from) return;
+    stage.scrollLeft = from.left - (e.clientX - from.x);
+    stage.scrollTop = from.top - (e.clientY - from.y);
+  });
+  const stop = () => { from = null; stage.classList.remove("panning"); };
+  stage.addEventListener("pointerup", stop);
+  stage.addEventListener("pointercancel", stop);
 }
 
 function showCompare(job) {
@@ -525,6 +572,8 @@ function wire() {
   $("compare").onclick = () => submit("compare");
   $("cancel").onclick = cancel;
   $("before-after").oninput = uncover;
+  $("zoom").onclick = () => setZoom($("zoom").getAttribute("aria-pressed") !== "true");
+  wirePanning();
   const drop = $("drop");
   document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   document.addEventListener("dragleave", () => drop.classList.remove("over"));
