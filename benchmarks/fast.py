@@ -136,7 +136,8 @@ def section_quality(model_path: Path, size: int, gatys_photos: int) -> dict[str,
     from tst_fast.formats import load_model
 
     from tst_core.api import run
-    from tst_core.files import read_image, resize_long_side
+    from tst_core.files import read_image
+    from tst_core.imageops import resize_long_side
     from tst_core.metrics import vgg19_features
     from tst_core.types import Target, Targets
 
@@ -218,7 +219,8 @@ def section_sheet(model: Path, size: int = 512, scale: int = 2) -> Path:
     from PIL import Image, ImageDraw
 
     from tst_core import run
-    from tst_core.files import read_image, resize_long_side, tensor_to_pil
+    from tst_core.files import read_image, tensor_to_pil
+    from tst_core.imageops import resize_long_side
     from tst_core.overlay import default_font
 
     photo = tensor_to_pil(resize_long_side(read_image(BUS), size))

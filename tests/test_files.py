@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tst_core import files
+from tst_core import files, imageops
 from tst_core.errors import InputError
 
 
@@ -148,9 +148,9 @@ def test_unknown_output_type(tmp_path):
 
 def test_resize_long_side():
     t = torch.rand(3, 30, 60)
-    assert files.resize_long_side(t, 20).shape == (3, 10, 20)
-    assert files.resize_long_side(t, None) is t
-    assert files.resize_long_side(t, 60) is t
+    assert imageops.resize_long_side(t, 20).shape == (3, 10, 20)
+    assert imageops.resize_long_side(t, None) is t
+    assert imageops.resize_long_side(t, 60) is t
 
 
 def test_to_uint8_hwc_clips_rounds_and_is_contiguous():

@@ -124,7 +124,7 @@ def test_feature_metrics_check_layer_names():
 
 def test_gram_with_weights():
     f = torch.rand(1, 4, 5, 5)
-    assert torch.allclose(metrics.gram(f, torch.ones(5, 5)), metrics.gram(f))
+    assert torch.allclose(metrics.weighted_gram(f, torch.ones(5, 5)), metrics.weighted_gram(f))
 
 
 def test_vgg_features_plug_in_point():

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import validate
@@ -209,22 +208,6 @@ def mask_to_pil(mask: Tensor) -> Image.Image:
     """float ``(H, W)`` in [0, 1] → 8-bit grayscale PIL image."""
     arr = mask.detach().float().clamp(0, 1).mul(255).round().byte().cpu().numpy()
     return Image.fromarray(arr, "L")
-
-
-def resize_long_side(image: Tensor, long_side: int | None) -> Tensor:
-    """Resize ``(C, H, W)`` so that ``max(H, W) == long_side`` (antialiased bilinear).
-
-    ``None`` or a size equal to the current one returns the input unchanged.
-    """
-    h, w = image.shape[-2:]
-    if not long_side or max(h, w) == long_side:
-        return image
-    scale = long_side / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    out = F.interpolate(
-        image[None], size=size, mode="bilinear", align_corners=False, antialias=True
-    )
-    return out[0].clamp_(0.0, 1.0)
 
 
 def image_format(path: str | os.PathLike[str]) -> str:

@@ -93,6 +93,7 @@ import torch
 import torch.nn.functional as F
 
 from .engine.vgg import VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS
+from .imageops import chroma_cbcr, luminance
 from .regions import boundary, label_map, near
 from .types import Targets, Tensor
 
@@ -194,8 +195,11 @@ def leakage(result: Tensor, photo: Tensor, targets: Targets, width: float = BAND
     return float((result - photo).abs()[:, mask].mean())
 
 
-def gram(features: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Gram matrix ``(C, C)`` of ``(1, C, h, w)`` features, the mean over (weighted) positions.
+def weighted_gram(features: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Gram matrix ``(C, C)`` of ``(1, C, h, w)`` features, the mean of ``f fᵀ`` over positions
+    weighted by ``weights`` (linearly: a soft mask's 0.5 counts half). The engine's
+    :func:`~tst_core.engine.losses.gram_matrix` masks the features instead, so it weighs a
+    position by the mask's square; the two agree on hard masks.
 
     :param weights: ``(h, w)`` non-negative weights (a mask); ``None`` for all positions equal.
     """
@@ -259,7 +263,9 @@ def gram_distance(
     with torch.no_grad():
         for name in names:
             fr = result_features[name]
-            diff = gram(fr, _resize_mask(mask, _hw(fr))) - gram(style_features[name])
+            diff = weighted_gram(fr, _resize_mask(mask, _hw(fr))) - weighted_gram(
+                style_features[name]
+            )
             total += float((diff**2).sum()) / diff.shape[0] ** 2
     return total / len(names)
 
@@ -388,11 +394,6 @@ def inner_region(mask: Tensor, radius: int) -> Tensor:
     return outside < 0.5
 
 
-def luminance(image: Tensor) -> Tensor:
-    """``Y = 0.299 R + 0.587 G + 0.114 B`` ``(H, W)`` of ``(3, H, W)`` in [0, 1]."""
-    return 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
-
-
 def sobel_magnitude(gray: Tensor) -> Tensor:
     """Sobel gradient magnitude ``(H, W)`` of ``(H, W)`` (replicate padding)."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -414,14 +415,6 @@ def structure_score(result: Tensor, photo: Tensor, mask: Tensor) -> float:
     a, b = a - a.mean(), b - b.mean()
     den = float(a.norm() * b.norm())
     return float((a * b).sum()) / den if den > 1e-12 else 0.0
-
-
-def chroma(image: Tensor) -> Tensor:
-    """BT.601 chroma ``(Cb, Cr)`` ``(2, H, W)`` in [−½, ½] of ``(3, H, W)`` in [0, 1]."""
-    r, g, b = image[0], image[1], image[2]
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
-    return torch.stack([cb, cr])
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
@@ -447,7 +440,7 @@ def colour_speckle(
     (eroded by the blur's radius), or over the whole image (see the module docstring).
 
     :returns: 0 or more; NaN when the eroded region is empty."""
-    c = chroma(image)
+    c = chroma_cbcr(image)
     energy = ((c - gaussian_blur(c, sigma)) ** 2).sum(0)
     if mask is None:
         return float(energy.mean())

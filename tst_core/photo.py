@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, JpegImagePlugin
 
 from .boxes import Box
 from .errors import InputError
 from .files import _open, check_regular_file, image_format
+from .imageops import resize_long_side
 from .types import Tensor
 
 #: JPEG and WebP quality when the user gives none (Pillow's scale, 1..100).
@@ -187,14 +187,7 @@ class Photo:
         for y in range(0, arr.shape[0], step):
             strip = torch.from_numpy(arr[y : y + step].astype(np.float32))
             out[:, y : y + step] = strip.permute(2, 0, 1).div_(top)  # as files.pil_to_tensor
-        if size is not None and max(out.shape[-2:]) != size:
-            h, w = out.shape[-2:]
-            factor = size / max(h, w)
-            new = (max(1, round(h * factor)), max(1, round(w * factor)))
-            out = F.interpolate(
-                out[None], size=new, mode="bilinear", align_corners=False, antialias=True
-            )[0].clamp_(0.0, 1.0)
-        return out
+        return resize_long_side(out, size)
 
     def resized(self, long_side: int) -> Photo:
         """The photo with its long side at most ``long_side`` (antialiased, never enlarged),

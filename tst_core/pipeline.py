@@ -23,7 +23,8 @@ from . import validate
 from .cleanup import clean_targets
 from .compose import Plan, compose, window_bytes, windows_of
 from .errors import ConfigError, InputError
-from .files import PhotoLike, check_regular_file, image_size, load_photo, resize_long_side
+from .files import PhotoLike, check_regular_file, image_size, load_photo
+from .imageops import resize_long_side
 from .memory import format_size
 from .native import at_scale, pixel_fields
 from .outputs import Input, check_outputs

@@ -57,11 +57,10 @@ def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
 def mask_grid(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     """``(h, w)`` of a mask that covers a photo of ``size`` ``(H, W)`` with a long side of at
     most ``long_side`` (never larger than the photo): where a segmenter keeps its masks."""
+    from .imageops import long_side_size
+
     h, w = int(size[0]), int(size[1])
-    if max(h, w) <= long_side:
-        return (h, w)
-    scale = long_side / max(h, w)
-    return (max(1, round(h * scale)), max(1, round(w * scale)))
+    return (h, w) if max(h, w) <= long_side else long_side_size((h, w), long_side)
 
 
 def check_instance_mask(mask: Tensor, size: tuple[int, int], what: str = "mask") -> None:

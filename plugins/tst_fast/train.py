@@ -41,7 +41,8 @@ from tst_core.device import resolve_device, torch_threads
 from tst_core.engine.losses import gram_matrix
 from tst_core.engine.vgg import build_network
 from tst_core.errors import InputError
-from tst_core.files import image_writer, read_image, resize_long_side
+from tst_core.files import image_writer, read_image
+from tst_core.imageops import resize_long_side
 from tst_core.outputs import Input, Output, check_outputs, write_outputs
 
 from .formats import Model, StyleInfo, file_sha256, load_model, save_model

@@ -10,7 +10,8 @@ import torch
 
 from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError, missing_dependency
-from tst_core.files import resize_long_side, to_uint8_hwc
+from tst_core.files import to_uint8_hwc
+from tst_core.imageops import resize_long_side
 from tst_core.types import Env, Instance, Segmentation, Tensor, mask_grid
 
 #: the longest side GrabCut works at; a larger photo is shrunk to it

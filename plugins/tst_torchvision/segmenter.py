@@ -10,8 +10,8 @@ import torch
 
 from tst_core.device import check_device_name, resolve_device
 from tst_core.errors import WeightsError
-from tst_core.files import resize_long_side
 from tst_core.hub import resolve
+from tst_core.imageops import resize_long_side
 from tst_core.records import record
 from tst_core.types import Env, Segmentation, Tensor, make_instances, mask_grid
 from tst_core.weights import load_state_dict

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from tst_core.files import resize_long_side, tensor_to_pil
+from tst_core.files import tensor_to_pil
+from tst_core.imageops import resize_long_side
 from tst_core.overlay import instance_color, overlay
 from tst_core.photo import Photo
 from tst_core.types import Instance, Segmentation, Tensor, resize_mask

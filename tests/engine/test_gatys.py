@@ -10,11 +10,11 @@ import torch
 
 from tst_core import option_tables
 from tst_core.engine.canvas import cover
-from tst_core.engine.color import chroma, rgb_to_yiq
 from tst_core.engine.gatys import GatysEngine, GatysFullEngine, divergence_cause
 from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
 from tst_core.errors import ConfigError, EngineError
+from tst_core.imageops import chroma_iq, rgb_to_yiq
 from tst_core.types import Env
 
 from .helpers import PAPER, box_mask, dots, photo, stripes, style_distance, targets
@@ -122,7 +122,7 @@ def test_chroma_tv_calms_the_colour_and_keeps_the_luminance_edges():
     free = run(t, iterations=10).image - p  # what the stylising added
     calm = run(t, iterations=10, chroma_tv_weight=1e4).image - p
     tv = TVLoss()
-    colour = float(tv(chroma(calm[None]))) / float(tv(chroma(free[None])))
+    colour = float(tv(chroma_iq(calm[None]))) / float(tv(chroma_iq(free[None])))
     lum_free, lum_calm = (rgb_to_yiq(x)[:1][None] for x in (free, calm))
     light = float(tv(lum_calm)) / float(tv(lum_free))
     # the colour's variation falls by more than half, the luminance's far less

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from tst_core.boxes import Box
-from tst_core.engine.canvas import resize_long_side
 from tst_core.engine.gatys import GatysEngine
 from tst_core.engine.options import GatysOptions
 from tst_core.engine.plan import grow_masks, masked_regions, painting_side
+from tst_core.imageops import resize_long_side
 from tst_core.types import Env, Target, TargetOptions, Targets
 
 from .helpers import PAPER, box_mask, photo, stripes

@@ -4,30 +4,14 @@ pasting an optimised region back into its output image."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..boxes import Box
+from ..imageops import resize_image
 from ..types import Tensor
 from .color import with_colors_of
 
 #: a channel spread (max − min over R, G, B) below this everywhere makes an image grey
 GREY_SPREAD = 2.0 / 255.0
-
-
-def resize_image(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(C, h, w)`` → ``(C, *size)``, bilinear, antialiased when shrinking."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(
-        image[None], size=size, mode="bilinear", align_corners=False, antialias=True
-    )[0]
-
-
-def resize_long_side(image: Tensor, side: float) -> Tensor:
-    """``image`` ``(C, h, w)`` resized so its long side is ``side`` pixels (aspect kept)."""
-    h, w = image.shape[-2:]
-    scale = side / max(h, w)
-    return resize_image(image, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def cover(image: Tensor, size: tuple[int, int]) -> Tensor:

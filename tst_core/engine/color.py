@@ -11,37 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from ..imageops import luminance, rgb_to_yiq, yiq_to_rgb
 from ..types import Tensor
-
-_RGB_TO_YIQ = torch.tensor(
-    [
-        [0.299, 0.587, 0.114],
-        [0.595716, -0.274453, -0.321263],
-        [0.211456, -0.522591, 0.311135],
-    ]
-)
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
-
-
-def rgb_to_yiq(image: Tensor) -> Tensor:
-    """``(3, H, W)`` RGB → ``(3, H, W)`` YIQ (Y in [0, 1], I and Q about ±0.6)."""
-    return torch.einsum("ij,jhw->ihw", _RGB_TO_YIQ.to(image), image)
-
-
-def yiq_to_rgb(image: Tensor) -> Tensor:
-    """``(3, H, W)`` YIQ → ``(3, H, W)`` RGB (not clamped)."""
-    return torch.einsum("ij,jhw->ihw", _YIQ_TO_RGB.to(image), image)
-
-
-def chroma(images: Tensor) -> Tensor:
-    """The I and Q (colour) channels of RGB images ``(N, 3, H, W)``: ``(N, 2, H, W)``, 0 for grey."""
-    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ[1:].to(images), images)
-
-
-def luminance(image: Tensor) -> Tensor:
-    """The luminance Y of an RGB image ``(3, H, W)`` as a grey RGB image ``(3, H, W)``."""
-    y = torch.einsum("j,jhw->hw", _RGB_TO_YIQ[0].to(image), image)
-    return y.expand(3, -1, -1).contiguous()
 
 
 def matched_luminance(style: Tensor, photo: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -51,8 +22,8 @@ def matched_luminance(style: Tensor, photo: Tensor, mask: Tensor | None = None) 
     :param mask: ``(H, W)`` in [0, 1] weighting the photo's statistics; ``None``: all of it.
     :returns: grey ``(3, h, w)`` in [0, 1].
     """
-    ys = luminance(style)[0]
-    yp = luminance(photo)[0]
+    ys = luminance(style)
+    yp = luminance(photo)
     w = torch.ones_like(yp) if mask is None else mask
     total = w.sum().clamp_min(1e-8)
     mean_p = (yp * w).sum() / total

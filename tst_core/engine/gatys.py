@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..boxes import Box
 from ..device import resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
+from ..imageops import resize_image, resize_long_side, to_grey
 from ..types import (
     MAX_PAINTING_SIDE,
     Env,
@@ -37,8 +38,8 @@ from ..types import (
     check_image,
     resize_mask,
 )
-from .canvas import crop, initial_image, is_grey, paste, resize_image, resize_long_side
-from .color import luminance, matched_luminance
+from .canvas import crop, initial_image, is_grey, paste
+from .color import matched_luminance
 from .objective import Objective, style_targets
 from .optimize import optimize
 from .options import GatysOptions
@@ -224,7 +225,7 @@ class GatysEngine:
                 None if m is None else resize_mask(m, _hw(painting)).to(self.device)
             )
         if o.preserve_color:
-            content = luminance(content)
+            content = to_grey(content)
             paintings = [
                 matched_luminance(p, content, None if region_masks is None else region_masks[i])
                 for i, p in enumerate(paintings)

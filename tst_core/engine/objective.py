@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..imageops import chroma_iq
 from ..types import Tensor
-from .color import chroma
 from .layer_masks import layer_mask
 from .losses import (
     ContentLoss,
@@ -186,7 +186,7 @@ class Objective(nn.Module):
         if o.tv_weight > 0:
             terms["tv"] = o.tv_weight * self.tv_scale * self.tv(image)
         if o.chroma_tv_weight > 0:
-            terms["chroma_tv"] = o.chroma_tv_weight * self.tv_scale * self.tv(chroma(image))
+            terms["chroma_tv"] = o.chroma_tv_weight * self.tv_scale * self.tv(chroma_iq(image))
         total = image.new_zeros((), dtype=torch.float32)
         for term in terms.values():
             total = total + term.float()
