@@ -37,8 +37,10 @@ from tst_core.types import (
     Targets,
     Tensor,
     check_image,
+    resize_mask,
 )
 
+from . import native
 from .formats import Model, file_sha256, load_model
 from .options import FeedForwardOptions
 
@@ -156,6 +158,61 @@ class _FeedForward:
     ) -> tuple[Tensor, dict[str, Any]]:
         raise NotImplementedError
 
+    def stylize_native(
+        self,
+        photo: Tensor,
+        targets: Targets,
+        progress: ProgressFn | None = None,
+        *,
+        scale: float,
+        budget: int,
+    ) -> StylizeResult:
+        """Stylise each target of a window of the photo at its native resolution.
+
+        The network runs at the working scale and its rendering is brought to native size
+        (``render = "working"``, the default), or on the native pixels (``"native"``); see
+        :mod:`tst_fast.native`. Either way each pass is planned within ``budget`` and tiled
+        exactly (whole-region instance-norm statistics) where it does not fit whole.
+
+        :param photo: ``(3, H, W)`` in [0, 1]: one window at the photo's native resolution.
+        :param targets: K targets with masks at ``(H, W)``, each with a ``model_style``.
+        :param scale: working pixels per native pixel (``run.size / photo long side``), in
+            (0, 1]; ``roi_margin`` is in working pixels.
+        :param budget: bytes the engine may use (the layers it returns included).
+        :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1] at native size: the photo outside
+            each pass's box.
+        :raises EngineError: before anything runs, when a pass cannot fit ``budget``.
+        """
+        styles = _check(photo, targets, self.name)
+        t0 = time.perf_counter()
+        layers = photo.expand(len(targets), -1, -1, -1).clone()  # a normal tensor, not an
+        # inference one, so that callers may change it in place
+        with torch_threads(self.options.threads), torch.inference_mode():
+            passes = self._passes(
+                photo, targets, styles, native.margin(self.options.roi_margin, scale)
+            )
+            facts = native.render(
+                photo, layers, passes, mode=self.options.render, upsample=self.options.upsample,
+                scale=scale, budget=budget,
+                device=self.device, progress=progress, engine=self.name,
+            )  # fmt: skip
+            for k, t in enumerate(targets):
+                if t.strength < 1.0:
+                    layers[k].lerp_(photo, 1.0 - t.strength)
+        info = {
+            "engine": self.name,
+            "device": str(self.device),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "models": sorted({m for s in styles for m, _, _ in s.parts}),
+            **facts,
+        }
+        return StylizeResult(layers, [], info)
+
+    def _passes(
+        self, photo: Tensor, targets: Targets, styles: list[ModelStyle], margin: int
+    ) -> list[native.NativePass]:
+        raise NotImplementedError
+
     def _weights(self, style: ModelStyle) -> tuple[Model, Tensor]:
         """The style's model and its mix over that model's rows, ``(S,)`` summing to 1."""
         model = self.model(style.parts[0][0])
@@ -203,6 +260,24 @@ class FastEngine(_FeedForward):
                 progress(Progress("stylize", i + 1, len(groups), {}, time.perf_counter() - t0))
         return layers, {"passes": len(rois), "rois": rois}
 
+    def _passes(
+        self, photo: Tensor, targets: Targets, styles: list[ModelStyle], margin: int
+    ) -> list[native.NativePass]:
+        masks = targets.masks()
+        groups: dict[ModelStyle, list[int]] = {}
+        for k, style in enumerate(styles):
+            groups.setdefault(style, []).append(k)
+        passes = []
+        for style, ks in groups.items():
+            box = roi_box(masks[ks], margin)
+            if box is None:
+                continue
+            model, weights = self._weights(style)
+            passes.append(
+                native.NativePass(tuple(ks), box.rows_cols(), model, native.constant(weights))
+            )
+        return passes
+
 
 class CinEngine(_FeedForward):
     """All targets in one forward pass of one conditional-instance-norm network.
@@ -224,13 +299,7 @@ class CinEngine(_FeedForward):
         progress: ProgressFn | None,
         t0: float,
     ) -> tuple[Tensor, dict[str, Any]]:
-        models = {s.parts[0][0] for s in styles}
-        if len(models) > 1:
-            raise EngineError(
-                f"engine 'cin' runs every target in one pass of one network, but the styles come "
-                f"from {len(models)} ({', '.join(sorted(Path(m).name for m in models))}); use "
-                "--engine fast, which runs one pass per style"
-            )
+        _one_network(styles)
         masks = targets.masks()
         layers = photo.expand(len(targets), -1, -1, -1).clone()
         box = roi_box(masks, self.options.roi_margin)
@@ -248,6 +317,38 @@ class CinEngine(_FeedForward):
             progress(Progress("stylize", 1, 1, {}, time.perf_counter() - t0))
         return layers, {"passes": 1, "rois": [[x0, y0, x1, y1]]}
 
+    def _passes(
+        self, photo: Tensor, targets: Targets, styles: list[ModelStyle], margin: int
+    ) -> list[native.NativePass]:
+        _one_network(styles)
+        masks = targets.masks()
+        box = roi_box(masks, margin)
+        if box is None:
+            return []
+        y0, y1, x0, x1 = box.rows_cols()
+        mixes = [self._weights(s) for s in styles]
+        per_target = torch.stack([w for _, w in mixes])  # (K, S)
+        crop = masks[:, y0:y1, x0:x1]
+
+        def weights(size: tuple[int, int]) -> Tensor:
+            spatial = target_weights(resize_mask(crop, size))  # (K, h, w)
+            return torch.einsum("khw,ks->shw", spatial, per_target)
+
+        job = native.NativePass(
+            tuple(range(len(targets))), (y0, y1, x0, x1), mixes[0][0], weights, len(per_target[0])
+        )
+        return [job]
+
+
+def _one_network(styles: list[ModelStyle]) -> None:
+    models = {s.parts[0][0] for s in styles}
+    if len(models) > 1:
+        raise EngineError(
+            f"engine 'cin' runs every target in one pass of one network, but the styles come "
+            f"from {len(models)} ({', '.join(sorted(Path(m).name for m in models))}); use "
+            "--engine fast, which runs one pass per style"
+        )
+
 
 def target_weights(masks: Tensor) -> Tensor:
     """Per-pixel target weights ``(K, h, w)`` summing to 1: the masks where they cover the
@@ -255,6 +356,8 @@ def target_weights(masks: Tensor) -> Tensor:
 
     :param masks: ``(K, h, w)`` in [0, 1] with overlaps resolved (they sum to at most 1).
     """
+    if masks.shape[0] == 1:  # the one target's style everywhere
+        return torch.ones_like(masks)
     covered = masks.sum(0).clamp(max=1.0)
     labels = masks.argmax(0).numpy()
     support = masks.amax(0).numpy() > 0

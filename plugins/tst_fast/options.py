@@ -17,11 +17,20 @@ class FeedForwardOptions:
         TransformerNet ``.pth``): style names and style images resolve against it.
     :param roi_margin: context in pixels around the targets that the network sees.
     :param threads: CPU threads for torch; ``None``: torch's default.
+    :param render: at native resolution (``stylize_native``), where the network runs:
+        ``working`` at the working scale (strokes sized relative to the frame as at
+        ``run.size``; the rendering is brought to native size guided by the photo) or
+        ``native`` on the native pixels (strokes at the network's trained size in pixels).
+    :param upsample: how ``render = "working"`` brings the rendering to native size: ``guided``
+        (with the photo's finer detail, :func:`tst_core.upsample.upsample_image`), or a plain
+        ``bicubic`` or ``bilinear`` resize.
     """
 
     model: Path | None = None
     roi_margin: int = 32
     threads: int | None = None
+    render: Literal["working", "native"] = "working"
+    upsample: Literal["guided", "bicubic", "bilinear"] = "guided"
 
     def __post_init__(self) -> None:
         if self.roi_margin < 0:
