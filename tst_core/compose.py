@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .boxes import Box
+from .memory import MIN_BUDGET
 from .native import crop_resample, low_size, window_boxes
 from .photo import Photo, to_pixels
 from .types import Compositor, ProgressFn, StylizeResult, Targets, Tensor
@@ -151,9 +152,12 @@ def _layers(
 ) -> tuple[Tensor, StylizeResult | None, str]:
     """The window's layers ``(K, 3, h, w)`` at native size, the engine's result when it ran
     here, and how they were made."""
-    if plan.layers is None:
+    if plan.layers is None:  # the engine gets what the window's own arrays leave of the budget
+        covered = float((targets.masks() > 0.5).sum())
+        own = window_bytes(box, len(targets), covered, native_engine=True)
+        budget = max(MIN_BUDGET, plan.budget - own)
         result = plan.engine.stylize_native(
-            guide, targets, plan.progress, scale=plan.scale, budget=plan.budget
+            guide, targets, plan.progress, scale=plan.scale, budget=budget
         )
         return result.layers, result, "native"
     low = low_size(box, plan.scale)
