@@ -21,8 +21,9 @@ largest ``VmHWM``, the process's whole life, imports and models included):
 
 Jobs: ``gatys`` (the default engine and schedule), ``gatys-max`` (``max_side`` 1024: the native
 schedule stops at 1024 px and the rest is brought up by the guided upsampling), ``fast`` and
-``cin`` (the ``udnie`` network of ``../shared``; ``cin`` runs it as a one-style model), and each
-compositor (``hard``, ``feather``, ``mrf``, ``poisson``) with ``fast``. ``gatys`` runs at 4 and
+``cin`` (the ``udnie`` network of ``../shared``; ``cin`` runs it as a one-style model), all
+four with the ``feather`` compositor (the default), and the other compositors (``hard``,
+``mrf``, ``poisson``) with ``fast``. ``gatys`` runs at 4 and
 24 MP only unless ``--sizes`` says otherwise (a 24 MP run takes up to 20 minutes here).
 
 Figures at 100 % on three native crops of the 24 MP photo (scaled for the smaller ones): the
@@ -79,7 +80,6 @@ JOBS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "fast": ("fast", "feather", (), "udnie"),
     "cin": ("cin", "feather", ("engine.cin.model={udnie}",), "udnie"),
     "hard": ("fast", "hard", (), "udnie"),
-    "feather": ("fast", "feather", (), "udnie"),
     "mrf": ("fast", "mrf", (), "udnie"),
     "poisson": ("fast", "poisson", (), "udnie"),
 }
@@ -193,6 +193,9 @@ def child(name: str, mp: int, mode: str, photo: Path, mask_folder: Path, out: Pa
                 "output": str(path),
                 "output_size": report.get("output_size"),
                 "windows": report.get("windows"),
+                "layers": ",".join(w["layers"] for w in report.get("windows") or []) or "-",
+                "engine": engine,
+                "blend": blend,
                 "budget": report.get("budget"),
             }
         )
@@ -314,13 +317,24 @@ def crops_sheet(images: dict[str, Path], photo: Path, out: Path, side: int = 256
     return path
 
 
+#: centres of the mask sheet's 100 % crops in the 24 MP photo (hair on the sign, hair on the
+#: wall, each shoulder on the taps)
+MASK_SPOTS = {
+    "hair, top": (3000, 830),
+    "hair, side": (2720, 1500),
+    "shoulder, right": (3850, 1900),
+    "shoulder, left": (2450, 1950),
+}
+
+
 def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> Path:
-    """The person's mask at 100 % on the hair and a shoulder: the photo, yolo's mask enlarged
-    bilinearly, and refined by the guided filter (the photo dimmed outside each mask)."""
+    """The person's mask from yolo (640 px) at 100 % on her hair and shoulders, brought to the
+    photo's size by a plain bilinear resize and by :func:`tst_core.upsample.refine_masks` (the
+    pipeline's guided filter, run as the pipeline runs it on the person's window): per row the
+    photo, each with the photo dimmed outside the mask, and each mask in grey."""
     from PIL import Image, ImageDraw
     from tst_maskfile import MaskFileOptions, MaskFileSegmenter
 
-    from tst_core.boxes import Box
     from tst_core.files import tensor_to_pil
     from tst_core.native import crop_resample, low_size
     from tst_core.photo import read_photo
@@ -332,26 +346,32 @@ def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> P
         .segment(torch.zeros(3, *original.size))
         .instances[0]
     )
-    spots = {"hair": (3400 - side // 2, 1250 - side // 2), "shoulder": (4470, 2050)}
+    scale = person.mask_size[0] / original.size[0]
+    s = original.size[1] / 6000
+    window = person.box.grown(64, original.size).pixels()
+    guide = original.tensor(window)
+    low = crop_resample(person.mask[None].float(), original.size, window, low_size(window, scale))
+    masks = {
+        "bilinear": upsample_image(low, guide, method="bilinear")[0],
+        "guided filter": refine_masks(low, guide)[0],
+    }
     head = 22
-    columns = ("photo", "bilinear (today)", "guided filter")
-    sheet = Image.new("RGB", (side * 3, head + side * len(spots)), "white")
+    columns = ["photo", *masks, *(f"{k}: mask" for k in masks)]
+    sheet = Image.new("RGB", (side * len(columns), head + side * len(MASK_SPOTS)), "white")
     draw = ImageDraw.Draw(sheet)
     for j, label in enumerate(columns):
         draw.text((j * side + 4, 5), label, fill="black")
-    scale = person.mask_size[0] / original.size[0]
-    for i, (x, y) in enumerate(spots.values()):
-        window = Box(x - 64, y - 64, x + side + 64, y + side + 64)
-        guide = original.tensor(window)
-        low = crop_resample(person.mask[None], original.size, window, low_size(window, scale))
-        masks_ = [upsample_image(low, guide, method="bilinear")[0], refine_masks(low, guide)[0]]
-        inner = (slice(64, 64 + side), slice(64, 64 + side))
-        tiles = [guide[:, inner[0], inner[1]]]
-        tiles += [guide[:, inner[0], inner[1]] * (0.25 + 0.75 * m[inner]) for m in masks_]
-        for j, tile in enumerate(tiles):
-            sheet.paste(tensor_to_pil(tile), (j * side, head + i * side))
+    for i, (x, y) in enumerate(MASK_SPOTS.values()):
+        cx, cy = round(x * s) - int(window.x0), round(y * s) - int(window.y0)
+        rows, cols = slice(cy - side // 2, cy + side // 2), slice(cx - side // 2, cx + side // 2)
+        tile = guide[:, rows, cols]
+        tiles = [tile]
+        tiles += [tile * (0.2 + 0.8 * m[rows, cols]) for m in masks.values()]
+        tiles += [m[rows, cols].expand(3, -1, -1) for m in masks.values()]
+        for j, t in enumerate(tiles):
+            sheet.paste(tensor_to_pil(t), (j * side, head + i * side))
     path = out / "native_masks.jpg"
-    sheet.save(path, quality=88)
+    sheet.save(path, quality=90)
     return path
 
 
@@ -359,8 +379,9 @@ def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> P
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    cols = ["job", "seconds", "stylize", "composite", "peak_mib", "sharpness", "style", "structure"]
-    lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
+    cols = ["job", "engine", "blend", "layers", "seconds", "stylize", "composite", "peak_mib"]
+    cols += ["sharpness", "style", "structure", "load"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = []
         for c in cols:
@@ -368,7 +389,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
         if "error" in r:
             cells.append(r["error"])
-        lines.append(" | ".join(cells))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -407,15 +428,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for mode in modes:
                     job = Job(name, mp, mode)
                     print(f"... {job.key} (load {load()})", file=sys.stderr, flush=True)
-                    row = {"load_before": load(), **run_child(job, files[mp], mask_folder, out)}
+                    before = load()[0]
+                    row = run_child(job, files[mp], mask_folder, out)
+                    row["load"] = f"{before}–{load()[0]}"
                     rows.append(row)
         measure(rows, files, mask_folder)
+        done = out / "native.json"  # rows of earlier runs (other jobs or sizes) are kept
+        earlier = json.loads(done.read_text())["rows"] if done.exists() else []
+        new = {r["job"] for r in rows}
+        rows = [r for r in earlier if r["job"] not in new] + rows
         report = {
             "rows": rows,
             "machine": {"cpu": platform.processor(), "cores": os.cpu_count(), "load": load()},
             "torch": torch.__version__,
         }
-        (out / "native.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        done.write_text(json.dumps(report, indent=2, default=str) + "\n")
         print(table(rows))
     pictures(out, args.docs, files, mask_folder)
     return 0
