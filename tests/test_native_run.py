@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from tst_core.photo import read_photo
+from tst_core.photo import png_with_metadata, read_photo
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 RNG = np.random.default_rng(7)
@@ -86,11 +86,13 @@ def test_orientation_6_jpeg_comes_back_upright_at_its_size_with_profile_and_exif
 def test_a_16_bit_png_stays_16_bit_and_its_own_outside_the_targets(cli, tmp_path):
     deep = smooth(240, 320, top=65535).astype(np.uint16)
     photo = tmp_path / "deep.png"
-    cv2.imwrite(str(photo), deep[:, :, ::-1])
+    encoded = cv2.imencode(".png", deep[:, :, ::-1])[1].tobytes()
+    photo.write_bytes(png_with_metadata(encoded, SRGB, None))  # with an ICC profile
     out = tmp_path / "out.png"
     report = run(cli, photo, out, masks_folder(tmp_path / "m"))
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
     assert written.dtype == np.uint16 and report["output"]["bits"] == 16
+    assert read_photo(out).icc == SRGB
     check(report, deep, written, (240, 320))
 
 
