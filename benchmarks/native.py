@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,10 +362,12 @@ def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> P
     draw = ImageDraw.Draw(sheet)
     for j, label in enumerate(columns):
         draw.text((j * side + 4, 5), label, fill="black")
-    for i, (x, y) in enumerate(MASK_SPOTS.values()):
+    spots = {}
+    for i, (name, (x, y)) in enumerate(MASK_SPOTS.items()):
         cx, cy = round(x * s) - int(window.x0), round(y * s) - int(window.y0)
         rows, cols = slice(cy - side // 2, cy + side // 2), slice(cx - side // 2, cx + side // 2)
         tile = guide[:, rows, cols]
+        spots[name] = mask_figures(*(m[rows, cols] for m in masks.values()))
         tiles = [tile]
         tiles += [tile * (0.2 + 0.8 * m[rows, cols]) for m in masks.values()]
         tiles += [m[rows, cols].expand(3, -1, -1) for m in masks.values()]
@@ -372,7 +375,32 @@ def masks_sheet(photo: Path, mask_folder: Path, out: Path, side: int = 256) -> P
             sheet.paste(tensor_to_pil(t), (j * side, head + i * side))
     path = out / "native_masks.jpg"
     sheet.save(path, quality=90)
+    for name, fig in spots.items():
+        print(f"mask at {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in fig.items()))
     return path
+
+
+def mask_figures(bilinear: torch.Tensor, guided: torch.Tensor) -> dict[str, float]:
+    """How far apart the two masks' 0.5 lines are (px: median and maximum distance of the
+    bilinear line's pixels from the guided one's), and how wide each soft edge is (px: pixels
+    between 0.05 and 0.95 per pixel of 0.5 line)."""
+    from scipy import ndimage
+
+    def line(hard: Any) -> Any:
+        return hard ^ ndimage.binary_erosion(hard, border_value=1)
+
+    b, q = bilinear.numpy(), guided.numpy()
+    away = ndimage.distance_transform_edt(~line(q > 0.5))[line(b > 0.5)]
+
+    def soft(m: Any) -> float:
+        return float(((m > 0.05) & (m < 0.95)).sum() / max(int(line(m > 0.5).sum()), 1))
+
+    return {
+        "line apart median": float(np.median(away)) if away.size else float("nan"),
+        "max": float(away.max()) if away.size else float("nan"),
+        "soft edge bilinear": soft(b),
+        "guided": soft(q),
+    }
 
 
 # --- the whole benchmark -----------------------------------------------------------------
