@@ -57,7 +57,11 @@ def test_example_is_listed_only_once_installed(example_site):
     assert "[tst-plugin-example 0.1.0]" in line and "checkerboard" in line
 
 
-def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path):
+@pytest.mark.parametrize(
+    "cell", [["--set", "blend.checker.cell=4"], ["--checker-cell", "4"]], ids=["set", "flag"]
+)
+def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path, cell):
+    """Its option set with --set, or with the flag the plugin adds to tst run."""
     Image.new("RGB", (64, 48), (0, 100, 0)).save(tmp_path / "photo.png")
     Image.new("RGB", (8, 8), (250, 250, 250)).save(tmp_path / "style.png")
     res = run_tst(
@@ -69,8 +73,7 @@ def test_run_uses_the_example_compositor(example_site, fakes_site, tmp_path):
         "fake-fill",
         "--blend",
         "checker",
-        "--set",
-        "blend.checker.cell=4",
+        *cell,
         "--style",
         f"car={tmp_path / 'style.png'}",
         "--size",

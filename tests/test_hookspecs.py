@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
 
 import tst_core
 from tst_core import hookimpl, hookspecs
+from tst_core.errors import DuplicatePluginError
+from tst_core.files import write_image
 from tst_core.plugins import load_host
+from tst_core.records import WeightsRecord
 from tst_core.types import Instance, Segmentation, StylizeResult
 
 SPECS = sorted(
@@ -39,13 +43,14 @@ def test_every_hookspec_is_documented(name):
 @dataclass(frozen=True)
 class HalfOptions:
     label: str = "thing"
+    upper: bool = False
 
 
 class HalfSegmenter:
     """One instance: the left half of the photo."""
 
     def __init__(self, options, env):
-        self.label = options.label
+        self.label = options.label.upper() if options.upper else options.label
 
     def segment(self, photo):
         h, w = photo.shape[-2:]
@@ -103,6 +108,27 @@ class Plugin:
     @hookimpl
     def tst_register_compositors(self, register):
         register("max", MaxCompositor, description="brighter of the two")
+
+    @hookimpl
+    def tst_register_weights(self, register):
+        register(HALF_NET)
+
+    @hookimpl
+    def tst_register_flags(self, register):
+        register("--half-label", kind="segmenter", name="half", option="label", help="its label")
+        register("--half-upper", kind="segmenter", name="half", option="upper", help="shout")
+
+
+HALF_NET = WeightsRecord(
+    name="half-net",
+    url="http://127.0.0.1:9/half-net.pth",
+    plugin="test-plugin",
+    architecture="half",
+    licence="MIT",
+    sha256="0" * 64,
+    size=5 * 2**20,
+    description="test: a checkpoint record",
+)
 
 
 @pytest.fixture
@@ -166,3 +192,101 @@ def test_tst_register_commands(plugin_host, monkeypatch, capsys):
     assert "greet someone" in capsys.readouterr().out
     assert cli.main(["plugins"]) == 0
     assert "hello" in capsys.readouterr().out
+
+
+def test_tst_register_weights(plugin_host, monkeypatch, capsys):
+    from tst_core import cli, plugins
+
+    weights = plugin_host.weights()
+    assert weights["half-net"] is HALF_NET
+    # the first-party records live beside their plugins and come through the same hook
+    assert {weights[n].plugin for n in ("sam-vit-b", "maskrcnn-v2-coco", "fcn-resnet50-voc")} == {
+        "sam",
+        "torchvision",
+        "semantic",
+    }
+    assert weights["vgg19-imagenet"].plugin == "gatys"
+    monkeypatch.setattr(plugins, "_default", plugin_host)
+    assert cli.main(["weights", "list"]) == 0
+    (row,) = [r for r in capsys.readouterr().out.splitlines() if r.startswith("half-net ")]
+    assert row.split() == ["half-net", "test-plugin", "5", "no", "MIT"]
+
+    class Again:
+        @hookimpl
+        def tst_register_weights(self, register):
+            register(replace(HALF_NET, url="http://127.0.0.1:9/other.pth"))
+
+    host = load_host(extra=[("test-plugin", Plugin()), ("again", Again())])
+    with pytest.raises(DuplicatePluginError, match=r"weights 'half-net' are registered twice"):
+        host.weights()
+
+
+def test_tst_register_flags(plugin_host, monkeypatch, capsys, tmp_path):
+    from tst_core import cli, plugins
+
+    flag = plugin_host.flags["--half-label"]
+    assert (flag.plugin, flag.kind, flag.name, flag.option, flag.switch) == (
+        "test-plugin",
+        "segmenter",
+        "half",
+        "label",
+        False,
+    )
+    assert plugin_host.flags["--half-upper"].switch  # a bool option: a flag without a value
+    monkeypatch.setattr(plugins, "_default", plugin_host)
+    photo = tmp_path / "p.png"
+    write_image(photo, torch.rand(3, 8, 12))
+
+    def labels(*flags):
+        assert cli.main(["segment", str(photo), "--segmenter", "half", "--json", *flags]) == 0
+        return [r["label"] for r in json.loads(capsys.readouterr().out)["instances"]]
+
+    assert labels("--half-label", "cat") == ["cat"]
+    assert labels("--half-label", "cat", "--half-upper") == ["CAT"]
+    # it wins over --set, wherever it stands, as the built-in flags do
+    assert labels("--half-label", "cat", "--set", "segmenter.half.label=dog") == ["cat"]
+    assert cli.main(["config", "show", "--segmenter", "half", "--half-label", "owl"]) == 0
+    assert 'label = "owl"' in capsys.readouterr().out
+    assert cli.main(["run", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--half-label LABEL its label (sets segmenter.half.label; plugin" in help_text
+    assert cli.main(["plugins"]) == 0 and "--half-label" not in capsys.readouterr().out
+
+
+@dataclass(frozen=True)
+class ClashOptions:
+    size: int = 1
+
+
+class Clash:
+    @hookimpl
+    def tst_register_compositors(self, register):
+        register("clash", MaxCompositor, options=ClashOptions, description="test")
+
+    @hookimpl
+    def tst_register_flags(self, register):
+        register("--size", kind="blend", name="clash", option="size", help="taken")
+
+
+class Foreign:
+    @hookimpl
+    def tst_register_flags(self, register):
+        register("--half-size", kind="segmenter", name="half", option="label", help="not mine")
+
+
+def test_a_plugin_flag_may_not_take_a_built_in_one_nor_set_another_plugins_options(
+    monkeypatch, capsys
+):
+    from tst_core import cli, plugins
+
+    host = load_host(extra=[("test-plugin", Plugin()), ("clash", Clash()), ("foreign", Foreign())])
+    monkeypatch.setattr(plugins, "_default", host)
+    assert cli.main(["run", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "tst: error: plugin 'clash' adds the flag --size, which `tst run` already has; "
+        "block the plugin with TST_BLOCK_PLUGINS=clash\n"
+    )
+    assert cli.main(["plugins"]) == 0  # commands without the configuration do not load them
+    (foreign,) = [p for p in host.plugins if p.name == "foreign"]
+    assert foreign.status == "broken" and "which it does not register" in foreign.reason

@@ -6,7 +6,9 @@ import re
 from importlib import metadata
 
 import pytest
+from tst_blend.hard import HardCompositor
 
+from tst_core import hookimpl
 from tst_core.errors import DuplicatePluginError, PluginError
 from tst_core.plugins import BLOCK_ENV, blocked_names, load_host
 
@@ -265,3 +267,53 @@ def test_a_badly_named_command_marks_its_plugin_broken(monkeypatch, tmp_path):
     (info,) = host.plugins
     assert info.status == "broken" and "command 'no spaces'" in info.reason
     assert host.commands == {}
+
+
+class _Plain:
+    def __init__(self, options, env):
+        pass
+
+    def stylize(self, photo, targets, progress=None):
+        raise AssertionError("not run here")
+
+
+class _Resolving(_Plain):
+    def resolve_style(self, parts):
+        raise AssertionError("not run here")
+
+
+class _Declaring:
+    @hookimpl
+    def tst_register_engines(self, register):
+        register("says-yes", _Resolving, description="test", resolves_styles=True)
+        register("undeclared", _Resolving, description="test: has resolve_style, not declared")
+        register(
+            "lacks-it", _Plain, description="test: declared, no resolve_style", resolves_styles=True
+        )
+
+
+class _BadDeclaring:
+    @hookimpl
+    def tst_register_compositors(self, register):
+        register("resolving-blend", HardCompositor, description="test", resolves_styles=True)
+
+
+def test_an_engine_declares_at_registration_whether_it_resolves_styles():
+    host = load_host(extra=[("declaring", _Declaring()), ("bad", _BadDeclaring())])
+    assert (
+        host.entry("engine", "fast").resolves_styles and host.entry("engine", "cin").resolves_styles
+    )
+    assert not host.entry("engine", "gatys").resolves_styles
+    assert isinstance(host.entry("engine", "says-yes").build(), _Resolving)
+    with pytest.raises(PluginError) as err:
+        host.entry("engine", "undeclared").build()
+    assert str(err.value) == (
+        "plugin 'declaring' registers engine 'undeclared' without resolves_styles=True, but its "
+        "_Resolving has a resolve_style(); the two must agree (see tst_core.types.StyleResolver)"
+    )
+    with pytest.raises(
+        PluginError, match="'lacks-it' with resolves_styles=True, but its _Plain has no"
+    ):
+        host.entry("engine", "lacks-it").build()
+    (bad,) = [p for p in host.plugins if p.name == "bad"]
+    assert bad.status == "broken" and "only an engine resolves styles" in bad.reason

@@ -267,7 +267,8 @@ class Comparison:
         built: dict[tuple[Any, ...], Any] = {}  # every plugin built once, shared by the engines
         pipelines = {e: self._pipeline(e, built) for e in self.engines}
         first = pipelines[self.engines[0]]
-        compositors = {b: first.plugin("blend", b) for b in self.blends}
+        for b in self.blends:  # bad compositor options fail before any work
+            first.plugin("blend", b)
         notes: list[str] = []
         if features is None:
             try:
@@ -281,13 +282,12 @@ class Comparison:
             res = pipeline.run(photo, styles, segmentation=segmentation, progress=progress)
             segmentation = res.segmentation
             runs[engine] = res
-            for name, compositor in compositors.items():
+            for name in self.blends:
                 if name == self.blends[0]:  # the pipeline's own result
                     image, seconds = res.image, res.report["timings"]["composite"]
                 else:
                     t0 = time.perf_counter()
-                    image = compositor.composite(res.photo, res.stylized.layers, res.targets)
-                    image = image.clamp(0.0, 1.0)
+                    image = pipeline.composite(res.photo, res.stylized.layers, res.targets, name)
                     seconds = time.perf_counter() - t0
                 combos.append(_measure(engine, name, image, seconds, res, band, features))
         return CompareResult(runs, combos, band, notes, runs[self.engines[0]].inputs)

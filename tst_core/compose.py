@@ -26,9 +26,11 @@ import numpy as np
 import torch
 
 from .boxes import Box
+from .contracts import check_composite, check_layers
 from .memory import MIN_BUDGET
 from .native import crop_resample, low_size, window_boxes
 from .photo import Photo, to_pixels
+from .registry import Entry
 from .types import Compositor, ProgressFn, StylizeResult, Targets, Tensor
 from .upsample import refine_masks, shrink, upsample_image
 
@@ -50,6 +52,9 @@ class Plan:
     :param engine: that engine (used when ``layers`` is ``None``).
     :param budget: bytes the engine may use per window.
     :param upsample: ``guided`` (the detail-preserving default), ``bicubic`` or ``bilinear``.
+    :param entries: the registry entries of the engine and the compositor, ``(engine,
+        blend)``: what each returns on a window is checked against the window's size
+        (:mod:`tst_core.contracts`) and a wrong shape names its plugin.
     """
 
     targets: Targets
@@ -61,6 +66,7 @@ class Plan:
     budget: int = 0
     upsample: str = "guided"
     progress: ProgressFn | None = field(default=None, repr=False)
+    entries: tuple[Entry[Any], Entry[Any]] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -108,7 +114,10 @@ def compose(photo: Photo, plan: Plan) -> Composed:
         t1 = time.perf_counter()
         layers, result, how = _layers(plan, photo.size, box, guide, targets)
         t2 = time.perf_counter()
-        image = plan.compositor.composite(guide, layers, targets).clamp_(0.0, 1.0)
+        image = plan.compositor.composite(guide, layers, targets)
+        if plan.entries is not None:
+            check_composite(image, (int(guide.shape[-2]), int(guide.shape[-1])), plan.entries[1])
+        image = image.clamp(0.0, 1.0)
         del layers
         changed = (image != guide).any(0).numpy()
         ys, xs = box.slices()
@@ -159,6 +168,9 @@ def _layers(
         result = plan.engine.stylize_native(
             guide, targets, plan.progress, scale=plan.scale, budget=budget
         )
+        if plan.entries is not None:
+            hw = (int(guide.shape[-2]), int(guide.shape[-1]))
+            check_layers(result.layers, len(targets), hw, plan.entries[0])
         return result.layers, result, "native"
     low = low_size(box, plan.scale)
     size = (int(guide.shape[-2]), int(guide.shape[-1]))

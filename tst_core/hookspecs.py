@@ -22,7 +22,9 @@ factory, so that ``tst plugins`` works without them and a missing package is rep
 plugin is used.
 
 A plugin may also add subcommands to the ``tst`` command line (``tst train``, ``tst ui``)
-through :func:`tst_register_commands`, as datasette's ``register_commands`` does.
+through :func:`tst_register_commands`, as datasette's ``register_commands`` does, add flags
+for its own options to ``tst run`` through :func:`tst_register_flags` (tox's
+``tox_add_option``), and declare the checkpoints it loads through :func:`tst_register_weights`.
 
 The three kinds of plugin, as the configuration names them, and their hooks:
 
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import Register, RegisterCommand
+    from .registry import Register, RegisterCommand, RegisterFlag, RegisterWeights
 
 PROJECT = "tst"
 
@@ -76,11 +78,12 @@ def tst_register_engines(register: Register) -> None:
 
     An engine that runs trained styles (model files, style names, mixes; see
     :mod:`tst_core.styles`) also has ``resolve_style(parts) -> ModelStyle``
-    (:class:`~tst_core.types.StyleResolver`): the pipeline calls it once per ``--style``
-    before stylising and hands the result on as ``Target.model_style``. Without it the
-    engine gets style images only.
+    (:class:`~tst_core.types.StyleResolver`) and says so at registration with
+    ``resolves_styles=True`` (so the UI knows without building it; building checks that the
+    two agree): the pipeline calls it once per ``--style`` before stylising and hands the
+    result on as ``Target.model_style``. Without it the engine gets style images only.
 
-    :param register: ``register(name, factory, *, options, description)``.
+    :param register: ``register(name, factory, *, options, description, resolves_styles)``.
     """
 
 
@@ -112,4 +115,37 @@ def tst_register_commands(register: RegisterCommand) -> None:
     ``tst --help``.
 
     :param register: ``register(name, configure, run, *, help)``.
+    """
+
+
+@hookspec
+def tst_register_weights(register: RegisterWeights) -> None:
+    """Register the checkpoints the plugin loads (torchvision's weights-enum pattern).
+
+    ``register(record)`` takes a :class:`~tst_core.records.WeightsRecord` (name, URL, file
+    name, SHA-256 or hash prefix, size, licence, architecture). ``tst weights list`` shows it,
+    ``tst weights fetch NAME`` fetches it, and the plugin gets its file with
+    ``tst_core.hub.resolve(tst_core.records.record(NAME), path=...)``, fetched and checked on
+    first use. Called the first time the records are needed, not when plugins load, so it may
+    import what the records are read from (:func:`tst_core.records.torchvision_record`). A
+    name registered by two plugins is an error naming both.
+
+    :param register: ``register(record)``.
+    """
+
+
+@hookspec
+def tst_register_flags(register: RegisterFlag) -> None:
+    """Add command-line flags for the plugin's own options to ``tst run`` (and to ``segment``,
+    ``compare``, ``batch`` and ``config show``, which take the same configuration).
+
+    ``register(flag, *, kind, name, option, help, metavar=None)``: ``FLAG VALUE`` on the
+    command line is ``--set KIND.NAME.OPTION=VALUE``, checked against the options dataclass
+    in the same way, and wins over ``--set`` as the built-in flags do; for a ``bool`` option
+    the flag takes no value and sets it true. ``kind`` and ``name`` must be a segmenter,
+    engine or compositor this plugin registers and ``option`` one of its options' fields;
+    ``flag`` is ``--`` and lower-case words joined by ``-``. A flag that a built-in command or
+    another plugin already has is an error naming the plugin.
+
+    :param register: ``register(flag, *, kind, name, option, help, metavar)``.
     """

@@ -22,6 +22,7 @@ from PIL import Image
 from . import validate
 from .cleanup import clean_targets
 from .compose import Plan, compose, window_bytes, windows_of
+from .contracts import check_composite, check_layers
 from .errors import ConfigError, InputError
 from .files import PhotoLike, check_regular_file, image_size, load_photo
 from .imageops import resize_long_side
@@ -30,7 +31,7 @@ from .native import at_scale, pixel_fields
 from .outputs import Input, check_outputs
 from .photo import Photo as NativePhoto
 from .photo import PhotoInfo, decoded_bytes, load_native, probe_photo, to_pixels
-from .registry import Kind
+from .registry import Entry, Kind
 from .report import RunFacts, run_report, segmenter_facts
 from .results import RunResult, SegmentResult, estimated_bytes, run_outputs, segment_outputs
 from .select import StyleRequest, StylesLike, build_targets, needs_segmentation, style_requests
@@ -75,6 +76,21 @@ class Pipeline:
         if key not in self._built:
             self._built[key] = self.session.build(kind, name)
         return self._built[key]
+
+    def entry(self, kind: Kind, name: str | None = None) -> Entry[Any]:
+        """The registry entry of plugin ``name`` of ``kind`` (default: the configured one)."""
+        return self.session.host.entry(kind, name or getattr(self.session.config.run, kind))
+
+    def composite(
+        self, image: Tensor, layers: Tensor, targets: Targets, blend: str | None = None
+    ) -> Tensor:
+        """The compositor ``blend`` (default: the configured one) on the working image
+        ``(3, h, w)`` and the engine's ``layers`` ``(K, 3, h, w)``: ``(3, h, w)`` in [0, 1]."""
+        out = self.plugin("blend", blend).composite(image, layers, targets)
+        check_composite(
+            out, (int(image.shape[-2]), int(image.shape[-1])), self.entry("blend", blend)
+        )
+        return out.clamp(0.0, 1.0)
 
     def input_files(self, photo: PhotoLike, styles: StylesLike) -> tuple[Input, ...]:
         """Every file and folder a run of ``photo`` with ``styles`` reads."""
@@ -131,7 +147,7 @@ class Pipeline:
         t_start = time.perf_counter()
         requests = style_requests(styles)
         engine = self.plugin("engine")  # bad engine or compositor options fail before any work
-        compositor = self.plugin("blend")
+        self.plugin("blend")
         run_opts = self.session.config.run
         budget = run_opts.budget()
         if isinstance(photo, (str, Path)):  # refused before it is decoded when it cannot fit
@@ -162,8 +178,10 @@ class Pipeline:
             del full
             with _timed(timings, "stylize"):
                 stylized = engine.stylize(image, targets, progress)
+            hw = (int(image.shape[-2]), int(image.shape[-1]))
+            check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
             with _timed(timings, "composite"):
-                composite = compositor.composite(image, stylized.layers, targets).clamp(0.0, 1.0)
+                composite = self.composite(image, stylized.layers, targets)
             pixels = native.output_pixels()
             changed = (composite != image).any(0).numpy()
             pixels[changed] = to_pixels(composite, native.bits)[changed]
@@ -232,12 +250,15 @@ class Pipeline:
             budget=budget,
             upsample=run_opts.upsample,
             progress=progress,
+            entries=(self.entry("engine"), self.entry("blend")),
         )
         check_window_budget(native.size, plan, native_engine, budget)
         stylized: StylizeResult | None = None
         if not native_engine:
             with _timed(timings, "stylize"):
                 stylized = engine.stylize(image, targets, progress)
+            hw = (int(image.shape[-2]), int(image.shape[-1]))
+            check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
             plan = replace(plan, layers=stylized.layers)
         t0 = time.perf_counter()
         composed = compose(native, plan)

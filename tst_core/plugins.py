@@ -9,27 +9,34 @@
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
 from . import hookspecs
 from .errors import DuplicatePluginError, PluginError
+from .option_tables import field_types
 from .registry import (
     KINDS,
     CommandEntry,
     Entry,
+    FlagEntry,
     Kind,
     NoOptions,
     Register,
     RegisterCommand,
+    RegisterFlag,
     Registry,
 )
 from .types import Env
+
+if TYPE_CHECKING:
+    from .records import WeightsRecord
 
 ENTRY_POINT_GROUP = "tst"
 BLOCK_ENV = "TST_BLOCK_PLUGINS"
@@ -61,12 +68,25 @@ class Host:
     plugins: list[PluginInfo] = field(default_factory=list)
     #: subcommands that plugins add to the command line, by name
     commands: dict[str, CommandEntry] = field(default_factory=dict)
+    #: flags that plugins add to the commands that take the configuration, by flag
+    flags: dict[str, FlagEntry] = field(default_factory=dict)
+    _weights: dict[str, WeightsRecord] | None = field(default=None, repr=False)
 
     def registry(self, kind: Kind) -> Registry[Any]:
         return self.registries[kind]
 
     def entry(self, kind: Kind, name: str) -> Entry[Any]:
         return self.registries[kind].get(name)
+
+    def weights(self) -> dict[str, WeightsRecord]:
+        """The checkpoint records the plugins register, by name (collected on the first call:
+        see :func:`~tst_core.hookspecs.tst_register_weights`).
+
+        :raises PluginError: naming the plugin whose hook failed, or both plugins of a name.
+        """
+        if self._weights is None:
+            self._weights = _collect_weights(self.pm)
+        return self._weights
 
 
 def blocked_names(env: str | None = None) -> set[str]:
@@ -126,24 +146,26 @@ def load_host(
         pm.register(obj, name=name)
         infos[name] = PluginInfo(name, "ok")
     pm.check_pending()
-    registries, commands = _fill_registries(pm, infos)
-    return Host(pm, registries, sorted(infos.values(), key=lambda p: p.name), commands)
+    registries, commands, flags = _fill_registries(pm, infos)
+    return Host(pm, registries, sorted(infos.values(), key=lambda p: p.name), commands, flags)
 
 
 def _fill_registries(
     pm: pluggy.PluginManager, infos: dict[str, PluginInfo]
-) -> tuple[dict[Kind, Registry[Any]], dict[str, CommandEntry]]:
+) -> tuple[dict[Kind, Registry[Any]], dict[str, CommandEntry], dict[str, FlagEntry]]:
     """Call each plugin's register hooks one plugin at a time, so that every registered name
     is attributed to its plugin; a plugin whose hook raises is marked broken and its entries
-    (and commands) are dropped."""
+    (and commands and flags) are dropped."""
     registries: dict[Kind, Registry[Any]] = {kind: Registry(kind) for kind in KINDS}
     commands: dict[str, CommandEntry] = {}
+    flags: dict[str, FlagEntry] = {}
     for plugin_name, plugin in list(pm.list_name_plugin()):
         if plugin is None or plugin_name is None:
             continue
         info = infos[plugin_name]
         staged: list[Entry[Any]] = []
         staged_commands: list[CommandEntry] = []
+        staged_flags: list[FlagEntry] = []
         try:
             for kind in KINDS:
                 for impl in getattr(pm.hook, _HOOKS[kind]).get_hookimpls():
@@ -152,10 +174,15 @@ def _fill_registries(
             for impl in pm.hook.tst_register_commands.get_hookimpls():
                 if impl.plugin_name == plugin_name:
                     impl.function(register=_command_stager(info, staged_commands))
+            for impl in pm.hook.tst_register_flags.get_hookimpls():
+                if impl.plugin_name == plugin_name:
+                    impl.function(register=_flag_stager(info, staged, staged_flags))
             for entry in staged:
                 registries[entry.kind].add(entry)
             for command in staged_commands:
                 _add_command(commands, command)
+            for flag in staged_flags:
+                _add_flag(flags, flag)
         except DuplicatePluginError:
             raise  # the user must choose one, see Registry.add
         except Exception as exc:
@@ -168,7 +195,7 @@ def _fill_registries(
     broken = {p.name: p.reason for p in infos.values() if p.status == "broken"}
     for registry in registries.values():
         registry.broken = broken
-    return registries, commands
+    return registries, commands, flags
 
 
 def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
@@ -178,7 +205,13 @@ def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
         *,
         options: type = NoOptions,
         description: str,
+        resolves_styles: bool = False,
     ) -> None:
+        if resolves_styles and kind != "engine":
+            raise PluginError(
+                f"plugin '{info.name}' registers {kind} '{name}' with resolves_styles=True; "
+                "only an engine resolves styles"
+            )
         staged.append(
             Entry(
                 kind,
@@ -189,6 +222,7 @@ def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
                 info.name,
                 info.dist,
                 info.version,
+                resolves_styles,
             )
         )
 
@@ -213,6 +247,54 @@ def _command_stager(info: PluginInfo, staged: list[CommandEntry]) -> RegisterCom
     return register
 
 
+def _flag_stager(
+    info: PluginInfo, entries: list[Entry[Any]], staged: list[FlagEntry]
+) -> RegisterFlag:
+    def register(
+        flag: str,
+        *,
+        kind: Kind,
+        name: str,
+        option: str,
+        help: str,
+        metavar: str | None = None,
+    ) -> None:
+        if not _FLAG.fullmatch(flag):
+            raise PluginError(
+                f"plugin '{info.name}' adds the flag {flag!r}: a flag is -- and lower-case "
+                "words joined by - (--checker-cell)"
+            )
+        own = [e for e in entries if (e.kind, e.name) == (kind, name)]
+        if not own:
+            raise PluginError(
+                f"plugin '{info.name}' adds the flag {flag} for {kind} '{name}', which it does "
+                "not register (a flag sets an option of the plugin's own objects)"
+            )
+        types = field_types(own[0].options)
+        if option not in types:
+            raise PluginError(
+                f"plugin '{info.name}' adds the flag {flag} for option '{option}' of "
+                f"[{kind}.{name}], which has no such option; options: {', '.join(types)}"
+            )
+        switch = types[option] is bool
+        staged.append(FlagEntry(flag, kind, name, option, help.strip(), metavar, switch, info.name))
+
+    return register
+
+
+_FLAG = re.compile(r"--[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+
+def _add_flag(flags: dict[str, FlagEntry], flag: FlagEntry) -> None:
+    old = flags.get(flag.flag)
+    if old is not None:
+        raise DuplicatePluginError(
+            f"the flag {flag.flag} is added twice: by plugin '{old.plugin}' and by plugin "
+            f"'{flag.plugin}'; block one with {BLOCK_ENV}={flag.plugin}"
+        )
+    flags[flag.flag] = flag
+
+
 def _add_command(commands: dict[str, CommandEntry], command: CommandEntry) -> None:
     old = commands.get(command.name)
     if old is not None:
@@ -221,6 +303,30 @@ def _add_command(commands: dict[str, CommandEntry], command: CommandEntry) -> No
             f"plugin '{command.plugin}'; block one with {BLOCK_ENV}={command.plugin}"
         )
     commands[command.name] = command
+
+
+def _collect_weights(pm: pluggy.PluginManager) -> dict[str, WeightsRecord]:
+    found: dict[str, tuple[str, WeightsRecord]] = {}
+    for impl in pm.hook.tst_register_weights.get_hookimpls():
+
+        def register(record: WeightsRecord, plugin: str = impl.plugin_name) -> None:
+            old = found.get(record.name)
+            if old is not None:
+                raise DuplicatePluginError(
+                    f"weights '{record.name}' are registered twice: by plugin '{old[0]}' and by "
+                    f"plugin '{plugin}'; block one with {BLOCK_ENV}={plugin}"
+                )
+            found[record.name] = (plugin, record)
+
+        try:
+            impl.function(register=register)
+        except DuplicatePluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{impl.plugin_name}' failed to register its weights: {_short_reason(exc)}"
+            ) from exc
+    return {name: record for name, (_, record) in found.items()}
 
 
 _default: Host | None = None

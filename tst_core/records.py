@@ -1,20 +1,20 @@
-"""Every checkpoint tst knows, as a record (torchvision's ``Weights`` pattern, one table for all
-plugins).
+"""Every checkpoint tst knows, as a record (torchvision's ``Weights`` pattern).
 
 A :class:`WeightsRecord` says where a checkpoint comes from (URL, file name), how to check it
 (a full SHA-256, or torchvision's hash prefix in the file name), how big it is, under which
 licence it is published, and which plugin and architecture it fits. :mod:`tst_core.hub` fetches
 a record into the ``$TORCH_HOME`` cache on first use; ``tst weights list`` shows the table.
 
-The torchvision records (Mask R-CNN, the semantic segmentation models, VGG and ResNet-50) are
-read from torchvision's own weights enums, so their URLs and hash prefixes are the ones the
-installed torchvision uses and a file torchvision already fetched is reused. Nothing here
-downloads or imports torchvision at import time.
+Each plugin registers the records of the checkpoints it loads, beside its code, through the
+``tst_register_weights`` hook (SAM's in ``tst_sam``, Mask R-CNN's in ``tst_torchvision``, the
+semantic models' in ``tst_semantic``, the engine networks' in ``tst_core.engine.plugin``);
+:func:`records` collects them. Records of torchvision models are read from torchvision's own
+weights enums (:func:`torchvision_record`). Nothing here downloads or imports torchvision at
+import time.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,8 @@ class WeightsRecord:
     :param size_mib: the approximate size in MiB, for display.
     :param file_name: the cache file name; default: the URL's last part.
     :param description: one line for ``tst weights list``.
+    :param torchvision: the torchvision weights it was read from (``module:Enum.MEMBER``, see
+        :func:`torchvision_record`), for their metadata (class names); ``None`` for others.
     """
 
     name: str
@@ -54,6 +56,7 @@ class WeightsRecord:
     size_mib: float | None = None
     file_name: str = ""
     description: str = ""
+    torchvision: str | None = None
 
     def __post_init__(self) -> None:
         if not self.file_name:
@@ -85,107 +88,6 @@ class WeightsRecord:
         return self.sha256 or f"{self.hash_prefix}…"
 
 
-def _sam(model_type: str, file_name: str, sha256: str, size: int) -> WeightsRecord:
-    return WeightsRecord(
-        name=f"sam-{model_type.replace('_', '-')}",
-        url=f"https://dl.fbaipublicfiles.com/segment_anything/{file_name}",
-        plugin="sam",
-        architecture=model_type,
-        licence="Apache-2.0 (Meta, Segment Anything)",
-        sha256=sha256,
-        size=size,
-        description=f"Segment Anything {model_type.replace('_', '-').upper()} (SA-1B)",
-    )
-
-
-#: SAM's official checkpoints (sizes and digests of the Segment Anything release)
-SAM_RECORDS = (
-    _sam(
-        "vit_b",
-        "sam_vit_b_01ec64.pth",
-        "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-        375_042_383,
-    ),
-    _sam(
-        "vit_l",
-        "sam_vit_l_0b3195.pth",
-        "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-        1_249_524_607,
-    ),
-    _sam(
-        "vit_h",
-        "sam_vit_h_4b8939.pth",
-        "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-        2_564_550_879,
-    ),
-)
-
-#: name → (torchvision weights, plugin, architecture, description); the weights are read from
-#: the installed torchvision (``module:Enum.MEMBER``)
-TORCHVISION_RECORDS = {
-    "maskrcnn-v1-coco": (
-        "detection:MaskRCNN_ResNet50_FPN_Weights.COCO_V1",
-        "torchvision",
-        "maskrcnn_resnet50_fpn",
-        "Mask R-CNN ResNet-50-FPN v1, COCO (segmenter torchvision, model=v1)",
-    ),
-    "maskrcnn-v2-coco": (
-        "detection:MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1",
-        "torchvision",
-        "maskrcnn_resnet50_fpn_v2",
-        "Mask R-CNN ResNet-50-FPN v2, COCO (the default segmenter)",
-    ),
-    "deeplabv3-resnet50-voc": (
-        "segmentation:DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1",
-        "semantic",
-        "deeplabv3_resnet50",
-        "DeepLabV3 ResNet-50, COCO with the 20 VOC classes (segmenter semantic)",
-    ),
-    "deeplabv3-resnet101-voc": (
-        "segmentation:DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1",
-        "semantic",
-        "deeplabv3_resnet101",
-        "DeepLabV3 ResNet-101, COCO with the 20 VOC classes (segmenter semantic)",
-    ),
-    "fcn-resnet50-voc": (
-        "segmentation:FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1",
-        "semantic",
-        "fcn_resnet50",
-        "FCN ResNet-50, COCO with the 20 VOC classes (segmenter semantic)",
-    ),
-    "lraspp-mobilenetv3-voc": (
-        "segmentation:LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1",
-        "semantic",
-        "lraspp_mobilenet_v3_large",
-        "LR-ASPP MobileNetV3-Large, COCO with the 20 VOC classes (segmenter semantic)",
-    ),
-    "vgg11-imagenet": (
-        ":VGG11_Weights.IMAGENET1K_V1",
-        "gatys",
-        "vgg11",
-        "torchvision VGG-11, ImageNet (engine network torchvision-vgg11)",
-    ),
-    "vgg16-imagenet": (
-        ":VGG16_Weights.IMAGENET1K_V1",
-        "gatys",
-        "vgg16",
-        "torchvision VGG-16, ImageNet (engine network torchvision-vgg16)",
-    ),
-    "vgg19-imagenet": (
-        ":VGG19_Weights.IMAGENET1K_V1",
-        "gatys",
-        "vgg19",
-        "torchvision VGG-19, ImageNet (engine network torchvision-vgg19)",
-    ),
-    "resnet50-imagenet": (
-        ":ResNet50_Weights.IMAGENET1K_V1",
-        "gatys",
-        "resnet50",
-        "torchvision ResNet-50, ImageNet (engine network torchvision-resnet50)",
-    ),
-}
-
-
 def torchvision_weights(path: str) -> Any:
     """The torchvision weights enum member named ``module:Enum.MEMBER`` (module under
     ``torchvision.models``; empty for ``torchvision.models`` itself)."""
@@ -197,26 +99,32 @@ def torchvision_weights(path: str) -> Any:
     return getattr(getattr(mod, enum_name), member)
 
 
-def _from_torchvision(name: str) -> WeightsRecord:
-    weights_path, plugin, architecture, description = TORCHVISION_RECORDS[name]
-    weights = torchvision_weights(weights_path)
+def torchvision_record(
+    name: str, weights: str, *, plugin: str, architecture: str, description: str
+) -> WeightsRecord:
+    """A record read from torchvision's weights enum ``weights`` (``module:Enum.MEMBER``, see
+    :func:`torchvision_weights`): its URL and hash prefix are the installed torchvision's, so
+    a file torchvision already fetched is reused. Imports torchvision's model enums."""
+    tv = torchvision_weights(weights)
     return WeightsRecord(
         name=name,
-        url=weights.url,
+        url=tv.url,
         plugin=plugin,
         architecture=architecture,
         licence=TORCHVISION_LICENCE,
-        size_mib=weights.meta.get("_file_size"),
+        size_mib=tv.meta.get("_file_size"),
         description=description,
+        torchvision=weights,
     )
 
 
-@functools.lru_cache(maxsize=1)
 def records() -> dict[str, WeightsRecord]:
-    """Every known record by name (built on first call; imports torchvision's model enums)."""
-    table = {name: _from_torchvision(name) for name in TORCHVISION_RECORDS}
-    table.update({r.name: r for r in SAM_RECORDS})
-    return table
+    """Every known record by name: those the installed plugins register through
+    :func:`~tst_core.hookspecs.tst_register_weights`, collected on the first call (which may
+    import torchvision's model enums)."""
+    from .plugins import default_host
+
+    return default_host().weights()
 
 
 def record(name: str) -> WeightsRecord:

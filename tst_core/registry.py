@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from .errors import DuplicatePluginError, PluginError
 from .types import Compositor, Engine, Env, Segmenter
+
+if TYPE_CHECKING:
+    from .records import WeightsRecord
 
 Kind = Literal["segmenter", "engine", "blend"]
 KINDS: tuple[Kind, ...] = ("segmenter", "engine", "blend")
@@ -39,6 +42,9 @@ class Entry(Generic[T]):
     :param description: one line for ``tst plugins``.
     :param plugin: entry-point name of the plugin that registered it.
     :param dist: distribution that provides the plugin, and its ``version``.
+    :param resolves_styles: an engine that runs trained styles (model files, style names,
+        mixes) through ``resolve_style`` (:class:`~tst_core.types.StyleResolver`); declared
+        at registration, so that a caller (the UI) knows without building the engine.
     """
 
     kind: Kind
@@ -49,12 +55,14 @@ class Entry(Generic[T]):
     plugin: str
     dist: str | None = None
     version: str | None = None
+    resolves_styles: bool = False
 
     def build(self, options: Any = None, env: Env | None = None) -> T:
         """Create the plugin object; ``options`` defaults to the options dataclass defaults.
 
         :raises PluginError: naming the plugin, when the object lacks a method of its kind's
-            protocol (:data:`PROTOCOLS`).
+            protocol (:data:`PROTOCOLS`), or has ``resolve_style`` exactly when it was not
+            registered with ``resolves_styles=True``.
         """
         obj = self.factory(options if options is not None else self.options(), env or Env())
         protocol = PROTOCOLS[self.kind]
@@ -65,6 +73,16 @@ class Entry(Generic[T]):
                 f"plugin '{self.plugin}' registers {KIND_TITLES[self.kind]} '{self.name}' whose "
                 f"factory returned a {type(obj).__name__} without "
                 f"{', '.join(m + '()' for m in missing)} (see tst_core.types.{protocol.__name__})"
+            )
+        if self.kind == "engine" and callable(getattr(obj, "resolve_style", None)) != (
+            self.resolves_styles
+        ):
+            said = "with" if self.resolves_styles else "without"
+            has = "has no" if self.resolves_styles else "has a"
+            raise PluginError(
+                f"plugin '{self.plugin}' registers engine '{self.name}' {said} "
+                f"resolves_styles=True, but its {type(obj).__name__} {has} resolve_style(); "
+                "the two must agree (see tst_core.types.StyleResolver)"
             )
         return obj
 
@@ -84,6 +102,7 @@ class Register(Protocol):
         *,
         options: type = NoOptions,
         description: str,
+        resolves_styles: bool = False,
     ) -> None: ...
 
 
@@ -116,6 +135,56 @@ class RegisterCommand(Protocol):
         *,
         help: str,
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class FlagEntry:
+    """A command-line flag a plugin adds (``tst run`` and the other commands that take the
+    configuration block): ``FLAG VALUE`` sets option ``option`` of its ``[kind.name]``.
+
+    :param flag: ``--checker-cell``.
+    :param kind: the kind of the plugin object whose option it sets.
+    :param name: that object's registry name (one the same plugin registers).
+    :param option: a field of that object's options dataclass.
+    :param help: one line for ``--help``.
+    :param metavar: the value's name in ``--help``; default: the option's name in capitals.
+    :param switch: the option is a ``bool``: the flag takes no value and sets it true.
+    :param plugin: entry-point name of the plugin that added it.
+    """
+
+    flag: str
+    kind: Kind
+    name: str
+    option: str
+    help: str
+    metavar: str | None
+    switch: bool
+    plugin: str
+
+    def set_text(self, value: str) -> str:
+        """The ``--set`` override the flag stands for, with ``value`` given."""
+        return f"{self.kind}.{self.name}.{self.option}={value}"
+
+
+class RegisterFlag(Protocol):
+    """The callable the ``tst_register_flags`` hook receives."""
+
+    def __call__(
+        self,
+        flag: str,
+        *,
+        kind: Kind,
+        name: str,
+        option: str,
+        help: str,
+        metavar: str | None = None,
+    ) -> None: ...
+
+
+class RegisterWeights(Protocol):
+    """The callable the ``tst_register_weights`` hook receives."""
+
+    def __call__(self, record: WeightsRecord) -> None: ...
 
 
 class Registry(Generic[T]):

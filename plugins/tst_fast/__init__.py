@@ -32,12 +32,14 @@ def tst_register_engines(register: Register) -> None:
         "fast",
         make_fast,
         options=FeedForwardOptions,
+        resolves_styles=True,
         description="trained transform networks (Johnson et al.): one pass per style over its targets",
     )
     register(
         "cin",
         make_cin,
         options=FeedForwardOptions,
+        resolves_styles=True,
         description="one conditional-instance-norm network: every target's style in one pass",
     )
 

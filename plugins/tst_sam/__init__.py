@@ -16,9 +16,10 @@ fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l`
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, RegisterWeights
 
 from .options import SamOptions
+from .records import RECORDS
 from .segmenter import SamSegmenter
 
 __all__ = ["SamOptions", "SamSegmenter"]
@@ -33,3 +34,9 @@ def tst_register_segmenters(register: Register) -> None:
         description="Segment Anything: --point/--box prompts, automatic, or refine another "
         "segmenter's boxes (needs [sam] and a SAM checkpoint)",
     )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for record in RECORDS.values():
+        register(record)

@@ -12,8 +12,10 @@ from tst_core.hub import resolve
 from tst_core.records import record
 from tst_core.weights import load_state_dict
 
+from .records import RECORDS
+
 #: The official checkpoints' weights records, by model type.
-CHECKPOINTS = {"vit_b": "sam-vit-b", "vit_l": "sam-vit-l", "vit_h": "sam-vit-h"}
+CHECKPOINTS = {model_type: rec.name for model_type, rec in RECORDS.items()}
 
 
 def import_sam() -> Any:

@@ -11,8 +11,9 @@ there (hash-checked) on first use; ``tst weights fetch deeplabv3-resnet50-voc`` 
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, RegisterWeights
 
+from .records import records
 from .segmenter import SemanticOptions, SemanticSegmenter
 
 __all__ = ["SemanticOptions", "SemanticSegmenter"]
@@ -26,3 +27,9 @@ def tst_register_segmenters(register: Register) -> None:
         options=SemanticOptions,
         description="DeepLabV3/FCN/LR-ASPP, 20 VOC classes: one soft-mask instance per class; optional CRF",
     )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for record in records():
+        register(record)

@@ -14,22 +14,18 @@ from tst_core.boxes import Box
 from tst_core.device import check_device_name, resolve_device
 from tst_core.errors import WeightsError
 from tst_core.hub import resolve
-from tst_core.records import TORCHVISION_RECORDS, record, torchvision_weights
+from tst_core.records import record, torchvision_weights
 from tst_core.types import Env, Instance, Segmentation, Tensor, mask_grid
 
 from .crf import CRFParams, mean_field
+from .records import WEIGHTS
 
 ModelName = Literal[
     "deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "lraspp_mobilenet_v3_large"
 ]
 
 #: model → its weights record (COCO images, the 20 PASCAL VOC classes plus background)
-RECORDS = {
-    "deeplabv3_resnet50": "deeplabv3-resnet50-voc",
-    "deeplabv3_resnet101": "deeplabv3-resnet101-voc",
-    "fcn_resnet50": "fcn-resnet50-voc",
-    "lraspp_mobilenet_v3_large": "lraspp-mobilenetv3-voc",
-}
+RECORDS = {model: name for model, (name, _, _) in WEIGHTS.items()}
 
 #: VOC names that COCO (and so the torchvision and yolo segmenters) spell otherwise; labels use
 #: COCO's, so that ``--style car=...`` or ``tv=...`` means the same with every segmenter
@@ -125,7 +121,7 @@ class SemanticOptions:
 
 def categories(model: str) -> list[str]:
     """The 21 class names of ``model``'s weights (``background`` first), in COCO's spelling."""
-    weights = torchvision_weights(TORCHVISION_RECORDS[RECORDS[model]][0])
+    weights = torchvision_weights(WEIGHTS[model][1])
     names = [COCO_NAMES.get(n, n) for n in weights.meta["categories"]]
     return ["background", *names[1:]]
 

@@ -9,8 +9,9 @@ maskrcnn-v2-coco`` fetches it ahead of time, and ``TST_OFFLINE=1`` forbids fetch
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, RegisterWeights
 
+from .records import records
 from .segmenter import TorchvisionOptions, TorchvisionSegmenter
 
 __all__ = ["TorchvisionOptions", "TorchvisionSegmenter"]
@@ -24,3 +25,9 @@ def tst_register_segmenters(register: Register) -> None:
         options=TorchvisionOptions,
         description="Mask R-CNN ResNet-50-FPN v1/v2, COCO weights (fetched on first use)",
     )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for record in records():
+        register(record)

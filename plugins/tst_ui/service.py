@@ -21,7 +21,6 @@ from tst_core.config import preset_names
 from tst_core.errors import InputError
 from tst_core.plugins import Host
 from tst_core.registry import Kind
-from tst_core.types import StyleResolver
 
 from . import render
 from .jobs import Job, JobQueue
@@ -75,8 +74,6 @@ class UiService:
         self._segmenters: dict[str, Pipeline] = {}
         self._segment_lock = threading.Lock()
         self._pipeline: tuple[str, Pipeline] | None = None
-        self._mixes: dict[str, bool] = {}
-        self._mixes_lock = threading.Lock()
 
     # --- what the page offers -----------------------------------------------------------
 
@@ -105,16 +102,10 @@ class UiService:
         }
 
     def engine_info(self, name: Any) -> dict[str, Any]:
-        """What the page needs to know of engine ``name``: whether it mixes styles (its object
-        resolves styles, :class:`~tst_core.types.StyleResolver`, as ``fast`` and ``cin`` do).
-        A factory may be any callable, so the engine is built once, as configured, to find out.
-        """
+        """What the page needs to know of engine ``name``: whether it mixes styles (it was
+        registered with ``resolves_styles=True``, as ``fast`` and ``cin`` are)."""
         name = self._plugin("engine", name)
-        with self._mixes_lock:
-            if name not in self._mixes:
-                sess = session(host=self.host, config=self.settings.config, sets=self.settings.sets)
-                self._mixes[name] = isinstance(sess.build("engine", name), StyleResolver)
-        return {"name": name, "mixes": self._mixes[name]}
+        return {"name": name, "mixes": self.host.entry("engine", name).resolves_styles}
 
     def _reg(self, kind: Kind) -> list[Any]:
         return list(self.host.registry(kind))

@@ -130,13 +130,13 @@ def test_a_file_torchvision_fetched_is_reused(torch_home, monkeypatch, name):
     with nothing fetched."""
     import torch
 
-    from tst_core.records import TORCHVISION_RECORDS, torchvision_weights
+    from tst_core.records import records, torchvision_weights
 
     def download(url, dst, hash_prefix=None, progress=True):
         torch.save({"w": torch.zeros(2)}, dst)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", download)
-    torchvision_weights(TORCHVISION_RECORDS[name][0]).get_state_dict(progress=False)
+    torchvision_weights(records()[name].torchvision).get_state_dict(progress=False)
     fetched = list((torch_home / "hub" / "checkpoints").iterdir())
     assert hub.resolve(records()[name]) == fetched[0] and len(fetched) == 1  # offline here
 

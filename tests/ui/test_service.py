@@ -13,6 +13,7 @@ from PIL import Image
 
 from tst_core.cli import main
 from tst_core.errors import TstError
+from tst_core.registry import Entry
 
 from .conftest import TINY
 from .helpers import cin_model, make_service, paintings, photo_upload, wait_for
@@ -201,6 +202,9 @@ def test_a_target_mixes_two_paintings_when_the_engine_mixes(tmp_path, monkeypatc
     assert service.engine_info("cin") == {"name": "cin", "mixes": True}
     assert service.engine_info("fast")["mixes"] and not service.engine_info("gatys")["mixes"]
     assert not service.engine_info("fake-fill")["mixes"]
+    with monkeypatch.context() as m:  # the page asks the registry: no engine (nor VGG) is built
+        m.setattr(Entry, "build", lambda *a: pytest.fail("an engine was built to ask"))
+        assert service.engine_info("cin")["mixes"] and not service.engine_info("gatys")["mixes"]
     service.jobs.start()
     try:
         seg = service.segment(photo_upload(service, tmp_path).id, "fake-boxes")

@@ -13,20 +13,24 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import PluginError, TstError
 from . import batch, compare, config, plugins, run, segment, weights
-from .args import Parser
+from .args import Parser, add_plugin_flags
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 from .text import error_line, printable
 
 if TYPE_CHECKING:
-    from ..registry import CommandEntry
+    from ..registry import CommandEntry, FlagEntry
 
 #: the built-in commands, in the order ``tst --help`` lists them
 COMMANDS = (segment, run, compare, batch, plugins, config, weights)
 BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config", "weights"})
 
 
-def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse.ArgumentParser:
-    """The ``tst`` parser: the built-in commands, then ``commands`` that plugins registered."""
+def build_parser(
+    commands: Mapping[str, CommandEntry] | None = None,
+    flags: Mapping[str, FlagEntry] | None = None,
+) -> argparse.ArgumentParser:
+    """The ``tst`` parser: the built-in commands, then ``commands`` that plugins registered;
+    ``flags`` that plugins added go to the commands that take the configuration block."""
     parser = Parser(
         prog="tst", description="Targeted style transfer: a different style for each object."
     )
@@ -34,7 +38,8 @@ def build_parser(commands: Mapping[str, CommandEntry] | None = None) -> argparse
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
-        module.register(sub)
+        for configured in module.register(sub):
+            add_plugin_flags(configured, flags or {})
     _add_plugin_commands(sub, commands or {})
     return parser
 
@@ -73,11 +78,25 @@ def _plugin_commands(argv: Sequence[str]) -> Mapping[str, CommandEntry]:
     return default_host().commands
 
 
+def _plugin_flags(argv: Sequence[str]) -> Mapping[str, FlagEntry]:
+    """The flags plugins add, when ``argv`` runs a command that takes them (those commands
+    load the plugins anyway; ``tst --version``, ``--help`` and the others do not)."""
+    words = [a for a in argv if not a.startswith("-")]
+    if words[:1] not in (["segment"], ["run"], ["compare"], ["batch"]) and words[:2] != [
+        "config",
+        "show",
+    ]:
+        return {}
+    from ..plugins import default_host
+
+    return default_host().flags
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser(_plugin_commands(argv))
-    except TstError as exc:  # two plugins with one command name, or a built-in name
+        parser = build_parser(_plugin_commands(argv), _plugin_flags(argv))
+    except TstError as exc:  # two plugins with one command or flag, or a built-in one
         print(error_line(str(exc)), file=sys.stderr)
         return 2
     try:

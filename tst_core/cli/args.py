@@ -10,10 +10,14 @@ imported here: ``tst --help`` loads this module.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..errors import PluginError
 from ..segmenter_flags import SEGMENTER_FLAGS
+
+if TYPE_CHECKING:
+    from ..registry import FlagEntry
 
 
 class Parser(argparse.ArgumentParser):
@@ -146,11 +150,46 @@ def segmenter_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in SEGMENTER_FLAGS if getattr(args, k, None) is not None}
 
 
+def add_plugin_flags(p: argparse.ArgumentParser, flags: Mapping[str, FlagEntry]) -> None:
+    """The flags plugins add (:func:`~tst_core.hookspecs.tst_register_flags`), in a group of
+    their own; :func:`session_kwargs` turns them into ``--set`` overrides after ``--set``."""
+    if not flags:
+        return
+    g = p.add_argument_group("plugin flags (each sets an option of the plugin that adds it)")
+    for f in flags.values():
+        where = f"sets {f.kind}.{f.name}.{f.option}; plugin {f.plugin}"
+        value: dict[str, Any] = (
+            {"action": "store_const", "const": "true"}
+            if f.switch
+            else {"metavar": f.metavar or f.option.upper()}
+        )
+        try:
+            g.add_argument(f.flag, dest=_dest(f), help=f"{f.help} ({where})", **value)
+        except argparse.ArgumentError:
+            raise PluginError(
+                f"plugin '{f.plugin}' adds the flag {f.flag}, which `{p.prog}` already has; "
+                f"block the plugin with TST_BLOCK_PLUGINS={f.plugin}"
+            ) from None
+    p.set_defaults(plugin_flags=tuple(flags.values()))
+
+
+def _dest(flag: FlagEntry) -> str:
+    return "plugin_flag_" + flag.flag[2:].replace("-", "_")
+
+
+def plugin_sets(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides the plugin flags given in ``args`` stand for."""
+    flags: Sequence[FlagEntry] = getattr(args, "plugin_flags", ())
+    return [
+        f.set_text(getattr(args, _dest(f))) for f in flags if getattr(args, _dest(f)) is not None
+    ]
+
+
 def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`tst_core.api.session` arguments of a command's parsed ``args``."""
     kw = {
         "config": args.config,
-        "sets": args.sets,
+        "sets": [*args.sets, *plugin_sets(args)],
         "segmenter": args.segmenter,
         "device": args.device,
         "segmenter_options": segmenter_options(args),

@@ -36,7 +36,8 @@ failed, 1 when some did, 2 for a bad command.
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p: Parser = sub.add_parser(
         "batch",
         help="stylise many photos the same way: resumable, on worker processes or Ray",
@@ -78,6 +79,7 @@ def register(sub: Any) -> None:
     add_output_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ be 0: it is the change farther than --band pixels from every target.
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "compare",
         help="blend with several compositors (and engines) and compare them side by side",
@@ -60,6 +61,7 @@ def register(sub: Any) -> None:
     add_working_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:

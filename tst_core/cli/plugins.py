@@ -8,12 +8,14 @@ import json
 from typing import Any
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "plugins", help="list segmenters, engines and compositors, and broken plugins"
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=command)
+    return []
 
 
 def command(args: argparse.Namespace) -> None:

@@ -30,7 +30,8 @@ When targets overlap the later --style wins.
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "run",
         help="stylise the selected objects of a photo",
@@ -51,6 +52,7 @@ def register(sub: Any) -> None:
     add_output_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:

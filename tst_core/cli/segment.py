@@ -17,7 +17,8 @@ EXAMPLES = """examples:
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "segment",
         help="find the instances in a photo and show their ids",
@@ -34,6 +35,7 @@ def register(sub: Any) -> None:
         "--export-masks", metavar="DIR", help="write one PNG mask per instance (read by maskfile)"
     )
     p.set_defaults(func=command)
+    return [p]
 
 
 def command(args: argparse.Namespace) -> None:

@@ -20,7 +20,8 @@ from a mirror that serves them under their cache names (http://, https:// or fil
 """
 
 
-def register(sub: Any) -> None:
+def register(sub: Any) -> list[argparse.ArgumentParser]:
+    """Add the command to ``sub``; returns its parsers that take the configuration block."""
     p = sub.add_parser(
         "weights",
         help="list the known checkpoints and where they are cached, or fetch them ahead of time",
@@ -37,6 +38,7 @@ def register(sub: Any) -> None:
     w.add_argument("names", nargs="+", metavar="NAME", help="record names or patterns (sam-*)")
     add_offline_arg(w)
     w.set_defaults(func=fetch)
+    return []
 
 
 def list_weights(args: argparse.Namespace) -> None:

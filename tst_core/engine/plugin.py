@@ -1,11 +1,13 @@
-"""Registers the ``gatys`` and ``gatys-full`` engines (entry point ``gatys`` in group ``tst``)."""
+"""Registers the ``gatys`` and ``gatys-full`` engines (entry point ``gatys`` in group ``tst``) and
+the records of the torchvision networks they may use (``network = "torchvision-vgg19"``...)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..registry import Register
+from ..records import torchvision_record
+from ..registry import Register, RegisterWeights
 from ..types import Env
 from .options import GatysOptions
 
@@ -36,3 +38,26 @@ def tst_register_engines(register: Register) -> None:
         options=GatysOptions,
         description="baseline: whole-frame Gatys stylisation once per target; the compositor cuts",
     )
+
+
+#: the torchvision networks of ``network = "torchvision-..."``: record name → (weights, model)
+NETWORK_WEIGHTS = {
+    "vgg11-imagenet": (":VGG11_Weights.IMAGENET1K_V1", "vgg11", "VGG-11"),
+    "vgg16-imagenet": (":VGG16_Weights.IMAGENET1K_V1", "vgg16", "VGG-16"),
+    "vgg19-imagenet": (":VGG19_Weights.IMAGENET1K_V1", "vgg19", "VGG-19"),
+    "resnet50-imagenet": (":ResNet50_Weights.IMAGENET1K_V1", "resnet50", "ResNet-50"),
+}
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for name, (weights, model, title) in NETWORK_WEIGHTS.items():
+        register(
+            torchvision_record(
+                name,
+                weights,
+                plugin="gatys",
+                architecture=model,
+                description=f"torchvision {title}, ImageNet (engine network torchvision-{model})",
+            )
+        )

@@ -45,3 +45,16 @@ def tst_register_compositors(register):  # type: ignore[no-untyped-def]
         options=CheckerOptions,
         description="debug: checkerboard of photo and stylised image inside each target",
     )
+
+
+@hookimpl
+def tst_register_flags(register):  # type: ignore[no-untyped-def]
+    # `tst run ... --blend checker --checker-cell 4` is `--set blend.checker.cell=4`
+    register(
+        "--checker-cell",
+        kind="blend",
+        name="checker",
+        option="cell",
+        help="side of a checker square in pixels",
+        metavar="PX",
+    )
