@@ -82,3 +82,26 @@ def test_window_masks_follow_the_photo_and_sum_to_at_most_one():
     native = window_targets(targets, (H, W), Box(20, 20, 120, 100), photo[:, 20:100, 20:120], 0.5)
     assert native.size == (80, 100)
     assert float(native.masks().sum(0).max()) <= 1.0 + 1e-6
+
+
+def test_a_native_engine_s_layers_of_the_wrong_size_are_one_error_naming_it():
+    import pytest
+
+    from tst_core.errors import PluginError
+    from tst_core.registry import Entry
+    from tst_core.types import StylizeResult
+
+    class Working:  # returns layers at the working size, not the window's
+        def stylize_native(self, photo, targets, progress=None, *, scale, budget):
+            h, w = photo.shape[-2:]
+            return StylizeResult(torch.zeros(len(targets), 3, h // 2, w // 2))
+
+    def entry(kind, name):
+        return Entry(kind, name, lambda o, e: None, object, "", plugin=f"tst_{name}")
+
+    plan = Plan(
+        working_targets(), 0.5, HardCompositor(), reach=0.0, engine=Working(), budget=1 << 30,
+        entries=(entry("engine", "halfsize"), entry("blend", "hard")),
+    )  # fmt: skip
+    with pytest.raises(PluginError, match=r"engine 'halfsize' \(plugin 'tst_halfsize'\)"):
+        compose(photo16(), plan)
