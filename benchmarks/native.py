@@ -511,7 +511,7 @@ def measure(rows: list[dict[str, Any]], files: dict[int, Path], mask_folder: Pat
 def pictures(out: Path, docs: Path, files: dict[int, Path], mask_folder: Path) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     images = {}
-    for name in ("gatys", "fast"):
+    for name in ("gatys", "fast", "cin"):
         for mode in ("today", "native"):
             path = out / "images" / f"{name}_24mp_{mode}.png"
             if path.exists():
