@@ -255,6 +255,8 @@ def test_run_with_yolo_and_the_test_engine(cli, bus, yolo_args, tmp_path):
         "hard",
         "--size",
         128,
+        "--output-size",
+        128,  # the picture at the working size (the default is the photo's own)
         "-o",
         out,
     )
