@@ -131,7 +131,10 @@ def test_a_run_goes_through_the_pipeline_and_writes_the_image_and_its_report(ser
     job = service.submit(request(service, seg, targets=targets))
     wait_for(lambda: job.finished, what="the job")
     assert job.state == "done", job.error
-    assert sorted(job.outputs) == ["photo_tst.json", "photo_tst.png"]
+    # the picture, its report, and the page's display copies (fitted view, photo for 1:1)
+    assert sorted(job.outputs) == [
+        "photo_tst.json", "photo_tst.png", "photo_tst_before.jpg", "photo_tst_view.jpg"
+    ]  # fmt: skip
     assert job.result["image"] == f"/api/jobs/{job.id}/files/photo_tst.png"
     assert all(p.is_file() for p in job.outputs.values())
     words = shlex.split(job.command)
