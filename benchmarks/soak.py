@@ -13,10 +13,16 @@ After every run it checks the outputs: each image and its report (a sheet and it
 are there together or not at all, decode, are strict JSON and describe the same run (the
 image's size is the report's working size). At the end it counts the temporaries left
 anywhere it wrote or read (``.*.tst-PID-*.part``/``.bak``, ``*.part``) and the inputs whose
-SHA-256 changed. Both must be 0. Prints one table and writes ``benchmarks/results/soak.json``.
+SHA-256 changed. Both must be 0.
 
-    flock /tmp/tst-heavy.lock python benchmarks/soak.py            # 200 runs, ~20 min on 2 cores
-    python benchmarks/soak.py --runs 20 --kill 0.5                 # a quick look
+Then ``--batch`` cases of ``tst batch --manifest`` (good, hostile, killed; inline or two worker
+processes) and ``--ui`` cases against one ``tst ui`` (see ``soak_surfaces.py``): a batch must
+write only inside ``-o`` and leave no worker alive (**orphans**), a UI answer is never a 5xx and
+the server's uploads are gone when it stops. Prints a table per surface (cases, passed,
+temporaries left, inputs changed, orphans) and writes ``benchmarks/results/soak.json``.
+
+    flock /work/locks/cpu.lock python benchmarks/soak.py       # 200 runs + 40 batches + 60 UI
+    python benchmarks/soak.py --runs 20 --kill 0.5 --batch 5 --ui 10   # a quick look
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from soak_surfaces import BatchSoak, UiSoak, make_bad_uploads
+
+from tst_core.results import image_matches_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared"))
@@ -265,6 +274,8 @@ def check_outputs(main: Path) -> str:
         return f"unreadable: {type(exc).__name__}: {exc}"
     if main.stem.startswith("o") and report.get("working_size") != size:
         return f"mismatch: image {size}, report {report.get('working_size')}"
+    if main.stem.startswith("o") and not image_matches_report(main, report):
+        return "mismatch: the report's image_sha256 is not the image's"
     return "complete"
 
 
@@ -298,6 +309,8 @@ def main() -> None:
     ap.add_argument("--max-delay", type=float, default=8.0, help="latest kill, seconds")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--batch", type=int, default=40, help="tst batch --manifest cases")
+    ap.add_argument("--ui", type=int, default=60, help="tst ui request cases")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="tst-soak-"))
@@ -364,10 +377,18 @@ def main() -> None:
         str(work.out / "o0.png"),
     ]
     final_code, _ = finish(start(final), None)
+    failed_runs = len({p.split(":")[0] for p in problems})
+    surfaces = {"run, segment, compare": {"cases": args.runs, "passed": args.runs - failed_runs}}
+    for name, part in (("batch manifest", _batch_part), ("ui", _ui_part)):
+        found = part(args, rng, work, root)
+        surfaces[name] = found["summary"]
+        problems += found["problems"]
     seconds = time.perf_counter() - t0
     orphans = temporaries([root, SHARED / "images", MODEL.parent])
     after = checksums(inputs)
     changed = sorted(k for k in before if after.get(k) != before[k])
+    first = surfaces["run, segment, compare"]
+    first.update({"temporaries left": len(orphans), "inputs changed": len(changed), "orphans": 0})
     pwned = Path("/tmp/tst-soak-pwned").exists()
     summary = {
         "runs": args.runs,
@@ -383,6 +404,7 @@ def main() -> None:
         "inputs changed": len(changed),
         "code run from a checkpoint": pwned,
         "final run exit": final_code,
+        "surfaces": surfaces,
         "problems": problems,
         "changed": changed,
         "orphans": [str(p) for p in orphans],
@@ -420,8 +442,95 @@ def print_table(s: dict) -> None:
     print("\n| soak | |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")
+    cols = ["cases", "passed", "temporaries left", "inputs changed", "orphans"]
+    print("\n| surface | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    for name, part in s["surfaces"].items():
+        print(f"| {name} | " + " | ".join(str(part.get(c, "")) for c in cols) + " |")
+    for name, part in s["surfaces"].items():
+        extra = {k: v for k, v in part.items() if k not in cols}
+        if extra:
+            print(f"{name}: " + "; ".join(f"{k} {v}" for k, v in extra.items()))
     for p in s["problems"]:
         print("problem:", p)
+
+
+def _batch_part(args: argparse.Namespace, rng: random.Random, work: Work, root: Path) -> dict:
+    """``args.batch`` manifest cases (see ``soak_surfaces.BatchSoak``)."""
+    soak = BatchSoak(root / "batch", work.photos, work.masks, work.styles, engine_args(args.size))
+    problems, passed, kinds = [], 0, Counter()
+    for n in range(args.batch):
+        kill = None
+        if rng.random() < args.kill:
+            kill = (rng.choice(sorted(SIGNALS)), rng.uniform(0.5, args.max_delay))
+        result = soak.case(rng, n, kill)
+        kinds[result["kind"]] += 1
+        passed += not result["problems"]
+        problems += [f"batch {n} {result['kind']}: {p}" for p in result["problems"]]
+        print(
+            f"batch {n + 1:>3}/{args.batch} {result['kind']:<34} exit {result['code']} "
+            f"{'ok' if not result['problems'] else result['problems']}",
+            flush=True,
+        )
+    left = temporaries([root / "batch"])
+    summary = {
+        "cases": args.batch,
+        "passed": passed,
+        "temporaries left": len(left),
+        "inputs changed": soak.inputs_changed,
+        "orphans": soak.orphans,
+        "written outside -o": soak.outside_writes,
+        "kinds": dict(kinds),
+    }
+    return {"summary": summary, "problems": problems}
+
+
+def _ui_part(args: argparse.Namespace, rng: random.Random, work: Work, root: Path) -> dict:
+    """``args.ui`` request cases against one ``tst ui`` (see ``soak_surfaces.UiSoak``)."""
+    if args.ui <= 0:
+        return {"summary": {"cases": 0, "passed": 0}, "problems": []}
+    config = root / "inputs" / "tiny.toml"
+    config.write_text(
+        f"[run]\nsize = {args.size}\n\n[engine.gatys]\niterations = 3\nscales = [1.0]\n"
+    )
+    styles = root / "inputs" / "ui_styles"
+    styles.mkdir()
+    for s in work.styles[:2]:
+        shutil.copy(s, styles / s.name)
+    photo = work.photos[0]
+    soak = UiSoak(root / "ui", photo, work.masks[photo], styles, config)
+    bad = make_bad_uploads(root / "inputs" / "ui_bad", photo)
+    watched = [photo, config, *styles.iterdir(), *work.masks[photo].iterdir(), *bad.values()]
+    before = checksums(watched)
+    soak.start()
+    problems, passed, kinds = [], 0, Counter()
+    try:
+        for n in range(args.ui):
+            result = soak.case(rng, n, bad)
+            kinds[result["kind"]] += 1
+            passed += not result["problems"]
+            problems += [f"ui {n} {result['kind']}: {p}" for p in result["problems"]]
+            print(
+                f"ui {n + 1:>3}/{args.ui} {result['kind']:<34} "
+                f"{'ok' if not result['problems'] else result['problems']}",
+                flush=True,
+            )
+    finally:
+        stopped = soak.stop()
+    problems += [f"ui stop: {p}" for p in stopped]
+    left = temporaries([root / "ui"])
+    after = checksums([Path(k) for k in before])
+    changed = [k for k in before if after.get(k) != before[k]]
+    problems += [f"ui: input changed: {k}" for k in changed]
+    summary = {
+        "cases": args.ui,
+        "passed": passed,
+        "temporaries left": len(left),
+        "inputs changed": len(changed),
+        "orphans": 0,
+        "uploads left after stop": sum("uploads left" in p for p in stopped),
+        "kinds": dict(kinds),
+    }
+    return {"summary": summary, "problems": problems}
 
 
 if __name__ == "__main__":

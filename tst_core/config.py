@@ -34,8 +34,9 @@ from typing import Any, Literal
 
 from . import option_tables as opts
 from .device import check_device_name
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, InputError, PluginError
 from .plugins import Host
+from .reading import MAX_CONFIG, check_nesting, read_text
 from .registry import KINDS, Kind
 
 if sys.version_info >= (3, 11):
@@ -247,6 +248,11 @@ def read_chain(ref: str | Path) -> tuple[dict[str, Any], tuple[Path, ...]]:
             cycle = " -> ".join(p.name for p in [*chain, path])
             raise ConfigError(f"config inheritance loops: {cycle}")
         chain.append(path)
+        if len(chain) > MAX_CHAIN:
+            raise ConfigError(
+                f"config '{chain[0]}' inherits through more than {MAX_CHAIN} files ('base' "
+                "chain); flatten it"
+            )
         data = _read_toml(path)
         tables.append(data)
         base = data.pop("base", None)
@@ -260,16 +266,18 @@ def read_chain(ref: str | Path) -> tuple[dict[str, Any], tuple[Path, ...]]:
 
 
 #: The largest config file read (presets take about 1 KB).
-MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_BYTES = MAX_CONFIG
+#: The most files a ``base`` chain may hold (the presets' is 2).
+MAX_CHAIN = 32
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config '{path}' is over {MAX_CONFIG_BYTES >> 20} MB; is it a config?")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config '{path}': {exc}") from None
+        text = read_text(path, "config", MAX_CONFIG_BYTES)
+        data = tomllib.loads(text)
+        check_nesting(data, f"config '{path}'")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError, a bad date, deep nesting
         raise ConfigError(f"config '{path}' is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - set(TOP_KEYS))

@@ -6,6 +6,18 @@ Messages are full sentences that say what is wrong and what to do about it.
 
 from __future__ import annotations
 
+import unicodedata
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (newlines, escape sequences, NUL, bidi
+    overrides) written as ``\\xNN``/``\\uNNNN`` escapes: for names taken from a file (a pickle's
+    global, a model's style name, a label) put into a message, which must stay one line and
+    cannot drive the terminal it is printed on."""
+    return "".join(
+        c if c == " " or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text
+    )
+
 
 class TstError(Exception):
     """Base class: a problem the user can fix (bad input, missing file, bad option)."""

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 import torch
 from PIL import Image
+
+from .reading import check_file, walk
 
 _CHUNK = 1 << 20
 # (resolved path, size, mtime_ns) -> hex digest: a worker hashes each style image and mask
@@ -28,7 +31,7 @@ _lock = threading.Lock()
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes (cached while its size and mtime stay the same)."""
-    p = Path(path).resolve()
+    p = check_file(Path(path).resolve(), "input", sys.maxsize)  # not a FIFO or device
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
     with _lock:
@@ -53,7 +56,7 @@ def path_sha256(path: str | os.PathLike[str]) -> str | None:
     if not p.is_dir():
         return None
     h = hashlib.sha256()
-    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+    for f in sorted(q for q in walk(p, "folder") if q.is_file()):
         rel = f.relative_to(p)
         if any(part.startswith(".") for part in rel.parts):
             continue

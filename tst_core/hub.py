@@ -8,9 +8,14 @@ fetched is reused); else :func:`fetch` downloads it:
    file instead of downloading it again or writing over it;
 2. to a temporary name (``NAME.part``), hashing while it streams, with a progress bar on a
    terminal;
-3. checked: the byte count against ``Content-Length`` and the record's size, the SHA-256
+3. bounded: the body may not exceed the record's size (or, for a record that knows only its
+   size in MiB, that plus 1 %; for one that knows nothing, :data:`MAX_UNKNOWN`): a server that
+   announces or sends more is cut off at the first byte too many; the whole transfer has a
+   deadline of ``$TST_WEIGHTS_TIMEOUT`` plus the size at :data:`MIN_RATE`, so a server that
+   drips a byte a second ends too, and a second process waits for the lock no longer than that;
+4. checked: the byte count against ``Content-Length`` and the record's size, the SHA-256
    against the record's digest (or torchvision's hash prefix in the file name);
-4. renamed to its final name only when every check passed. A failed or interrupted download
+5. renamed to its final name only when every check passed. A failed or interrupted download
    leaves no file under the final name; a failed check deletes what was downloaded.
 
 ``TST_OFFLINE=1`` (``--offline`` on the command line) forbids any network access: a missing
@@ -27,8 +32,11 @@ import fnmatch
 import hashlib
 import http.client
 import os
+import stat
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +53,10 @@ TIMEOUT_ENV = "TST_WEIGHTS_TIMEOUT"
 #: seconds a connection may stay silent before a download is abandoned
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 1 << 20
+#: the slowest average transfer a download may have (bytes per second): its deadline
+MIN_RATE = 100 * 1024
+#: the most bytes taken from a server for a record that gives no size at all
+MAX_UNKNOWN = 4 << 30
 
 
 def offline() -> bool:
@@ -127,7 +139,7 @@ def fetch(rec: WeightsRecord, *, progress: bool | None = None) -> Path:
             f"cannot create the checkpoint cache {final.parent} ({error_reason(exc)}); "
             "set TORCH_HOME to a folder you can write to"
         ) from None
-    with _locked(final, rec):
+    with _locked(final, rec, _deadline(_size_limit(rec))):
         if final.is_file():  # another process fetched it while we waited
             return final
         part = final.with_name(final.name + ".part")
@@ -140,8 +152,9 @@ def fetch(rec: WeightsRecord, *, progress: bool | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(final: Path, rec: WeightsRecord) -> Iterator[None]:
-    """Hold ``FINAL.lock`` (an OS file lock: the kernel drops it when its process dies).
+def _locked(final: Path, rec: WeightsRecord, wait: float) -> Iterator[None]:
+    """Hold ``FINAL.lock`` (an OS file lock: the kernel drops it when its process dies),
+    waiting at most ``wait`` seconds for another fetcher (whose own deadline is that long).
 
     The lock file stays behind: deleting it while another process waits on it would let a
     third one take a second, different lock.
@@ -153,7 +166,13 @@ def _locked(final: Path, rec: WeightsRecord) -> Iterator[None]:
         lock.acquire(timeout=0)
     except Timeout:
         print(f"tst: waiting for another process fetching {rec.name}", file=sys.stderr)
-        lock.acquire()
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise WeightsError(
+                f"another process has been fetching {rec.name} into {final.parent} for over "
+                f"{wait:.0f} s (it holds {final.name}.lock); try again when it is done"
+            ) from None
     try:
         yield
     finally:
@@ -168,14 +187,49 @@ def _timeout() -> float:
         raise WeightsError(f"{TIMEOUT_ENV} must be a number of seconds, got '{text}'") from None
 
 
+def _size_limit(rec: WeightsRecord) -> int | None:
+    """The most bytes a download of ``rec`` may bring (``None``: the server's length decides,
+    within :data:`MAX_UNKNOWN`)."""
+    if rec.size is not None:
+        return rec.size
+    if rec.size_mib:
+        return int(rec.size_mib * 2**20 * 1.01) + CHUNK
+    return None
+
+
+def _deadline(limit: int | None) -> float:
+    """Seconds a whole transfer of up to ``limit`` bytes may take."""
+    return _timeout() + (MAX_UNKNOWN if limit is None else limit) / MIN_RATE
+
+
+def _check_local(url: str, where: str) -> None:
+    """A ``file://`` mirror must name a regular file: a FIFO would block the open forever."""
+    if not url.lower().startswith("file:"):
+        return
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except OSError as exc:
+        raise WeightsError(f"cannot fetch {where}: {error_reason(exc)}") from None
+    if not regular:
+        raise WeightsError(f"cannot fetch {where}: not a regular file (a FIFO, device or socket)")
+
+
 def _download(rec: WeightsRecord, url: str, part: Path, progress: bool | None) -> None:
     """Stream ``url`` into ``part`` and check it against ``rec`` (raises on any failure)."""
     where = f"{rec.name} from {url}"
+    _check_local(url, where)
     request = urllib.request.Request(url, headers={"User-Agent": "tst"})
     try:
         response = urllib.request.urlopen(request, timeout=_timeout())
     except urllib.error.HTTPError as exc:
-        raise WeightsError(f"cannot fetch {where}: HTTP {exc.code} {exc.reason}") from None
+        said = " ".join(str(exc.reason).split())
+        raise WeightsError(f"cannot fetch {where}: HTTP {exc.code} {said}") from None
+    except http.client.HTTPException as exc:  # not HTTP: a bad status line, a header flood
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise WeightsError(
+            f"cannot fetch {where}: the server's answer is not HTTP ({text})"
+        ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         text = error_reason(reason) if isinstance(reason, BaseException) else str(reason)
@@ -184,27 +238,65 @@ def _download(rec: WeightsRecord, url: str, part: Path, progress: bool | None) -
             f"without network access set {MIRROR_ENV} to a mirror, or fetch it elsewhere with "
             f"`{fetch_command(rec)}` and copy it into {part.parent}"
         ) from None
-    length = response.headers.get("Content-Length")
-    total = int(length) if length and length.isdigit() else rec.size
-    print(
-        f"tst: fetching {rec.name} ({_size_text(total, rec)}) from {url} into {part.parent}",
-        file=sys.stderr,
-    )
+    with response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() and len(length) < 20 else rec.size
+        limit = _size_limit(rec)
+        if limit is not None and total is not None and total > limit:
+            raise WeightsError(
+                f"{where} announces {total} bytes, more than the {limit} of the known file; "
+                "nothing was fetched (a wrong mirror or file?)"
+            )
+        limit = limit if limit is not None else min(total or MAX_UNKNOWN, MAX_UNKNOWN)
+        print(
+            f"tst: fetching {rec.name} ({_size_text(total, rec)}) from {url} into {part.parent}",
+            file=sys.stderr,
+        )
+        got, digest = _stream(response, part, rec, where, limit, total, progress)
+    _check(rec, where, got, total, digest)
+
+
+def _stream(
+    response: Any,
+    part: Path,
+    rec: WeightsRecord,
+    where: str,
+    limit: int,
+    total: int | None,
+    progress: bool | None,
+) -> tuple[int, str]:
+    """Copy the body into ``part``: at most ``limit`` bytes, within :func:`_deadline`.
+
+    :returns: the byte count and the SHA-256 (hex).
+    """
     digest, got = hashlib.sha256(), 0
+    deadline = time.monotonic() + _deadline(limit)
     try:
-        with response, part.open("wb") as out, _bar(rec, total, progress) as bar:
+        with part.open("wb") as out, _bar(rec, total, progress) as bar:
             read = getattr(response, "read1", response.read)  # what has arrived, up to CHUNK
-            while chunk := read(CHUNK):
+            while chunk := read(min(CHUNK, limit + 1 - got)):
+                got += len(chunk)
+                if got > limit:
+                    raise WeightsError(
+                        f"{where} sends more than the {limit} bytes of the known file; it was "
+                        "cut off and nothing was kept (a wrong mirror or file?)"
+                    )
+                if time.monotonic() > deadline:
+                    raise WeightsError(
+                        f"the download of {where} is too slow: {got} bytes in "
+                        f"{_deadline(limit):.0f} s (at least {MIN_RATE // 1024} KiB/s is "
+                        "needed); nothing was kept, try again or fetch it elsewhere with "
+                        f"`{fetch_command(rec)}`"
+                    )
                 out.write(chunk)
                 digest.update(chunk)
-                got += len(chunk)
                 bar(len(chunk))
-    except (http.client.IncompleteRead, OSError) as exc:
+    except (http.client.HTTPException, OSError) as exc:
         raise WeightsError(
             f"the download of {where} broke off after {got} bytes ({error_reason(exc)}); "
             "nothing was kept, run the command again"
         ) from None
-    _check(rec, where, got, total, digest.hexdigest())
+    return got, digest.hexdigest()
 
 
 def _check(rec: WeightsRecord, where: str, got: int, total: int | None, digest: str) -> None:

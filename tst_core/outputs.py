@@ -11,6 +11,12 @@ folder, writes every file to a temporary beside its destination and only then re
 into place; if a rename fails, what this call already renamed is restored; SIGINT and SIGTERM
 wait until the renames are done. A replaced file keeps its permissions.
 
+A path that comes from data — a batch manifest's ``output``, a recipe's, a UI job's — never
+chooses where tst writes by itself: :func:`inside` accepts it only when it is relative, has no
+``..`` and, after every symbolic link on the way is resolved, still lies inside the folder the
+user named (``-o``); :func:`make_folders_inside` creates its missing folders one by one under
+the same rule, just before the write.
+
 Temporaries are named ``.NAME.tst-PID-TOKEN.part``. A process killed with SIGKILL cannot
 remove its own; the next :func:`write_outputs` into that folder does (they are only ever
 created under the folder's lock, so one found there whose process is gone is an orphan).
@@ -84,6 +90,82 @@ def as_output(item: Output | str | os.PathLike[str]) -> Output:
 
 def as_input(item: Input | str | os.PathLike[str]) -> Input:
     return item if isinstance(item, Input) else Input(Path(item))
+
+
+# --- paths that come from data --------------------------------------------------------------
+
+
+def inside(
+    root: str | os.PathLike[str], path: str | os.PathLike[str], *, what: str = "output"
+) -> Path:
+    """``root / path`` for a ``path`` taken from data, refused unless it stays inside ``root``.
+
+    Refused, with one :class:`InputError` sentence naming ``what``: an absolute path, a ``..``
+    part, a NUL byte, an empty name, and a path that leads out of ``root`` (or onto ``root``
+    itself) through a symbolic link on the way — an existing folder or the file itself.
+    Missing parts are fine (see :func:`make_folders_inside`).
+
+    :param root: the folder the user chose (``-o``); it need not exist yet.
+    :param what: how the data named it, for messages (``manifest line 3's "output"``).
+    :returns: the path under ``root`` made absolute (not through links: the names stay).
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        text = os.fsdecode(text)
+    if "\0" in text:
+        raise InputError(f"{what} {text!r} contains a NUL byte")
+    rel = Path(text)
+    if text.strip() == "" or rel.name in ("", ".", ".."):
+        raise InputError(f"{what} {text!r} is not a file name")
+    if rel.is_absolute() or rel.anchor:
+        raise InputError(
+            f"{what} '{text}' is an absolute path; it must be relative to '{root}', where tst "
+            "writes"
+        )
+    if ".." in rel.parts:
+        raise InputError(
+            f"{what} '{text}' has a '..' part; it must stay inside '{root}', where tst writes"
+        )
+    base = Path(os.path.abspath(root))
+    dest = base / rel
+    real_base = _resolved(base)
+    for prefix in (*reversed(rel.parents[:-1]), rel):
+        real = _resolved(base / prefix)
+        if not real.is_relative_to(real_base) or (prefix == rel and real == real_base):
+            raise InputError(
+                f"{what} '{text}' leads out of '{root}' through the link '{base / prefix}' "
+                f"(to '{real}'); tst writes only inside '{root}'"
+            )
+    return dest
+
+
+def make_folders_inside(root: str | os.PathLike[str], folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (absolute, under ``root``) and its missing parents one at a time, each
+    checked to lie inside ``root`` after links just before it is made (see :func:`inside`).
+
+    :raises InputError: a part that leads out of ``root``, or one that cannot be created.
+    """
+    base = Path(os.path.abspath(root))
+    target = Path(os.path.abspath(folder))
+    if target == base:
+        base.mkdir(parents=True, exist_ok=True)
+        return target
+    if not target.is_relative_to(base):
+        raise InputError(f"'{folder}' is not inside '{root}', where tst writes")
+    base.mkdir(parents=True, exist_ok=True)
+    rel = target.relative_to(base)
+    for prefix in (*reversed(rel.parents[:-1]), rel):
+        inside(base, prefix, what=f"folder '{base / prefix}'")
+        try:
+            (base / prefix).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the folder '{base / prefix}': {exc.strerror or exc}"
+            ) from None
+        if not (base / prefix).is_dir():
+            raise InputError(f"'{base / prefix}' is not a folder")
+    inside(base, rel, what=f"folder '{target}'")
+    return target
 
 
 # --- checks before any work ----------------------------------------------------------------

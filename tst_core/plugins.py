@@ -3,15 +3,21 @@
 * Plugins are found only through entry points (first-party ones too).
 * ``TST_BLOCK_PLUGINS=name1,name2`` blocks plugins by entry-point name.
 * A plugin that fails to import or to register is recorded as broken with the reason; the
-  others load as usual.
+  others load as usual. That holds for ``SystemExit`` and ``KeyboardInterrupt`` too, which a
+  plugin may raise itself (``sys.exit()`` in a module, a bare ``raise KeyboardInterrupt``):
+  only a real Ctrl-C while plugins load (a SIGINT, told apart by a handler installed for the
+  load) stops the command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicatePluginError, PluginError
+from .errors import DuplicatePluginError, PluginError, printable
 from .option_tables import field_types
 from .registry import (
     KINDS,
@@ -97,7 +103,38 @@ def blocked_names(env: str | None = None) -> set[str]:
 
 def _short_reason(exc: BaseException) -> str:
     line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return line.splitlines()[0]
+    return printable(line.splitlines()[0] if line else type(exc).__name__)
+
+
+#: what a plugin may raise while it loads or registers and still be only "broken": every
+#: exception, and the ones meant to end a program, which are not its to end
+PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt, GeneratorExit)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """A real Ctrl-C (SIGINT) while plugins load: it stops the command, unlike a
+    ``KeyboardInterrupt`` that a plugin raises by itself."""
+
+
+@contextlib.contextmanager
+def _real_interrupts_marked() -> Iterator[None]:
+    """While plugins load, a SIGINT raises :class:`_Interrupted` (where Python's own handler
+    is in place and this is the main thread, which alone receives signals)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _dist_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
@@ -119,6 +156,15 @@ def load_host(
     :param extra: ``(name, plugin object)`` pairs registered besides the entry points (tests).
     :param blocked: entry-point names to skip; default: from ``$TST_BLOCK_PLUGINS``.
     """
+    with _real_interrupts_marked():
+        return _load_host(entry_points, extra, blocked)
+
+
+def _load_host(
+    entry_points: Iterable[metadata.EntryPoint] | None,
+    extra: Sequence[tuple[str, object]],
+    blocked: Iterable[str] | None,
+) -> Host:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     block = set(blocked_names() if blocked is None else blocked)
@@ -135,7 +181,9 @@ def load_host(
             continue
         try:
             pm.register(ep.load(), name=ep.name)
-        except Exception as exc:  # a broken plugin must not break the others
+        except _Interrupted:
+            raise
+        except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
             infos[ep.name] = PluginInfo(ep.name, "broken", dist, version, _short_reason(exc))
             continue
         infos[ep.name] = PluginInfo(ep.name, "ok", dist, version)
@@ -183,9 +231,9 @@ def _fill_registries(
                 _add_command(commands, command)
             for flag in staged_flags:
                 _add_flag(flags, flag)
-        except DuplicatePluginError:
-            raise  # the user must choose one, see Registry.add
-        except Exception as exc:
+        except (DuplicatePluginError, _Interrupted):
+            raise  # the user must choose one, see Registry.add; a real Ctrl-C
+        except PLUGIN_FAILURES as exc:
             infos[plugin_name] = PluginInfo(
                 plugin_name, "broken", info.dist, info.version, _short_reason(exc)
             )
@@ -319,10 +367,11 @@ def _collect_weights(pm: pluggy.PluginManager) -> dict[str, WeightsRecord]:
             found[record.name] = (plugin, record)
 
         try:
-            impl.function(register=register)
-        except DuplicatePluginError:
+            with _real_interrupts_marked():
+                impl.function(register=register)
+        except (DuplicatePluginError, _Interrupted):
             raise
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:  # SystemExit too: a plugin does not end the command
             raise PluginError(
                 f"plugin '{impl.plugin_name}' failed to register its weights: {_short_reason(exc)}"
             ) from exc

@@ -7,6 +7,7 @@ will write, so they can be checked before any work.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,11 +169,45 @@ class RunResult:
         """
         image, *rest = run_outputs(path, report=report)
         quality = self.config.run.jpeg_quality if quality is None else quality
-        writer = photo_writer(self.pixels, self.original, image_format(path), quality=quality)
-        contents: dict[Output, Any] = {image: writer}
-        if rest:
-            contents[rest[0]] = json_writer(self.report)
-        return write_outputs(contents, self.inputs)
+        write_image = photo_writer(self.pixels, self.original, image_format(path), quality=quality)
+        if not rest:
+            return write_outputs({image: write_image}, self.inputs)
+        digest: list[str] = []
+
+        def write_and_hash(tmp: Path) -> None:
+            write_image(tmp)
+            digest.append(file_sha256(tmp))
+
+        def write_report(tmp: Path) -> None:
+            if not digest:  # write_outputs writes in order: the image first
+                raise RuntimeError("the report was written before its image")
+            json_writer({**self.report, IMAGE_HASH: digest[0]})(tmp)
+
+        return write_outputs({image: write_and_hash, rest[0]: write_report}, self.inputs)
+
+
+#: the report's key for the SHA-256 of the image written with it: the two are renamed one after
+#: the other, and a SIGKILL between the renames can pair an image with another run's report;
+#: a reader tells by comparing (:func:`image_matches_report`)
+IMAGE_HASH = "image_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_matches_report(image: Path, report: dict[str, Any]) -> bool:
+    """Whether ``report`` (read back from JSON) was written with ``image``: its
+    :data:`IMAGE_HASH` is the image file's SHA-256 (reports older than that key never match)."""
+    expected = report.get(IMAGE_HASH)
+    try:
+        return isinstance(expected, str) and file_sha256(image) == expected
+    except OSError:
+        return False
 
 
 def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:

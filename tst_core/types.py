@@ -496,6 +496,35 @@ class Engine(Protocol):
 
 
 @runtime_checkable
+class NativeEngine(Protocol):
+    """An engine that stylises a window of the photo at its own (native) resolution.
+
+    The pipeline calls ``stylize_native`` instead of resizing the window to the working size,
+    calling ``stylize`` and upsampling the layers (which it does for an engine without it).
+    """
+
+    def stylize_native(
+        self,
+        photo: Tensor,
+        targets: Targets,
+        progress: ProgressFn | None = None,
+        *,
+        scale: float,
+        budget: int,
+    ) -> StylizeResult:
+        """:param photo: one window ``(3, H, W)`` in [0, 1] at the photo's native resolution.
+        :param targets: masks at ``(H, W)``, already refined to the photo's edges.
+        :param scale: working pixels per native pixel (``0 < scale ≤ 1``): the size at which
+            the engine's working-size path computes and sizes paintings relative to the frame.
+        :param budget: bytes of memory the engine may use for its work; it plans within it and
+            raises :class:`~tst_core.errors.EngineError` in one sentence, before starting, when
+            the job cannot fit.
+        :returns: ``layers`` ``(K, 3, H, W)`` at the window's native size, ``losses``, ``info``.
+        """
+        ...
+
+
+@runtime_checkable
 class StyleResolver(Protocol):
     """What an engine adds to run styles that are not images (trained feed-forward networks).
 

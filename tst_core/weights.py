@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import WeightsError
+from .errors import InputError, WeightsError, printable
+from .reading import check_file
 
 
 def cache_dir() -> Path:
@@ -72,12 +74,7 @@ def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> A
     torch's advice to retry with ``weights_only=False``, which would run that code.
     """
     path = Path(path)
-    if path.is_dir():
-        raise WeightsError(f"{what} '{path}' is a folder, not a checkpoint file")
-    if (
-        path.exists() and not path.is_file()
-    ):  # a FIFO or device: torch.load would block or never end
-        raise WeightsError(f"{what} '{path}' is not a regular file (a FIFO, device or socket)")
+    _check_checkpoint_file(path, what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Detected pickle protocol 4 ..." and the like
@@ -86,6 +83,37 @@ def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> A
         raise WeightsError(f"{what} '{path}' does not exist") from None
     except Exception as exc:  # pickle errors, truncated files, unsafe objects
         raise WeightsError(f"cannot load {what} '{path}': {_not_a_checkpoint(exc)}") from None
+
+
+#: the largest checkpoint file read (SAM's ViT-H is 2.4 GiB)
+MAX_CHECKPOINT_BYTES = 8 << 30
+
+
+def _check_checkpoint_file(path: Path, what: str) -> None:
+    """A regular file under :data:`MAX_CHECKPOINT_BYTES` (a FIFO would block ``torch.load``, a
+    device never end); a zip checkpoint (torch's format) may hold only stored members that fit
+    in the file: torch writes them uncompressed, and a compressed one could inflate without
+    bound."""
+    try:
+        check_file(path, what, MAX_CHECKPOINT_BYTES)
+    except InputError as exc:
+        if "does not exist" in str(exc):
+            raise WeightsError(f"{what} '{path}' does not exist") from None
+        raise WeightsError(str(exc)) from None
+    if not zipfile.is_zipfile(path):
+        return
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WeightsError(f"cannot load {what} '{path}': a broken zip ({exc})") from None
+    for info in members:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+            raise WeightsError(
+                f"cannot load {what} '{path}': its member '{printable(info.filename)[:80]}' is "
+                "compressed or larger than the file (torch writes checkpoints uncompressed)"
+            )
 
 
 #: torch's name for a global that ``weights_only=True`` refused

@@ -2,74 +2,206 @@
 
 Model-zoo checkpoints are plain pickles (``.pkl``) of numpy arrays, which
 ``torch.load(weights_only=True)`` cannot read; they are read here with an unpickler that
-resolves only an exact list of ``(module, name)`` pairs, the ones such a pickle needs, to
-objects taken from numpy itself. Any other global, and any dotted name (pickle protocol 4
-resolves ``a.b`` attribute by attribute, which reaches ``eval`` from almost any module), is
-refused with a :class:`WeightsError` naming it. ``.pth`` files go through
-:func:`tst_core.weights.load_checkpoint`.
+resolves only an exact list of ``(module, name)`` pairs, the ones such a pickle needs. Any other
+global, and any dotted name (pickle protocol 4 resolves ``a.b`` attribute by attribute, which
+reaches ``eval`` from almost any module), is refused with a :class:`WeightsError` naming it.
+
+Allow-listing names is not enough: numpy's own ``dtype`` and ``ndarray`` can be driven from a
+pickle into an object-typed dtype over raw bytes (a crash), or told to allocate what the file
+does not hold. So the allowed names resolve to stand-ins that only *record* what the pickle
+asks for; after loading, each array is checked and built from numbers alone: its dtype must be
+a plain boolean, integer, float or complex type (no object, void, fields or sub-arrays, whatever
+``BUILD`` said), and its shape must hold exactly the bytes the file gave it (so no array is
+larger than the file). The file is a regular file of at most :data:`MAX_BYTES`, read whole and
+unpickled by Python's pure-Python unpickler (whose memo is a dict: a ``LONG_BINPUT`` index
+cannot make it allocate). ``.pth`` files go through :func:`tst_core.weights.load_checkpoint`.
 """
 
 from __future__ import annotations
 
 import codecs
 import collections
+import io
+import math
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tst_core.errors import WeightsError
+from tst_core.errors import InputError, WeightsError, printable
+from tst_core.reading import read_bytes
 from tst_core.weights import error_reason, load_checkpoint
 
+#: the largest ``.pkl`` read (model-zoo checkpoints are 100-500 MB)
+MAX_BYTES = 4 << 30
+#: the deepest nesting of containers a checkpoint may have (the model zoo's is 2)
+MAX_DEPTH = 32
+#: dtypes an array of a checkpoint may have: booleans, integers, floats, complex numbers
+_NUMERIC = re.compile(r"^(b1|\?|[iu][1248]|f[248]|c(8|16))$")
 
-def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    """numpy's ``_reconstruct`` as pickled arrays call it: an empty array whose
-    ``__setstate__`` then brings shape and data (any other shape would allocate memory the
-    file does not hold)."""
-    if subtype is not np.ndarray or tuple(shape) != (0,):
-        raise pickle.UnpicklingError("an ndarray is reconstructed with shape (0,) only")
-    return np.ndarray.__new__(np.ndarray, (0,), dtype)
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allow-list; ``str()`` is its dotted name."""
+
+
+class _Bad(pickle.UnpicklingError):
+    """A dtype or array the reader does not build (object, void, a size the file lacks)."""
+
+
+class _NdarrayName:
+    """``numpy.ndarray`` as a pickle names it: only ever the subtype of ``_reconstruct``."""
+
+
+class _Dtype:
+    """``numpy.dtype(spec, align, copy)`` and its ``BUILD`` state, recorded, not built."""
+
+    def __init__(self, spec: Any, align: Any = False, copy: Any = True) -> None:
+        self.spec, self.state = spec, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def build(self) -> np.dtype:
+        """The numpy dtype, if it is a plain number type (see :data:`_NUMERIC`)."""
+        spec = self.spec.decode("latin1") if isinstance(self.spec, bytes) else self.spec
+        if not isinstance(spec, str) or not _NUMERIC.match(spec):
+            raise _Bad(f"an array of dtype {printable(repr(spec))} (only booleans and numbers)")
+        order = "|"
+        if self.state is not None:
+            st = self.state
+            if not (isinstance(st, tuple) and 8 <= len(st) <= 9 and st[2:5] == (None,) * 3):
+                raise _Bad(f"a dtype {spec!r} with fields or sub-arrays")
+            order = st[1].decode("latin1") if isinstance(st[1], bytes) else st[1]
+            if order not in ("<", ">", "|", "="):
+                raise _Bad(f"a dtype byte order {order!r}")
+        dtype = np.dtype(spec)
+        return dtype.newbyteorder("<" if order == "<" else ">") if order in "<>" else dtype
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, tuple) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value
+    ):
+        raise _Bad(f"an array shape {value!r}")
+    if len(value) > 32:
+        raise _Bad(f"an array with {len(value)} dimensions")
+    return value
+
+
+def _raw(data: Any) -> bytes | bytearray | memoryview:
+    if isinstance(data, str):  # a Python 2 pickle's byte string, decoded as latin1
+        return data.encode("latin1")
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    if isinstance(data, pickle.PickleBuffer):
+        return data.raw()
+    raise _Bad(f"array data of type {type(data).__name__}")
+
+
+def _array(dtype: Any, shape: Any, data: Any, fortran: bool) -> np.ndarray:
+    """An array of ``shape`` over ``data``, whose size must be exactly what the shape needs."""
+    if not isinstance(dtype, _Dtype):
+        raise _Bad("an array whose dtype is not a dtype")
+    dt, dims, raw = dtype.build(), _shape(shape), _raw(data)
+    need = math.prod(dims) * dt.itemsize
+    if need != len(raw):
+        raise _Bad(f"an array of shape {dims} that needs {need} bytes but has {len(raw)}")
+    flat = np.frombuffer(raw, dtype=dt).copy()
+    return flat.reshape(dims, order="F" if fortran else "C")
+
+
+class _Array:
+    """``numpy.core.multiarray._reconstruct(ndarray, (0,), b"b")`` and its ``BUILD`` state."""
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise _Bad("an array state that is not (version, shape, dtype, fortran, data)")
+        shape, dtype, fortran, data = state[-4:]
+        self.array = _array(dtype, shape, data, bool(fortran))
+
+
+def _reconstruct(subtype: Any, shape: Any, code: Any) -> _Array:
+    if subtype is not _NdarrayName or shape != (0,):
+        raise _Bad("an ndarray is reconstructed from numpy.ndarray with shape (0,) only")
+    return _Array()
+
+
+def _scalar(dtype: Any, data: Any = None) -> Any:
+    return _array(dtype, (), data, False)[()]
+
+
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any = "C") -> np.ndarray:
+    return _array(dtype, shape, buffer, order == "F")
 
 
 def _latin1(text: str, encoding: str = "latin1") -> bytes:
     """``_codecs.encode(text, "latin1")``: how Python 3 writes bytes in protocol 2."""
-    if encoding != "latin1":
-        raise pickle.UnpicklingError(f"bytes are encoded as latin1, not {encoding!r}")
+    if encoding != "latin1" or not isinstance(text, str):
+        raise _Bad(f"bytes are encoded as latin1 text, not {encoding!r}")
     return codecs.encode(text, "latin1")
 
 
-#: ``(module, name)`` → object: everything a model-zoo pickle (protocols 2 to 5, written by
+#: ``(module, name)`` → stand-in: everything a model-zoo pickle (protocols 2 to 5, written by
 #: numpy 1 or numpy 2, Python 2 or 3) names, and nothing else.
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): _NdarrayName,
+    ("numpy", "dtype"): _Dtype,
     ("_codecs", "encode"): _latin1,
     **{
         (f"numpy.{core}.{module}", name): found
         for core in ("core", "_core")
         for module, name, found in (
             ("multiarray", "_reconstruct", _reconstruct),
-            ("multiarray", "scalar", np.float32(0).__reduce__()[0]),
-            ("numeric", "_frombuffer", np.zeros(1).__reduce_ex__(5)[0]),
+            ("multiarray", "scalar", _scalar),
+            ("numeric", "_frombuffer", _frombuffer),
         )
     },
 }
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """An unpickler for dicts of numpy arrays; any other global is refused."""
+class _ArraysOnly(pickle._Unpickler):
+    """A pure-Python unpickler for dicts of numpy arrays; any other global is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
         found = _ALLOWED.get((module, name)) if "." not in name else None
         if found is None:
-            raise _Refused(f"{module}.{name}")
+            raise _Refused(printable(f"{module}.{name}"))
         return found
 
 
-class _Refused(pickle.UnpicklingError):
-    """A global outside the allow-list; ``str()`` is its dotted name."""
+def _arrays(value: Any, depth: int = 0) -> Any:
+    """``value`` with every recorded array built; a dtype or array left half-made is refused."""
+    if depth > MAX_DEPTH:
+        raise _Bad(f"containers nested over {MAX_DEPTH} deep")
+    if isinstance(value, _Array):
+        if value.array is None:
+            raise _Bad("an array without its data")
+        return value.array
+    if isinstance(value, (_Dtype, _NdarrayName)) or value is _NdarrayName:
+        raise _Bad("a bare dtype or array type")
+    if isinstance(value, dict):
+        out = type(value)() if type(value) in (dict, collections.OrderedDict) else {}
+        for k, v in value.items():
+            out[_arrays(k, depth + 1)] = _arrays(v, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [_arrays(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
+def _unpickle(path: Path) -> Any:
+    try:
+        data = read_bytes(path, "Detectron2 checkpoint", MAX_BYTES)
+    except InputError as exc:
+        raise WeightsError(str(exc)) from None
+    return _arrays(_ArraysOnly(io.BytesIO(data), encoding="latin1").load())
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -85,16 +217,20 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             raise WeightsError(f"'{path}' is not a Detectron2 checkpoint (expected a dict)")
         return data if "model" in data else {"model": data}
     try:
-        with path.open("rb") as f:
-            data = _ArraysOnly(f, encoding="latin1").load()
-    except FileNotFoundError:
-        raise WeightsError(f"Detectron2 checkpoint '{path}' does not exist") from None
+        data = _unpickle(path)
+    except WeightsError:
+        raise
     except _Refused as exc:
         raise WeightsError(
             f"refused to load Detectron2 checkpoint '{path}': it names the Python global "
             f"'{exc}', which a checkpoint of numpy arrays never needs (it could run code)"
         ) from None
-    except Exception as exc:  # truncated files, not a pickle
+    except _Bad as exc:
+        raise WeightsError(
+            f"refused to load Detectron2 checkpoint '{path}': it declares {exc}, which a "
+            "checkpoint of numbers never holds"
+        ) from None
+    except (Exception, RecursionError) as exc:  # truncated files, not a pickle
         raise WeightsError(
             f"cannot load Detectron2 checkpoint '{path}': it is not a pickle of numpy arrays "
             f"({error_reason(exc)})"

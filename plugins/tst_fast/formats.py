@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import os
-import stat
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from tst_core.errors import WeightsError
+from tst_core.errors import InputError, WeightsError, printable
 from tst_core.outputs import write_outputs
+from tst_core.reading import check_file, check_nesting, read_bytes, read_text
 from tst_core.weights import error_reason, load_state_dict
 
-from .network import LAYERS, TransformNet, has_norm
+from .network import ARCHS, LAYERS, TransformNet, has_norm
 
 FORMAT = "tst-transform-net"
 FORMAT_VERSION = "1"
 TF_MANIFEST = "manifest.json"
+#: the most styles a model may hold (each is a row of γ/β in every norm layer); checked against
+#: the file before the network is built
+MAX_STYLES = 4096
+#: the largest TF-layout manifest.json read (lengstrom's is 4 KB)
+MAX_TF_MANIFEST = 1 << 20
+#: the largest safetensors header (tensor table and metadata) read: 4096 styles take ~1 MB
+MAX_HEADER = 4 << 20
+#: the largest model file read (a Johnson network is 7 MB; a CIN model adds 13 KB per style)
+MAX_MODEL_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Model:
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes (how a model recognises the style images it knows)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(check_file(path, "style image", 1 << 40), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -114,9 +124,14 @@ def load_model(path: str | os.PathLike[str]) -> Model:
     p = Path(path)
     if p.is_dir():
         return read_tf_folder(p)
-    if not p.is_file():
-        raise WeightsError(f"model '{p}' does not exist")
-    head = p.open("rb").read(9)
+    try:
+        check_file(p, "model", MAX_MODEL_BYTES)
+        with open(p, "rb") as f:
+            head = f.read(9)
+    except InputError as exc:
+        raise WeightsError(str(exc)) from None
+    except OSError as exc:
+        raise WeightsError(f"cannot read model '{p}': {error_reason(exc)}") from None
     if len(head) == 9 and head[8:9] == b"{":
         return read_safetensors(p)
     if p.suffix.lower() == ".safetensors":
@@ -134,26 +149,100 @@ def read_safetensors(path: Path) -> Model:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
-    except Exception as exc:
+        with open(check_file(path, "model", MAX_MODEL_BYTES), "rb") as raw:
+            declared = int.from_bytes(raw.read(8), "little")
+    except (InputError, OSError) as exc:
         raise WeightsError(f"cannot read model '{path}': {error_reason(exc)}") from None
-    if meta.get("format") != FORMAT:
+    if declared > MAX_HEADER:  # safetensors itself reads up to 100 MB of header
         raise WeightsError(
-            f"'{path}' is a safetensors file but not a tst model (no format={FORMAT})"
+            f"model '{path}' has a {declared}-byte safetensors header; a tst model's is under "
+            f"{MAX_HEADER >> 20} MiB"
         )
     try:
-        styles = tuple(StyleInfo(**s) for s in json.loads(meta["styles"]))
-        net = TransformNet(meta["architecture"], len(styles))
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise WeightsError(
+                    f"'{path}' is a safetensors file but not a tst model (no format={FORMAT})"
+                )
+            styles, net, training, source = _from_metadata(meta, path)
+            _check_shapes(net, {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, path)  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except WeightsError:
+        raise
+    except Exception as exc:
+        raise WeightsError(f"cannot read model '{path}': {error_reason(exc)}") from None
+    _load_exact(net, tensors, path)
+    return Model(net, styles, training, source)
+
+
+def _from_metadata(
+    meta: dict[str, str], path: Path
+) -> tuple[tuple[StyleInfo, ...], TransformNet, dict[str, Any], dict[str, Any]]:
+    """The styles, an empty network of their count, the training and the source: from the
+    metadata, each count checked before anything is built from it."""
+    try:
+        table = json.loads(meta["styles"])
         training, source = (
             json.loads(meta.get("training", "{}")),
             json.loads(meta.get("source", "{}")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"model '{path}' has bad metadata: {error_reason(exc)}") from None
-    _load_exact(net, tensors, path)
-    return Model(net, styles, training, source)
+        for value, what in ((table, "styles"), (training, "training"), (source, "source")):
+            check_nesting(value, f"model '{path}' metadata '{what}'")
+        if not isinstance(table, list) or not isinstance(training, dict):
+            raise TypeError("'styles' must be a list and 'training' an object")
+        if not isinstance(source, dict):
+            raise TypeError("'source' must be an object")
+        if len(table) > MAX_STYLES:
+            raise ValueError(f"it lists {len(table)} styles, more than {MAX_STYLES}")
+        styles = tuple(_style(s) for s in table)
+        arch = meta["architecture"]
+        if arch not in ARCHS:
+            raise ValueError(f"unknown architecture {printable(repr(arch))[:80]}")
+        net = TransformNet(arch, len(styles))
+    except (KeyError, TypeError, ValueError, RecursionError, InputError) as exc:
+        raise WeightsError(
+            f"model '{path}' has bad metadata: {printable(error_reason(exc))}"
+        ) from None
+    return styles, net, training, source
+
+
+def _style(entry: Any) -> StyleInfo:
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(k), (str, type(None))) for k in ("name", "image", "sha256")
+    ):
+        raise TypeError("each style is an object of name, image and sha256 texts")
+    if not isinstance(entry.get("name"), str) or set(entry) - {"name", "image", "sha256"}:
+        raise TypeError("each style has a name, and only name, image and sha256")
+    for key in ("name", "image"):
+        text = entry.get(key)
+        if text is not None and (not text or len(text) > 256 or printable(text) != text):
+            raise ValueError(
+                f"a style's {key} {printable(repr(text))[:80]} is empty, over 256 characters "
+                "or holds control characters (terminal escapes)"
+            )
+    sha = entry.get("sha256")
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ValueError(f"a style's sha256 {printable(repr(sha))[:80]} is not 64 hex digits")
+    return StyleInfo(**entry)
+
+
+def _check_shapes(net: TransformNet, shapes: dict[str, tuple[int, ...]], path: Path) -> None:
+    """Refuse a file whose tensors are not exactly the network's, from their declared shapes
+    (before any tensor is read)."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    for key in sorted(set(expected) | set(shapes)):
+        if key not in shapes:
+            raise WeightsError(
+                f"model '{path}' does not fit the {net.arch} network: it lacks {key}"
+            )
+        if key not in expected:
+            raise WeightsError(
+                f"model '{path}' does not fit the {net.arch} network: it has an unknown tensor "
+                f"{printable(key)[:80]}"
+            )
+        if shapes[key] != expected[key]:
+            raise WeightsError(f"model '{path}': {key} is {shapes[key]}, expected {expected[key]}")
 
 
 def save_model(model: Model, path: str | os.PathLike[str]) -> Path:
@@ -185,14 +274,25 @@ def read_tf_folder(folder: Path, name: str | None = None) -> Model:
     """A lengstrom network in the TF layout (see the module docstring); its style is the
     folder's name unless ``name`` is given."""
     manifest_path = folder / TF_MANIFEST
-    if not manifest_path.is_file():
+    if not os.path.lexists(manifest_path):
         raise WeightsError(
             f"'{folder}' is a folder without {TF_MANIFEST}: not a model in the TF layout"
         )
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(read_text(manifest_path, "TF model manifest", MAX_TF_MANIFEST))
+        check_nesting(manifest, f"'{manifest_path}'")
+        if not isinstance(manifest, dict):
+            raise TypeError("the manifest is not a JSON object")
         variables = [_tf_variable(folder, manifest, i) for i in range(3 * len(LAYERS))]
-    except (OSError, KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+    except (
+        OSError,
+        KeyError,
+        TypeError,
+        ValueError,
+        OverflowError,
+        RecursionError,
+        InputError,
+    ) as exc:
         raise WeightsError(f"cannot read the TF model in '{folder}': {error_reason(exc)}") from None
     net = TransformNet("johnson-tf", 1)
     state: dict[str, torch.Tensor] = {}
@@ -211,16 +311,32 @@ def read_tf_folder(folder: Path, name: str | None = None) -> Model:
 def _tf_variable(folder: Path, manifest: dict[str, Any], i: int) -> torch.Tensor:
     key = "Variable" if i == 0 else f"Variable_{i}"
     entry = manifest[key]
-    shape = tuple(int(n) for n in entry["shape"])
+    if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+        raise TypeError(f"{key} is not an object with a shape list")
+    shape = tuple(int(n) for n in entry["shape"][:8])
+    expected = _tf_shape(i)
+    if shape != expected or len(entry["shape"]) != len(expected):
+        # checked before any file is opened: the manifest cannot make us read or allocate more
+        raise ValueError(f"{key} has the shape {list(shape)}; the network needs {list(expected)}")
     need = math.prod(shape)
-    if min(shape, default=0) < 0:
-        raise ValueError(f"{key} has a negative size in its shape {list(shape)}")
     path = _tf_file(folder, key, entry["filename"])
-    values = path.stat().st_size // 4
-    if values != need:  # checked before reading: the manifest cannot make us read more
-        raise ValueError(f"{key} holds {values} values, its shape {list(shape)} needs {need}")
-    data = np.fromfile(path, dtype="<f4", count=need)
-    return torch.from_numpy(data.reshape(shape).astype(np.float32))
+    data = read_bytes(path, f"{key}'s file", 4 * need)
+    if len(data) != 4 * need:
+        raise ValueError(
+            f"{key} holds {len(data) // 4} values, its shape {list(shape)} needs {need}"
+        )
+    values = np.frombuffer(data, dtype="<f4")
+    return torch.from_numpy(values.reshape(shape).astype(np.float32))
+
+
+def _tf_shape(i: int) -> tuple[int, ...]:
+    """The shape of TF variable ``i``: kernel H×W×In×Out (transposed: H×W×Out×In), then the
+    norm's shift and scale (Out)."""
+    spec = LAYERS[i // 3]
+    if i % 3:
+        return (spec.cout,)
+    k = spec.kernel
+    return (k, k, spec.cout, spec.cin) if spec.up else (k, k, spec.cin, spec.cout)
 
 
 def _tf_file(folder: Path, key: str, name: object) -> Path:
@@ -228,10 +344,7 @@ def _tf_file(folder: Path, key: str, name: object) -> Path:
     (a FIFO would block the reader; a path elsewhere is not part of the model)."""
     if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
         raise ValueError(f"{key}'s file {name!r} is not a file in the folder")
-    path = folder / name
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ValueError(f"{key}'s file {name!r} is not a regular file (a FIFO, device or socket)")
-    return path
+    return folder / name
 
 
 #: pytorch/examples TransformerNet key prefixes for our layers: (conv, instance norm)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,10 +41,12 @@ from torch import nn
 from tst_core.device import resolve_device, torch_threads
 from tst_core.engine.losses import gram_matrix
 from tst_core.engine.vgg import build_network
-from tst_core.errors import InputError
+from tst_core.errors import InputError, printable
 from tst_core.files import image_writer, read_image
 from tst_core.imageops import resize_long_side
 from tst_core.outputs import Input, Output, check_outputs, write_outputs
+from tst_core.reading import check_file, check_nesting
+from tst_core.weights import error_reason
 
 from .formats import Model, StyleInfo, file_sha256, load_model, save_model
 from .network import TransformNet, one_hot
@@ -92,11 +95,7 @@ def check(o: TrainOptions) -> None:
         raise InputError(f"the output '{o.output}' must end in .safetensors")
     if not o.output.resolve().parent.is_dir():
         raise InputError(f"cannot write '{o.output}': its folder does not exist")
-    for name, value, least in (("size", o.size, 16), ("batch", o.batch, 1), ("steps", o.steps, 1)):
-        if value < least:
-            raise InputError(f"--{name} must be at least {least}, got {value}")
-    if o.lr <= 0 or o.holdout < 0 or o.checkpoint_every < 0 or o.preview_every < 0:
-        raise InputError("--lr must be positive; --holdout and the --*-every counts zero or more")
+    _check_numbers(o)
     if o.mode == "norm-only" and o.init_from is None:
         raise InputError("--train norm-only needs --init-from MODEL (the frozen network)")
     if o.resume and not state_path(o.output).is_file():
@@ -106,6 +105,41 @@ def check(o: TrainOptions) -> None:
     check_outputs(
         [Output(o.output, "-o"), Output(state_path(o.output), "the training state of -o")], inputs
     )
+
+
+def _whole_numbers(o: TrainOptions) -> list[tuple[str, int | None, int, int]]:
+    """``(flag, value, least, most)``: the whole-number settings and their ranges."""
+    return [
+        ("size", o.size, 16, 4096),
+        ("style-size", o.style_size, 16, 4096),
+        ("batch", o.batch, 1, 1024),
+        ("steps", o.steps, 1, 10**9),
+        ("holdout", o.holdout, 0, 10**6),
+        ("seed", o.seed, 0, 2**63 - 1),
+        ("threads", o.threads, 1, 1024),
+        ("checkpoint-every", o.checkpoint_every, 0, 10**9),
+        ("preview-every", o.preview_every, 0, 10**9),
+    ]
+
+
+def _check_numbers(o: TrainOptions) -> None:
+    """Every number in range: the counts whole and bounded, the rate and the weights finite,
+    the rate above 0 and the weights not negative, the degree within ±30 (10^ε stays finite)."""
+    for flag, value, least, most in _whole_numbers(o):
+        if value is not None and not least <= value <= most:
+            raise InputError(f"--{flag} must be a whole number from {least} to {most}, got {value}")
+    reals = [
+        ("lr", o.lr, False),
+        ("content-weight", o.content_weight, True),
+        ("style-weight", o.style_weight, True),
+        ("tv-weight", o.tv_weight, True),
+    ]
+    for flag, number, zero in reals:
+        if not math.isfinite(number) or number < 0 or (number == 0 and not zero):
+            what = "zero or more" if zero else "above 0"
+            raise InputError(f"--{flag} must be a finite number {what}, got {number}")
+    if not (math.isfinite(o.degree) and abs(o.degree) <= 30):
+        raise InputError(f"--degree must be a finite number from -30 to 30, got {o.degree}")
 
 
 def split_content(o: TrainOptions) -> tuple[list[Path], list[Path]]:
@@ -260,19 +294,19 @@ def train(o: TrainOptions, progress: Callable[[TrainStep], None] | None = None) 
     train_files, held = split_content(o)
     model, first_new = initial_model(o)
     with torch_threads(o.threads):
-        photos = [_short_side(read_image(p, "content photo"), o.size) for p in train_files]
-        styles = [
-            resize_long_side(read_image(s, "style image"), o.style_size or o.size) for s in o.styles
-        ]
-        losses = Losses(o, styles, device)
         model.net.to(device).train()
         params = _trainable(model, first_new, o.mode)
         opt = torch.optim.Adam(params, lr=o.lr)
         gen = torch.Generator().manual_seed(o.seed)
         ck = Checkpoint(0, {}, gen.get_state())
-        if o.resume:
+        if o.resume:  # before the photos and the loss network: a bad state is refused at once
             ck = _load_state(o, model, opt)
             gen.set_state(ck.generator)
+        photos = [_short_side(read_image(p, "content photo"), o.size) for p in train_files]
+        styles = [
+            resize_long_side(read_image(s, "style image"), o.style_size or o.size) for s in o.styles
+        ]
+        losses = Losses(o, styles, device)
         preview = _short_side(read_image(held[0] if held else train_files[0]), o.size)
         t0 = time.perf_counter() - ck.seconds
         t_images, first = time.perf_counter(), ck.step
@@ -331,29 +365,91 @@ def _save(
         save_model(model, o.output.with_name(f"{o.output.stem}.step{ck.step:06d}.safetensors"))
 
 
-def _load_state(o: TrainOptions, model: Model, opt: torch.optim.Optimizer) -> Checkpoint:
-    from safetensors import safe_open
+#: the largest training-state file read (optimiser moments: twice the trained parameters)
+MAX_STATE_BYTES = 1 << 30
+#: what a training state's optimiser entries are called: ``opt.<param>.<step|exp_avg|exp_avg_sq>``
+_OPT_KEY = re.compile(r"^opt\.(0|[1-9][0-9]{0,5})\.(step|exp_avg|exp_avg_sq)$")
 
+
+def _load_state(o: TrainOptions, model: Model, opt: torch.optim.Optimizer) -> Checkpoint:
+    """The checkpoint of ``o``'s run to resume from, every value checked against this run before
+    it is used (a state file is data: a wrong one is one sentence, never a crash later)."""
     saved = load_model(o.output)
     if [s.name for s in saved.styles] != [s.name for s in model.styles]:
         raise InputError(f"--resume: '{o.output}' has other styles ({saved.names()})")
+    path = state_path(o.output)
+    try:
+        ck, state = _read_state(path, o, opt)
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError, InputError) as exc:
+        raise InputError(
+            f"--resume: '{path}' is not a training state of this run ({printable(str(exc))[:200]})"
+        ) from None
+    if ck.step >= o.steps:
+        raise InputError(
+            f"--resume: the run in '{o.output}' already finished its {ck.step} steps; give a "
+            f"larger --steps than {ck.step} to train on"
+        )
     model.net.load_state_dict(saved.net.state_dict())
-    with safe_open(str(state_path(o.output)), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    return ck
+
+
+def _read_state(
+    path: Path, o: TrainOptions, opt: torch.optim.Optimizer
+) -> tuple[Checkpoint, dict[int, dict[str, torch.Tensor]]]:
+    from safetensors import safe_open
+
+    check_file(path, "training state", MAX_STATE_BYTES)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    generator = torch.Generator().get_state()
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+            for key, shape in shapes.items():
+                want = _state_shape(key, params, generator)
+                if shape != want:
+                    raise ValueError(f"{printable(key)[:60]} is {shape}, expected {want}")
+            tensors = {k: f.get_tensor(k) for k in shapes}
+    except (ValueError, TypeError, KeyError):
+        raise
+    except Exception as exc:  # not a safetensors file, truncated
+        raise ValueError(f"cannot read it: {error_reason(exc)}") from None
+    if "generator" not in tensors or tensors["generator"].dtype != generator.dtype:
+        raise ValueError("it has no random state")
+    try:
+        torch.Generator().set_state(tensors["generator"])
+    except RuntimeError:
+        raise ValueError("its random state is not one torch wrote") from None
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
-        if key.startswith("opt."):
+        if key != "generator":
             _, i, name = key.split(".", 2)
+            if not bool(torch.isfinite(value.float()).all()):
+                raise ValueError(f"{key} holds values that are not finite")
             state.setdefault(int(i), {})[name] = value.reshape(()) if name == "step" else value
-    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-    return Checkpoint(
-        int(meta["step"]),
-        {},
-        tensors["generator"],
-        json.loads(meta["history"]),
-        float(meta["seconds"]),
-    )
+    if any(set(entry) != {"step", "exp_avg", "exp_avg_sq"} for entry in state.values()):
+        raise ValueError("its optimiser entries are incomplete")
+    step, seconds = int(meta["step"]), float(meta["seconds"])
+    if len(meta["history"]) > 1 << 20:
+        raise ValueError("its history is over 1 MiB")
+    history = json.loads(meta["history"])
+    check_nesting(history, "its history")
+    if not 0 < step <= 10**9 or not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"step {step} and seconds {seconds} are out of range")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ValueError("its history is not a list of objects")
+    return Checkpoint(step, {}, tensors["generator"], history, seconds), state
+
+
+def _state_shape(key: str, params: list[torch.Tensor], generator: torch.Tensor) -> tuple[int, ...]:
+    """The shape ``key`` must have in a training state of this run's optimiser."""
+    if key == "generator":
+        return tuple(generator.shape)
+    m = _OPT_KEY.match(key)
+    if m is None or int(m[1]) >= len(params):
+        raise ValueError(f"it holds an unknown tensor {printable(key)[:60]}")
+    return (1,) if m[2] == "step" else tuple(params[int(m[1])].shape)
 
 
 def _preview(

@@ -29,7 +29,8 @@ import torch
 from tst_core import hookimpl
 from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError
-from tst_core.files import MASK_INDEX_FILE, check_regular_file, read_label_image, read_mask
+from tst_core.files import MASK_INDEX_FILE, read_label_image, read_mask
+from tst_core.reading import check_nesting, read_text
 from tst_core.registry import Register
 from tst_core.types import Instance, Segmentation, Tensor, check_instance_mask, resize_mask
 
@@ -87,6 +88,10 @@ class MaskFileSegmenter:
             )
         if not files:
             raise InputError(f"mask folder '{folder}' has no .png files (one mask per instance)")
+        if len(files) > MAX_INSTANCES:
+            raise InputError(
+                f"mask folder '{folder}' has {len(files)} masks; tst reads at most {MAX_INSTANCES}"
+            )
         out = []
         for f in files:
             mask = _fitted(read_mask(f, "mask"), size)
@@ -100,6 +105,11 @@ class MaskFileSegmenter:
     def _from_label_image(self, path: Path, size: tuple[int, int]) -> list[Instance]:
         labels = read_label_image(path)
         values = [int(v) for v in np.unique(labels) if v != 0]
+        if len(values) > MAX_INSTANCES:
+            raise InputError(
+                f"label image '{path}' has {len(values)} instances; tst reads at most "
+                f"{MAX_INSTANCES}"
+            )
         if not values:
             raise InputError(
                 f"label image '{path}' has no instances (every pixel is 0 = background)"
@@ -120,6 +130,8 @@ class MaskFileSegmenter:
 
 #: The largest ``instances.json`` read (an export of a thousand instances takes about 200 KB).
 MAX_INDEX_BYTES = 16 << 20
+#: The most instances a mask folder may hold (each is a mask at the photo's size in memory).
+MAX_INSTANCES = 1000
 
 
 def _read_index(folder: Path) -> dict[str, dict[str, object]] | None:
@@ -128,14 +140,15 @@ def _read_index(folder: Path) -> dict[str, dict[str, object]] | None:
     index = folder / MASK_INDEX_FILE
     if not os.path.lexists(index):
         return None
-    check_regular_file(index, "mask index")
-    if index.stat().st_size > MAX_INDEX_BYTES:
-        raise InputError(f"mask index '{index}' is over {MAX_INDEX_BYTES >> 20} MB")
+    text = read_text(index, "mask index", MAX_INDEX_BYTES)
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
+        data = json.loads(text)
+        check_nesting(data, f"mask index '{index}'")
         entries = data["instances"]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise TypeError("'instances' must be a list of objects")
+        if len(entries) > MAX_INSTANCES:
+            raise ValueError(f"it lists {len(entries)} instances, more than {MAX_INSTANCES}")
         return {_file_name(item["file"], index): item for item in entries}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InputError(f"cannot read '{index}': {type(exc).__name__}: {exc}") from None

@@ -6,6 +6,12 @@ request gives. Every error is the CLI's one line as ``{"error": ...}``. Requests
 something need the ``X-Tst-Ui`` header, which another web site cannot send without the
 browser asking this server first (it never agrees), and the Host header must be one this server
 answers to, against DNS rebinding.
+
+Every route reads its inputs into typed values before it acts (:func:`_json_object`,
+:func:`_coordinate`, :data:`PICTURE`): a body that is not a JSON object, a coordinate that is
+not a finite number, a picture name that is not one of the few the page asks for is a 4xx with
+one sentence, never a 500. The page's session is the ``tst_session`` cookie the page gets with
+its HTML (see :mod:`.workspace`); uploads count against it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import re
 import sys
 import time
 import traceback
@@ -24,18 +32,25 @@ from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tst_core.errors import InputError, TstError
 
 from . import render
 from .jobs import Job, error_line
 from .service import UiService
-from .workspace import UploadTooLarge, receive, too_large
+from .workspace import SESSION_ID, UploadTooLarge, new_id, receive, too_large
 
 #: the page's own files: name -> media type
 ASSETS = {"ui.js": "text/javascript", "ui.css": "text/css"}
@@ -49,6 +64,15 @@ MAX_JSON = 1 << 20
 HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 #: seconds between two status messages of a job's event stream, and between keep-alives
 TICK, PING = 0.25, 10.0
+#: the session cookie
+COOKIE = "tst_session"
+#: the pictures of a segmentation the page asks for: ``overlay.jpg``, a layer ``N.png``,
+#: ``background.png``, ``all.png``
+PICTURE = re.compile(r"^(overlay\.jpg|(?:[0-9]{1,6}|background|all)\.png)$")
+#: a number as the page writes one (ASCII digits, a point, an exponent)
+NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$")
+#: the largest photo coordinate accepted (no photo tst reads is larger)
+MAX_COORDINATE = 1e6
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -60,6 +84,8 @@ def api(handler: Handler) -> Handler:
         try:
             if request.method == "POST" and request.headers.get("x-tst-ui") != "1":
                 raise InputError("requests that change something must come from the tst ui page")
+            service = request.app.state.service
+            await run_in_threadpool(service.sweep)
             return await handler(request)
         except TstError as exc:
             status = 413 if isinstance(exc, UploadTooLarge) else 400
@@ -79,12 +105,16 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         service.jobs.start()
         yield
         await run_in_threadpool(service.jobs.stop)
+        await run_in_threadpool(service.close)
 
     async def page(request: Request) -> Response:
         html = _asset("index.html")
-        return Response(
+        response = Response(
             html, media_type="text/html", headers={"Content-Security-Policy": CSP, **HEADERS}
         )
+        if not SESSION_ID.match(request.cookies.get(COOKIE, "")):
+            response.set_cookie(COOKIE, new_id(), httponly=True, samesite="strict", path="/")
+        return response
 
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
@@ -94,7 +124,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         return Response(data, media_type=ASSETS[name], headers=HEADERS)
 
     async def info(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(service.info))
+        return JSONResponse(await run_in_threadpool(service.info, _page(request)))
 
     async def engine(request: Request) -> Response:
         return JSONResponse(
@@ -103,7 +133,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
 
     async def upload_photo(request: Request) -> Response:
         path = await _receive(request, service)
-        photo = await run_in_threadpool(service.add_photo, path)
+        photo = await run_in_threadpool(service.uploaded, _page(request), path, service.add_photo)
         return JSONResponse(
             {
                 "id": photo.id,
@@ -114,43 +144,45 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         )
 
     async def photo_display(request: Request) -> Response:
-        photo = service.photos.get(request.path_params["pid"], "photo")
+        photo = service.photo(request.path_params["pid"], _page(request))
         data = await run_in_threadpool(render.encode, photo.display, "JPEG")
         return Response(data, media_type="image/jpeg", headers=HEADERS)
 
     async def upload_style(request: Request) -> Response:
         path = await _receive(request, service)
-        style = await run_in_threadpool(service.gallery.add, path)
+        page = _page(request)
+        style = await run_in_threadpool(service.uploaded, page, path, service.gallery.add)
         return JSONResponse(service.style_info(style.id))
 
     async def style_thumb(request: Request) -> Response:
-        data = await run_in_threadpool(service.gallery.thumb, request.path_params["sid"])
+        sid, page = request.path_params["sid"], _page(request)
+        data = await run_in_threadpool(service.gallery.thumb, sid, page)
         return Response(data, media_type="image/jpeg", headers=HEADERS)
 
     async def segment(request: Request) -> Response:
-        body = await _json(request)
-        done = await run_in_threadpool(
-            service.segment, str(body.get("photo")), str(body.get("segmenter"))
-        )
+        body = await _json_object(request)
+        photo, segmenter = body.get("photo"), body.get("segmenter")
+        if not isinstance(photo, str) or not isinstance(segmenter, str) or not segmenter:
+            raise InputError('a segmentation request names a "photo" id and a "segmenter"')
+        done = await run_in_threadpool(service.segment, photo, segmenter, _page(request))
         return JSONResponse(service.segment_info(done))
 
     async def seg_picture(request: Request) -> Response:
-        seg = service.segmented.get(request.path_params["sid"], "segmentation")
-        name, ext = request.path_params["name"], request.path_params["ext"]
-        if (ext == "jpg") != (name == "overlay") or ext not in ("jpg", "png"):
-            raise InputError(f"no picture '{name}.{ext}'")
+        seg = service.segmentation(request.path_params["sid"], _page(request))
+        match = PICTURE.match(request.path_params["picture"])
+        if match is None:
+            raise InputError("no such picture of this photo")
+        name, ext = match[1].rsplit(".", 1)
         data = await run_in_threadpool(seg.picture, name)
         return Response(data, media_type=f"image/{'jpeg' if ext == 'jpg' else 'png'}")
 
     async def hit(request: Request) -> Response:
-        try:
-            x, y = float(request.query_params["x"]), float(request.query_params["y"])
-        except (KeyError, ValueError):
-            raise InputError("a click needs x and y in photo pixels") from None
-        return JSONResponse({"id": service.hit(request.path_params["sid"], x, y)})
+        x, y = (_coordinate(request.query_params.get(k), k) for k in ("x", "y"))
+        return JSONResponse({"id": service.hit(request.path_params["sid"], x, y, _page(request))})
 
     async def submit(request: Request) -> Response:
-        job = await run_in_threadpool(service.submit, await _json(request))
+        body = await _json_object(request)
+        job = await run_in_threadpool(service.submit, body, _page(request))
         return JSONResponse(service.status(job))
 
     async def status(request: Request) -> Response:
@@ -198,7 +230,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/styles/{sid}/thumb.jpg", api(style_thumb)),
         Route("/api/segment", api(segment), methods=["POST"]),
         Route("/api/segmentations/{sid}/hit", api(hit)),
-        Route("/api/segmentations/{sid}/{name}.{ext}", api(seg_picture)),
+        Route("/api/segmentations/{sid}/{picture}", api(seg_picture)),
         Route("/api/jobs", api(submit), methods=["POST"]),
         Route("/api/jobs/{jid}", api(status)),
         Route("/api/jobs/{jid}/events", api(events)),
@@ -206,8 +238,64 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/jobs/{jid}/preview.jpg", api(preview)),
         Route("/api/jobs/{jid}/files/{name}", api(job_file)),
     ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    middleware = [Middleware(HostCheck, allowed_hosts=allowed_hosts)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.service = service
+    return app
+
+
+class HostCheck:
+    """Answer only requests whose Host header names this server (against DNS rebinding).
+
+    Starlette's ``TrustedHostMiddleware`` cuts the header at its first ``:``, so the
+    ``Host: [::1]:7860`` that a browser sends to ``tst ui --host ::1`` never matched; here an
+    IPv6 literal is read inside its brackets.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed_hosts
+        self.allowed = {h.strip("[]").lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            name = host_name(Headers(scope=scope).get("host", ""))
+            if name not in self.allowed:
+                await PlainTextResponse("Invalid host header", status_code=400)(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port: ``[::1]:7860`` → ``::1``,
+    ``localhost:7860`` → ``localhost`` (lower case)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else ""
+    return header.split(":", 1)[0]
+
+
+def _page(request: Request) -> str:
+    """The page's session id (the cookie), or ``""``: the session of requests without one."""
+    value = request.cookies.get(COOKIE, "")
+    return value if SESSION_ID.match(value) else ""
+
+
+def _coordinate(text: str | None, name: str) -> float:
+    """A click's ``x`` or ``y`` in photo pixels: a finite number, at most :data:`MAX_COORDINATE`
+    in size (NaN, infinities, ``1e400`` and 5000-digit numbers are refused)."""
+    try:
+        if text is None or len(text) > 32 or not NUMBER.match(text):
+            raise ValueError  # float() would take '1_0', '١' (an Arabic-Indic 1) and 'nan'
+        value = float(text)
+    except ValueError:
+        raise InputError("a click needs x and y in photo pixels") from None
+    if not math.isfinite(value) or abs(value) > MAX_COORDINATE:
+        raise InputError(f"a click's {name} must be a finite number of photo pixels")
+    return value
 
 
 def _asset(name: str) -> bytes:
@@ -215,12 +303,33 @@ def _asset(name: str) -> bytes:
 
 
 async def _receive(request: Request, service: UiService) -> Path:
-    """The request body as a new upload file (``X-Filename`` names it)."""
-    name = unquote(request.headers.get("x-filename", "upload"))
+    """The request body as a new upload file (``X-Filename`` names it), within the upload
+    limit and what the page's session may still keep."""
+    name = unquote(request.headers.get("x-filename", "upload")[:1024])
+    page = _page(request)
+    room = service.upload_room(page)
+
+    def over() -> UploadTooLarge:
+        if room < service.max_upload:
+            return UploadTooLarge(
+                f"this page's uploads would exceed its {service.sessions.quota / 1e6:g} MB "
+                "(10 uploads of --max-upload-mb); they are deleted when the page has been "
+                "closed for a while"
+            )
+        return too_large(name, service.max_upload)
+
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > service.max_upload:
-        raise too_large(name, service.max_upload)
-    return await receive(request.stream(), service.uploads, name, service.max_upload)
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > room:
+        raise over()
+    return await receive(request.stream(), service.uploads, name, max(room, 0), over)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (see :func:`_json`)."""
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    return body
 
 
 async def _json(request: Request) -> Any:

@@ -51,11 +51,13 @@ class Job:
     :param work: ``work(job) -> result`` does the job (calling ``job.progress`` from the engine)
         and returns what the page shows; it puts the files it wrote in ``job.outputs``.
     :param command: the equivalent command line.
+    :param session: the page session that submitted it (its uploads live while it is unfinished).
     """
 
     kind: str
     work: Callable[[Job], dict[str, Any]] = field(repr=False)
     command: str = ""
+    session: str = ""
     id: str = field(default_factory=lambda: secrets.token_urlsafe(8))
     state: str = "queued"
     step: int = 0

@@ -18,7 +18,8 @@ from tst_core import option_tables as opts
 from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names
-from tst_core.errors import InputError
+from tst_core.errors import InputError, printable
+from tst_core.outputs import inside, make_folders_inside
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 
@@ -31,15 +32,43 @@ from .spec import (
     parse_targets,
     resolved_segmenter_options,
 )
-from .workspace import Gallery, Photo, Recent, Segmented, checked_image, new_id
+from .workspace import (
+    Gallery,
+    Photo,
+    Recent,
+    Segmented,
+    Sessions,
+    checked_image,
+    discard,
+    new_id,
+)
 
 #: photos and segmentations kept in memory (older ones must be opened again)
 KEEP = 8
+#: the largest working size a job may ask for (the page offers up to 2048)
+MAX_SIZE = 8192
+#: a session's upload quota, in uploads of the largest size (``--max-upload-mb``)
+SESSION_UPLOADS = 10
 
 
-def _centre(box: list[int]) -> list[float]:
+def _centre(box: list) -> list[float]:
     """``[x, y]``: the centre of a box ``x0, y0, x1, y1``."""
     return [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+
+
+def _focus(report: dict, windows: list, size: list[int]) -> list[float]:
+    """Where 1:1 opens, ``[x, y]``: the centre of the first target's instances (their boxes,
+    photo pixels), else of the first window, else of the picture."""
+    boxes = {i["id"]: i["box"] for i in report.get("instances") or []}
+    for target in report.get("targets") or []:
+        mine = [boxes[i] for i in target.get("instance_ids") or [] if i in boxes]
+        if mine:
+            x0, y0 = min(b[0] for b in mine), min(b[1] for b in mine)
+            x1, y1 = max(b[2] for b in mine), max(b[3] for b in mine)
+            return _centre([x0, y0, x1, y1])
+    if windows:
+        return _centre(windows[0]["box"])
+    return [size[1] / 2, size[0] / 2]
 
 
 class UiService:
@@ -47,6 +76,10 @@ class UiService:
 
     :param workdir: uploads go to ``workdir/uploads``, job outputs to ``workdir/jobs/<id>``.
     :param abandon_after: seconds after which a job no page watches is cancelled.
+    :param max_session: upload bytes one page session may keep (default: 10 uploads' worth).
+
+    Methods that take ``page`` act for that page's session (see :mod:`.workspace`): a photo,
+    segmentation or uploaded painting of another session is unknown to it.
     """
 
     def __init__(
@@ -58,6 +91,7 @@ class UiService:
         workdir: Path,
         max_upload: int,
         abandon_after: float,
+        max_session: int | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
@@ -69,6 +103,7 @@ class UiService:
         self.photos: Recent[Photo] = Recent(KEEP)
         self.segmented: Recent[Segmented] = Recent(KEEP)
         self.jobs = JobQueue(abandon_after)
+        self.sessions = Sessions(max_session or SESSION_UPLOADS * max_upload)
         default = settings.default_segmenter(host)
         self.defaults = session(**settings.segmenter_session_kwargs(host, default)).config
         self._segmenters: dict[str, Pipeline] = {}
@@ -77,7 +112,7 @@ class UiService:
 
     # --- what the page offers -----------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
+    def info(self, page: str = "") -> dict[str, Any]:
         """Plugins from the registries (third-party ones too), presets, styles, defaults."""
         run = self.defaults.run
         return {
@@ -96,7 +131,7 @@ class UiService:
                 "size": run.size,
                 "config": self.settings.config or "",
             },
-            "styles": [self.style_info(s.id) for s in self.gallery.styles.values()],
+            "styles": [self.style_info(s.id) for s in self.gallery.shown(page)],
             "styles_folder": str(self.styles_folder) if self.styles_folder else None,
             "max_upload_mb": self.max_upload / 1e6,
         }
@@ -144,16 +179,65 @@ class UiService:
 
     # --- photos and segmentation --------------------------------------------------------
 
-    def add_photo(self, path: Path) -> Photo:
+    # --- sessions -------------------------------------------------------------------------
+
+    def upload_room(self, page: str) -> int:
+        """Bytes session ``page`` may still upload (its quota less what it keeps)."""
+        return min(self.max_upload, self.sessions.room(page))
+
+    def uploaded(self, page: str, path: Path, add: Any) -> Any:
+        """Count the upload ``path`` against session ``page`` and hand it to ``add``; a file
+        that ``add`` refuses is removed and no longer counted."""
+        size = path.stat().st_size
+        self.sessions.added(page, path)
+        try:
+            return add(path, page)
+        except BaseException:
+            self.sessions.removed(page, path, size)
+            discard(path)
+            raise
+
+    def sweep(self) -> None:
+        """End the idle sessions (no job of theirs waiting or running): their uploads go."""
+        busy = {j.session for j in list(self.jobs.jobs.values()) if not j.finished}
+        for ended in self.sessions.sweep(busy):
+            self._forget(ended.id, ended.files)
+
+    def close(self) -> None:
+        """The server stops: every session's uploads are deleted."""
+        self.sessions.end_all()
+
+    def _forget(self, page: str, files: list[Path]) -> None:
+        self.photos.drop(lambda p: p.session != page)
+        self.segmented.drop(lambda s: s.photo.session != page)
+        self.gallery.forget(files)
+
+    def photo(self, photo_id: str, page: str = "") -> Photo:
+        photo = self.photos.get(photo_id, "photo")
+        if photo.session != page:
+            raise InputError("unknown photo (the server restarted or forgot it): open it again")
+        return photo
+
+    def segmentation(self, seg_id: str, page: str = "") -> Segmented:
+        seg = self.segmented.get(seg_id, "segmentation")
+        if seg.photo.session != page:
+            raise InputError(
+                "unknown segmentation (the server restarted or forgot it): open it again"
+            )
+        return seg
+
+    # --- photos and segmentation --------------------------------------------------------
+
+    def add_photo(self, path: Path, page: str = "") -> Photo:
         """An uploaded photo, read as ``tst run`` reads one (refused files are removed)."""
         image = checked_image(path, "photo")
         size = (int(image.shape[-2]), int(image.shape[-1]))
-        photo = Photo(new_id(), path, size, render.display_photo(image))
+        photo = Photo(new_id(), path, size, render.display_photo(image), page)
         return self.photos.add(photo.id, photo)
 
-    def segment(self, photo_id: str, segmenter: str) -> Segmented:
+    def segment(self, photo_id: str, segmenter: str, page: str = "") -> Segmented:
         """Find every instance of a photo with ``segmenter`` (its model is built once)."""
-        photo = self.photos.get(photo_id, "photo")
+        photo = self.photo(photo_id, page)
         kwargs = self.settings.segmenter_session_kwargs(self.host, segmenter)
         key = json.dumps({k: v for k, v in kwargs.items() if k != "host"}, default=str)
         with self._segment_lock:
@@ -185,28 +269,28 @@ class UiService:
             "overlay": f"/api/segmentations/{s.id}/overlay.jpg",
         }
 
-    def hit(self, seg_id: str, x: float, y: float) -> int | None:
+    def hit(self, seg_id: str, x: float, y: float, page: str = "") -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
-        return render.instance_at(self.segmented.get(seg_id, "segmentation").segmentation, x, y)
+        return render.instance_at(self.segmentation(seg_id, page).segmentation, x, y)
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def submit(self, body: Any) -> Job:
+    def submit(self, body: Any, page: str = "") -> Job:
         """Check the page's request and queue the job; problems are one :class:`TstError`."""
-        spec = self.job_spec(body)
+        spec = self.job_spec(body, page)
         kwargs = spec.session_kwargs(self.host)
         session(**kwargs)  # a bad size or preset is refused now, not when the job's turn comes
         work = self._run if spec.kind == "run" else self._compare
-        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command()))
+        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command(), page))
 
-    def job_spec(self, body: Any) -> JobSpec:
+    def job_spec(self, body: Any, page: str = "") -> JobSpec:
         if not isinstance(body, dict):
             raise InputError("a job request must be a JSON object")
         kind = body.get("kind")
         if kind not in ("run", "compare"):
-            raise InputError(f"a job is 'run' or 'compare', not {kind!r}")
-        seg = self.segmented.get(str(body.get("segmentation")), "segmentation")
-        targets = parse_targets(body.get("targets"), seg.segmentation, self.gallery.paths())
+            raise InputError(f"a job is 'run' or 'compare', not {printable(repr(kind))[:40]}")
+        seg = self.segmentation(_text(body.get("segmentation"), "segmentation"), page)
+        targets = parse_targets(body.get("targets"), seg.segmentation, self.gallery.paths(page))
         engine = self._plugin("engine", body.get("engine"))
         mixed = [t.selector for t in targets if t.mix is not None]
         if mixed and not self.engine_info(engine)["mixes"]:
@@ -216,11 +300,14 @@ class UiService:
             )
         blend = self._plugin("blend", body.get("blend"))
         size = body.get("size")
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise InputError(f"the size must be a whole number of pixels, got {size!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_SIZE:
+            shown = printable(repr(size))[:40]
+            raise InputError(
+                f"the size must be a whole number of pixels, 1 to {MAX_SIZE}, got {shown}"
+            )
         config = body.get("config", "")
-        if config not in [p["value"] for p in self.presets()]:
-            raise InputError(f"unknown preset {config!r}")
+        if not isinstance(config, str) or config not in [p["value"] for p in self.presets()]:
+            raise InputError(f"unknown preset {printable(repr(config))[:80]}")
         config = config or None
         base = session(
             host=self.host, config=config, sets=self.settings.sets, segmenter=seg.segmenter
@@ -243,7 +330,7 @@ class UiService:
         )
 
     def _plugin(self, kind: Kind, name: Any) -> str:
-        if not isinstance(name, str):
+        if not isinstance(name, str) or not name:
             raise InputError(f"choose a {kind}")
         return self.host.entry(kind, name).name  # unknown names: the registry's error
 
@@ -262,14 +349,14 @@ class UiService:
         result = pipe.run(
             spec.photo, spec.styles(), segmentation=spec.segmentation, progress=job.progress
         )
-        folder = self._job_folder(job)
-        written = result.save(folder / spec.output_name())
-        views = render.result_views(result, folder, written[0].stem)
+        output = self._job_output(job, spec)
+        written = result.save(output)
+        views = render.result_views(result, output.parent, written[0].stem)
         job.outputs = {p.name: p for p in (*written, *views)}
         timings = result.report["timings"]
         size = [int(v) for v in result.pixels.shape[:2]]
         windows = result.report.get("windows") or []
-        focus = _centre(windows[0]["box"]) if windows else [size[1] / 2, size[0] / 2]
+        focus = _focus(result.report, windows, size)
         return {
             "image": self.file_url(job, written[0]),
             "report": self.file_url(job, written[1]),
@@ -300,7 +387,7 @@ class UiService:
             progress=job.progress,
             **kwargs,
         )
-        written = res.save(self._job_folder(job) / spec.output_name())
+        written = res.save(self._job_output(job, spec))
         job.outputs = {p.name: p for p in written}
         return {
             "sheet": self.file_url(job, written[0]),
@@ -310,10 +397,11 @@ class UiService:
             "notes": res.notes,
         }
 
-    def _job_folder(self, job: Job) -> Path:
-        folder = self.outputs / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    def _job_output(self, job: Job, spec: JobSpec) -> Path:
+        """Where ``job`` writes: its own folder under the workdir (a name from the upload's
+        file name, kept inside that folder like any path that comes from data)."""
+        folder = make_folders_inside(self.outputs, self.outputs / job.id)
+        return inside(folder, spec.output_name(), what="the job's output")
 
     @staticmethod
     def file_url(job: Job, path: Path) -> str:
@@ -336,3 +424,10 @@ class UiService:
             "result": job.result if job.state == "done" else None,
             "command": job.command,
         }
+
+
+def _text(value: Any, what: str) -> str:
+    """An id the page sends: a short string, else the same error as an unknown one."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise InputError(f"unknown {what} (the server restarted or forgot it): open it again")
+    return value

@@ -1,6 +1,12 @@
 """What the server holds: uploads (size-limited, checked like any input), photos and their
 segmentations, and the style gallery. Nothing here takes a path from the page: uploads get a
 fresh folder and a cleaned name, and everything is looked up by id.
+
+Uploads belong to a page's session (a cookie; requests without one share one anonymous
+session): each session may keep at most its quota of upload bytes, sees only its own uploaded
+photos and paintings (besides the ``--styles`` gallery), and its uploads are deleted from disk
+when the session ends — idle for :data:`SESSION_IDLE` seconds with no job waiting or running —
+or when the server stops.
 """
 
 from __future__ import annotations
@@ -9,8 +15,9 @@ import contextlib
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,6 +33,10 @@ from . import render
 
 #: file types offered in the gallery (what Pillow reads; the readers check the content)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+#: seconds without a request after which a page's session ends (its uploads are deleted)
+SESSION_IDLE = 3600.0
+#: what a session id (the cookie's value) looks like
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 T = TypeVar("T")
 
@@ -42,7 +53,7 @@ def safe_name(name: str) -> str:
 
 
 class UploadTooLarge(InputError):
-    """An upload over the size limit (HTTP 413)."""
+    """An upload over the size limit or the session's quota (HTTP 413)."""
 
 
 def too_large(name: str, limit: int) -> UploadTooLarge:
@@ -52,9 +63,16 @@ def too_large(name: str, limit: int) -> UploadTooLarge:
     )
 
 
-async def receive(chunks: AsyncIterator[bytes], folder: Path, name: str, limit: int) -> Path:
+async def receive(
+    chunks: AsyncIterator[bytes],
+    folder: Path,
+    name: str,
+    limit: int,
+    over: Callable[[], InputError] | None = None,
+) -> Path:
     """Write an upload to ``folder/<new id>/<clean name>``, refusing more than ``limit`` bytes.
 
+    :param over: the error past ``limit`` (default: :func:`too_large`).
     :raises UploadTooLarge: past the limit (nothing is left on disk).
     :raises InputError: for an empty upload.
     """
@@ -66,7 +84,7 @@ async def receive(chunks: AsyncIterator[bytes], folder: Path, name: str, limit: 
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
-                    raise too_large(name, limit)
+                    raise over() if over is not None else too_large(name, limit)
                 out.write(chunk)
         if size == 0:
             raise InputError(f"upload '{safe_name(name)}' is empty")
@@ -116,15 +134,94 @@ class Recent(Generic[T]):
             raise InputError(f"unknown {what} (the server restarted or forgot it): open it again")
         return value
 
+    def drop(self, keep: Callable[[T], bool]) -> None:
+        """Forget every value for which ``keep`` is false."""
+        with self._lock:
+            for key in [k for k, v in self._items.items() if not keep(v)]:
+                del self._items[key]
+
 
 @dataclass
 class Photo:
-    """An uploaded photo: its file, size ``(H, W)`` and display copy ``(3, h, w)``."""
+    """An uploaded photo: its file, size ``(H, W)`` and display copy ``(3, h, w)``.
+
+    :param session: the session that uploaded it (the only one that sees it).
+    """
 
     id: str
     path: Path
     size: tuple[int, int]
     display: Tensor = field(repr=False)
+    session: str = ""
+
+
+@dataclass
+class UiSession:
+    """A page's session: what it uploaded and when it was last seen."""
+
+    id: str
+    used: int = 0
+    files: list[Path] = field(default_factory=list)
+    seen: float = field(default_factory=time.monotonic)
+
+
+class Sessions:
+    """Sessions by id, with a quota of upload bytes each; :meth:`sweep` ends idle ones."""
+
+    def __init__(self, quota: int, idle: float = SESSION_IDLE) -> None:
+        self.quota = quota
+        self.idle = idle
+        self._items: dict[str, UiSession] = {}
+        self._lock = threading.Lock()
+
+    def get(self, sid: str) -> UiSession:
+        """The session ``sid`` (made on first use), marked as seen now."""
+        with self._lock:
+            session = self._items.setdefault(sid, UiSession(sid))
+            session.seen = time.monotonic()
+            return session
+
+    def room(self, sid: str) -> int:
+        """Upload bytes session ``sid`` may still add."""
+        with self._lock:
+            session = self._items.get(sid)
+            return self.quota - (session.used if session else 0)
+
+    def added(self, sid: str, path: Path) -> None:
+        with self._lock:
+            session = self._items.setdefault(sid, UiSession(sid))
+            session.files.append(path)
+            session.used += path.stat().st_size
+
+    def removed(self, sid: str, path: Path, size: int) -> None:
+        with self._lock:
+            session = self._items.get(sid)
+            if session is not None and path in session.files:
+                session.files.remove(path)
+                session.used -= size
+
+    def sweep(self, busy: set[str], now: float | None = None) -> list[UiSession]:
+        """End the sessions idle for :attr:`idle` seconds that no job in ``busy`` needs;
+        their uploads are deleted. Returns them."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            ended = [
+                s for s in self._items.values() if now - s.seen > self.idle and s.id not in busy
+            ]
+            for s in ended:
+                del self._items[s.id]
+        for s in ended:
+            for path in s.files:
+                discard(path)
+        return ended
+
+    def end_all(self) -> None:
+        """The server stops: every session's uploads are deleted."""
+        with self._lock:
+            ended, self._items = list(self._items.values()), {}
+        for s in ended:
+            for path in s.files:
+                discard(path)
 
 
 @dataclass
@@ -168,12 +265,16 @@ class Segmented:
 
 @dataclass(frozen=True)
 class Style:
-    """A painting of the gallery: from the ``--styles`` folder or uploaded."""
+    """A painting of the gallery: from the ``--styles`` folder or uploaded (by ``session``)."""
 
     id: str
     path: Path
     name: str
     uploaded: bool = False
+    session: str = ""
+
+    def shown_to(self, session: str) -> bool:
+        return not self.uploaded or self.session == session
 
 
 class Gallery:
@@ -189,21 +290,33 @@ class Gallery:
         ):
             self.styles[f"s{k}"] = Style(f"s{k}", path.resolve(), path.name)
 
-    def paths(self) -> dict[str, Path]:
-        return {s.id: s.path for s in self.styles.values()}
+    def paths(self, session: str = "") -> dict[str, Path]:
+        """The paintings ``session`` may use: the gallery's and its own uploads."""
+        return {s.id: s.path for s in self.styles.values() if s.shown_to(session)}
 
-    def add(self, path: Path) -> Style:
+    def shown(self, session: str = "") -> list[Style]:
+        return [s for s in self.styles.values() if s.shown_to(session)]
+
+    def forget(self, paths: list[Path]) -> None:
+        """Drop the uploaded styles stored at ``paths`` (their session ended)."""
+        gone = set(paths)
+        with self._lock:
+            for sid in [k for k, s in self.styles.items() if s.uploaded and s.path in gone]:
+                del self.styles[sid]
+                self._thumbs.pop(sid, None)
+
+    def add(self, path: Path, session: str = "") -> Style:
         """An uploaded style, checked like the CLI checks a style image."""
         image = checked_image(path, "style image")
-        style = Style(f"u{new_id()}", path, path.name, uploaded=True)
+        style = Style(f"u{new_id()}", path, path.name, uploaded=True, session=session)
         with self._lock:
             self._thumbs[style.id] = render.encode(render.thumbnail(image), "JPEG")
             self.styles[style.id] = style
         return style
 
-    def thumb(self, style_id: str) -> bytes:
+    def thumb(self, style_id: str, session: str = "") -> bytes:
         style = self.styles.get(style_id)
-        if style is None:
+        if style is None or not style.shown_to(session):
             raise InputError(f"unknown style '{style_id}'")
         with self._lock:
             cached = self._thumbs.get(style_id)

@@ -13,14 +13,15 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from tst_core.errors import InputError, WeightsError, missing_dependency
+from tst_core.errors import InputError, WeightsError, missing_dependency, printable
+from tst_core.reading import check_file
 from tst_core.types import Tensor
 from tst_core.weights import error_reason
 
@@ -43,8 +44,20 @@ class Runner(Protocol):
         ...
 
 
+#: the largest YOLO model file handed to a runtime (YOLO11x-seg's ONNX is about 240 MB)
+MAX_MODEL_BYTES = 2 << 30
+
+
 def load_model(path: Path, threads: int | None) -> Runner:
-    """Load a ``.tflite`` or ``.onnx`` model; the suffix picks the runtime."""
+    """Load a ``.tflite`` or ``.onnx`` model; the suffix picks the runtime.
+
+    The runtimes open the file themselves: it is checked first to be a regular file (a FIFO
+    would block them) of at most :data:`MAX_MODEL_BYTES`.
+    """
+    try:
+        check_file(path, "YOLO model", MAX_MODEL_BYTES)
+    except InputError as exc:
+        raise WeightsError(str(exc)) from None
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return TFLiteRunner(path, threads)
@@ -73,20 +86,30 @@ class TFLiteRunner:
             raise WeightsError(
                 f"cannot load YOLO model '{path}' with LiteRT: {error_reason(exc)}"
             ) from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.outputs = self.interpreter.get_output_details()
+        try:
+            self.input = self.interpreter.get_input_details()[0]
+            self.outputs = self.interpreter.get_output_details()
+        except (UnicodeDecodeError, IndexError) as exc:
+            raise WeightsError(f"YOLO model '{path}' is not a YOLO model: {_why(exc)}") from None
         shape = [int(v) for v in self.input["shape"]]
+        if len(shape) != 4:
+            raise WeightsError(f"YOLO model '{path}' takes a {len(shape)}-D input, not an image")
         self.layout_nhwc = _nhwc(shape)
-        self.input_size = (shape[1], shape[2]) if self.layout_nhwc else (shape[2], shape[3])
+        dims = (shape[1], shape[2]) if self.layout_nhwc else (shape[2], shape[3])
+        self.input_size = _input_size(path, dims)
         self.names = _names_from_zip(path)
 
     def __call__(self, image: Tensor) -> list[np.ndarray]:
         x = image.numpy()[None]
         if self.layout_nhwc:
             x = x.transpose(0, 2, 3, 1)
-        self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
-        self.interpreter.invoke()
-        return [_dequantise(self.interpreter.get_tensor(o["index"]), o) for o in self.outputs]
+        try:
+            self.interpreter.set_tensor(self.input["index"], _quantise(x, self.input))
+            self.interpreter.invoke()
+            outputs = [self.interpreter.get_tensor(o["index"]) for o in self.outputs]
+        except (ValueError, RuntimeError) as exc:
+            raise WeightsError(f"YOLO model cannot run with LiteRT: {_why(exc)}") from None
+        return [_dequantise(x, o) for x, o in zip(outputs, self.outputs, strict=True)]
 
 
 @contextlib.contextmanager
@@ -154,17 +177,25 @@ class OnnxRunner:
             raise WeightsError(
                 f"cannot load YOLO model '{path}' with onnxruntime: {error_reason(exc)}"
             ) from None
-        self.input = self.session.get_inputs()[0]
-        meta = self.session.get_modelmeta().custom_metadata_map
+        try:  # pybind's strings: a name or metadata that is not UTF-8 raises
+            inputs = self.session.get_inputs()
+            meta = dict(self.session.get_modelmeta().custom_metadata_map)
+            self.input = inputs[0]
+            self.input_name = str(self.input.name)
+        except (UnicodeDecodeError, IndexError) as exc:
+            raise WeightsError(f"YOLO model '{path}' is not a YOLO model: {_why(exc)}") from None
         self.names = _parse_names(meta.get("names"))
         shape = list(self.input.shape)
+        if len(shape) != 4:
+            raise WeightsError(f"YOLO model '{path}' takes a {len(shape)}-D input, not an image")
         self.layout_nhwc = _nhwc(shape)
         dims = shape[1:3] if self.layout_nhwc else shape[2:4]
-        if all(isinstance(d, int) and d > 0 for d in dims):
-            self.input_size = (int(dims[0]), int(dims[1]))
-        else:  # dynamic input: the export's image size, else Ultralytics' default
+        if not all(isinstance(d, int) and d > 0 for d in dims):
+            # dynamic input: the export's image size, else Ultralytics' default
             side = _literal(meta.get("imgsz")) or [DEFAULT_SIDE, DEFAULT_SIDE]
-            self.input_size = (int(side[0]), int(side[-1]))
+            side = [side] if isinstance(side, int) else side
+            dims = list(side)[:1] + list(side)[-1:] if isinstance(side, (list, tuple)) else []
+        self.input_size = _input_size(path, dims)
 
     def __call__(self, image: Tensor) -> list[np.ndarray]:
         x = image.numpy()[None]
@@ -173,9 +204,39 @@ class OnnxRunner:
         x = np.ascontiguousarray(
             x, dtype=np.float16 if "float16" in self.input.type else np.float32
         )
-        return [
-            np.asarray(o, dtype=np.float32) for o in self.session.run(None, {self.input.name: x})
-        ]
+        try:
+            outputs = self.session.run(None, {self.input_name: x})
+        except Exception as exc:  # onnxruntime's own types: a graph that cannot run
+            raise WeightsError(f"YOLO model cannot run with onnxruntime: {_why(exc)}") from None
+        return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, one escaped line of at most 200 characters."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "a name or metadata value is not UTF-8 text"
+    if isinstance(exc, IndexError):
+        return "it has no input"
+    return printable(error_reason(exc))[:200]
+
+
+#: the largest input side a YOLO model may declare (exports use 320-1280)
+MAX_INPUT_SIDE = 4096
+
+
+def _input_size(path: Path, dims: Sequence[Any]) -> tuple[int, int]:
+    """The model's input ``(h, w)`` from its file, checked before an input of that size is
+    allocated: two whole numbers from 1 to :data:`MAX_INPUT_SIDE`."""
+    ok = len(dims) == 2 and all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_INPUT_SIDE for d in dims
+    )
+    if not ok:
+        shown = printable(repr(list(dims)))[:60]
+        raise WeightsError(
+            f"YOLO model '{path}' declares an input of {shown} pixels; tst takes whole numbers "
+            f"from 1 to {MAX_INPUT_SIDE}"
+        )
+    return int(dims[0]), int(dims[1])
 
 
 def _literal(text: str | None) -> Any:

@@ -83,7 +83,7 @@ def test_cli_usage_errors(tmp_path, capsys):
     code, e = err(tmp_path, "-o", tmp_path / "o", "--jobs", "0")
     assert code == 2 and "expected a whole number of at least 1, got '0'" in e
     code, e = err("--manifest", tmp_path / "missing.jsonl", "-o", tmp_path / "o")
-    assert code == 2 and "cannot read manifest" in e and len(e.splitlines()) == 1
+    assert code == 2 and "manifest" in e and "does not exist" in e and len(e.splitlines()) == 1
 
 
 def test_prefetch_segments_the_next_photo_meanwhile(shoot, host):

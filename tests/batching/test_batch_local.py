@@ -165,7 +165,7 @@ def test_a_worker_stopped_while_it_writes_leaves_no_temporary(shoot, plugins_dis
 
 def _group(pgid: int) -> list[str]:
     """The command lines of the live (not zombie) processes of process group ``pgid``."""
-    ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
+    ps = subprocess.run(["ps", "-ww", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
     rows = [line.split(None, 2) for line in ps.stdout.splitlines()]
     return [r[2] for r in rows if int(r[0]) == pgid and not r[1].startswith("Z")]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from tst_core.engine.layer_masks import layer_mask, roi_box, support_window
-from tst_core.engine.losses import ContentLoss, MaskedStyleLoss, TVLoss, gram_matrix
+from tst_core.engine.losses import ContentLoss, TVLoss, gram_matrix
+from tst_core.engine.style_losses import GramStyleLoss
 from tst_core.engine.vgg import build_network, receptive_field
 
 from .helpers import STYLE_LAYERS
@@ -23,7 +24,7 @@ def test_all_ones_mask_equals_the_unmasked_gram_and_loss():
     torch.testing.assert_close(gram_matrix(f[0], ones), plain)
     torch.testing.assert_close(gram_matrix(f[0]), plain)
     style = gram_matrix(_features(seed=1)[0])
-    masked, unmasked = MaskedStyleLoss([style], [ones])(f), MaskedStyleLoss([style], [None])(f)
+    masked, unmasked = GramStyleLoss([style], [ones])(f), GramStyleLoss([style], [None])(f)
     want = ((plain - style) ** 2).mean() / (style**2).mean()
     torch.testing.assert_close(masked, want[None])
     torch.testing.assert_close(unmasked, want[None])
@@ -56,7 +57,7 @@ def test_style_loss_reads_only_the_window_of_its_mask():
     f = _features(h=20, w=20)
     mask = torch.zeros(20, 20)
     mask[4:9, 2:7] = 1.0
-    loss = MaskedStyleLoss([gram_matrix(_features(seed=2)[0])], [mask])
+    loss = GramStyleLoss([gram_matrix(_features(seed=2)[0])], [mask])
     assert [w.rows_cols() for w in loss.windows] == [(4, 9, 2, 7)]
     g = f.clone()
     g[..., 10:, :] = 100.0  # far outside the window
@@ -74,7 +75,7 @@ def test_k_region_losses_and_gradients_equal_plain_autograd():
     hard[10:16, 0:5] = 1.0
     masks = [soft, hard, None]
     styles = [gram_matrix(_features(c=6, seed=s)[0]).double() for s in (4, 5, 6)]
-    loss = MaskedStyleLoss(styles, masks).double()
+    loss = GramStyleLoss(styles, masks).double()
     x = f.clone().requires_grad_(True)
     (loss(x) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.double)).sum().backward()
     y = f.clone().requires_grad_(True)
@@ -88,7 +89,7 @@ def test_k_region_losses_and_gradients_equal_plain_autograd():
     torch.testing.assert_close(loss(f), want.detach())
     torch.testing.assert_close(x.grad, y.grad)
     z = f.clone().requires_grad_(True)
-    MaskedStyleLoss(styles[:2], masks[:2]).double()(z).sum().backward()
+    GramStyleLoss(styles[:2], masks[:2]).double()(z).sum().backward()
     assert float(z.grad[0, :, :, 12:].abs().max()) == 0.0  # outside both masked regions
     assert float(z.grad[0, :, 2:9, 3:12].abs().min()) > 0.0
 

@@ -3,14 +3,23 @@ tiny feature maps, their masks, and their gradients."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import typing
 
+import pytest
 import torch
 
-from tst_core.engine.losses import (
+from tst_core.boxes import Box
+from tst_core.engine.losses import ContentLoss
+from tst_core.engine.options import GatysOptions
+from tst_core.engine.style_losses import (
+    STYLE_LOSSES,
+    Cells,
     MeanCovStyleLoss,
     SlicedStyleLoss,
     _quantiles,
+    style_loss,
     style_statistics,
     trace_sqrt,
 )
@@ -106,3 +115,81 @@ def test_the_new_losses_have_gradients_that_lower_them():
         with torch.no_grad():
             after = loss(x - 0.05 * x.grad / x.grad.abs().max())[0]
         assert math.isfinite(before) and float(after) < before, kind
+
+
+def test_the_table_names_the_losses_of_the_option_and_an_unknown_name_is_an_error():
+    hints = typing.get_type_hints(GatysOptions)
+    assert set(STYLE_LOSSES) == set(typing.get_args(hints["style_loss"]))
+    with pytest.raises(ValueError, match="style_loss must be one of gram, meancov, sliced"):
+        GatysOptions(style_loss="fancy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="got 'fancy'"):
+        style_loss("fancy")
+
+
+def _tiles(h, w, rows, cols):
+    """Cells of an ``h × w`` map split at ``rows`` and ``cols``, each with a halo of 2 cells."""
+    ys, xs = [0, *rows, h], [0, *cols, w]
+    for y0, y1 in itertools.pairwise(ys):
+        for x0, x1 in itertools.pairwise(xs):
+            oy, ox = max(0, y0 - 2), max(0, x0 - 2)
+            window = (slice(oy, min(h, y1 + 2)), slice(ox, min(w, x1 + 2)))
+            yield window, Cells((oy, ox), Box(x0, y0, x1, y1), (h, w))
+
+
+def _masks(h, w):
+    g = torch.Generator().manual_seed(8)
+    soft = torch.zeros(h, w)
+    soft[1:9, 2:11] = torch.rand(8, 9, generator=g) + 0.1
+    hard = torch.zeros(h, w)
+    hard[7:14, 0:6] = 1.0
+    return [soft, hard, None]
+
+
+@pytest.mark.parametrize("kind", ["gram", "meancov"])
+def test_additive_statistics_add_up_over_tiles_to_the_whole_maps(kind):
+    """What tiling needs: the statistics of the tiles' cells sum to the whole map's, for the
+    regions' losses and for a style image's own statistics."""
+    g = torch.Generator().manual_seed(9)
+    h, w = 14, 12
+    f = torch.rand(1, 5, h, w, generator=g) * 3
+    row = style_loss(kind)
+    assert row.additive
+    styles = [row.statistics(torch.rand(5, 6, 6, generator=g)) for _ in range(3)]
+    masks = _masks(h, w)
+    loss = row.module(styles, masks, None)
+    whole = loss.partial(f)
+    totals = [torch.zeros_like(s) for s in whole]
+    sums = [torch.zeros_like(s) for s in row.sums(f, masks[0], None)]
+    for window, cells in _tiles(h, w, rows=[5, 9], cols=[7]):
+        tile = f[(..., *window)].contiguous()
+        totals = [t + p for t, p in zip(totals, loss.partial(tile, cells), strict=True)]
+        sums = [t + p for t, p in zip(sums, row.sums(tile, masks[0], cells), strict=True)]
+    for got, want in zip(totals, whole, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss.value(tuple(totals)), loss(f), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        row.finish(tuple(sums)), row.statistics(f[0], masks[0]), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_the_sliced_loss_is_not_additive_and_refuses_a_tile():
+    row = style_loss("sliced")
+    assert not row.additive
+    f = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(10))
+    loss = row.module([row.statistics(f[0])], [None], torch.Generator().manual_seed(0))
+    torch.testing.assert_close(loss.value(loss.partial(f, Cells.whole(f))), loss(f))
+    with pytest.raises(ValueError, match="whole feature map"):
+        loss.partial(f[..., :4, :], Cells((0, 0), Box(0, 0, 8, 4), (8, 8)))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_content_shares_of_tiles_add_up_to_the_whole_loss(weighted):
+    g = torch.Generator().manual_seed(11)
+    h, w = 14, 12
+    target, f = torch.rand(1, 4, h, w, generator=g), torch.rand(1, 4, h, w, generator=g)
+    loss = ContentLoss(target, _masks(h, w)[0] if weighted else None)
+    total = sum(
+        loss.partial(f[(..., *window)].contiguous(), cells)[0]
+        for window, cells in _tiles(h, w, rows=[4], cols=[3, 8])
+    )
+    torch.testing.assert_close(total, loss(f), rtol=1e-5, atol=1e-7)

@@ -20,6 +20,10 @@ from .fast_reference import write_tf_folder
 
 @pytest.fixture
 def job(tmp_path):
+    return make_job(tmp_path)
+
+
+def make_job(tmp_path):
     """4 content photos (64-80 px), 2 style images and a random Johnson net to start from."""
     gen = torch.Generator().manual_seed(0)
     content = tmp_path / "content"

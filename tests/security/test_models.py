@@ -89,7 +89,7 @@ TF_CASES = {
     "link to /dev/zero": (
         lambda f: (
             (f / "net" / "zero").symlink_to("/dev/zero"),
-            {"filename": "zero", "shape": [1]},
+            {"filename": "zero", "shape": [9, 9, 3, 32]},
         )[1],
         "is not a regular file",
     ),
@@ -98,24 +98,52 @@ TF_CASES = {
         "is not a regular file",
     ),
     "outside the folder": (
-        lambda f: {"filename": "../photo.png", "shape": [1]},
+        lambda f: {"filename": "../photo.png", "shape": [9, 9, 3, 32]},
         "not a file in the folder",
     ),
     "absolute path": (
-        lambda f: {"filename": "/etc/passwd", "shape": [1]},
+        lambda f: {"filename": "/etc/passwd", "shape": [9, 9, 3, 32]},
         "not a file in the folder",
     ),
-    "not a name": (lambda f: {"filename": ["Variable"], "shape": [1]}, "not a file in the folder"),
+    "not a name": (
+        lambda f: {"filename": ["Variable"], "shape": [9, 9, 3, 32]},
+        "not a file in the folder",
+    ),
     "enormous shape": (
         lambda f: {"filename": "Variable", "shape": [1 << 20, 1 << 20, 1 << 20]},
-        "holds 7776 values, its shape [1048576, 1048576, 1048576]",
+        "has the shape [1048576, 1048576, 1048576]; the network needs [9, 9, 3, 32]",
     ),
     "negative shape": (
         lambda f: {"filename": "Variable", "shape": [-1, -2592]},
-        "negative size in its shape",
+        "has the shape [-1, -2592]; the network needs",
     ),
     "infinite shape": (lambda f: {"filename": "Variable", "shape": [1e999]}, "cannot read"),
+    # issue 23 class 2: a 1 GiB sparse file, named with the shape it holds (before, the shape
+    # matched the file's size and it was read whole)
+    "a 1 GiB sparse file": (
+        lambda f: (
+            os.truncate(_touch(f / "net" / "big"), 1 << 30),
+            {"filename": "big", "shape": [1 << 28]},
+        )[1],
+        "has the shape [268435456]; the network needs",
+    ),
+    "a 1 GiB sparse file of the right shape's name": (
+        lambda f: (
+            os.truncate(_touch(f / "net" / "big"), 1 << 30),
+            {"filename": "big", "shape": [9, 9, 3, 32]},
+        )[1],
+        "is too large",
+    ),
+    "a shape of 10**5 dimensions": (
+        lambda f: {"filename": "Variable", "shape": [1] * 10**5},
+        "the network needs",
+    ),
 }
+
+
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
 
 
 @pytest.mark.parametrize("case", sorted(TF_CASES))

@@ -43,7 +43,7 @@ def test_with_allow_remote_it_warns_and_answers_any_host_name(cli, monkeypatch):
     assert "tst ui: warning: listening on 0.0.0.0" in err
     assert "anyone who reaches this port can run jobs" in err
     assert out.startswith("tst ui: http://0.0.0.0:")
-    hosts = [m for m in seen["app"].user_middleware if m.cls.__name__ == "TrustedHostMiddleware"]
+    hosts = [m for m in seen["app"].user_middleware if m.cls.__name__ == "HostCheck"]
     assert hosts[0].kwargs["allowed_hosts"] == ["*"]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import InputError, SelectionError, TstError
+from ..files import WRITE_FORMATS
 from ..plugins import Host
 from ..segmenter_flags import PATH_KEYS
 from ..select import StylesLike, parse_style_arg, style_requests
@@ -93,8 +95,11 @@ class BatchRun:
         return self.output / RECORD_FILE
 
     def __iter__(self) -> Generator[PhotoResult, None, None]:
-        self.output.mkdir(parents=True, exist_ok=True)
-        record = Record(self.output)
+        try:
+            self.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a full disk, a read-only mount, a file in the way
+            raise InputError(f"cannot create -o '{self.output}': {exc.strerror or exc}") from None
+        record = Record(self.output, self.spec.owner)
         t0 = time.perf_counter()
         try:
             for result in self._results():
@@ -195,6 +200,13 @@ def batch(
 
         import_ray()  # a missing extra is one line, before any work
     outdir = absolute(output)
+    if os.path.lexists(outdir) and not outdir.is_dir():
+        raise InputError(f"-o '{output}' exists and is not a folder; give a folder")
+    if suffix.lower() not in WRITE_FORMATS:
+        raise InputError(
+            f"--suffix '{suffix}' is not an image type tst writes; use one of "
+            f"{', '.join(sorted(WRITE_FORMATS))}"
+        )
     texts = _style_texts(styles)
     kwargs = _absolute_paths(kwargs)
     device = _check_session(host, kwargs, {}).config.run.device
@@ -220,7 +232,7 @@ def batch(
         else j
         for j in job_list
     ]
-    spec = WorkerSpec(kwargs, force, prefetch)
+    spec = WorkerSpec(kwargs, force, prefetch, str(outdir), secrets.token_hex(8))
     workers = jobs if jobs is not None or executor == "ray" else 1
     return BatchRun(
         job_list,

@@ -20,6 +20,8 @@ from typing import Any
 
 from ..errors import InputError, SelectionError
 from ..files import image_format
+from ..outputs import inside
+from ..reading import MAX_MANIFEST, check_nesting, read_text, walk
 from ..segmenter_flags import PATH_KEYS, SEGMENTER_FLAGS
 from ..select import parse_style_arg
 
@@ -106,7 +108,7 @@ def absolute(path: str | Path) -> Path:
 def _from_folder(folder: Path, exclude: Path | None) -> list[tuple[Path, Path]]:
     root = absolute(folder)
     out = []
-    for p in sorted(root.rglob("*")):
+    for p in sorted(walk(root, "input folder")):
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not _is_photo(p):
             continue
@@ -121,11 +123,17 @@ def _from_glob(pattern: str, exclude: Path | None) -> list[tuple[Path, Path]]:
     fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
     root = absolute(Path(*parts[:fixed])) if fixed else Path.cwd()
     out = []
-    for name in sorted(glob.glob(pattern, recursive=True)):
+    try:
+        names = sorted(glob.glob(pattern, recursive=True))
+    except RecursionError:  # '**' over a tree nested deeper than Python's recursion
+        raise InputError(f"'{pattern}' reaches folders nested too deeply to walk") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot search '{pattern}': {exc}") from None
+    for name in names:
         p = absolute(name)
         if not _is_photo(p) or (exclude is not None and p.is_relative_to(exclude)):
             continue
-        out.append((p, p.relative_to(root)))
+        out.append((p, p.relative_to(root) if p.is_relative_to(root) else Path(p.name)))
     return out
 
 
@@ -185,8 +193,8 @@ def make_jobs(
             if isinstance(v, (str, Path)) and has_placeholders(str(v))
         }
         overrides = {"segmenter_options": per_photo} if per_photo else {}
-        output = (outdir / rel).with_suffix(suffix)
-        jobs.append(Job(i, photo, output, job_styles, overrides))
+        output = inside(outdir, rel.with_suffix(suffix), what=f"the output of photo '{photo}'")
+        jobs.append(Job(i, photo, absolute(output), job_styles, overrides))
     return jobs
 
 
@@ -202,7 +210,9 @@ def read_manifest(
         {"photo": "day1/a.jpg", "styles": ["person=starry.jpg"], "masks": "masks/a",
          "size": 384, "sets": ["engine.gatys.iterations=50"], "output": "a_starry.png"}
 
-    Relative paths are relative to the manifest's folder (``output``: to the output folder).
+    Relative paths are relative to the manifest's folder. ``output`` is relative to the output
+    folder and must stay inside it, through links too (:func:`tst_core.outputs.inside`): a
+    manifest is data and never chooses where tst writes.
     ``styles`` (a list, or one ``style`` text) replaces ``default_styles`` (the command's
     ``--style``); the other keys override the command's options for that photo.
 
@@ -210,10 +220,7 @@ def read_manifest(
     """
     base = absolute(path).parent
     jobs: list[Job] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read manifest '{path}': {exc.strerror}") from None
+    lines = read_text(path, "manifest", MAX_MANIFEST).splitlines()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -224,6 +231,7 @@ def read_manifest(
             raise InputError(f"{where} is not JSON: {exc.msg}") from None
         except RecursionError:  # json's decoder recurses once per level
             raise InputError(f"{where} nests arrays or objects too deeply") from None
+        check_nesting(entry, where)
         jobs.append(_manifest_job(len(jobs), entry, where, base, outdir, suffix, default_styles))
     if not jobs:
         raise InputError(f"manifest '{path}' has no jobs (one JSON object per line)")
@@ -241,12 +249,17 @@ def _manifest_job(
 ) -> Job:
     if not isinstance(entry, dict) or not isinstance(entry.get("photo"), str):
         raise InputError(f'{where}: expected an object with a "photo" path')
+    for key, text in _texts(entry):
+        if "\0" in text:
+            raise InputError(f'{where}: "{key}" holds a NUL byte; no path or option has one')
     known = {"photo", "styles", "style", "output"} | MANIFEST_OVERRIDES | MANIFEST_SEGMENTER_KEYS
     unknown = sorted(set(entry) - known)
     if unknown:
         raise InputError(
             f"{where}: unknown key '{unknown[0]}'; known keys: {', '.join(sorted(known))}"
         )
+    if entry["photo"].strip() in ("", ".", ".."):
+        raise InputError(f'{where}: "photo" is not a file name')
     photo = absolute(base / entry["photo"])
     styles = entry.get("styles", [entry["style"]] if "style" in entry else [])
     if not isinstance(styles, list) or not all(isinstance(s, str) for s in styles):
@@ -266,9 +279,29 @@ def _manifest_job(
             seg[k] = str(absolute(base / seg[k]))
     if seg:
         overrides["segmenter_options"] = seg
-    rel = Path(entry["output"]) if "output" in entry else _relative(photo, base)
-    output = (outdir / rel) if "output" in entry else (outdir / rel).with_suffix(suffix)
+    if "output" in entry:
+        if not isinstance(entry["output"], str):
+            raise InputError(f'{where}: "output" must be a file name under -o')
+        output = inside(outdir, entry["output"], what=f'{where}: "output"')
+    else:
+        rel = _relative(photo, base)
+        if rel.name in ("", ".", ".."):
+            raise InputError(f"{where}: \"photo\" '{entry['photo']}' is not a file name")
+        output = inside(outdir, rel.with_suffix(suffix), what=f"{where}: the output of '{photo}'")
     return Job(index, photo, absolute(output), tuple(styles), overrides)
+
+
+def _texts(entry: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """``(key, text)`` for every string of a manifest line (nesting already bounded)."""
+    stack: list[tuple[str, Any]] = list(entry.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, str):
+            yield key, value
+        elif isinstance(value, dict):
+            stack += [(key, k) for k in value] + [(key, v) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(key, v) for v in value]
 
 
 def _relative(photo: Path, base: Path) -> Path:

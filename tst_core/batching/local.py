@@ -3,6 +3,13 @@
 Workers are started with ``spawn`` (safe with torch's thread pools) and limited to their share
 of the CPU threads. A worker that dies (killed, out of memory, a crash in native code) costs
 only the photo it was running, which is recorded as failed; a new worker takes its place.
+
+A worker dies with its batch, however the batch ended (``kill -9`` too): on Linux the kernel
+sends it SIGTERM when the batch process goes (``PR_SET_PDEATHSIG``), and a thread of its own
+checks every half second that its parent is still the batch, sending SIGTERM itself if not
+(and SIGKILL if that has not ended it within :data:`GRACE` seconds). SIGTERM unwinds the
+worker, so a write in progress removes its temporaries; and before each write the worker
+checks that the folder's lock still names its batch (:func:`.record.check_owner`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
@@ -27,6 +35,10 @@ from .worker import Worker, WorkerSpec, _one_line
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: the signals that stop a batch (the command line raises Terminated on SIGTERM, see cli.signals)
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: seconds an orphaned worker has to unwind after its SIGTERM before it kills itself
+GRACE = 10.0
+#: seconds between two checks that the batch process is still the worker's parent
+WATCH_EVERY = 0.5
 
 
 def cpu_count() -> int:
@@ -66,11 +78,34 @@ def _stopped(signum: int, frame: Any) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
-def _child(conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when process ``parent`` (the batch) is gone (see the module docstring)."""
+    with contextlib.suppress(Exception):  # not Linux, or no libc to ask: the thread below
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the batch died before the kernel was asked to tell us
+        os._exit(128 + signal.SIGTERM)
+    threading.Thread(target=_watch, args=(parent,), name="tst-watch-batch", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_EVERY)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(GRACE)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _child(
+    conn: Connection, spec: WorkerSpec, threads: int, setup_job: Job, parent: int = 0
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the batch on Ctrl-C...
     # ...with SIGTERM, which unwinds (a write in progress removes its temporaries) instead of
     # ending the process where it stands
     signal.signal(signal.SIGTERM, _stopped)
+    if parent:
+        _die_with_parent(parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held while it started
     limit_threads(threads)
     worker = Worker(spec)
@@ -199,7 +234,7 @@ class LocalExecutor:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_child,
-            args=(child, self.spec, self.threads, setup_job),
+            args=(child, self.spec, self.threads, setup_job, os.getpid()),
             name=f"tst-batch-{self._next_id}",
             daemon=True,
         )

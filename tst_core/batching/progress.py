@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from typing import Any, Literal, TextIO
 
+from ..errors import printable
 from .record import PhotoResult
 
 BatchProgressMode = Literal["auto", "bar", "lines", "off"]
@@ -58,8 +59,10 @@ class BatchProgress:
         n = sum(self.counts.values())
         detail = f": {result.reason}" if result.reason else ""
         print(
-            f"[{n}/{self.total}] {result.status} {result.photo} ({result.seconds:.1f} s){detail}"
-            f" | {summary} | ETA {self.eta()}",
+            printable(
+                f"[{n}/{self.total}] {result.status} {result.photo} ({result.seconds:.1f} s)"
+                f"{detail} | {summary} | ETA {self.eta()}"
+            ),
             file=self.stream,
             flush=True,
         )

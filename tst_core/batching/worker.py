@@ -16,17 +16,21 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..api import Pipeline, load_photo, session
 from ..device import resolve_device
-from ..errors import SelectionError, TstError
+from ..errors import InputError, SelectionError, TstError
 from ..fingerprint import report_fingerprint
+from ..outputs import inside, make_folders_inside
 from ..plugins import Host
+from ..reading import MAX_JSON, read_text
+from ..results import image_matches_report
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
-from .record import PhotoResult
+from .record import PhotoResult, check_owner
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,17 @@ class WorkerSpec:
     :param prefetch: segment the next photo while stylising the current one: ``on``, ``off``
         or ``auto`` (on when the worker's device is a GPU, where the two overlap; on a CPU they
         would only share the same cores).
+    :param output: the batch's output folder; every write stays inside it (checked again,
+        through links, just before each write).
+    :param owner: the batch's token in ``output``'s lock file: a worker writes only while the
+        lock still names its batch (:func:`~tst_core.batching.record.check_owner`).
     """
 
     session: Mapping[str, Any] = field(default_factory=dict)
     force: bool = False
     prefetch: Literal["auto", "on", "off"] = "auto"
+    output: str = ""
+    owner: str = ""
 
 
 def session_kwargs(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +166,7 @@ class Worker:
     def _finish(self, job: Job, prepared: _Prepared, t0: float) -> PhotoResult:
         pipe = self.pipeline(job)
         result = pipe.run(job.photo, self._requests(job), segmentation=prepared.segmentation)
-        job.output.parent.mkdir(parents=True, exist_ok=True)
+        self._writable(job)
         written = result.save(job.output)
         timings = dict(result.report["timings"])
         if prepared.segmentation is not None:
@@ -170,6 +180,17 @@ class Worker:
             worker=self.name,
             key=prepared.key,
         )
+
+    def _writable(self, job: Job) -> None:
+        """Make ``job``'s folder, every part inside the batch's output folder after links."""
+        if not self.spec.output:  # a Worker built by hand, outside a batch
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            return
+        root = Path(self.spec.output)
+        if self.spec.owner:
+            check_owner(root, self.spec.owner)
+        make_folders_inside(root, job.output.parent)
+        inside(root, job.output.relative_to(root), what=f"the output of photo '{job.photo}'")
 
     def _requests(self, job: Job) -> list[StyleRequest]:
         return [parse_style_arg(s) for s in job.styles]
@@ -196,14 +217,19 @@ class Worker:
 
 
 def _up_to_date(job: Job, key: str) -> bool:
-    """Whether ``job``'s output and report exist and the report names the same run."""
+    """Whether ``job``'s output and report exist, the report names the same run and was written
+    with this image (a SIGKILL between the two renames pairs an image with another report)."""
     if not (job.output.is_file() and job.report.is_file()):
         return False
     try:
-        report = json.loads(job.report.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        report = json.loads(read_text(job.report, "report", MAX_JSON))
+    except (InputError, ValueError, RecursionError):
         return False
-    return isinstance(report, dict) and report_fingerprint(report) == key
+    return (
+        isinstance(report, dict)
+        and report_fingerprint(report) == key
+        and image_matches_report(job.output, report)
+    )
 
 
 def _one_line(exc: BaseException) -> str:

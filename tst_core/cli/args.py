@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import PluginError
+from ..errors import PluginError, printable
 from ..segmenter_flags import SEGMENTER_FLAGS
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        text = printable(" ".join(message.split()))  # one line, no terminal escapes
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def positive(text: str) -> int:

@@ -70,7 +70,11 @@ def command(args: argparse.Namespace) -> None:
     from ..metrics import BAND
     from ..progress import ProgressReporter
 
-    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_compare.png")
+    output = (
+        Path(args.output)
+        if args.output is not None
+        else Path(f"{Path(args.photo).stem}_compare.png")
+    )
     comparison = Comparison(session(**session_kwargs(args)), args.engines, args.blends)
     comparison.check_save(output, args.photo, args.styles)
     reporter = ProgressReporter(args.progress)

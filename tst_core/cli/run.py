@@ -59,7 +59,9 @@ def command(args: argparse.Namespace) -> None:
     from ..api import Pipeline, session
     from ..progress import ProgressReporter
 
-    output = Path(args.output) if args.output else Path(f"{Path(args.photo).stem}_tst.png")
+    output = (
+        Path(args.output) if args.output is not None else Path(f"{Path(args.photo).stem}_tst.png")
+    )
     pipeline = Pipeline(session(**session_kwargs(args)))
     pipeline.check_save(output, args.photo, args.styles, report=not args.no_report)
     reporter = ProgressReporter(args.progress)

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
+from ..errors import printable
 
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters (escape sequences, NUL, bidi overrides)
-    written as ``\\xNN``/``\\uNNNN`` escapes, so a label or a file name cannot drive the
-    terminal."""
-    return "".join(
-        c if c == " " or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text
-    )
+__all__ = ["error_line", "printable"]
 
 
 def error_line(text: str) -> str:

@@ -76,6 +76,8 @@ class FeatureNet(nn.Module):
     :param arch: ``"vgg19"``, ``"vgg16"``, ``"vgg11"`` or ``"resnet50"``.
     :param normalize: the input conversion.
     :param aliases: further names for a stage's output (``{"layer1": "layer1.2"}``).
+    :param ceil: feature maps round their sizes up at each stride (strided convolutions with
+        padding, as ResNet's) instead of down (VGG's 2×2 poolings).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class FeatureNet(nn.Module):
         arch: str,
         normalize: Normalize,
         aliases: Mapping[str, str] | None = None,
+        ceil: bool = False,
     ) -> None:
         super().__init__()
         self.arch = arch
@@ -95,6 +98,7 @@ class FeatureNet(nn.Module):
             raise ValueError(f"{len(stages)} stages for {len(self.specs)} layer specs")
         self.stages = nn.ModuleList(stages)  # a ModuleDict refuses ResNet's dotted names
         self.aliases = dict(aliases or {})
+        self.ceil = ceil
         self.requires_grad_(False)
         self.eval()
 
@@ -102,6 +106,21 @@ class FeatureNet(nn.Module):
     def last(self) -> str:
         """The deepest layer this network computes."""
         return self.specs[-1].name
+
+    def spec(self, layer: str) -> LayerSpec:
+        """The :class:`LayerSpec` of ``layer`` (an alias names its stage)."""
+        stage = self.aliases.get(layer, layer)
+        for spec in self.specs:
+            if spec.name == stage:
+                return spec
+        raise ConfigError(f"layer {layer} not in this network (ends at {self.last})")
+
+    def map_size(self, size: tuple[int, int], layer: str) -> tuple[int, int]:
+        """``(h, w)`` of ``layer``'s feature map for an input of ``size`` ``(H, W)``."""
+        stride = self.spec(layer).stride
+        if self.ceil:
+            return -(-size[0] // stride), -(-size[1] // stride)
+        return size[0] // stride, size[1] // stride
 
     def forward(self, image: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         """Features of ``image``.

@@ -16,44 +16,37 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..boxes import Box
 from ..device import resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
-from ..imageops import resize_image, resize_long_side, to_grey
+from ..imageops import resize_image
+from ..memory import format_size
 from ..types import (
-    MAX_PAINTING_SIDE,
     Env,
     Progress,
     ProgressFn,
     StylizeResult,
-    Target,
     Targets,
     Tensor,
     check_image,
     resize_mask,
 )
-from .canvas import crop, initial_image, is_grey, paste
-from .color import matched_luminance
+from ..upsample import upsample_image
+from .canvas import initial_image, paste
+from .jobs import Job, Level, prepare, prepare_native
+from .native import Footprint, footprint, forward_tiling, plan_level
 from .objective import Objective, style_targets
-from .optimize import optimize
+from .optimize import LBFGS_HISTORY, optimize
 from .options import GatysOptions
-from .plan import (
-    Region,
-    box_long_side,
-    frame_pads,
-    grow_masks,
-    masked_regions,
-    painting_side,
-    plan_scales,
-    scaled_size,
-)
+from .plan import Region, grow_masks, masked_regions, scaled_size
 from .precision import check_precision
+from .style_losses import style_loss
+from .tiles import halo
 from .vgg import build_network, receptive_field
 
 
@@ -77,31 +70,6 @@ class Counter:
         elapsed = time.perf_counter() - self.start
         image = snapshot() if wanted else None
         self.progress(Progress("stylize", self.step, self.total, terms, elapsed, image))
-
-
-@dataclass
-class _Job:
-    """One region's inputs at its final scale, on the engine's device."""
-
-    region: Region
-    content: Tensor  # (C, h, w): the photo's window at the sampled size (grey: C = 1)
-    masks: Tensor | None  # (k, h, w) of the region's targets, or None (unmasked)
-    paintings: list[Tensor]  # each target's painting, sized for it
-    painting_masks: list[Tensor | None]
-    steps: list[tuple[float, int]]  # the coarse-to-fine (scale, iterations) to run
-    skipped: list[tuple[float, int]]
-    channels: int  # 1: photo and paintings are grey, optimise one channel
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, right, top, bottom beyond the frame
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """``(h, w)`` optimised at the final scale: the sampled region and its pads."""
-        return int(self.content.shape[-2]), int(self.content.shape[-1])
-
-    def unpadded(self, x: Tensor) -> Tensor:
-        """``x`` ``(C, h, w)`` at the final scale without the pads beyond the frame."""
-        left, right, top, bottom = self.pads
-        return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
 
 class GatysEngine:
@@ -165,7 +133,7 @@ class GatysEngine:
             self._prepare(photo, masks, targets, r, style_masks)
             for r in self.regions(masks, targets)
         ]
-        counter = Counter(progress, sum(i for j in jobs for _, i in j.steps), o.snapshot_every)
+        counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
         with torch_threads(o.threads):
             try:
@@ -194,6 +162,157 @@ class GatysEngine:
         }
         return StylizeResult(self._layers(canvases, len(targets)), counter.losses, info)
 
+    def stylize_native(
+        self,
+        photo: Tensor,
+        targets: Targets,
+        progress: ProgressFn | None = None,
+        *,
+        scale: float,
+        budget: int,
+    ) -> StylizeResult:
+        """Stylise the targets of a window of the photo at its own (native) resolution.
+
+        Each region is optimised as :meth:`stylize` would at the working size (``scale`` of
+        the photo: regions, paintings sized relative to the objects, ``scales``), then at
+        native levels twice as fine each, up to the region's native pixels or ``max_side``
+        (see :mod:`.native`), and brought the rest of the way by ``native_upsample``. Every
+        level is planned against ``budget`` before the run; a job that cannot fit is refused.
+
+        :param photo: ``(3, H, W)`` in [0, 1] at native resolution.
+        :param targets: K targets with masks at ``(H, W)`` (refined to the photo's edges).
+        :param scale: working pixels per native pixel (``0 < scale ≤ 1``).
+        :param budget: bytes the engine may use (its work and the output layers).
+        :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1] at native size, per-iteration losses,
+            report facts (``native``: the levels, their tiles and memory estimates).
+        :raises EngineError: before any work when the job cannot fit in ``budget``.
+        """
+        masks = _check_inputs(photo, targets, None)
+        if not 0.0 < scale <= 1.0:
+            raise EngineError(f"scale must be above 0 and at most 1, got {scale}")
+        o = self.options
+        t0 = time.perf_counter()
+        frame = (int(photo.shape[-2]), int(photo.shape[-1]))
+        work = scaled_size(frame, scale)
+        working = grow_masks(resize_mask(masks, work), o.band)
+        if o.band > 0:
+            masks = grow_masks(masks, round(o.band / scale))
+        regions = [replace(r, factor=1.0) for r in self.regions(working, targets.resized(work))]
+        jobs = [
+            prepare_native(photo, masks, working, targets, r, scale, o, self.device, self.min_side)
+            for r in regions
+        ]
+        canvases = max(r.canvas for r in regions) + 1
+        peak = self._plan_native(jobs, frame, canvases, budget)
+        counter = Counter(progress, _iterations(jobs), o.snapshot_every)
+        out = [photo.clone() for _ in range(canvases)]
+        with torch_threads(o.threads):
+            try:
+                for job in jobs:
+                    x = self._optimise(job, targets, counter, out[job.region.canvas])
+                    x = self._to_native(job, x)
+                    paste(out[job.region.canvas], _rgb(job.unpadded(x)), job.box, o.preserve_color)
+                    del x
+            except DivergedError as exc:
+                cause = divergence_cause(photo, targets, o)
+                if cause is None:
+                    raise
+                raise DivergedError(f"{exc.summary}: {cause}", exc.summary) from None
+        seconds = time.perf_counter() - t0
+        info = {
+            **self._facts(),
+            "iterations": counter.step,
+            "seconds": round(seconds, 3),
+            "seconds_per_iteration": round(seconds / max(1, counter.step), 4),
+            "regions": [_region_facts(j, photo) for j in jobs],
+            "skipped_scales": sorted({s for j in jobs for s, _ in j.skipped}),
+            "empty_targets": [k for k in range(len(targets)) if float(masks[k].amax()) <= 0],
+            "native": {
+                "scale": scale,
+                "max_side": o.max_side,
+                "upsample": o.native_upsample,
+                "budget_mib": round(budget / 2**20, 1),
+                "peak_estimate_mib": round(peak / 2**20, 1),
+            },
+        }
+        return StylizeResult(self._layers(out, len(targets)), counter.losses, info)
+
+    def _plan_native(
+        self, jobs: list[Job], frame: tuple[int, int], canvases: int, budget: int
+    ) -> int:
+        """Plan every level of every job within ``budget`` (each job's ``room`` and levels'
+        ``plan``); returns the peak estimate in bytes.
+
+        :raises EngineError: for the first level that cannot fit, before any work.
+        """
+        o, fp = self.options, self._footprint()
+        layers = self._layers_read()
+        additive = style_loss(o.style_loss).additive
+        # the output images, and every region's window and masks at native size
+        inputs = sum(
+            _nbytes(j.content) + (0 if j.masks is None else _nbytes(j.masks)) for j in jobs
+        )
+        outputs = 12 * frame[0] * frame[1] * canvases + inputs
+        peak = 0
+        for n, job in enumerate(jobs):
+            h, w = job.size
+            k = 0 if job.masks is None else int(job.masks.shape[0])
+            finest = scaled_size(job.size, job.levels[-1].fraction)
+            # the result at native size (and its copy in RGB) and the guided upsampling's
+            # low-resolution planes
+            held = outputs + 24 * h * w + 160 * finest[0] * finest[1]
+            job.room = budget - held
+            what = f"region {n + 1} of {len(jobs)}" if len(jobs) > 1 else "the region"
+            if job.room <= 0:
+                raise EngineError(
+                    f"{what} and the output need {format_size(held)} of memory, more than the "
+                    f"budget of {format_size(budget)}; raise --max-memory"
+                )
+            for i, level in enumerate(job.levels):
+                size = scaled_size(job.size, level.fraction)
+                sizes = job.painting_sizes(level)
+                plan = plan_level(
+                    self.net,
+                    layers,
+                    fp,
+                    size,
+                    channels=job.channels,
+                    masks=k,
+                    paintings=sizes,
+                    budget=job.room,
+                    what=f"{what} ({level.name})",
+                )
+                painting_tiled = any(12 * a * b + a * b * fp.forward > job.room for a, b in sizes)
+                if not additive and (painting_tiled or not plan.tiling.whole):
+                    raise EngineError(
+                        f"{what} ({level.name}, {size[1]}×{size[0]} px) needs tiles within the "
+                        f"budget of {format_size(budget)}, and the {o.style_loss} style loss "
+                        "needs every position at once; use style_loss gram or meancov, raise "
+                        "--max-memory or lower engine.gatys.max_side"
+                    )
+                job.levels[i] = replace(level, plan=plan)
+                peak = max(peak, held + plan.estimate)
+            job.facts["levels"] = [_level_facts(lv) for lv in job.levels]
+            job.facts["upsampled"] = o.native_upsample if finest != job.size else None
+        return peak
+
+    def _to_native(self, job: Job, x: Tensor) -> Tensor:
+        """The last level's result ``(C, h, w)`` at the native size of the job's content: as
+        it is when it got there, else ``native_upsample`` with the photo's window as guide."""
+        if _hw(x) == job.size:
+            return x
+        guide = job.content.detach().cpu()
+        x = x.detach().clamp(0.0, 1.0).cpu()
+        return upsample_image(x, guide, method=self.options.native_upsample)
+
+    def _footprint(self) -> Footprint:
+        o = self.options
+        return footprint(self.net, (*o.content_layers, *o.detail_layers), self._layers_read())
+
+    def _layers_read(self) -> list[str]:
+        o = self.options
+        return list(dict.fromkeys((*o.content_layers, *o.detail_layers, *o.style_layers)))
+
     def _layers(self, canvases: list[Tensor], k: int) -> Tensor:
         """The K layers: K views of the one output image."""
         return canvases[0].expand(k, -1, -1, -1)
@@ -205,83 +324,30 @@ class GatysEngine:
         targets: Targets,
         region: Region,
         style_masks: Sequence[Tensor | None] | None,
-    ) -> _Job:
+    ) -> Job:
         """A region's content, masks and paintings at its sampled size, and its scales."""
-        o, frame = self.options, (int(photo.shape[-2]), int(photo.shape[-1]))
-        size = region.sampled
-        content = resize_image(crop(photo, region.box), size).to(self.device)
-        region_masks = None
-        if region.masked:
-            region_masks = resize_mask(crop(masks[list(region.targets)], region.box), size)
-            region_masks = region_masks.to(self.device)
-        paintings, painting_masks = [], []
-        for k in region.targets:
-            box_side = box_long_side(masks[k] if region.masked else None, frame)
-            side = painting_side(targets[k], box_side, o)
-            painting = _painting(targets[k], side, region.factor)
-            paintings.append(painting.to(self.device))
-            m = None if style_masks is None else style_masks[k]
-            painting_masks.append(
-                None if m is None else resize_mask(m, _hw(painting)).to(self.device)
-            )
-        if o.preserve_color:
-            content = to_grey(content)
-            paintings = [
-                matched_luminance(p, content, None if region_masks is None else region_masks[i])
-                for i, p in enumerate(paintings)
-            ]
-        grey = is_grey(content) and all(is_grey(p) for p in paintings)
-        if grey:  # no colour anywhere: optimise one channel so none can appear
-            content = content[:1]
-        pads = frame_pads(region.box, frame, round(o.frame_pad * region.factor), size)
-        if any(pads):
-            content = F.pad(content[None], pads, mode="reflect")[0]
-            if region_masks is not None:
-                region_masks = F.pad(region_masks[None], pads, mode="reflect")[0]
-        sizes = [size, *((int(p.shape[-2]), int(p.shape[-1])) for p in paintings)]
-        self._check_sizes(sizes)
-        steps, skipped = plan_scales(sizes, o, self.min_side)
-        return _Job(
-            region,
-            content,
-            region_masks,
-            paintings,
-            painting_masks,
-            steps,
-            skipped,
-            1 if grey else 3,
-            pads,
+        return prepare(
+            photo, masks, targets, region, style_masks, self.options, self.device, self.min_side
         )
 
-    def _check_sizes(self, sizes: list[tuple[int, int]]) -> None:
-        for what, size in (("the region", sizes[0]), ("a style image", min(sizes[1:], key=min))):
-            if min(size) < self.min_side:
-                raise EngineError(
-                    f"{what} is {size[1]}×{size[0]} px, smaller than the {self.min_side} px "
-                    "the deepest network layer needs; use a larger --size (or --style-size)"
-                )
-
-    def _optimise(self, job: _Job, targets: Targets, counter: Counter, canvas: Tensor) -> Tensor:
-        """The coarse-to-fine loop of one region: ``(C, h, w)`` at its sampled size."""
+    def _optimise(self, job: Job, targets: Targets, counter: Counter, canvas: Tensor) -> Tensor:
+        """The coarse-to-fine loop of one region: ``(C, h, w)`` at its last level's size."""
         o, region = self.options, job.region
         generator = torch.Generator().manual_seed(self.seed + region.targets[0])
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
-        for i, (scale, iterations) in enumerate(job.steps):
-            size = scaled_size(job.size, scale)
+        for level in job.levels:
+            size = scaled_size(job.size, level.fraction)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
-            paintings = [resize_image(p, scaled_size(_hw(p), scale)) for p in job.paintings]
+            paintings = job.paintings_at(level, o)
             styles = [
-                style_targets(
-                    self.net,
-                    p,
-                    o,
-                    mask=None if m is None else resize_mask(m, _hw(p)),
-                    generator=generator,
+                self._style_targets(
+                    p, None if m is None else resize_mask(m, _hw(p)), job, generator
                 )
                 for p, m in zip(paintings, job.painting_masks, strict=True)
             ]
+            plan = level.plan
             objective = Objective(
                 self.net,
                 _rgb(content),
@@ -291,15 +357,20 @@ class GatysEngine:
                 o,
                 ids=region.targets,
                 generator=generator,
-                factor=region.factor,
+                factor=level.factor,
+                tiling=None if plan is None else plan.tiling,
             )
-            start = (
-                initial_image(content, masks, paintings, o.init, generator)
-                if x is None
-                else resize_image(x, size)
-            )
+            if x is None:
+                start = initial_image(content, masks, paintings, o.init, generator)
+            elif level.painting_scale is None and o.native_upsample == "guided":
+                # a native level starts from the level below with the photo's finer detail
+                # added where that result follows the photo (a plain enlargement elsewhere)
+                start = upsample_image(x.detach().clamp(0, 1).cpu(), content.cpu()).to(x.device)
+            else:
+                start = resize_image(x, size)
             if job.channels == 1:
                 start = start[:1]
+            del content, masks, paintings, styles
 
             def on_step(_: int, terms: dict[str, float], current: Tensor) -> None:
                 counter(terms, lambda: _snapshot(canvas, job, current[0], o.preserve_color))
@@ -307,15 +378,34 @@ class GatysEngine:
             x = optimize(
                 _on_rgb(objective),
                 start[None],
-                iterations=iterations,
+                iterations=level.iterations,
                 optimizer=o.optimizer,
                 lr=o.lr,
                 on_step=on_step,
-                where=f"at scale {i + 1} of {len(job.steps)}" if len(job.steps) > 1 else "",
+                where=f"at {level.name}" if len(job.levels) > 1 else "",
                 engine=self.name,
+                gradient=objective.evaluate if objective.tiling is not None else None,
+                history=LBFGS_HISTORY if plan is None else plan.history,
             )[0]
+            del objective
         assert x is not None
         return x
+
+    def _style_targets(
+        self, painting: Tensor, mask: Tensor | None, job: Job, generator: torch.Generator
+    ) -> dict[str, Any]:
+        """A painting's statistics, tile by tile when the job's memory room says so."""
+        tiling = None
+        if job.room is not None:
+            fp = self._footprint()
+            size = _hw(painting)
+            if 12 * size[0] * size[1] + size[0] * size[1] * fp.forward > job.room:
+                reach, align = halo(self.net, self._layers_read())
+                room = job.room - 12 * size[0] * size[1]
+                tiling = forward_tiling(fp, size, room, reach, align)
+        return style_targets(
+            self.net, painting, self.options, mask=mask, generator=generator, tiling=tiling
+        )
 
     def _facts(self) -> dict[str, Any]:
         o = self.options
@@ -351,19 +441,6 @@ class GatysFullEngine(GatysEngine):
         return torch.stack(canvases)
 
 
-def _painting(target: Target, side: float | None, factor: float) -> Tensor:
-    """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
-    image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from
-    the target's ``style_source`` when the style image is smaller than that (enlarging it would
-    blur the strokes that supersampling is there to paint)."""
-    style, source = target.style, target.style_source
-    assert style is not None  # _check_inputs: every target has a style image
-    side = min((side or max(style.shape[-2:])) * factor, MAX_PAINTING_SIDE)
-    if source is None or max(style.shape[-2:]) >= side:
-        return resize_long_side(style, side)
-    return resize_long_side(source, side)
-
-
 def _hw(image: Tensor) -> tuple[int, int]:
     return int(image.shape[-2]), int(image.shape[-1])
 
@@ -378,25 +455,42 @@ def _on_rgb(objective: Objective) -> Callable[[Tensor], dict[str, Tensor]]:
     return lambda image: objective(_rgb(image))
 
 
-def _snapshot(canvas: Tensor, job: _Job, x: Tensor, preserve_color: bool) -> Tensor:
+def _snapshot(canvas: Tensor, job: Job, x: Tensor, preserve_color: bool) -> Tensor:
     """The output image with the region's current state pasted in (a progress preview)."""
     out = canvas.clone()
     x = resize_image(x, job.size)
-    paste(out, _rgb(job.unpadded(x)), job.region.box, preserve_color)
+    paste(out, _rgb(job.unpadded(x)), job.box, preserve_color)
     return out
 
 
-def _region_facts(job: _Job, photo: Tensor) -> dict[str, Any]:
+def _nbytes(x: Tensor) -> int:
+    return x.numel() * x.element_size()
+
+
+def _iterations(jobs: Sequence[Job]) -> int:
+    return sum(level.iterations for j in jobs for level in j.levels)
+
+
+def _level_facts(level: Level) -> dict[str, Any]:
+    facts: dict[str, Any] = {"name": level.name, "factor": round(level.factor, 3)}
+    facts["iterations"] = level.iterations
+    if level.plan is not None:
+        facts.update(level.plan.facts())
+    return facts
+
+
+def _region_facts(job: Job, photo: Tensor) -> dict[str, Any]:
     """A region for the report: its box ``(x0, y0, x1, y1)``, targets, factor, sizes."""
     r = job.region
     return {
         "box": [int(v) for v in r.box],
         "targets": list(r.targets),
         "supersample": round(r.factor, 3),
-        "sizes": [list(scaled_size(job.size, s)) for s, _ in job.steps],
+        "sizes": [list(scaled_size(job.size, level.fraction)) for level in job.levels],
         "frame_pads": list(job.pads),
         "painting_sizes": [[int(p.shape[-1]), int(p.shape[-2])] for p in job.paintings],
         "grey": job.channels == 1,
+        **job.facts,
     }
 
 

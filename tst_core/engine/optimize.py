@@ -22,14 +22,20 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 1e-4}
 LBFGS_HISTORY = 20
 
 LossFn = Callable[[Tensor], dict[str, Tensor]]
+#: image → (loss terms, detached; the gradient of their total): for a loss that computes its
+#: own gradient (tile by tile, see :mod:`.tiles`)
+GradFn = Callable[[Tensor], tuple[dict[str, Tensor], Tensor]]
 StepFn = Callable[[int, dict[str, float], Tensor], None]
 
 
-def make_optimizer(name: str, x: Tensor, lr: float | None) -> torch.optim.Optimizer:
-    """An optimiser over the single tensor ``x`` (``lbfgs``, ``adam`` or ``sgd``)."""
+def make_optimizer(
+    name: str, x: Tensor, lr: float | None, history: int = LBFGS_HISTORY
+) -> torch.optim.Optimizer:
+    """An optimiser over the single tensor ``x`` (``lbfgs`` keeping ``history`` curvature
+    pairs, ``adam`` or ``sgd``)."""
     step = DEFAULT_LR[name] if lr is None else lr
     if name == "lbfgs":
-        return torch.optim.LBFGS([x], lr=step, max_iter=1, history_size=LBFGS_HISTORY)
+        return torch.optim.LBFGS([x], lr=step, max_iter=1, history_size=history)
     if name == "adam":
         return torch.optim.Adam([x], lr=step)
     if name == "sgd":
@@ -47,10 +53,15 @@ def optimize(
     on_step: StepFn | None = None,
     where: str = "",
     engine: str = "gatys",
+    gradient: GradFn | None = None,
+    history: int = LBFGS_HISTORY,
 ) -> Tensor:
     """Minimise ``loss_fn`` over an image.
 
     :param loss_fn: image ``(1, 3, H, W)`` → loss terms including ``"total"``.
+    :param gradient: when given, computes the terms and the gradient itself (``loss_fn`` is
+        then not called).
+    :param history: L-BFGS curvature pairs kept (each pair is two image-sized vectors).
     :param start: the initial image ``(1, 3, H, W)``.
     :param on_step: called after each iteration with (iteration from 1, the terms as floats,
         the current image, detached).
@@ -60,7 +71,7 @@ def optimize(
     :raises DivergedError: when the loss or the image stops being finite (NaN/inf guard).
     """
     x = start.detach().clone().requires_grad_(True)
-    opt = make_optimizer(optimizer, x, lr)
+    opt = make_optimizer(optimizer, x, lr, history)
     # The losses are means, so a pixel's gradient shrinks with the pixel count. The optimiser
     # sees the loss times the pixel count instead: SGD's lr, Adam's epsilon and L-BFGS's
     # stopping tolerances then mean the same at every image size.
@@ -71,11 +82,17 @@ def optimize(
     def closure() -> Tensor:
         nonlocal last
         opt.zero_grad(set_to_none=False)
-        terms = loss_fn(x)
+        if gradient is not None:
+            terms, grad = gradient(x)
+        else:
+            terms = loss_fn(x)
         total = terms["total"]
         if not torch.isfinite(total):
             raise _diverged(float(total.detach()), iteration, where, engine, optimizer)
-        (total * scale).backward()
+        if gradient is not None:
+            x.grad = grad * scale
+        else:
+            (total * scale).backward()
         last = {k: float(v.detach()) for k, v in terms.items()}
         return total
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .style_losses import StyleLossName, style_loss
 from .vgg import (
     VGG_CONTENT_LAYERS,
     VGG_DETAIL_LAYERS,
@@ -20,9 +21,9 @@ from .vgg import (
 )
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
-StyleLossName = Literal["gram", "meancov", "sliced"]
 Init = Literal["content", "noise", "style"]
 Precision = Literal["fp32", "bf16", "fp16"]
+NativeUpsample = Literal["guided", "bicubic", "bilinear"]
 #: the largest step size accepted: pixels live in [0, 1], and past float32's range the
 #: optimisers fail with an overflow instead of diverging
 MAX_LR = 1000.0
@@ -49,7 +50,8 @@ class GatysOptions:
     :param style_layer_weights: one weight per style layer; ``None``: equal weights summing to 1.
     :param style_loss: how a target's features are compared with its painting's: ``gram``
         (Gram matrices, Gatys et al.), ``meancov`` (mean and covariance: Wasserstein-2 between
-        Gaussians) or ``sliced`` (sliced Wasserstein, Heitz et al. 2021); see :mod:`.losses`.
+        Gaussians) or ``sliced`` (sliced Wasserstein, Heitz et al. 2021); see
+        :mod:`.style_losses`.
     :param content_weight: weight of the content term (relative error, see :mod:`.losses`).
     :param detail_layers: layers compared with the photo inside the targets only: fine
         structure such as faces, hands and prints; empty: none (as Gatys et al.). The default
@@ -103,6 +105,17 @@ class GatysOptions:
     :param band: also stylise this many pixels beyond each target's edge (not into another
         target), where a feathered compositor fades the layer in: the fade then shows the
         painting's continuation instead of pixels that only the content loss shaped; 0: none.
+    :param max_side: native resolution (:meth:`~.gatys.GatysEngine.stylize_native`): each
+        region is optimised coarse to fine from the working size up to its native pixels, but
+        no further than this long side (the region's box); the rest of the way to native size
+        is a guided upsampling (``native_upsample``) that adds the photo's own finer detail;
+        0: the working size only, then upsampled.
+    :param native_iterations: iterations at the native levels (each twice the size of the one
+        before, the last at the region's native pixels or ``max_side``), counted from the
+        finest level down; the last value repeats for coarser levels.
+    :param native_upsample: how a region optimised below its native size is brought to it:
+        ``guided`` (the photo's finer detail added where the result follows it, see
+        :func:`tst_core.upsample.upsample_image`), ``bicubic`` or ``bilinear``.
     :param precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (Gram matrices and
         losses stay float32); faster only on hardware with fast half-precision units.
     :param threads: CPU threads for torch; ``None``: torch's default (all physical cores).
@@ -138,6 +151,9 @@ class GatysOptions:
     supersample_max: float = 4.0
     band: int = 0
     frame_pad: int = 16
+    max_side: int = 1024
+    native_iterations: tuple[int, ...] = (20, 40)
+    native_upsample: NativeUpsample = "guided"
     precision: Precision = "fp32"
     threads: int | None = None
     snapshot_every: int = 0
@@ -150,6 +166,7 @@ class GatysOptions:
         )
         _check(bool(self.style_layers), "style_layers must name at least one layer")
         self._network_default_layers()
+        style_loss(self.style_loss)  # an unknown name is a ValueError naming the known ones
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         check_layers(self.detail_layers, self.network, "engine option detail_layers")
@@ -191,6 +208,14 @@ class GatysOptions:
         _check(
             1 <= self.supersample_max <= 8,
             f"supersample_max must be from 1 to 8, got {self.supersample_max}",
+        )
+        _check(
+            self.max_side == 0 or 64 <= self.max_side <= 65536,
+            f"max_side must be 0 (the working size) or from 64 to 65536 pixels, got {self.max_side}",
+        )
+        _check(
+            bool(self.native_iterations) and all(i >= 1 for i in self.native_iterations),
+            "native_iterations must give at least one value, each at least 1",
         )
         _check(self.threads is None or self.threads >= 1, "threads must be at least 1")
         _check(self.snapshot_every >= 0, "snapshot_every must be zero or positive")

@@ -87,7 +87,12 @@ def build(
                 if isinstance(m, nn.Conv2d) and m.padding != (0, 0):
                     m.padding_mode = "reflect"
     return FeatureNet(
-        stages, specs, arch="resnet50", normalize=Normalize(caffe=False), aliases=aliases()
+        stages,
+        specs,
+        arch="resnet50",
+        normalize=Normalize(caffe=False),
+        aliases=aliases(),
+        ceil=True,
     )
 
 

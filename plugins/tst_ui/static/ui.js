@@ -497,8 +497,14 @@ function setZoom(on) {
       stage.scrollTop = y - stage.clientHeight / 2;
     };
     const after = $("result-after");
-    if (after.complete && after.naturalWidth === r.size[1]) centre();
-    else after.addEventListener("load", centre, { once: true });
+    const before = $("result-before");
+    // centred once the layout has both pictures at their size (the panel's height settles then)
+    const settle = () => requestAnimationFrame(() => requestAnimationFrame(centre));
+    const loaded = (img) => img.complete && img.naturalWidth === r.size[1];
+    for (const img of [after, before]) {
+      if (!loaded(img)) img.addEventListener("load", settle, { once: true });
+    }
+    settle();
   }
 }
 
