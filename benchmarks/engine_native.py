@@ -350,8 +350,10 @@ def main() -> None:
     for mp in sizes:
         for mode in ("native", "today"):
             row = child(mode, mp, args.budget, args.quick, folder)
-            print(f"  {mp} MP {mode}: {row['seconds']} s, {row['rss_peak_mib']} MiB", flush=True)
+            print(f"  {mp} MP {mode}: {json.dumps(row)}", flush=True)
             res["native"].append(row)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(res, indent=1))  # each row as soon as it is done
     res["load_end"] = load()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))

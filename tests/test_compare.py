@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tst_core import cli, hookimpl, metrics, plugins
-from tst_core.compare import compare, seam_crops
+from tst_core.compare import compare, seam_crops, sheet_crops
 from tst_core.errors import DependencyError, InputError, PluginError
 from tst_core.files import write_image
 from tst_core.types import StylizeResult
@@ -183,6 +183,19 @@ def test_seam_crops_sit_on_the_edges(chost, files):
     labels = label_map(run.targets.masks())
     for k, (x0, y0, s) in enumerate(seam_crops(run.photo, run.stylized.layers, run.targets)):
         assert boundary(labels == k + 1)[y0 + s // 2, x0 + s // 2]
+
+
+def test_the_sheet_enlarges_the_top_of_each_target_first(chost, files):
+    """A person's head and face, not only the seams (which land on legs and shoes, where dark
+    trousers meet a bright pavement); then the seams, up to three crops."""
+    run = run_compare(chost, files, blends=["hard"]).first
+    crops = sheet_crops(run.photo, run.stylized.layers, run.targets)
+    assert 1 < len(crops) <= 3
+    for (x0, y0, s), mask in zip(crops, run.targets.masks(), strict=False):
+        ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+        top = int(ys.min())
+        assert y0 <= top < y0 + s // 2  # the mask's first row, in the crop's upper half
+        assert (x0 <= xs[ys == top]).any() and (xs[ys == top] < x0 + s).any()
 
 
 @pytest.fixture

@@ -290,3 +290,66 @@ def test_a_plugin_flag_may_not_take_a_built_in_one_nor_set_another_plugins_optio
     assert cli.main(["plugins"]) == 0  # commands without the configuration do not load them
     (foreign,) = [p for p in host.plugins if p.name == "foreign"]
     assert foreign.status == "broken" and "which it does not register" in foreign.reason
+
+
+class FrameTracker:
+    """Every instance of every frame as its own track, numbered from 100 by frame and rank
+    (a tracker that follows nothing: enough to see that the host calls a plugin's)."""
+
+    def __init__(self, options, env):
+        self.calls = []
+
+    def start(self, size, fps):
+        tracker = self
+
+        class Session:
+            frame = 0
+
+            def update(self, frame, segmentation, motion):
+                from tst_core.clips.tracks import TrackedInstance
+
+                tracker.calls.append((tuple(frame.shape), segmentation is None, motion is None))
+                out = []
+                for rank, inst in enumerate(segmentation or ()):
+                    tid = 100 + 10 * self.frame + rank
+                    out.append(TrackedInstance(tid, inst.label, inst.score, inst.box, inst.mask))
+                self.frame += 1
+                return out
+
+        return Session()
+
+
+class TrackerPlugin:
+    @hookimpl
+    def tst_register_trackers(self, register):
+        register("per-frame", FrameTracker, description="a new track in every frame")
+
+    @hookimpl
+    def tst_register_segmenters(self, register):
+        register("half", HalfSegmenter, options=HalfOptions, description="left half")
+
+
+def test_tst_register_trackers(tmp_path):
+    pytest.importorskip("av")
+    pytest.importorskip("cv2")
+    from tests.clips import synthetic
+
+    host = load_host(extra=[("test-tracker", TrackerPlugin())])
+    entry = host.entry("tracker", "per-frame")
+    assert (entry.plugin, entry.description) == ("test-tracker", "a new track in every frame")
+    clip = synthetic.clip(tmp_path / "c.mp4", 3)
+    result = tst_core.video(
+        clip,
+        output=None,
+        preview=tmp_path / "ids",
+        host=host,
+        segmenter="half",
+        tracker="per-frame",
+        size=32,
+    )
+    assert [row["id"] for row in result.tracks.summary()] == [100, 110, 120]
+    assert sorted(p.name for p in (tmp_path / "ids").iterdir()) == [
+        "000001.png",
+        "000002.png",
+        "000003.png",
+    ]

@@ -24,6 +24,7 @@ from .hookspecs import hookimpl, hookspec
 if TYPE_CHECKING:
     from .api import RunResult, SegmentResult, run, segment, session
     from .batching import batch
+    from .clips.api import video
 
 _API = ("RunResult", "SegmentResult", "run", "segment", "session")
 
@@ -39,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from .batching import batch
 
         return batch
+    if name == "video":
+        from .clips.api import video
+
+        return video
     raise AttributeError(f"module 'tst_core' has no attribute {name!r}")
 
 
@@ -53,4 +58,5 @@ __all__ = [
     "run",
     "segment",
     "session",
+    "video",
 ]

@@ -49,17 +49,16 @@ def snap_edges(mask: Tensor, distance: int) -> Tensor:
     out = mask.clone()
     for image in (out, out.T):  # rows, then columns (a view: writes reach ``out``)
         for flip in (False, True):
-            lines = image.flip(1) if flip else image
+            lines = image.flip(1) if flip else image  # a copy when flipped
             hard = lines > 0.5
             first = hard.float().argmax(dim=1)  # the first hard pixel of each line
             hit = hard.any(dim=1) & (first > 0) & (first <= distance)
-            for y in torch.nonzero(hit).flatten().tolist():
-                x = int(first[y])
-                edge = lines[y, x].item()
-                if flip:
-                    image[y, image.shape[1] - x :] = edge
-                else:
-                    image[y, :x] = edge
+            if not bool(hit.any()):
+                continue
+            edge = lines.gather(1, first[:, None])  # the value at each line's edge
+            gap = (torch.arange(lines.shape[1])[None] < first[:, None]) & hit[:, None]
+            filled = torch.where(gap, edge, lines)
+            image.copy_(filled.flip(1) if flip else filled)
     return out
 
 

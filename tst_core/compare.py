@@ -10,7 +10,7 @@ The configuration is resolved once (one :class:`~tst_core.api.Session`); the pho
 once, stylised once per engine (through :meth:`tst_core.api.Pipeline.run`), and each
 stylisation is blended with every compositor, each built once. Metrics are those of
 :mod:`tst_core.metrics`; the sheet is drawn by :mod:`tst_core.sheet` from the panels and the
-square crops over the seams chosen here.
+square crops chosen here: the top of each target (a person's face), then the seams.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from scipy import ndimage as ndi
 
-from . import metrics
+from . import looks, metrics
 from .api import PhotoLike, Pipeline, RunResult, Session, StylesLike, estimated_bytes, session
 from .errors import InputError, TstError
 from .files import image_format, image_writer, json_writer, text_writer
@@ -184,7 +184,7 @@ class CompareResult:
                 stats = f"seam {combo.row()['seam']:.4f}  leak {combo.leakage:.1e}"
                 panels.append(Panel(combo.blend, combo.image, stats))
             blocks.append(Block(f"engine {engine}: {targets}", panels))
-        return contact_sheet(blocks, seam_crops(first.photo, first.stylized.layers, first.targets))
+        return contact_sheet(blocks, sheet_crops(first.photo, first.stylized.layers, first.targets))
 
     def save(self, path: str | Path) -> tuple[Path, ...]:
         """Write the sheet image and ``<stem>.json`` and ``<stem>.csv`` beside it, all or none.
@@ -287,7 +287,9 @@ class Comparison:
                     image, seconds = res.image, res.report["timings"]["composite"]
                 else:
                     t0 = time.perf_counter()
-                    image = pipeline.composite(res.photo, res.stylized.layers, res.targets, name)
+                    layers = looks.apply(res.photo, res.stylized.layers, res.targets)
+                    shapes = looks.engine_targets(res.targets)
+                    image = pipeline.composite(res.photo, layers, shapes, name)
                     seconds = time.perf_counter() - t0
                 combos.append(_measure(engine, name, image, seconds, res, band, features))
         return CompareResult(runs, combos, band, notes, runs[self.engines[0]].inputs)
@@ -368,14 +370,47 @@ def _measure(
 MAX_CROPS = 3
 
 
+def sheet_crops(photo: Tensor, stylized: Tensor, targets: Targets) -> list[SquareCrop]:
+    """The crops the sheet enlarges (at most :data:`MAX_CROPS`): the top of each target first
+    (a standing person's head and face, where a viewer looks first), then the strongest seams.
+
+    :param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``.
+    """
+    crops = top_crops(targets, _crop_side(photo))
+    crops += seam_crops(photo, stylized, targets)
+    return crops[:MAX_CROPS]
+
+
+def _crop_side(photo: Tensor) -> int:
+    h, w = photo.shape[-2:]
+    return min(int(np.clip(min(h, w) // 5, 16, 128)), h, w)
+
+
+def top_crops(targets: Targets, size: int) -> list[SquareCrop]:
+    """One square crop of side ``size`` per target at the top of its mask (> 0.5): the first
+    rows it covers, centred on them, with a sixth of the crop above them."""
+    out = []
+    h, w = targets.size
+    for mask in targets.masks()[:MAX_CROPS]:
+        rows = np.flatnonzero((mask > 0.5).any(dim=1).numpy())
+        if not len(rows):
+            continue
+        top = int(rows[0])
+        band = (mask[top : top + size // 2] > 0.5).numpy()
+        cx = int(np.flatnonzero(band.any(axis=0)).mean())
+        y0 = int(np.clip(top - size // 6, 0, h - size))
+        x0 = int(np.clip(cx - size // 2, 0, w - size))
+        out.append(SquareCrop(x0, y0, size))
+    return out
+
+
 def seam_crops(photo: Tensor, stylized: Tensor, targets: Targets) -> list[SquareCrop]:
     """One square crop per target (at most :data:`MAX_CROPS`) where its hard seam is strongest.
 
     :param photo: ``(3, H, W)``; :param stylized: ``(K, 3, H, W)``.
     """
     h, w = photo.shape[-2:]
-    size = int(np.clip(min(h, w) // 5, 16, 128))
-    size = min(size, h, w)
+    size = _crop_side(photo)
     labels = label_map(targets.masks())
     out = []
     for k in range(min(len(targets), MAX_CROPS)):

@@ -74,6 +74,9 @@ class RunOptions:
     :param upsample: how the layers of an engine that works at the working size are brought to
         the photo's size: ``guided`` (the photo's finer detail added where the stylisation
         follows it, see :mod:`tst_core.upsample`) or ``bicubic`` (a plain resize).
+    :param refine: a segmenter that cuts regions from prompts (``grabcut``, ``sam``) that cuts
+        every instance the segmenter found again, from its box and mask, keeping its label and
+        score (``--refine``); ``None``: the segmenter's masks as they are.
     """
 
     segmenter: str = "torchvision"
@@ -90,6 +93,7 @@ class RunOptions:
     jpeg_quality: int = 95
     max_memory: str | None = None
     upsample: Literal["guided", "bicubic"] = "guided"
+    refine: str | None = None
 
     def __post_init__(self) -> None:
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -195,7 +199,7 @@ class Config:
         }
         for kind in KINDS:
             names = set(self.plugins.get(kind, {}))
-            if selected[kind] in host.registry(kind):
+            if kind in selected and selected[kind] in host.registry(kind):
                 names.add(selected[kind])
             tables = {n: opts.to_table(self.options_for(host, kind, n)) for n in sorted(names)}
             if tables:
@@ -307,6 +311,22 @@ def load_config(
     raw, sources = read_chain(config) if config is not None else ({}, ())
     for item in sets:
         _apply_set(host, raw, item)
+    return config_from_tables(host, raw, sources)
+
+
+def config_from_tables(
+    host: Host, raw: Mapping[str, Any], sources: tuple[Path, ...] = ()
+) -> Config:
+    """A configuration from its tables (``{"run": {...}, "engine": {"gatys": {...}}}``, as a
+    config file or :meth:`Config.to_dict` gives them), checked as a config file is."""
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in the configuration; valid top-level keys: "
+            f"{', '.join(TOP_KEYS)}"
+        )
+    if not isinstance(raw.get("run", {}), dict):
+        raise ConfigError("'run' must be a table of options")
     run = opts.build(RunOptions, raw.get("run", {}), "[run]")
     plugins: dict[Kind, dict[str, Any]] = {}
     for kind in KINDS:

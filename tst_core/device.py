@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -10,6 +11,29 @@ import torch
 from .errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: the CPU threads the numerics of a run use, set by ``tst batch`` for its workers
+NUMERIC_THREADS_ENV = "TST_THREADS"
+
+
+def numeric_threads() -> int | None:
+    """The CPU threads a style engine computes with when its options leave it open:
+    ``$TST_THREADS`` when set, else ``None`` (torch's own setting).
+
+    The thread count changes the order of float sums, and the optimisation amplifies that
+    into visibly different pictures: ``tst batch`` sets it in every worker to the count a
+    single process would use, so that ``--jobs 2`` paints the pixels of ``--jobs 1`` and of
+    ``tst run``.
+
+    :raises ConfigError: when ``$TST_THREADS`` is not a whole number of at least 1.
+    """
+    raw = os.environ.get(NUMERIC_THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(
+            f"{NUMERIC_THREADS_ENV} must be a whole number of at least 1, got {raw!r}"
+        )
+    return int(raw)
 
 
 def check_device_name(name: str) -> None:

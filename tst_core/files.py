@@ -86,7 +86,10 @@ def _open(path: str | os.PathLike[str], what: str, load: bool = True) -> Iterato
     except Image.DecompressionBombError:
         raise InputError(_too_large(path, what, None, None, limit)) from None
     except UnidentifiedImageError:
-        raise InputError(f"cannot read {what} '{path}': not an image format Pillow knows") from None
+        raise InputError(
+            f"cannot read {what} '{path}': not an image format tst reads "
+            "(JPEG, PNG, WebP, TIFF, BMP, GIF...)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"cannot read {what} '{path}': {exc}") from None
 

@@ -36,6 +36,8 @@ The three kinds of plugin, as the configuration names them, and their hooks:
   compositors, objects with ``composite``. The kind says what the user chooses (``[run] blend
   = "mrf"``): how the stylised layers are blended into the photo; the object that does it is a
   *compositor*, the word the hook, the code and the documentation use.
+* ``tracker`` (``[tracker.NAME]``, ``tst video --tracker``): :func:`tst_register_trackers`
+  registers trackers, objects with ``start`` that follow objects across a clip's frames.
 """
 
 from __future__ import annotations
@@ -95,6 +97,24 @@ def tst_register_compositors(register: Register) -> None:
     ``composite(photo, stylized, targets) -> Tensor``: ``photo`` is ``(3, H, W)``,
     ``stylized`` is ``(K, 3, H, W)`` (layer k is used inside target k), the result is
     ``(3, H, W)`` in [0, 1]. Where every mask is zero the result must equal the photo.
+
+    :param register: ``register(name, factory, *, options, description)``.
+    """
+
+
+@hookspec
+def tst_register_trackers(register: Register) -> None:
+    """Register trackers (the ``tst video --tracker`` choices).
+
+    A tracker's factory returns an object with ``start(size, fps) -> TrackSession``
+    (:class:`~tst_core.types.Tracker`): one session per clip, whose
+    ``update(frame, segmentation, motion)`` is called once per frame in order with the frame
+    ``(3, H, W)`` in [0, 1], the segmenter's instances in it (``None`` on a frame the
+    segmenter skipped) and the optical flow from the previous frame (``None`` on the first),
+    and returns the visible objects as :class:`~tst_core.clips.tracks.TrackedInstance`: a
+    track id that stays the same for the same object, a label, a score, a box and a mask
+    ``(H, W)``. A tracker with a model of its own (a video segmenter that propagates masks)
+    may ignore the segmentation on frames it can follow by itself.
 
     :param register: ``register(name, factory, *, options, description)``.
     """

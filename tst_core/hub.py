@@ -98,6 +98,8 @@ def resolve(
         if not p.is_file():
             raise WeightsError(f"{rec.description or rec.name} checkpoint '{p}' does not exist")
         return p
+    if rec.pending:
+        raise WeightsError(f"{rec.name}: {rec.pending}")
     cached = cached_path(rec)
     if cached.is_file():
         size = cached.stat().st_size
@@ -115,16 +117,25 @@ def resolve(
             f"{source_url(rec)}; run `{fetch_command(rec)}` on a machine with network access "
             "(then copy the file into that folder)" + "".join(f", {w}" for w in ways if w)
         )
-    return fetch(rec, progress=progress)
+    try:
+        return fetch(rec, progress=progress)
+    except WeightsError as exc:  # no network, say: name the other ways here too
+        ways = [f"or pass {option}" if option else "", alternatives]
+        if not any(ways):
+            raise
+        raise WeightsError(str(exc) + "".join(f", {w}" for w in ways if w)) from None
 
 
 def fetch(rec: WeightsRecord, *, progress: bool | None = None) -> Path:
-    """Download ``rec`` into the cache unless it is there; returns its path.
+    """Download ``rec`` into the cache unless it is there; returns its path (a record whose
+    digest is not recorded, :attr:`~tst_core.records.WeightsRecord.pending`, is refused).
 
     :param progress: show a progress bar on stderr; ``None``: when stderr is a terminal.
     :raises WeightsError: offline, unreachable, truncated, or a size or hash mismatch (one
         sentence; nothing is left under the final name).
     """
+    if rec.pending:
+        raise WeightsError(f"{rec.name}: {rec.pending}")
     final = cached_path(rec)
     if final.is_file():
         return final
@@ -366,7 +377,9 @@ class WeightsStatus:
             "plugin": r.plugin,
             "architecture": r.architecture,
             "size_mib": r.size_mib,
-            "sha256": r.sha256 or r.hash_prefix,
+            "sha256": r.sha256 or r.hash_prefix or "not recorded",
+            "revision": r.revision or None,
+            "pending": r.pending or None,
             "licence": r.licence,
             "description": r.description,
             "url": self.url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,14 +27,20 @@ def default_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def overlay(photo: Tensor, seg: Segmentation, alpha: float = 0.45) -> Image.Image:
+def overlay(
+    photo: Tensor, seg: Segmentation, alpha: float = 0.45, ids: Sequence[int] | None = None
+) -> Image.Image:
     """The photo with each instance's mask tinted, its box outlined and ``id label`` written.
 
     :param photo: ``(3, H, W)`` in [0, 1], the photo the segmentation belongs to.
+    :param ids: the number to write (and colour by) for each instance; default: its index
+        (a clip's track ids keep their colour from frame to frame).
     """
+    numbers = list(range(len(seg))) if ids is None else list(ids)
     base = photo.clone()
     shape = (int(photo.shape[-2]), int(photo.shape[-1]))
-    for i, inst in reversed(list(enumerate(seg.instances))):  # id 0 drawn last, on top
+    for k, inst in reversed(list(enumerate(seg.instances))):  # the first drawn last, on top
+        i = numbers[k]
         tint = torch.tensor(instance_color(i), dtype=torch.float32).view(3, 1, 1) / 255
         a = (inst.mask_at(shape) * alpha).unsqueeze(0)
         base = base * (1 - a) + tint * a
@@ -42,7 +49,7 @@ def overlay(photo: Tensor, seg: Segmentation, alpha: float = 0.45) -> Image.Imag
     h, w = photo.shape[-2:]
     size = max(12, round(max(h, w) / 45))
     font = default_font(size)
-    for i, inst in enumerate(seg.instances):
+    for i, inst in zip(numbers, seg.instances, strict=True):
         color = instance_color(i)
         x0, y0, x1, y1 = inst.box
         draw.rectangle(

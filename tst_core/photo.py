@@ -18,7 +18,7 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, JpegImagePlugin
 
+from . import metadata
 from .boxes import Box
 from .errors import InputError
 from .files import _open, check_regular_file, image_format
@@ -470,9 +471,18 @@ def exif_for(exif: bytes | None, size: tuple[int, int]) -> bytes | None:
 
 
 def photo_writer(
-    pixels: np.ndarray, photo: Photo, fmt: str, *, quality: int = DEFAULT_QUALITY
+    pixels: np.ndarray,
+    photo: Photo,
+    fmt: str,
+    *,
+    quality: int = DEFAULT_QUALITY,
+    text: Mapping[str, str] | None = None,
 ) -> Callable[[Path], None]:
-    """A writer for :func:`tst_core.outputs.write_outputs` (see :func:`write_photo`)."""
+    """A writer for :func:`tst_core.outputs.write_outputs` (see :func:`write_photo`).
+
+    :param text: ``key: text`` pairs stored in the file's metadata (PNG ``iTXt``, JPEG and
+        WebP XMP; see :mod:`tst_core.metadata`); TIFF files get none.
+    """
     if not 1 <= quality <= 100:
         raise InputError(f"the JPEG/WebP quality must be 1..100, got {quality}")
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
@@ -483,9 +493,12 @@ def photo_writer(
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
     icc = photo.icc
 
+    texts = dict(text or {})
+
     def write(tmp: Path) -> None:
         if wide and pixels.shape[2] == 3:
             _write_wide(tmp, pixels, fmt, icc, exif)
+            embed_file(tmp, fmt, texts)
             return
         img = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
         options: dict[str, Any] = {}
@@ -499,9 +512,24 @@ def photo_writer(
             options["quality"] = quality
         if fmt == "JPEG":
             options["subsampling"] = photo.subsampling if photo.subsampling is not None else 0
+        if fmt == "WEBP" and texts:
+            key, value = next(iter(texts.items()))
+            options["xmp"] = metadata.webp_xmp(key, value)
         img.save(tmp, format=fmt, **options)
+        if fmt != "WEBP":
+            embed_file(tmp, fmt, texts)
 
     return write
+
+
+def embed_file(tmp: Path, fmt: str, texts: Mapping[str, str]) -> None:
+    """Store ``texts`` in the image file ``tmp`` (PNG, JPEG; other formats are left as they are)."""
+    if not texts or fmt not in ("PNG", "JPEG"):
+        return
+    data = tmp.read_bytes()
+    for key, value in texts.items():
+        data = metadata.embed(data, fmt, key, value)
+    tmp.write_bytes(data)
 
 
 def _write_wide(
@@ -551,6 +579,7 @@ def write_photo(
     photo: Photo,
     *,
     quality: int = DEFAULT_QUALITY,
+    text: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``pixels`` ``(H, W, C)`` (uint8 or uint16) with ``photo``'s ICC profile and EXIF,
     atomically (a temporary renamed into place; never over an input, see
@@ -559,4 +588,5 @@ def write_photo(
     photo's own chroma subsampling, 4:4:4 for a photo that was not a JPEG)."""
     from .outputs import write_outputs
 
-    write_outputs({Path(path): photo_writer(pixels, photo, image_format(path), quality=quality)})
+    writer = photo_writer(pixels, photo, image_format(path), quality=quality, text=text)
+    write_outputs({Path(path): writer})

@@ -7,9 +7,11 @@ of :class:`Pipeline`, whose plugins are built once and reused (a batch keeps one
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,12 +21,13 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import validate
+from . import looks, recipe, validate
 from .cleanup import clean_targets
 from .compose import Plan, compose, window_bytes, windows_of
 from .contracts import check_composite, check_layers
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo
+from .fingerprint import plugin_files
 from .imageops import resize_long_side
 from .memory import format_size
 from .native import at_scale, pixel_fields
@@ -40,7 +43,11 @@ from .styles import describe, image_only, style_parts
 from .types import (
     MAX_PAINTING_SIDE,
     ModelStyle,
+    Painting,
+    Progress,
     ProgressFn,
+    Prompt,
+    PromptSegmenter,
     ResolvedStyle,
     Segmentation,
     StylePart,
@@ -123,7 +130,7 @@ class Pipeline:
         """Every instance in ``photo`` at its full resolution (see :func:`segment`)."""
         image = load_photo(photo)
         t0 = time.perf_counter()
-        seg = self.plugin("segmenter").segment(image)
+        seg = self.refined(image, self.plugin("segmenter").segment(image))
         seconds = time.perf_counter() - t0
         segmenter = self.session.config.run.segmenter
         return SegmentResult(image, seg, segmenter, seconds, self.session.input_files(photo))
@@ -172,16 +179,18 @@ class Pipeline:
             segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
+        shapes = looks.engine_targets(targets)  # soft masks: their support
         scale = max(image.shape[-2:]) / max(native.size)
         composite: Tensor | None = None
         if scale == 1.0:  # the working image is the photo: one piece, as it always was
             del full
             with _timed(timings, "stylize"):
-                stylized = engine.stylize(image, targets, progress)
+                stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
             hw = (int(image.shape[-2]), int(image.shape[-1]))
             check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
             with _timed(timings, "composite"):
-                composite = self.composite(image, stylized.layers, targets)
+                layers = looks.apply(image, stylized.layers, targets)
+                composite = self.composite(image, layers, shapes)
             pixels = native.output_pixels()
             changed = (composite != image).any(0).numpy()
             pixels[changed] = to_pixels(composite, native.bits)[changed]
@@ -208,6 +217,7 @@ class Pipeline:
         )
         report = run_report(self.session, facts)
         config = self.session.config
+        made = self.recipe(photo, requests, segmentation, stylized, report)
         return RunResult(
             pixels,
             native,
@@ -218,6 +228,7 @@ class Pipeline:
             config,
             report,
             inputs,
+            made,
             composite=composite,
         )
 
@@ -237,12 +248,19 @@ class Pipeline:
         working size and its layers brought up."""
         run_opts = self.session.config.run
         engine = self.plugin("engine")
-        native_engine = scale < 1.0 and callable(getattr(engine, "stylize_native", None))
+        # @color=keep and @mask=soft act on working-size layers (tst_core.looks): such a run
+        # stylises at the working size and brings the layers up
+        native_engine = (
+            scale < 1.0
+            and callable(getattr(engine, "stylize_native", None))
+            and not looks.any_looks(targets)
+        )
+        shapes = looks.engine_targets(targets)  # soft masks: their support
         compositor, reach = self.native_compositor(1.0 / scale)
         if native_engine:
             reach += getattr(getattr(engine, "options", None), "roi_margin", 0) / scale
         plan = Plan(
-            targets,
+            shapes,
             scale,
             compositor,
             reach,
@@ -256,10 +274,10 @@ class Pipeline:
         stylized: StylizeResult | None = None
         if not native_engine:
             with _timed(timings, "stylize"):
-                stylized = engine.stylize(image, targets, progress)
+                stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
             hw = (int(image.shape[-2]), int(image.shape[-1]))
             check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
-            plan = replace(plan, layers=stylized.layers)
+            plan = replace(plan, layers=looks.apply(image, stylized.layers, targets))
         t0 = time.perf_counter()
         composed = compose(native, plan)
         spent = time.perf_counter() - t0
@@ -293,6 +311,56 @@ class Pipeline:
         lengths = [float(getattr(scaled, f)) for f in pixel_fields(scaled)]
         return self._built[key], math.sqrt(2) * max(lengths, default=0.0) + 2.0
 
+    def recipe(
+        self,
+        photo: PhotoLike,
+        requests: Sequence[StyleRequest],
+        segmentation: Segmentation,
+        stylized: StylizeResult,
+        report: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The recipe the picture carries (see :mod:`tst_core.recipe`)."""
+        sess = self.session
+        options = {
+            f"{k}.{n}": sess.config.options_for(sess.host, k, n)
+            for k, n in sess.chosen()
+            if k != "segmenter"
+        }
+        # tst, torch and the chosen plugins' versions, whether or not this run built the
+        # segmenter (a segmentation given or made ahead by tst batch): the same job, the same
+        # recipe
+        chosen = {sess.host.entry(k, n).plugin for k, n in sess.chosen()}
+        versions = {k: v for k, v in report["versions"].items() if k in ("tst", "torch", "python")}
+        versions |= {p.name: p.version for p in sess.host.plugins if p.name in chosen and p.version}
+        return recipe.build(
+            photo=photo,
+            requests=requests,
+            segmentation=segmentation,
+            config=report["config"],
+            inputs=report["inputs"],
+            engine_info=stylized.info,
+            versions=versions,
+            plugin_files=plugin_files(options),
+        )
+
+    def composited(
+        self, progress: ProgressFn | None, image: Tensor, targets: Targets
+    ) -> ProgressFn | None:
+        """``progress`` with each snapshot of the engine's picture (``(3, h, w)``, every
+        target's region painted) composited into ``image`` as the result will be, so that a
+        live preview shows what the run makes, not the painted boxes."""
+        if progress is None:
+            return None
+        callback = progress
+
+        def composite_snapshot(p: Progress) -> None:
+            if p.snapshot is not None and len(targets):
+                layers = p.snapshot.expand(len(targets), -1, -1, -1)
+                p = dataclasses.replace(p, snapshot=self.composite(image, layers, targets))
+            callback(p)
+
+        return composite_snapshot
+
     def segment(
         self,
         full: Tensor,
@@ -307,7 +375,7 @@ class Pipeline:
         if segmentation is None and requests and not needs_segmentation(requests):
             return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
-            return self.plugin("segmenter").segment(full)
+            return self.refined(full, self.plugin("segmenter").segment(full))
         size = (int(full.shape[-2]), int(full.shape[-1]))
         if segmentation.size != size:
             h, w = segmentation.size
@@ -315,6 +383,46 @@ class Pipeline:
                 raise InputError(f"segmentation is {segmentation.size} but the photo is {size}")
             return segmentation.rescaled(size)  # the photo reduced to run.output_size
         return segmentation
+
+    def refined(self, photo: Tensor, segmentation: Segmentation) -> Segmentation:
+        """``segmentation`` with every instance cut again by the ``run.refine`` segmenter from
+        its box and mask (its label and score kept); as it is when ``refine`` is not set.
+
+        :param photo: ``(3, H, W)`` in [0, 1], the photo the instances belong to.
+        :raises PluginError: when that segmenter cannot take prompts.
+        """
+        name = self.session.config.run.refine
+        if name is None or not len(segmentation):
+            return segmentation
+        key = (
+            "refine",
+            name,
+            repr(self.session.config.options_for(self.session.host, "segmenter", name)),
+        )
+        if key not in self._built:
+            self._built[key] = self.session.build("segmenter", name, interactive=True)
+        refiner = self._built[key]
+        if not isinstance(refiner, PromptSegmenter):
+            raise PluginError(
+                f"--refine {name}: segmenter '{name}' does not cut regions from prompts "
+                "(grabcut and sam do)"
+            )
+        out = []
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        for inst in segmentation.instances:
+            # a mask kept at the segmenter's working size is brought to the photo's for the cut
+            mask = inst.mask if inst.mask_size == size else inst.mask_at(size)
+            prompt = Prompt(box=inst.box, mask=mask, label=inst.label)
+            try:
+                cut = refiner.segment_prompt(photo, prompt)
+            except InputError as exc:  # nothing found there: keep the segmenter's mask
+                warnings.warn(
+                    f"--refine {name}: {exc}; kept the mask of '{inst.label}'", stacklevel=2
+                )
+                out.append(inst)
+                continue
+            out.append(replace(cut, label=inst.label, score=inst.score))
+        return Segmentation(tuple(out), segmentation.size)
 
     def targets(
         self, full: Tensor, segmentation: Segmentation, requests: Sequence[StyleRequest]
@@ -347,14 +455,30 @@ class Pipeline:
         parts = style_parts(style)
         engine = self.plugin("engine")
         if not isinstance(engine, StyleResolver):
-            part = image_only(parts, run_opts.engine)
-            return _style_image(load_photo(part.source, "style image"), style_size, None, parts)
+            images = image_only(parts, run_opts.engine, mixes=mixes_paintings(engine))
+            loaded = [
+                _style_image(load_photo(p.source, "style image"), style_size, None, parts)
+                for p in images
+            ]
+            if len(loaded) == 1:
+                return loaded[0]
+            mix = tuple(
+                Painting(r.image, p.weight, r.source)
+                for r, p in zip(loaded, images, strict=True)
+                if r.image is not None
+            )
+            return replace(loaded[0], mix=mix)
         model = engine.resolve_style(parts)
         if len(parts) == 1 and parts[0].kind == "image":
             return _style_image(
                 load_photo(parts[0].source, "style image"), style_size, model, parts
             )
         return ResolvedStyle(None, model, describe(parts))
+
+
+def mixes_paintings(engine: Any) -> bool:
+    """Whether ``engine`` mixes the statistics of several style images for one target."""
+    return getattr(engine, "mixes_paintings", False) is True
 
 
 #: how much larger than the style size a style image is kept for supersampling (never enlarged)

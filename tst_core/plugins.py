@@ -39,10 +39,10 @@ from .registry import (
     RegisterFlag,
     Registry,
 )
-from .types import Env
 
 if TYPE_CHECKING:
     from .records import WeightsRecord
+    from .types import Env
 
 ENTRY_POINT_GROUP = "tst"
 BLOCK_ENV = "TST_BLOCK_PLUGINS"
@@ -51,6 +51,7 @@ _HOOKS: dict[Kind, str] = {
     "segmenter": "tst_register_segmenters",
     "engine": "tst_register_engines",
     "blend": "tst_register_compositors",
+    "tracker": "tst_register_trackers",
 }
 
 
@@ -249,9 +250,9 @@ def _fill_registries(
 def _stager(kind: Kind, info: PluginInfo, staged: list[Entry[Any]]) -> Register:
     def register(
         name: str,
-        factory: Callable[[Any, Env], Any],
+        factory: Callable[[Any, Env], Any] | str,
         *,
-        options: type = NoOptions,
+        options: type | str = NoOptions,
         description: str,
         resolves_styles: bool = False,
     ) -> None:

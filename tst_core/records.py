@@ -8,8 +8,8 @@ a record into the ``$TORCH_HOME`` cache on first use; ``tst weights list`` shows
 Each plugin registers the records of the checkpoints it loads, beside its code, through the
 ``tst_register_weights`` hook (SAM's in ``tst_sam``, Mask R-CNN's in ``tst_torchvision``, the
 semantic models' in ``tst_semantic``, the engine networks' in ``tst_core.engine.plugin``);
-:func:`records` collects them. Records of torchvision models are read from torchvision's own
-weights enums (:func:`torchvision_record`). Nothing here downloads or imports torchvision at
+:func:`records` collects them. Records of torchvision models carry torchvision's own URLs
+and sizes (:func:`torchvision_record`; a test checks them against its weights enums). Nothing here downloads or imports torchvision at
 import time.
 """
 
@@ -42,6 +42,10 @@ class WeightsRecord:
     :param size_mib: the approximate size in MiB, for display.
     :param file_name: the cache file name; default: the URL's last part.
     :param description: one line for ``tst weights list``.
+    :param revision: the upstream revision the URL pins (a Hugging Face commit), for display.
+    :param pending: why the digest is not recorded yet; such a record is listed but never
+        fetched (an unverified download is refused): the user passes the file with
+        ``--weights`` instead.
     :param torchvision: the torchvision weights it was read from (``module:Enum.MEMBER``, see
         :func:`torchvision_record`), for their metadata (class names); ``None`` for others.
     """
@@ -56,6 +60,8 @@ class WeightsRecord:
     size_mib: float | None = None
     file_name: str = ""
     description: str = ""
+    revision: str = ""
+    pending: str = ""
     torchvision: str | None = None
 
     def __post_init__(self) -> None:
@@ -65,7 +71,7 @@ class WeightsRecord:
             object.__setattr__(self, "size_mib", round(self.size / 2**20, 1))
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"record {self.name}: sha256 must be 64 lower-case hex digits")
-        if self.sha256 is None and self.hash_prefix is None:
+        if self.sha256 is None and self.hash_prefix is None and not self.pending:
             raise ValueError(
                 f"record {self.name}: give a sha256 or a file name with a hash prefix (name-abc12345.pth)"
             )
@@ -99,20 +105,63 @@ def torchvision_weights(path: str) -> Any:
     return getattr(getattr(mod, enum_name), member)
 
 
+#: the URL and size (MiB) of the torchvision weights the first-party plugins register, as the
+#: installed torchvision's enums give them (a test checks they still agree), so that listing
+#: the records (``tst weights list``) imports neither torchvision nor torch
+TORCHVISION_FILES: dict[str, tuple[str, float]] = {
+    ":VGG11_Weights.IMAGENET1K_V1": ("vgg11-8a719046.pth", 506.84),
+    ":VGG16_Weights.IMAGENET1K_V1": ("vgg16-397923af.pth", 527.796),
+    ":VGG19_Weights.IMAGENET1K_V1": ("vgg19-dcbb9e9d.pth", 548.051),
+    ":ResNet50_Weights.IMAGENET1K_V1": ("resnet50-0676ba61.pth", 97.781),
+    "segmentation:DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": (
+        "deeplabv3_resnet50_coco-cd0a2569.pth",
+        160.515,
+    ),
+    "segmentation:DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": (
+        "deeplabv3_resnet101_coco-586e9e4e.pth",
+        233.217,
+    ),
+    "segmentation:FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": (
+        "fcn_resnet50_coco-1167a1af.pth",
+        135.009,
+    ),
+    "segmentation:LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1": (
+        "lraspp_mobilenet_v3_large-d234d4ea.pth",
+        12.49,
+    ),
+    "detection:MaskRCNN_ResNet50_FPN_Weights.COCO_V1": (
+        "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+        169.84,
+    ),
+    "detection:MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1": (
+        "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+        177.219,
+    ),
+}
+#: where torchvision publishes its weights
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
 def torchvision_record(
     name: str, weights: str, *, plugin: str, architecture: str, description: str
 ) -> WeightsRecord:
-    """A record read from torchvision's weights enum ``weights`` (``module:Enum.MEMBER``, see
-    :func:`torchvision_weights`): its URL and hash prefix are the installed torchvision's, so
-    a file torchvision already fetched is reused. Imports torchvision's model enums."""
-    tv = torchvision_weights(weights)
+    """A record of torchvision's weights enum ``weights`` (``module:Enum.MEMBER``, see
+    :func:`torchvision_weights`): its URL and hash prefix are torchvision's, so a file
+    torchvision already fetched is reused. Read from :data:`TORCHVISION_FILES` when listed
+    there, else from the installed torchvision's enums (which imports torchvision)."""
+    if weights in TORCHVISION_FILES:
+        file_name, size_mib = TORCHVISION_FILES[weights]
+        url = TORCHVISION_URL + file_name
+    else:
+        tv = torchvision_weights(weights)
+        url, size_mib = tv.url, tv.meta.get("_file_size")
     return WeightsRecord(
         name=name,
-        url=tv.url,
+        url=url,
         plugin=plugin,
         architecture=architecture,
         licence=TORCHVISION_LICENCE,
-        size_mib=tv.meta.get("_file_size"),
+        size_mib=size_mib,
         description=description,
         torchvision=weights,
     )

@@ -100,6 +100,7 @@ def run_report(sess: Session, facts: RunFacts) -> dict[str, Any]:
                 "strength": t.strength,
                 "instance_ids": list(t.instance_ids),
                 "area": round(float(t.mask.mean()), 5),
+                **({"options": t.options.given()} if t.options.given() else {}),
                 **({"model_style": t.model_style.parts} if t.model_style else {}),
             }
             for t in facts.targets

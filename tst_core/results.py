@@ -8,6 +8,7 @@ will write, so they can be checked before any work.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from PIL import Image
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
-from .photo import Photo, photo_writer
+from .photo import Photo, embed_file, photo_writer
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -128,6 +129,8 @@ class RunResult:
     :param segmentation: the instances (boxes in the photo's pixels).
     :param targets: the targets at the working size.
     :param report: everything needed to understand or repeat the run (JSON-ready).
+    :param recipe: what the picture carries in its metadata to be made again
+        (:mod:`tst_core.recipe`); ``None``: nothing.
     :param composite: the float picture when it was composited in one piece at the output
         size (the working image was the photo); :attr:`image` reads :attr:`pixels` otherwise.
     """
@@ -141,6 +144,7 @@ class RunResult:
     config: Config
     report: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
+    recipe: dict[str, Any] | None = field(default=None, repr=False)
     composite: Tensor | None = field(default=None, repr=False)
 
     @property
@@ -161,15 +165,20 @@ class RunResult:
     def save(
         self, path: str | Path, *, report: bool = True, quality: int | None = None
     ) -> tuple[Path, ...]:
-        """Write the picture with the photo's ICC profile and EXIF (16 bits kept for PNG and
-        TIFF; JPEG and WebP at ``quality``, default ``run.jpeg_quality``) and
+        """Write the picture with the photo's ICC profile and EXIF (16 bits kept for PNG and its recipe in its metadata (PNG, JPEG, WebP), and
+        TIFF; JPEG and WebP at ``quality``, default ``run.jpeg_quality``) and its recipe in its metadata (PNG, JPEG, WebP), and
         (``report=True``) ``<stem>.json`` beside it: both or neither.
 
         Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
         """
+        from . import recipe
+
         image, *rest = run_outputs(path, report=report)
+        fmt = image_format(path)
         quality = self.config.run.jpeg_quality if quality is None else quality
-        write_image = photo_writer(self.pixels, self.original, image_format(path), quality=quality)
+        text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else {}
+        # the photo's pixels with its ICC profile and EXIF, the recipe in the same file
+        write_image = photo_writer(self.pixels, self.original, fmt, quality=quality, text=text)
         if not rest:
             return write_outputs({image: write_image}, self.inputs)
         digest: list[str] = []
@@ -208,6 +217,21 @@ def image_matches_report(image: Path, report: dict[str, Any]) -> bool:
         return isinstance(expected, str) and file_sha256(image) == expected
     except OSError:
         return False
+
+
+def with_text(
+    writer: Callable[[Path], None], fmt: str, text: Mapping[str, str]
+) -> Callable[[Path], None]:
+    """``writer``, then ``text`` stored in the file it wrote (:func:`tst_core.photo.embed_file`:
+    PNG ``iTXt``, JPEG XMP; other formats as they are)."""
+    if not text:
+        return writer
+
+    def write(tmp: Path) -> None:
+        writer(tmp)
+        embed_file(tmp, fmt, text)
+
+    return write
 
 
 def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:

@@ -19,8 +19,10 @@ whole frame (``all``):
 * ``STRENGTH`` multiplies that target's style weight (default 1); ``:deg=E`` gives it as a
   degree, strength ``10**E``.
 * ``@KEY=VALUE`` after the style (repeatable, before or after ``:STRENGTH``) sets a per-target
-  engine option (:class:`~tst_core.types.TargetOptions`): ``@scale=1.5`` sizes the painting
-  at 1.5 times the target's box, ``@supersample=2`` optimises the target twice as finely.
+  option (:class:`~tst_core.types.TargetOptions`): ``@scale=1.5`` sizes the painting at 1.5
+  times the target's box, ``@supersample=2`` optimises the target twice as finely,
+  ``@color=keep`` keeps the photo's colours there (only the luminance is stylised),
+  ``@mask=soft`` lets the mask's grey level scale the style.
 
 When targets overlap, **the later ``--style`` wins** on the overlap: each mask is multiplied by
 ``(1 - m)`` for every mask ``m`` given after it, so at each pixel the masks and the kept photo
@@ -65,7 +67,7 @@ class StyleRequest:
 
     def text(self) -> str:
         """The request as a ``--style`` argument (the style must be a path or a mix)."""
-        extra = "".join(f"@{k}={v:g}" for k, v in self.options.given().items())
+        extra = "".join(option_text(k, v) for k, v in self.options.given().items())
         strength = "" if self.strength == 1.0 else f":{self.strength!r}"
         return f"{self.selector}={self.style}{extra}{strength}"
 
@@ -81,6 +83,25 @@ class StyleRequest:
         if isinstance(self.style, StyleMix):
             return tuple(s for s, _ in self.style.parts)
         return (self.style,)
+
+
+def option_text(key: str, value: float | str) -> str:
+    """``@scale=1.5``, ``@color=keep``: one per-target option as the grammar writes it."""
+    return f"@{key}={value:g}" if isinstance(value, (int, float)) else f"@{key}={value}"
+
+
+def target_options(given: Mapping[str, float | str]) -> TargetOptions:
+    """:class:`TargetOptions` from checked ``@KEY=VALUE`` values (a word option at its default
+    is left unset, so ``@color=style`` and no option mean the same)."""
+    words = {k: v for k, v in given.items() if k in validate.TARGET_CHOICES}
+    words = {k: v for k, v in words.items() if v != validate.TARGET_CHOICES[k][0]}
+    numbers = {k: float(v) for k, v in given.items() if k in validate.TARGET_OPTIONS}
+    return TargetOptions(
+        scale=numbers.get("scale"),
+        supersample=numbers.get("supersample"),
+        color=str(words["color"]) if "color" in words else None,
+        mask=str(words["mask"]) if "mask" in words else None,
+    )
 
 
 def parse_strength(text: str) -> float:
@@ -113,7 +134,7 @@ def split_style_suffixes(text: str) -> tuple[str, float | None, TargetOptions]:
     style, its ``:STRENGTH`` (``None`` when absent) and its ``@KEY=VALUE`` options, which may
     come in any order at the end."""
     strength: float | None = None
-    options: dict[str, float] = {}
+    options: dict[str, float | str] = {}
     while True:
         if (m := _OPTION.search(text)) and m.start() > 0:
             key = m["key"].lower()
@@ -131,11 +152,7 @@ def split_style_suffixes(text: str) -> tuple[str, float | None, TargetOptions]:
         ):
             strength, text = parse_strength(tail), head
             continue
-        return (
-            text,
-            strength,
-            TargetOptions(scale=options.get("scale"), supersample=options.get("supersample")),
-        )
+        return text, strength, target_options(options)
 
 
 def parse_style_arg(text: str) -> StyleRequest:
@@ -357,6 +374,7 @@ def build_targets(
                 model_style=loaded.model,
                 options=req.options,
                 style_source=loaded.source,
+                mix=loaded.mix,
             )
         )
     return Targets(tuple(items), size)

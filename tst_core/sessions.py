@@ -36,9 +36,12 @@ class Session:
     def env(self) -> Env:
         return Env(self.config.run.device, self.config.run.seed, self.build)
 
-    def build(self, kind: Kind, name: str) -> Any:
+    def build(self, kind: Kind, name: str, *, interactive: bool = False) -> Any:
+        """Plugin ``name`` of ``kind`` with its configured options; ``interactive``: to be given
+        prompts when called (see :attr:`~tst_core.types.Env.interactive`)."""
         entry = self.host.entry(kind, name)
-        return entry.build(self.config.options_for(self.host, kind, name), self.env)
+        env = dataclasses.replace(self.env, interactive=True) if interactive else self.env
+        return entry.build(self.config.options_for(self.host, kind, name), env)
 
     def chosen(self) -> tuple[tuple[Kind, str], ...]:
         """The ``(kind, name)`` of the segmenter, engine and compositor this session uses."""
@@ -110,6 +113,7 @@ def session(
     output_size: int | None = None,
     jpeg_quality: int | None = None,
     max_memory: str | int | None = None,
+    refine: str | None = None,
     segmenter_options: Mapping[str, Any] | None = None,
     engine_options: Mapping[str, Any] | None = None,
     blend_options: Mapping[str, Any] | None = None,
@@ -137,8 +141,11 @@ def session(
         output_size=output_size,
         jpeg_quality=jpeg_quality,
         max_memory=None if max_memory is None else str(max_memory),
+        refine=refine,
     )
     host.entry("segmenter", cfg.run.segmenter)
+    if cfg.run.refine is not None:
+        host.entry("segmenter", cfg.run.refine)
     tables: dict[Kind, Mapping[str, Any] | None] = {
         "segmenter": segmenter_options,
         "engine": engine_options,

@@ -123,21 +123,26 @@ def describe(parts: Sequence[StylePart]) -> str:
     return "+".join(f"{one(p)}*{p.weight:.3g}" for p in parts)
 
 
-def image_only(parts: Sequence[StylePart], engine: str) -> StylePart:
-    """The one image part of a style, for an engine that takes only style images.
+def image_only(
+    parts: Sequence[StylePart], engine: str, *, mixes: bool = False
+) -> tuple[StylePart, ...]:
+    """The image parts of a style, for an engine that takes only style images: one, or several
+    when the engine mixes paintings (``mixes``: ``gatys`` mixes their style statistics).
 
-    :raises SelectionError: for a mix, a model or a style name.
+    :raises SelectionError: for a model or a style name, and for a mix the engine cannot mix.
     """
-    if len(parts) > 1:
+    if len(parts) > 1 and not mixes:
         raise SelectionError(
             f"engine '{engine}' does not mix styles; style mixes need an engine that runs "
             "trained networks (--engine fast or cin)"
         )
-    part = parts[0]
-    if part.kind == "image":
-        return part
-    what = "a trained model" if part.kind == "model" else "not an image file but a style name"
-    raise SelectionError(
-        f"style '{part.source}' is {what}; engine '{engine}' takes style images only "
-        "(--engine fast or cin runs trained models)"
-    )
+    for part in parts:
+        if part.kind != "image":
+            what = (
+                "a trained model" if part.kind == "model" else "not an image file but a style name"
+            )
+            raise SelectionError(
+                f"style '{part.source}' is {what}; engine '{engine}' takes style images only "
+                "(--engine fast or cin runs trained models)"
+            )
+    return tuple(parts)

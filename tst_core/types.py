@@ -274,12 +274,15 @@ class ResolvedStyle:
     :param name: a short name for reports.
     :param source: the same painting larger than ``image`` (see :attr:`Target.style_source`),
         or ``None``.
+    :param mix: the paintings of a mix of style images, for an engine that mixes paintings
+        (``image`` and ``source`` are the first one's); empty for one painting.
     """
 
     image: Tensor | None
     model: ModelStyle | None
     name: str
     source: Tensor | None = None
+    mix: tuple[Painting, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,15 +297,46 @@ class TargetOptions:
         image, then downsample (``1``: at the working size; at most 8).
     :param style_size: the painting's long side in pixels of the working image, whatever the
         target's size (the run's ``--style-size``, for targets without ``scale``).
+    :param color: ``"keep"``: the target keeps the photo's colours and only its luminance is
+        stylised (Gatys et al. 2017, luminance-only transfer, for this target alone);
+        ``"style"``: the painting's colours (the default).
+    :param mask: ``"soft"``: the mask's grey level scales the style (a pixel at 0.5 gets half
+        of it), the whole non-zero mask is stylised; ``"hard"``: the mask's 0.5 edge bounds the
+        target (the default; the compositor softens the edge).
     """
 
     scale: float | None = None
     supersample: float | None = None
     style_size: int | None = None
+    color: str | None = None
+    mask: str | None = None
 
-    def given(self) -> dict[str, float | int]:
+    @property
+    def keeps_color(self) -> bool:
+        return self.color == "keep"
+
+    @property
+    def soft(self) -> bool:
+        return self.mask == "soft"
+
+    def given(self) -> dict[str, float | int | str]:
         """The options set here, by name (for reports and ``--style`` texts)."""
         return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Painting:
+    """One painting of a target whose style mixes several (``a.jpg*0.7+b.jpg*0.3`` with an
+    engine that mixes paintings, :attr:`Engine.mixes_paintings`).
+
+    :param image: the painting ``(3, h, w)`` in [0, 1] at the style size.
+    :param weight: its share of the mix, in (0, 1]; the shares of a target sum to 1.
+    :param source: the same painting larger (see :attr:`Target.style_source`), or ``None``.
+    """
+
+    image: Tensor = field(repr=False)
+    weight: float = 1.0
+    source: Tensor | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -323,6 +357,8 @@ class Target:
         or ``None``: an engine that paints the target larger than ``style`` (supersampling, a
         large ``scale``) resizes this one down instead of enlarging ``style``, whose finest
         strokes an enlargement would blur.
+    :param mix: the paintings whose style statistics are mixed (weighted) for this target, when
+        its style is a mix of style images (``style`` is then the first); empty otherwise.
     """
 
     selector: str
@@ -334,6 +370,14 @@ class Target:
     model_style: ModelStyle | None = None
     options: TargetOptions = field(default_factory=TargetOptions)
     style_source: Tensor | None = field(default=None, repr=False)
+    mix: tuple[Painting, ...] = ()
+
+    def paintings(self) -> tuple[Painting, ...]:
+        """The target's paintings with their shares: the mix, or its one style image."""
+        if self.mix:
+            return self.mix
+        assert self.style is not None
+        return (Painting(self.style, 1.0, self.style_source),)
 
 
 @dataclass(frozen=True)
@@ -357,6 +401,8 @@ class Targets:
                 check_image(t.style, f"style image of target {t.selector!r}")
                 if t.style_source is not None:
                     check_image(t.style_source, f"style source of target {t.selector!r}")
+                for p in t.mix:
+                    check_image(p.image, f"a painting of the mix of target {t.selector!r}")
             elif t.model_style is None:
                 raise ValueError(
                     f"target {t.selector!r} has neither a style image nor a model style"
@@ -422,9 +468,12 @@ class Progress:
     :param stage: what is running (``"stylize"``, ``"segment"``...).
     :param step: steps done so far, 1-based.
     :param total: steps planned (``0`` when unknown).
-    :param losses: current loss values by name.
+    :param losses: current loss values by name; ``best``, when given, is the lowest ``total``
+        of the current scale (what a display shows: an optimiser's trial step can evaluate a
+        point thousands of times worse, and each scale has its own losses).
     :param elapsed: seconds since the stage started.
     :param snapshot: the current image ``(3, H, W)`` in [0, 1] when a snapshot was asked for.
+    :param note: where in the stage the work is, for people (``"scale 2/2"``); ``""``: nothing.
     """
 
     stage: str
@@ -433,6 +482,7 @@ class Progress:
     losses: Mapping[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
     snapshot: Tensor | None = field(default=None, repr=False)
+    note: str = ""
 
 
 ProgressFn = Callable[[Progress], None]
@@ -466,13 +516,18 @@ class Env:
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; resolve it with
         :func:`tst_core.device.resolve_device`.
     :param seed: random seed for reproducible runs, or ``None``.
-    :param make: builds another plugin by kind and registry name with its configured options
-        (a segmenter that refines another segmenter's boxes uses it).
+    :param make: builds another plugin by kind and registry name with its configured options,
+        ``make(kind, name, interactive=False)`` (a segmenter that refines another segmenter's
+        boxes uses it).
+    :param interactive: the plugin is built to be given prompts when it is called
+        (:class:`PromptSegmenter`), so options that say what to segment (boxes, points) may be
+        empty: the page and ``--refine`` build segmenters this way.
     """
 
     device: str = "auto"
     seed: int | None = None
-    make: Callable[[Any, str], Any] | None = field(default=None, repr=False, compare=False)
+    make: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+    interactive: bool = False
 
 
 @runtime_checkable
@@ -484,9 +539,52 @@ class Segmenter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """What a person points at to make one region: a box, points, a mask to start from.
+
+    :param box: the region lies inside this box (photo pixels), or ``None``.
+    :param points: ``(x, y, inside)`` in photo pixels: ``inside`` 1 marks a pixel of the
+        object, 0 a pixel that is not.
+    :param mask: float32 ``(H, W)`` in [0, 1] at the photo's size to start from (an instance's
+        mask to refine, a mask painted by hand), or ``None``.
+    :param label: the region's label.
+    """
+
+    box: Box | None = None
+    points: tuple[tuple[float, float, int], ...] = ()
+    mask: Tensor | None = field(default=None, repr=False)
+    label: str = "region"
+
+    def __post_init__(self) -> None:
+        if self.box is not None and not isinstance(self.box, Box):
+            object.__setattr__(self, "box", Box(*self.box))
+        for p in self.points:
+            if len(p) != 3 or p[2] not in (0, 1):
+                raise ValueError(f"a prompt point is (x, y, 1 or 0), got {p!r}")
+
+
+@runtime_checkable
+class PromptSegmenter(Protocol):
+    """A segmenter that cuts one region from a prompt (``grabcut``, ``sam``): the page's box
+    and clicks, and ``--refine`` (each instance's box and mask)."""
+
+    def segment_prompt(self, photo: Tensor, prompt: Prompt) -> Instance:
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance, its mask at ``(H, W)``.
+
+        :raises InputError: when the prompt cannot be cut (nothing found in the box...).
+        """
+        ...
+
+
 @runtime_checkable
 class Engine(Protocol):
-    """Stylises the targets of a photo."""
+    """Stylises the targets of a photo.
+
+    An engine that mixes the statistics of several style images for one target (``gatys``)
+    says so with a class attribute ``mixes_paintings = True``: the pipeline then hands it
+    mixes of style images as :attr:`Target.mix`, and refuses them for engines without it.
+    """
 
     def stylize(
         self, photo: Tensor, targets: Targets, progress: ProgressFn | None = None
@@ -551,4 +649,15 @@ class Compositor(Protocol):
 
     def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
         """:param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``. :returns: ``(3, H, W)``."""
+        ...
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Follows objects across the frames of a clip (``tst video``; see
+    :mod:`tst_core.clips.tracks`, which holds the per-clip ``TrackSession`` protocol)."""
+
+    def start(self, size: tuple[int, int], fps: float) -> Any:
+        """A new clip of frames of ``size`` ``(H, W)`` at ``fps`` frames per second: returns
+        its ``TrackSession``, whose ``update`` is called once per frame."""
         ...

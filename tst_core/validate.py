@@ -55,17 +55,28 @@ def strength(value: object, where: str = "") -> float:
     return number
 
 
-#: the per-target options of the ``@KEY=VALUE`` syntax and their ranges (inclusive)
+#: the numeric per-target options of the ``@KEY=VALUE`` syntax and their ranges (inclusive)
 TARGET_OPTIONS = {"scale": (0.05, 16.0), "supersample": (1.0, 8.0)}
+#: the per-target options that take a word, and their words (the first is the default)
+TARGET_CHOICES = {"color": ("style", "keep"), "mask": ("hard", "soft")}
 
 
-def target_option(key: str, value: object, where: str = "") -> float:
-    """A per-target option (``scale``, ``supersample``) → float within its range.
+def target_option(key: str, value: object, where: str = "") -> float | str:
+    """A per-target option → a float within its range (``scale``, ``supersample``) or one of
+    its words (``color``: ``style``/``keep``; ``mask``: ``hard``/``soft``).
 
     :param where: words after the option's name in the message, e.g. ``"of 'person'"``.
     """
+    if key in TARGET_CHOICES:
+        words = TARGET_CHOICES[key]
+        word = value.strip().lower() if isinstance(value, str) else value
+        if word not in words:
+            raise SelectionError(
+                f"target option @{key}{_of(where)} must be {' or '.join(words)}, got {value!r}"
+            )
+        return str(word)
     if key not in TARGET_OPTIONS:
-        known = ", ".join(f"@{k}=" for k in TARGET_OPTIONS)
+        known = ", ".join(f"@{k}=" for k in (*TARGET_OPTIONS, *TARGET_CHOICES))
         raise SelectionError(f"unknown target option '@{key}'{_of(where)}; known: {known}")
     low, high = TARGET_OPTIONS[key]
     try:

@@ -14,20 +14,27 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from .errors import InputError, WeightsError, printable
 from .reading import check_file
 
 
 def cache_dir() -> Path:
-    """The checkpoint cache: ``$TORCH_HOME/hub/checkpoints`` (``~/.cache/torch/...`` by default)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """The checkpoint cache: ``$TORCH_HOME/hub/checkpoints`` (``~/.cache/torch/...`` by default).
+
+    The folder ``torch.hub.get_dir()`` names, found without importing torch when it is not
+    loaded yet (``tst weights list`` needs no model).
+    """
+    if "torch" in sys.modules:  # it may have been moved with torch.hub.set_dir
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints"
+    xdg = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(xdg, "torch")))
+    return Path(home) / "hub" / "checkpoints"
 
 
 def locate(
@@ -75,6 +82,8 @@ def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> A
     """
     path = Path(path)
     _check_checkpoint_file(path, what)
+    import torch
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Detected pickle protocol 4 ..." and the like

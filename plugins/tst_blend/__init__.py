@@ -10,36 +10,33 @@ from __future__ import annotations
 from tst_core import hookimpl
 from tst_core.registry import Register
 
-from .feather import FeatherCompositor, FeatherOptions
-from .hard import HardCompositor, HardOptions
-from .mrf import MrfCompositor, MrfOptions
-from .poisson import PoissonCompositor, PoissonOptions
+# each compositor's module is imported when it is first built (``tst plugins`` imports none)
 
 
 @hookimpl
 def tst_register_compositors(register: Register) -> None:
     register(
         "hard",
-        HardCompositor,
-        options=HardOptions,
+        "tst_blend.hard:HardCompositor",
+        options="tst_blend.hard:HardOptions",
         description="hard cut: pixels whose mask is above the threshold take the stylised pixel",
     )
     register(
         "feather",
-        FeatherCompositor,
-        options=FeatherOptions,
+        "tst_blend.feather:FeatherCompositor",
+        options="tst_blend.feather:FeatherOptions",
         description="soft edge: the stylised region fades out over a radius around its edge",
     )
     register(
         "mrf",
-        MrfCompositor,
-        options=MrfOptions,
+        "tst_blend.mrf:MrfCompositor",
+        options="tst_blend.mrf:MrfOptions",
         description="graph cut in a band around each edge, where stylised and photo agree "
         "(Wells et al. 2017; needs PyMaxflow)",
     )
     register(
         "poisson",
-        PoissonCompositor,
-        options=PoissonOptions,
+        "tst_blend.poisson:PoissonCompositor",
+        options="tst_blend.poisson:PoissonOptions",
         description="gradient-domain (Poisson) blending of each stylised region into the photo",
     )

@@ -9,19 +9,19 @@ downloads it. Detectron2 is not on PyPI: install it from its source repository.
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, lazy_names
 
 from .options import Detectron2Options
-from .segmenter import Detectron2Segmenter
 
 __all__ = ["Detectron2Options", "Detectron2Segmenter"]
+__getattr__ = lazy_names(__name__, {"Detectron2Segmenter": "segmenter"})
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "detectron2",
-        Detectron2Segmenter,
+        "tst_detectron2.segmenter:Detectron2Segmenter",
         options=Detectron2Options,
         description="Detectron2 instance segmentation, any model-zoo config or config file "
         "(needs detectron2 from source and its checkpoint)",

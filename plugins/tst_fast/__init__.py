@@ -5,13 +5,15 @@ and the commands ``tst model`` (show, convert) and ``tst train``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tst_core import hookimpl
 from tst_core.registry import Register, RegisterCommand
-from tst_core.types import Env
 
 from .options import FeedForwardOptions
+
+if TYPE_CHECKING:
+    from tst_core.types import Env
 
 
 def make_fast(options: FeedForwardOptions, env: Env) -> Any:

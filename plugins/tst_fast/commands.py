@@ -61,8 +61,23 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  {i:>2}  {s['name']}{image}")
     for key in ("source", "training"):
         if info[key]:
-            print(f"{key}: {json.dumps(info[key])}")
+            print(f"{key}:")
+            for line in _fields(info[key]):
+                print(f"  {line}")
     return 0
+
+
+def _fields(table: dict[str, Any]) -> list[str]:
+    """One ``key: value`` line per entry; a long list (the training curve, the held-out
+    photos) is summarised by its length, its first and its last entry (``--json`` has all)."""
+    lines = []
+    for key, value in table.items():
+        if isinstance(value, list) and len(value) > 4:
+            first, last = json.dumps(value[0]), json.dumps(value[-1])
+            lines.append(f"{key}: {len(value)} entries, first {first}, last {last} (--json: all)")
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return lines
 
 
 def describe(model: Any) -> dict[str, Any]:

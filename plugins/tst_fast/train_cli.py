@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 EXAMPLES_TRAIN = """examples:
-  # the CPU recipe: 4 new styles' γ/β on a converted Johnson net (about an hour on 2 cores)
-  tst train --init-from udnie.safetensors --train norm-only \\
+  # the README's CPU recipe: 4 new styles' γ/β on udnie's Johnson net (6 min on 2 cores)
+  tst train --init-from ../shared/models/fast-style-tf/udnie --train norm-only \\
       --style ../shared/images/style/starry_night.jpg --style ../shared/images/style/the_scream.jpg \\
-      --content ../shared/images/content --holdout 8 -o cin4.safetensors
+      --style ../shared/images/style/great_wave.jpg \\
+      --style ../shared/images/style/kandinsky_composition_vii.jpg \\
+      --content ../shared/images/content --holdout 8 --size 160 --style-size 256 --batch 4 \\
+      --steps 300 --lr 0.02 -o cin4.safetensors
   # a whole network from scratch (a GPU job)
   tst train --style a.jpg --style b.jpg --content photos/ --steps 40000 --batch 16 -o ab.safetensors
   tst train ... --resume        # continue from the last checkpoint of -o's run

@@ -12,18 +12,17 @@ one that surely does not; they fix a cut that went wrong.
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
-
-from .segmenter import GrabCutOptions, GrabCutSegmenter
+from tst_core.registry import Register, lazy_names
 
 __all__ = ["GrabCutOptions", "GrabCutSegmenter"]
+__getattr__ = lazy_names(__name__, {"GrabCutOptions": "segmenter", "GrabCutSegmenter": "segmenter"})
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "grabcut",
-        GrabCutSegmenter,
-        options=GrabCutOptions,
+        "tst_grabcut.segmenter:GrabCutSegmenter",
+        options="tst_grabcut.segmenter:GrabCutOptions",
         description="OpenCV GrabCut: one instance per --box (points refine), no weights",
     )

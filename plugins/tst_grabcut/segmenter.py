@@ -12,7 +12,7 @@ from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError, missing_dependency
 from tst_core.files import to_uint8_hwc
 from tst_core.imageops import resize_long_side
-from tst_core.types import Env, Instance, Segmentation, Tensor, mask_grid
+from tst_core.types import Env, Instance, Prompt, Segmentation, Tensor, mask_grid
 
 #: the longest side GrabCut works at; a larger photo is shrunk to it
 WORK_SIDE = 1024
@@ -28,6 +28,10 @@ class GrabCutOptions:
     :param margin: background context around each box, as a fraction of its size, that GrabCut
         sees to learn the background colours (the rest of the photo is not used).
     :param point_radius: radius in pixels of the disc each point marks.
+    :param prompt_side: a prompt (the page's box and clicks, ``--refine``) is cut on its box
+        and margin shrunk to at most this many pixels on the long side, and the cut is brought
+        back to the photo's size along the photo's own edges (guided filtering); 0: at the
+        photo's size.
     """
 
     boxes: tuple[tuple[float, ...], ...] = ()
@@ -36,6 +40,7 @@ class GrabCutOptions:
     iterations: int = 5
     margin: float = 0.5
     point_radius: int = 5
+    prompt_side: int = 800
 
     def __post_init__(self) -> None:
         for box in self.boxes:
@@ -54,6 +59,8 @@ class GrabCutOptions:
             raise ValueError(f"margin must be 0 or more, got {self.margin}")
         if self.point_radius < 0:
             raise ValueError(f"point_radius must be 0 or more, got {self.point_radius}")
+        if self.prompt_side != 0 and not 64 <= self.prompt_side <= 8192:
+            raise ValueError(f"prompt_side must be 0 or 64..8192 pixels, got {self.prompt_side}")
 
 
 class GrabCutSegmenter:
@@ -64,7 +71,7 @@ class GrabCutSegmenter:
             import cv2
         except ImportError:
             raise missing_dependency("grabcut", "opencv-python-headless", "grabcut") from None
-        if not options.boxes:
+        if not options.boxes and not (env is not None and env.interactive):
             raise ConfigError(
                 "the grabcut segmenter needs at least one box around an object: "
                 "pass --box X0,Y0,X1,Y1 (photo pixels; repeat it for more objects)"
@@ -101,6 +108,15 @@ class GrabCutSegmenter:
             full = torch.from_numpy(mask.astype(np.float32))
             out.append(Instance(label.strip().lower(), 1.0, box, full))
         return Segmentation(tuple(out), (h, w))
+
+    def segment_prompt(self, photo: Tensor, prompt: Prompt) -> Instance:
+        """One region from a box, clicks and/or a mask to start from (see :mod:`.prompts`).
+
+        :param photo: ``(3, H, W)`` in [0, 1]. :returns: the instance, its mask at ``(H, W)``.
+        """
+        from .prompts import cut_prompt
+
+        return cut_prompt(self, photo, prompt)
 
     def _check_points(self, boxes: list[Box]) -> None:
         for p in self.options.points:

@@ -16,20 +16,20 @@ fetched there and hash-checked on first use; records ``sam-vit-b``, ``sam-vit-l`
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register, RegisterWeights
+from tst_core.registry import Register, RegisterWeights, lazy_names
 
 from .options import SamOptions
 from .records import RECORDS
-from .segmenter import SamSegmenter
 
 __all__ = ["SamOptions", "SamSegmenter"]
+__getattr__ = lazy_names(__name__, {"SamSegmenter": "segmenter"})
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "sam",
-        SamSegmenter,
+        "tst_sam.segmenter:SamSegmenter",
         options=SamOptions,
         description="Segment Anything: --point/--box prompts, automatic, or refine another "
         "segmenter's boxes (needs [sam] and a SAM checkpoint)",

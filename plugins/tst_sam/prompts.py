@@ -17,7 +17,7 @@ from .options import fmt_numbers
 
 
 @dataclass(frozen=True)
-class Prompt:
+class SamPrompt:
     """One SAM prompt, in photo pixels.
 
     :param points: ``(N, 2)`` float ``(x, y)``, or ``None``.
@@ -42,7 +42,7 @@ def build_prompts(
     boxes: tuple[tuple[float, ...], ...],
     labels: tuple[str, ...],
     size: tuple[int, int],
-) -> list[Prompt]:
+) -> list[SamPrompt]:
     """The prompts of one photo of ``size`` ``(H, W)``, boxes first, then point groups.
 
     Boxes are clipped to the photo; a point outside the photo or a box that lies entirely
@@ -58,7 +58,7 @@ def build_prompts(
         raise ConfigError(
             "only background points (X,Y,0) were given; add a foreground --point X,Y or a --box"
         )
-    out: list[Prompt] = []
+    out: list[SamPrompt] = []
     for box in boxes:
         clipped = np.array(
             [max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)], dtype=np.float64
@@ -67,12 +67,12 @@ def build_prompts(
             raise InputError(f"box prompt {fmt_numbers(box)} lies outside the {w}×{h} photo")
         inside = background[_inside(background, clipped)] if len(background) else background
         pts, lbl = (inside, np.zeros(len(inside), dtype=np.int64)) if len(inside) else (None, None)
-        out.append(Prompt(pts, lbl, clipped, _label(labels, len(out))))
+        out.append(SamPrompt(pts, lbl, clipped, _label(labels, len(out))))
     for g in groups:
         fg = np.array([p[:2] for p in points if _group(p) == g], dtype=np.float64)
         pts = np.concatenate([fg, background.reshape(-1, 2)])
         lbl = np.concatenate([np.ones(len(fg)), np.zeros(len(background))]).astype(np.int64)
-        out.append(Prompt(pts, lbl, None, _label(labels, len(out))))
+        out.append(SamPrompt(pts, lbl, None, _label(labels, len(out))))
     return out
 
 

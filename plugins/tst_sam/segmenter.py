@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from dataclasses import replace
@@ -12,12 +13,13 @@ import torch
 
 from tst_core.boxes import Box
 from tst_core.device import resolve_device
-from tst_core.errors import ConfigError, PluginError, missing_dependency
+from tst_core.errors import ConfigError, InputError, PluginError, missing_dependency
 from tst_core.files import to_uint8_hwc
 from tst_core.imageops import resize_long_side
 from tst_core.types import (
     Env,
     Instance,
+    Prompt,
     Segmentation,
     Segmenter,
     Tensor,
@@ -27,7 +29,7 @@ from tst_core.types import (
 
 from .model import build_sam, import_sam
 from .options import SamOptions
-from .prompts import Prompt, build_prompts
+from .prompts import SamPrompt, build_prompts
 
 #: the longest side SAM is shown (its encoder works at 1024); a larger photo is shrunk to it
 WORK_SIDE = 1024
@@ -49,7 +51,7 @@ class SamSegmenter:
         env = env or Env()
         self.options = options
         self.sam = import_sam()
-        if options.mode == "prompts" and not (options.points or options.boxes):
+        if options.mode == "prompts" and not (options.points or options.boxes or env.interactive):
             raise ConfigError(
                 "the sam segmenter in prompts mode needs --point X,Y or --box X0,Y0,X1,Y1; "
                 "or set segmenter.sam.mode=automatic (every region) or mode=refine (sharpen "
@@ -64,6 +66,8 @@ class SamSegmenter:
         if model is None:
             model = build_sam(options.model_type, weights=options.weights, seed=env.seed or 0)
         self.model = model.to(resolve_device(env.device)).eval()
+        #: the last photo's embedding (a page sends many prompts for one photo)
+        self._last: tuple[tuple[int, ...], str, Any] | None = None
 
     def segment(self, photo: Tensor) -> Segmentation:
         """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances, boxes in photo
@@ -83,9 +87,39 @@ class SamSegmenter:
         return Segmentation(tuple(instances), size)
 
     def _predictor(self, image: np.ndarray) -> Any:
+        key = (image.shape, hashlib.sha256(image.tobytes()).hexdigest())
+        if self._last is not None and self._last[:2] == key:
+            return self._last[2]
         predictor = self.sam.SamPredictor(self.model)
         predictor.set_image(image, image_format="RGB")
+        self._last = (*key, predictor)
         return predictor
+
+    def segment_prompt(self, photo: Tensor, prompt: Prompt) -> Instance:
+        """One region from a box, clicks and/or a mask (its box is the prompt when no box is
+        given): SAM's best mask for them. The photo's embedding is kept for the next prompt.
+
+        :param photo: ``(3, H, W)`` in [0, 1]. :returns: the instance, its mask at ``(H, W)``.
+        """
+        check_image(photo, "photo")
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        box = prompt.box
+        if box is None and prompt.mask is not None and bool((prompt.mask > 0.5).any()):
+            box = Box.around(prompt.mask)
+        if box is None and not any(fg for _, _, fg in prompt.points):
+            raise InputError("sam needs a box around the object, a mask or a click on it")
+        points = np.array([[x, y] for x, y, _ in prompt.points], dtype=np.float64)
+        labels = np.array([fg for _, _, fg in prompt.points], dtype=np.int64)
+        one = SamPrompt(
+            points if len(points) else None,
+            labels if len(points) else None,
+            None if box is None else np.array(list(box.clipped(size)), dtype=np.float64),
+            prompt.label.strip().lower() or "region",
+        )
+        found = _predict_one(self._predictor(to_uint8_hwc(photo)), one)
+        if not bool((found.mask > 0.5).any()):
+            raise InputError("sam found nothing for this prompt; draw a box around the object")
+        return found
 
     def _prompts(
         self, image: np.ndarray, size: tuple[int, int], scale: tuple[float, float]
@@ -143,7 +177,7 @@ class SamSegmenter:
         return _in_photo(Instance(inst.label, inst.score, Box.around(mask), mask), scale)
 
 
-def _scaled(prompt: Prompt, scale: tuple[float, float]) -> Prompt:
+def _scaled(prompt: SamPrompt, scale: tuple[float, float]) -> SamPrompt:
     """``prompt`` from photo pixels to those of the photo scaled by ``scale`` ``(sx, sy)``."""
     sx, sy = scale
     points = None if prompt.points is None else prompt.points * np.array([sx, sy])
@@ -172,7 +206,7 @@ def _unit(value: float) -> float:
     return 0.0 if math.isnan(v) else min(1.0, max(0.0, v))
 
 
-def _predict_one(predictor: Any, prompt: Prompt) -> Instance:
+def _predict_one(predictor: Any, prompt: SamPrompt) -> Instance:
     masks, ious, _ = predictor.predict(
         point_coords=prompt.points,
         point_labels=prompt.point_labels,

@@ -11,20 +11,22 @@ there (hash-checked) on first use; ``tst weights fetch deeplabv3-resnet50-voc`` 
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register, RegisterWeights
+from tst_core.registry import Register, RegisterWeights, lazy_names
 
 from .records import records
-from .segmenter import SemanticOptions, SemanticSegmenter
 
 __all__ = ["SemanticOptions", "SemanticSegmenter"]
+__getattr__ = lazy_names(
+    __name__, {"SemanticOptions": "segmenter", "SemanticSegmenter": "segmenter"}
+)
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "semantic",
-        SemanticSegmenter,
-        options=SemanticOptions,
+        "tst_semantic.segmenter:SemanticSegmenter",
+        options="tst_semantic.segmenter:SemanticOptions",
         description="DeepLabV3/FCN/LR-ASPP, 20 VOC classes: one soft-mask instance per class; optional CRF",
     )
 

@@ -9,20 +9,22 @@ maskrcnn-v2-coco`` fetches it ahead of time, and ``TST_OFFLINE=1`` forbids fetch
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register, RegisterWeights
+from tst_core.registry import Register, RegisterWeights, lazy_names
 
 from .records import records
-from .segmenter import TorchvisionOptions, TorchvisionSegmenter
 
 __all__ = ["TorchvisionOptions", "TorchvisionSegmenter"]
+__getattr__ = lazy_names(
+    __name__, {"TorchvisionOptions": "segmenter", "TorchvisionSegmenter": "segmenter"}
+)
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "torchvision",
-        TorchvisionSegmenter,
-        options=TorchvisionOptions,
+        "tst_torchvision.segmenter:TorchvisionSegmenter",
+        options="tst_torchvision.segmenter:TorchvisionOptions",
         description="Mask R-CNN ResNet-50-FPN v1/v2, COCO weights (fetched on first use)",
     )
 

@@ -104,7 +104,9 @@ def load_state(options: TorchvisionOptions) -> tuple[Path, dict[str, Tensor]]:
     path = resolve(
         rec,
         path=options.weights,
-        alternatives="or use --segmenter yolo --weights MODEL.tflite (see `tst plugins`)",
+        alternatives="or use --segmenter yolo --weights MODEL.tflite, --segmenter grabcut "
+        "--box X0,Y0,X1,Y1 or --segmenter maskfile --masks DIR, which need no download "
+        "(see `tst plugins`)",
     )
     return path, load_state_dict(path, f"Mask R-CNN {options.model} COCO checkpoint")
 

@@ -61,6 +61,8 @@ CSP = (
 )
 #: the largest JSON request body read
 MAX_JSON = 1 << 20
+#: seconds a stopping server waits for the running job to stop (Ctrl-C must not hang)
+STOP_WAIT = 5.0
 HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 #: seconds between two status messages of a job's event stream, and between keep-alives
 TICK, PING = 0.25, 10.0
@@ -104,7 +106,7 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.jobs.start()
         yield
-        await run_in_threadpool(service.jobs.stop)
+        await run_in_threadpool(service.jobs.stop, STOP_WAIT)
         await run_in_threadpool(service.close)
 
     async def page(request: Request) -> Response:
@@ -133,15 +135,8 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
 
     async def upload_photo(request: Request) -> Response:
         path = await _receive(request, service)
-        photo = await run_in_threadpool(service.uploaded, _page(request), path, service.add_photo)
-        return JSONResponse(
-            {
-                "id": photo.id,
-                "name": path.name,
-                "size": list(photo.size),
-                "display": f"/api/photos/{photo.id}/display.jpg",
-            }
-        )
+        info = await run_in_threadpool(service.uploaded, _page(request), path, service.open_upload)
+        return JSONResponse(info)
 
     async def photo_display(request: Request) -> Response:
         photo = service.photo(request.path_params["pid"], _page(request))
@@ -179,6 +174,43 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
     async def hit(request: Request) -> Response:
         x, y = (_coordinate(request.query_params.get(k), k) for k in ("x", "y"))
         return JSONResponse({"id": service.hit(request.path_params["sid"], x, y, _page(request))})
+
+    async def region(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(
+                service.region, request.path_params["sid"], body, _page(request)
+            )
+        )
+
+    async def text_regions(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(
+                service.text_regions, request.path_params["sid"], body, _page(request)
+            )
+        )
+
+    async def paint(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(service.paint, request.path_params["sid"], body, _page(request))
+        )
+
+    async def undo(request: Request) -> Response:
+        return JSONResponse(
+            await run_in_threadpool(service.step, request.path_params["sid"], True, _page(request))
+        )
+
+    async def redo(request: Request) -> Response:
+        return JSONResponse(
+            await run_in_threadpool(service.step, request.path_params["sid"], False, _page(request))
+        )
+
+    async def mask_png(request: Request) -> Response:
+        sid, index = request.path_params["sid"], request.path_params["index"]
+        data = await run_in_threadpool(service.mask_png, sid, index, _page(request))
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def submit(request: Request) -> Response:
         body = await _json_object(request)
@@ -230,6 +262,12 @@ def create_app(service: UiService, allowed_hosts: list[str]) -> Starlette:
         Route("/api/styles/{sid}/thumb.jpg", api(style_thumb)),
         Route("/api/segment", api(segment), methods=["POST"]),
         Route("/api/segmentations/{sid}/hit", api(hit)),
+        Route("/api/segmentations/{sid}/regions", api(region), methods=["POST"]),
+        Route("/api/segmentations/{sid}/paint", api(paint), methods=["POST"]),
+        Route("/api/segmentations/{sid}/text", api(text_regions), methods=["POST"]),
+        Route("/api/segmentations/{sid}/undo", api(undo), methods=["POST"]),
+        Route("/api/segmentations/{sid}/redo", api(redo), methods=["POST"]),
+        Route("/api/segmentations/{sid}/masks/{index}.png", api(mask_png)),
         Route("/api/segmentations/{sid}/{picture}", api(seg_picture)),
         Route("/api/jobs", api(submit), methods=["POST"]),
         Route("/api/jobs/{jid}", api(status)),
@@ -369,7 +407,7 @@ async def _events(service: UiService, job: Job) -> AsyncIterator[str]:
             elif time.monotonic() - pinged > PING:
                 yield ": ping\n\n"
                 pinged = time.monotonic()
-            if job.finished:
+            if job.finished or service.stopping():  # Ctrl-C: let the server close this stream
                 return
             await asyncio.sleep(TICK)
     finally:

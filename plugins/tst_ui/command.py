@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import shutil
 import socket
 import sys
@@ -66,7 +67,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--workdir",
         metavar="DIR",
-        help="keep uploads and results here (default: a temporary folder removed on exit)",
+        help="keep uploads and results here (default: a temporary folder removed on exit; "
+        "a copy of each upload a job used stays in $XDG_CACHE_HOME/tst/ui-uploads for the "
+        "page's command lines)",
     )
 
 
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             workdir=workdir.resolve(),
             max_upload=int(args.max_upload_mb * 1e6),
             abandon_after=args.abandon_after,
+            kept=None if args.workdir else kept_uploads(),
         )
         sock = listen(args.host, args.port)
         remote = not is_loopback(args.host)
@@ -151,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
         config: Any = uvicorn.Config(
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=2
         )
+        server = uvicorn.Server(config)
+        service.stopping = lambda: bool(server.should_exit)
         with sock:
-            serve(uvicorn.Server(config), sock)
+            serve(server, sock)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -169,6 +175,13 @@ def serve(server: Any, sock: socket.socket) -> None:
     except (KeyboardInterrupt, Terminated):
         pass
     print("tst ui: stopped", file=sys.stderr)
+
+
+def kept_uploads() -> Path:
+    """Where the uploads a job used are kept when the work folder is temporary, so the page's
+    command lines still work after the server stops: ``$XDG_CACHE_HOME/tst/ui-uploads``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "tst" / "ui-uploads"
 
 
 def _absolute(path: str) -> str:

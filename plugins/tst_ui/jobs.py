@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tst_core.errors import TstError
+from tst_core.progress import eta, shown_loss
 from tst_core.types import Progress, Tensor
 
 #: seconds between two intermediate previews
@@ -64,6 +65,9 @@ class Job:
     total: int = 0
     loss: float | None = None
     elapsed: float = 0.0
+    #: seconds left in the stage at the pace so far, and where in it the work is (scale 2/2)
+    eta: float | None = None
+    stage_note: str = ""
     preview: Tensor | None = field(default=None, repr=False)
     preview_version: int = 0
     error: str | None = None
@@ -84,7 +88,7 @@ class Job:
         if self.cancelled.is_set():
             raise JobCancelled
         self.step, self.total, self.elapsed = p.step, p.total, p.elapsed
-        self.loss = p.losses.get("total")
+        self.loss, self.eta, self.stage_note = shown_loss(p), eta(p), p.note
         now = time.monotonic()
         if p.snapshot is not None and now - self._preview_at >= PREVIEW_EVERY:
             self.preview = p.snapshot.detach().float().clamp(0, 1).cpu()
@@ -114,15 +118,18 @@ class JobQueue:
             t.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Cancel every job and wait for the running one to stop."""
+        """Cancel every job and wait for the running one to stop, at most ``timeout`` seconds
+        in all (a job stops at its engine's next iteration; one in a stage without iterations
+        is left to end with the process: its outputs are written atomically)."""
         with self._cond:
             self._stopping.set()
             for job in list(self.jobs.values()):
                 self._cancel(job, "cancelled: the server is stopping")
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
             if t.is_alive():
-                t.join(timeout)
+                t.join(max(0.0, deadline - time.monotonic()))
 
     def submit(self, job: Job) -> Job:
         with self._cond:

@@ -127,3 +127,12 @@ def _covers(inst: Instance, fx: float, fy: float) -> bool:
     mh, mw = inst.mask_size
     row, col = min(mh - 1, int(fy * mh)), min(mw - 1, int(fx * mw))
     return float(inst.mask[row, col]) > 0.5
+
+
+def encode_mask(mask: Tensor) -> bytes:
+    """A mask ``(H, W)`` in [0, 1] as an 8-bit grey PNG (as a mask file holds it)."""
+    from tst_core.files import mask_to_pil
+
+    buf = io.BytesIO()
+    mask_to_pil(mask).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

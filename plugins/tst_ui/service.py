@@ -7,24 +7,35 @@ through :func:`tst_core.compare.compare`. Nothing here stylises, blends or measu
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import os
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from tst_core import option_tables as opts
 from tst_core.api import Pipeline, session
 from tst_core.compare import compare
 from tst_core.config import preset_names
 from tst_core.errors import InputError, printable
+from tst_core.files import MASK_INDEX_FILE
 from tst_core.outputs import inside, make_folders_inside
 from tst_core.plugins import Host
 from tst_core.registry import Kind
+from tst_core.types import Segmentation
 
 from . import render
 from .jobs import Job, JobQueue
+from .regions import parse_region, parse_stroke, rasterize
+from .restore import restore
 from .spec import (
     JobSpec,
     Settings,
@@ -77,6 +88,9 @@ class UiService:
     :param workdir: uploads go to ``workdir/uploads``, job outputs to ``workdir/jobs/<id>``.
     :param abandon_after: seconds after which a job no page watches is cancelled.
     :param max_session: upload bytes one page session may keep (default: 10 uploads' worth).
+    :param kept: where a copy of each upload a job uses is kept for its command line, which
+        must still work when the server (and a temporary ``workdir``) is gone; default
+        ``workdir/kept``.
 
     Methods that take ``page`` act for that page's session (see :mod:`.workspace`): a photo,
     segmentation or uploaded painting of another session is unknown to it.
@@ -92,10 +106,14 @@ class UiService:
         max_upload: int,
         abandon_after: float,
         max_session: int | None = None,
+        kept: Path | None = None,
     ) -> None:
         self.host = host
         self.settings = settings
         self.uploads = workdir / "uploads"
+        self.kept = kept or workdir / "kept"
+        #: whether the server is stopping (``tst ui`` sets it to its server's should_exit)
+        self.stopping: Callable[[], bool] = lambda: False
         self.outputs = workdir / "jobs"
         self.max_upload = max_upload
         self.styles_folder = styles
@@ -109,6 +127,8 @@ class UiService:
         self._segmenters: dict[str, Pipeline] = {}
         self._segment_lock = threading.Lock()
         self._pipeline: tuple[str, Pipeline] | None = None
+        self._prompter: tuple[str, Any] | None = None
+        self._text: Any = None
 
     # --- what the page offers -----------------------------------------------------------
 
@@ -235,6 +255,45 @@ class UiService:
         photo = Photo(new_id(), path, size, render.display_photo(image), page)
         return self.photos.add(photo.id, photo)
 
+    def open_upload(self, path: Path, page: str = "") -> dict[str, Any]:
+        """An uploaded photo; or, when it is a picture tst wrote, what its recipe restores
+        (:mod:`.restore`): the photo it was made from, its masks, targets and settings (the
+        picture itself is not kept)."""
+        from tst_core import metadata, recipe
+
+        try:
+            text = metadata.read(path, recipe.KEY, limit=self.max_upload)
+        except OSError:
+            text = None
+        if text is None:
+            return self.photo_info(self.add_photo(path, page))
+        try:
+            found = recipe.parse(text, path.name)
+            restored = restore(found, path.name, self.uploads, self.gallery.paths(page))
+        finally:
+            discard(path)
+        photo = self.add_photo(restored.photo, page)
+        seg = Segmented(new_id(), photo, restored.segmenter, None, restored.segmentation, 0.0)
+        seg.version = 1  # masks from a recipe: a job reads them back as mask files
+        self.segmented.add(seg.id, seg)
+        return {
+            **self.photo_info(photo),
+            "restored": {
+                "segmentation": self.segment_info(seg),
+                "targets": restored.targets,
+                "settings": restored.settings,
+            },
+        }
+
+    @staticmethod
+    def photo_info(photo: Photo) -> dict[str, Any]:
+        return {
+            "id": photo.id,
+            "name": photo.path.name,
+            "size": list(photo.size),
+            "display": f"/api/photos/{photo.id}/display.jpg",
+        }
+
     def segment(self, photo_id: str, segmenter: str, page: str = "") -> Segmented:
         """Find every instance of a photo with ``segmenter`` (its model is built once)."""
         photo = self.photo(photo_id, page)
@@ -267,7 +326,112 @@ class UiService:
             "seconds": round(s.seconds, 2),
             "instances": rows,
             "overlay": f"/api/segmentations/{s.id}/overlay.jpg",
+            "version": s.version,
+            "history": s.history(),
         }
+
+    def prompt_segmenter(self) -> tuple[str, Any]:
+        """The segmenter that cuts the page's boxes and clicks, built once: ``sam`` when it is
+        installed and its checkpoint is on this machine (``--weights`` or the cache), else
+        ``grabcut`` (OpenCV, no weights), so drawing regions works offline."""
+        if self._prompter is None:
+            name = "sam" if self._sam_ready() else "grabcut"
+            sess = session(**self.settings.segmenter_session_kwargs(self.host, name))
+            self._prompter = (name, sess.build("segmenter", name, interactive=True))
+        return self._prompter
+
+    def _sam_ready(self) -> bool:
+        try:
+            from tst_sam.model import CHECKPOINTS, import_sam
+
+            from tst_core.hub import cached_path
+            from tst_core.records import record
+
+            import_sam()
+            o = resolved_segmenter_options(self.host, self.settings, "sam")
+            if o.weights is not None:
+                return Path(o.weights).is_file()
+            return cached_path(record(CHECKPOINTS[o.model_type])).is_file()
+        except Exception:  # not installed, not registered, no checkpoint: grabcut
+            return False
+
+    def region(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
+        """A region from the page's box and clicks (:mod:`.regions`): a new instance of the
+        photo's segmentation, or one it replaces (``edit``); the instances before it keep
+        their ids. Returns :meth:`segment_info` with ``region`` (its id) and ``cut_by``."""
+        seg = self.segmentation(seg_id, page)
+        size = seg.segmentation.size
+        request = parse_region(body, size, len(seg.segmentation))
+        photo = checked_image(seg.photo.path, "photo")
+        prompt = request.prompt
+        if request.refine and request.edit is not None:  # from the instance's own mask
+            mask = seg.segmentation.instances[request.edit].mask
+            prompt = dataclasses.replace(prompt, mask=mask.clone())
+        with self._segment_lock:
+            name, prompter = self.prompt_segmenter()
+            t0 = time.perf_counter()
+            inst = prompter.segment_prompt(photo, prompt)
+            seconds = time.perf_counter() - t0
+        if request.edit is not None and "label" not in body:  # an edit keeps its name
+            inst = dataclasses.replace(inst, label=seg.segmentation.instances[request.edit].label)
+        seg.replace(inst, request.edit)
+        info = self.segment_info(seg)
+        region = len(seg.segmentation) - 1 if request.edit is None else request.edit
+        return {**info, "region": region, "cut_by": name, "cut_seconds": round(seconds, 2)}
+
+    def text_regions(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
+        """Regions named in words (the page's text box): the ``text`` segmenter's instances
+        for ``{"prompt": "red car. shirt"}``, added after the photo's instances (each labelled
+        with its phrase). Its OWLv2 folder comes from ``tst ui``'s ``--set
+        segmenter.text.weights=FOLDER`` (or ``--segmenter text --weights FOLDER``)."""
+        from tst_text.options import TextOptions
+
+        seg = self.segmentation(seg_id, page)
+        prompt = body.get("prompt") if isinstance(body, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 200:
+            raise InputError('type what to find, in words ("red car"; at most 200 characters)')
+        if not prompt.isprintable():
+            raise InputError("what to find must be printable text")
+        phrases = TextOptions(prompt=prompt).phrases()
+        photo = checked_image(seg.photo.path, "photo")
+        with self._segment_lock:
+            if self._text is None:
+                sess = session(**self.settings.segmenter_session_kwargs(self.host, "text"))
+                self._text = sess.build("segmenter", "text", interactive=True)
+            found = self._text.segment_text(photo, phrases)
+        if not len(found):
+            raise InputError(f"found nothing for {', '.join(repr(p) for p in phrases)}")
+        first = len(seg.segmentation)
+        for inst in found:
+            seg.replace(inst, None)
+        info = self.segment_info(seg)
+        return {**info, "regions": list(range(first, len(seg.segmentation)))}
+
+    def paint(self, seg_id: str, body: Any, page: str = "") -> dict[str, Any]:
+        """A brush stroke (:func:`.regions.parse_stroke`) added to or erased from an
+        instance's mask at the photo's size; :meth:`segment_info` after it."""
+        seg = self.segmentation(seg_id, page)
+        stroke = parse_stroke(body, seg.segmentation.size, len(seg.segmentation))
+        drawn = rasterize(stroke, seg.segmentation.size)
+        if drawn is not None:
+            y0, x0, cover = drawn
+            seg.paint(stroke.target, y0, x0, cover, stroke.mode == "add")
+        return self.segment_info(seg)
+
+    def step(self, seg_id: str, back: bool, page: str = "") -> dict[str, Any]:
+        """Undo (``back``) or redo the last change of a segmentation; :meth:`segment_info`."""
+        seg = self.segmentation(seg_id, page)
+        if not (seg.undo() if back else seg.redo()):
+            raise InputError(f"nothing to {'undo' if back else 'redo'}")
+        return self.segment_info(seg)
+
+    def mask_png(self, seg_id: str, index: str, page: str = "") -> bytes:
+        """Instance ``index``'s mask at the photo's size, 8-bit grey (the view at 1:1)."""
+        seg = self.segmentation(seg_id, page)
+        if not index.isdigit() or int(index) >= len(seg.segmentation):
+            raise InputError(f"no instance {index!r} in this photo")
+        mask = seg.segmentation.instances[int(index)].mask
+        return render.encode_mask(mask)
 
     def hit(self, seg_id: str, x: float, y: float, page: str = "") -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
@@ -281,7 +445,22 @@ class UiService:
         kwargs = spec.session_kwargs(self.host)
         session(**kwargs)  # a bad size or preset is refused now, not when the job's turn comes
         work = self._run if spec.kind == "run" else self._compare
-        return self.jobs.submit(Job(spec.kind, partial(work, spec), spec.command(), page))
+        command = spec.command(self._keep)
+        return self.jobs.submit(Job(spec.kind, partial(work, spec), command, page))
+
+    def _keep(self, path: Path) -> Path:
+        """``path``, or for an upload a copy under :attr:`kept` named by its content's hash
+        (``kept/3f2a…/photo.jpg``), which the server never removes."""
+        if not path.is_relative_to(self.uploads):
+            return path
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        copy = self.kept / digest / path.name
+        if not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            tmp = copy.with_name(f".{copy.name}.{os.getpid()}.part")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, copy)
+        return copy
 
     def job_spec(self, body: Any, page: str = "") -> JobSpec:
         if not isinstance(body, dict):
@@ -313,12 +492,21 @@ class UiService:
             host=self.host, config=config, sets=self.settings.sets, segmenter=seg.segmenter
         )
         defaults = base.config.options_for(self.host, "segmenter", seg.segmenter)
+        segmentation = seg.segmentation
+        if seg.version:  # regions drawn in the page: the job reads them back as mask files
+            segmenter, options = "maskfile", {"masks": self.export_masks(seg)}
+            segmentation = Segmentation(  # the job's own copy: painting goes on meanwhile
+                tuple(dataclasses.replace(i, mask=i.mask.clone()) for i in segmentation),
+                segmentation.size,
+            )
+        else:
+            segmenter, options = seg.segmenter, changed_options(seg.options, defaults)
         return JobSpec(
             kind,
             seg.photo.path,
-            seg.segmentation,
-            seg.segmenter,
-            changed_options(seg.options, defaults),
+            segmentation,
+            segmenter,
+            options,
             targets,
             engine,
             blend,
@@ -328,6 +516,18 @@ class UiService:
             self.settings.device,
             blends=tuple(self.host.registry("blend").names()),
         )
+
+    def export_masks(self, seg: Segmented) -> Path:
+        """The instances as the page changed them, one PNG each and ``instances.json``
+        (``maskfile``'s layout), in ``jobs/masks/<segmentation>-v<version>``: what the job's
+        command line reads (``--segmenter maskfile --masks FOLDER``)."""
+        from tst_core.results import SegmentResult
+
+        folder = self.outputs / "masks" / f"{seg.id}-v{seg.version}"
+        if not (folder / MASK_INDEX_FILE).is_file():
+            result = SegmentResult(torch.empty(0), seg.segmentation, seg.segmenter, 0.0)
+            result.export_masks(folder)
+        return folder
 
     def _plugin(self, kind: Kind, name: Any) -> str:
         if not isinstance(name, str) or not name:
@@ -418,6 +618,8 @@ class UiService:
             "total": job.total,
             "loss": job.loss,
             "elapsed": round(job.elapsed, 1),
+            "eta": None if job.eta is None else round(job.eta),
+            "stage": job.stage_note,
             "preview": job.preview_version,
             "error": job.error,
             "note": job.note,

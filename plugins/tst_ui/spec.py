@@ -13,7 +13,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from tst_core.api import session
 from tst_core.errors import InputError
 from tst_core.plugins import Host
 from tst_core.segmenter_flags import SEGMENTER_FLAGS
+from tst_core.select import option_text
 from tst_core.types import Segmentation
+from tst_core.validate import TARGET_CHOICES, target_option
 
 #: the selectors a target may use besides ``id:N``
 REGIONS = ("all", "background")
@@ -84,15 +86,19 @@ class TargetSpec:
     deg: float = 0.0
     mix: Path | None = None
     mix_weight: float = 0.0
+    #: per-target options (``@color=keep``, ``@mask=soft``, ``@scale=1.5``), checked
+    options: tuple[tuple[str, float | str], ...] = ()
 
-    def style_arg(self) -> str:
-        """The ``--style`` string: ``id:3=/styles/starry.jpg:deg=0.5``, or with a mix
-        ``id:3=/styles/starry.jpg*0.7+/styles/scream.jpg*0.3``."""
+    def style_arg(self, selector: str | None = None) -> str:
+        """The ``--style`` string: ``id:3=/styles/starry.jpg@color=keep:deg=0.5``, or with a
+        mix ``id:3=/styles/starry.jpg*0.7+/styles/scream.jpg*0.3``; ``selector`` instead of the
+        page's own (the command line's ``person#1`` for ``id:3``)."""
         strength = f":deg={self.deg:g}" if self.deg else ""
         style = str(self.style)
         if self.mix is not None:
             style = f"{style}*{1 - self.mix_weight:g}+{self.mix}*{self.mix_weight:g}"
-        return f"{self.selector}={style}{strength}"
+        extra = "".join(option_text(k, v) for k, v in self.options)
+        return f"{selector or self.selector}={style}{extra}{strength}"
 
 
 @dataclass(frozen=True)
@@ -140,12 +146,19 @@ class JobSpec:
         suffix = "tst" if self.kind == "run" else "compare"
         return f"{self.photo.stem}_{suffix}.png"
 
-    def command(self) -> str:
-        """The equivalent command line (it writes into the current folder)."""
-        words = ["tst", self.kind, str(self.photo), "--segmenter", self.segmenter]
+    def command(self, kept: Callable[[Path], Path] = lambda path: path) -> str:
+        """The equivalent command line (it writes into the current folder).
+
+        :param kept: where the command line finds each input file (the photo and the style
+            images): a copy that outlives the server for an upload.
+        """
+        words = ["tst", self.kind, str(kept(self.photo)), "--segmenter", self.segmenter]
         words += segmenter_flags(self.segmenter, self.segmenter_options)
-        for style in self.styles():
-            words += ["--style", style]
+        for t in self.targets:
+            t = dataclasses.replace(
+                t, style=kept(t.style), mix=None if t.mix is None else kept(t.mix)
+            )
+            words += ["--style", t.style_arg(cli_selector(t.selector, self.segmentation))]
         if self.kind == "run":
             words += ["--engine", self.engine, "--blend", self.blend]
         else:
@@ -159,6 +172,33 @@ class JobSpec:
             words += ["--device", self.device]
         words += ["-o", self.output_name()]
         return " ".join(shlex.quote(w) for w in words)
+
+
+def cli_selector(selector: str, seg: Segmentation) -> str:
+    """The selector a person types for a page target: ``id:3`` → ``person#1`` (the second
+    ``person`` by score, the same instance, since ids rank every instance by score); ``id:N``
+    stays where the label cannot be written in a selector."""
+    m = re.fullmatch(r"id:(\d+)", selector)
+    if m is None or int(m[1]) >= len(seg):
+        return selector
+    index = int(m[1])
+    label = seg.instances[index].label.lower()
+    if not label.strip() or label != label.strip() or any(c in label for c in ",=:#@*+"):
+        return selector
+    rank = sum(inst.label.lower() == label for inst in seg.instances[:index])
+    return f"{label}#{rank}"
+
+
+def page_name(selector: str, seg: Segmentation) -> str:
+    """What the page calls a target: the whole photo, the background, person 3."""
+    if selector == "all":
+        return "the whole photo"
+    if selector == "background":
+        return "the background"
+    m = re.fullmatch(r"id:(\d+)", selector)
+    if m is not None and int(m[1]) < len(seg):
+        return f"{seg.instances[int(m[1])].label} {m[1]}"
+    return selector
 
 
 def segmenter_flags(name: str, options: Mapping[str, Any]) -> list[str]:
@@ -213,35 +253,55 @@ def parse_targets(
         if not isinstance(item, dict):
             raise InputError("a target must be an object with select, style and deg")
         selector = _selector(item.get("select"), seg)
+        name = page_name(selector, seg)
         if any(t.selector == selector for t in out):
-            raise InputError(f"target {selector} is selected twice")
+            raise InputError(f"{name} is selected twice")
         style = item.get("style")
         if not isinstance(style, str) or style not in style_paths:
-            raise InputError(f"choose a style for target {selector} (click a painting)")
+            raise InputError(f"choose a style for {name} (click a painting)")
         deg = item.get("deg", 0.0)
         if not isinstance(deg, (int, float)) or not math.isfinite(deg) or abs(deg) > MAX_DEG:
             raise InputError(
-                f"the strength of target {selector} must be a degree from -{MAX_DEG:g} to "
+                f"the strength of {name} must be a degree from -{MAX_DEG:g} to "
                 f"{MAX_DEG:g} (strength 10^deg), got {deg!r}"
             )
-        mix, weight = _mix(item.get("mix"), selector, style_paths)
+        mix, weight = _mix(item.get("mix"), name, style_paths)
+        options = _options(item.get("options"), name)
         for path in (style_paths[style], mix) if mix is not None else ():
             if "+" in str(path) or "*" in str(path):
                 raise InputError(
                     f"'{path.name}' cannot be mixed: the styles of a mix may not have '+' or '*' "
                     "in their paths (rename the file)"
                 )
-        out.append(TargetSpec(selector, style_paths[style], round(float(deg), 3), mix, weight))
+        out.append(
+            TargetSpec(selector, style_paths[style], round(float(deg), 3), mix, weight, options)
+        )
     return tuple(out)
 
 
-def _mix(value: Any, selector: str, style_paths: Mapping[str, Path]) -> tuple[Path | None, float]:
-    """A target's ``"mix": {"style": STYLE_ID, "weight": W}`` (or none) → (style file, W)."""
+def _options(value: Any, selector: str) -> tuple[tuple[str, float | str], ...]:
+    """A target's ``"options": {"color": "keep", "mask": "soft", "scale": 1.5}`` (or none),
+    each checked as the ``@KEY=VALUE`` grammar checks it; the defaults are left out."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or len(value) > 8:
+        raise InputError(f"the options of target {selector} must be an object of a few options")
+    out = []
+    for key, raw in value.items():
+        checked = target_option(str(key), raw, f"of {selector}")
+        if TARGET_CHOICES.get(str(key), ("",))[0] != checked:
+            out.append((str(key), checked))
+    return tuple(sorted(out))
+
+
+def _mix(value: Any, name: str, style_paths: Mapping[str, Path]) -> tuple[Path | None, float]:
+    """A target's ``"mix": {"style": STYLE_ID, "weight": W}`` (or none) → (style file, W);
+    ``name`` is what the page calls the target."""
     if value is None:
         return None, 0.0
     style = value.get("style") if isinstance(value, dict) else None
     if not isinstance(style, str) or style not in style_paths:
-        raise InputError(f"choose the second style of target {selector}'s mix (click a painting)")
+        raise InputError(f"choose the second style of {name}'s mix (click a painting)")
     weight = value.get("weight")
     if (
         not isinstance(weight, (int, float))
@@ -249,8 +309,7 @@ def _mix(value: Any, selector: str, style_paths: Mapping[str, Path]) -> tuple[Pa
         or not 0.01 <= weight <= 0.99
     ):
         raise InputError(
-            f"the mix of target {selector} gives its second style a share from 0.01 to 0.99, "
-            f"got {weight!r}"
+            f"the mix of {name} gives its second style a share from 0.01 to 0.99, got {weight!r}"
         )
     return style_paths[style], round(float(weight), 3)
 

@@ -12,6 +12,7 @@ or when the server stops.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import secrets
 import threading
@@ -24,10 +25,11 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
+from tst_core.boxes import Box
 from tst_core.errors import InputError
 from tst_core.files import read_image
 from tst_core.overlay import instance_color
-from tst_core.types import Segmentation, Tensor
+from tst_core.types import Instance, Segmentation, Tensor
 
 from . import render
 
@@ -107,6 +109,9 @@ def checked_image(path: Path, what: str) -> Tensor:
     a file that is refused is removed."""
     try:
         return read_image(path, what)
+    except InputError as exc:  # the page names the file it sent, never the server's path
+        discard(path)
+        raise InputError(str(exc).replace(f"'{path}'", f"'{path.name}'")) from None
     except BaseException:
         discard(path)
         raise
@@ -224,6 +229,22 @@ class Sessions:
                 discard(path)
 
 
+#: the most changes a segmentation keeps to undo
+MAX_UNDO = 200
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to a segmentation that undo/redo step through: instance ``at`` went from
+    ``before`` to ``after`` (``before`` ``None``: added; the instances), or a window of its mask
+    ``patch = (y0, x0, before, after)`` changed (a brush stroke: only the window is kept)."""
+
+    at: int
+    before: Instance | None
+    after: Instance | None
+    patch: tuple[int, int, Tensor, Tensor] | None = None
+
+
 @dataclass
 class Segmented:
     """A photo's segmentation and the pictures drawn from it (cached by name).
@@ -238,6 +259,101 @@ class Segmented:
     segmentation: Segmentation = field(repr=False)
     seconds: float
     pictures: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: how many times the page changed the instances (a region drawn or edited, a stroke, an
+    #: undo or redo); 0: as the segmenter found them
+    version: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the changes that undo/redo step through (see :class:`Change`)
+    _undo: list[Change] = field(default_factory=list, repr=False)
+    _redo: list[Change] = field(default_factory=list, repr=False)
+    #: instances whose mask tensor this object owns (cloned once, then painted in place)
+    _owned: set[int] = field(default_factory=set, repr=False)
+
+    def replace(self, instance: Instance, at: int | None) -> None:
+        """Add ``instance`` (``at`` ``None``) or put it in place of instance ``at``; the
+        pictures are drawn again. Instances are ranked by score, so a new one gets the lowest
+        score there is (it comes last: every id stays) and an edited one keeps its score."""
+        with self._lock:
+            items = list(self.segmentation.instances)
+            if at is None:
+                lowest = min((i.score for i in items), default=1.0)
+                change = Change(len(items), None, dataclasses.replace(instance, score=lowest))
+            else:
+                change = Change(at, items[at], dataclasses.replace(instance, score=items[at].score))
+            self._apply(change, forward=True)
+            self._undo.append(change)
+            del self._undo[:-MAX_UNDO]
+            self._redo.clear()
+
+    def paint(self, at: int, y0: int, x0: int, cover: Tensor, add: bool) -> None:
+        """Paint ``cover`` ``(h, w)`` into instance ``at``'s mask at ``(y0, x0)`` (``add``:
+        the mask's maximum with it; else erase: its minimum with ``1 - cover``)."""
+        with self._lock:
+            if at not in self._owned:  # the segmenter's tensor is never changed in place
+                inst = self.segmentation.instances[at]
+                self._set(at, dataclasses.replace(inst, mask=inst.mask.clone()))
+                self._owned.add(at)
+            mask = self.segmentation.instances[at].mask
+            h, w = cover.shape
+            window = mask[y0 : y0 + h, x0 : x0 + w]
+            before = window.clone()
+            after = torch.maximum(before, cover) if add else torch.minimum(before, 1.0 - cover)
+            after = (after * 255.0).round() / 255.0  # levels a mask file holds
+            change = Change(at, None, None, (y0, x0, before, after))
+            self._apply(change, forward=True)
+            self._undo.append(change)
+            del self._undo[:-MAX_UNDO]
+            self._redo.clear()
+
+    def undo(self) -> bool:
+        """Take the last change back; ``False`` when there is none."""
+        with self._lock:
+            if not self._undo:
+                return False
+            change = self._undo.pop()
+            self._apply(change, forward=False)
+            self._redo.append(change)
+            return True
+
+    def redo(self) -> bool:
+        """Make the last change taken back again; ``False`` when there is none."""
+        with self._lock:
+            if not self._redo:
+                return False
+            change = self._redo.pop()
+            self._apply(change, forward=True)
+            self._undo.append(change)
+            return True
+
+    def history(self) -> dict[str, int]:
+        return {"undo": len(self._undo), "redo": len(self._redo)}
+
+    def _apply(self, change: Change, *, forward: bool) -> None:
+        if change.patch is not None:
+            y0, x0, before, after = change.patch
+            inst = self.segmentation.instances[change.at]
+            h, w = before.shape
+            inst.mask[y0 : y0 + h, x0 : x0 + w] = after if forward else before
+            box = Box.around(inst.mask, 0.0)
+            self._set(change.at, dataclasses.replace(inst, box=box if box.width else inst.box))
+        else:
+            items = list(self.segmentation.instances)
+            new = change.after if forward else change.before
+            if new is None:  # a region added, taken back: it was the last instance
+                items.pop(change.at)
+            elif change.at == len(items):
+                items.append(new)
+            else:
+                items[change.at] = new
+            self.segmentation = Segmentation(tuple(items), self.segmentation.size)
+            self._owned.discard(change.at)
+        self.version += 1
+        self.pictures = {}
+
+    def _set(self, at: int, instance: Instance) -> None:
+        items = list(self.segmentation.instances)
+        items[at] = instance
+        self.segmentation = Segmentation(tuple(items), self.segmentation.size)
 
     def picture(self, name: str) -> bytes:
         """``overlay`` (JPEG), or the selection layer (PNG) ``0``, ``1``..., ``background``,

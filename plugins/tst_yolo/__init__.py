@@ -8,18 +8,26 @@ Runs without PyTorch model code or weights downloads: give the exported file wit
 from __future__ import annotations
 
 from tst_core import hookimpl
-from tst_core.registry import Register
+from tst_core.registry import Register, RegisterWeights, lazy_names
 
-from .segmenter import YoloOptions, YoloSegmenter
+from .records import RECORDS
 
 __all__ = ["YoloOptions", "YoloSegmenter"]
+__getattr__ = lazy_names(__name__, {"YoloOptions": "segmenter", "YoloSegmenter": "segmenter"})
 
 
 @hookimpl
 def tst_register_segmenters(register: Register) -> None:
     register(
         "yolo",
-        YoloSegmenter,
-        options=YoloOptions,
-        description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL), CPU",
+        "tst_yolo.segmenter:YoloSegmenter",
+        options="tst_yolo.segmenter:YoloOptions",
+        description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL; without it "
+        "the YOLOv8n-seg of the examples, fetched on first use), CPU",
     )
+
+
+@hookimpl
+def tst_register_weights(register: RegisterWeights) -> None:
+    for record in RECORDS:
+        register(record)

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tst_core.errors import ConfigError, WeightsError
+from tst_core.hub import resolve
+from tst_core.records import record
 from tst_core.types import Env, Instance, Segmentation, Tensor, make_instances, mask_grid
 
 from .backends import Runner, load_model
 from .decode import Letterbox, decode, instance_masks, split_outputs
 
+#: the record of the model used without ``--weights``
+DEFAULT_MODEL = "yolov8n-seg-int8"
 #: masks made at photo resolution per batch of detections
 MASK_BATCH = 8
 
@@ -18,7 +22,8 @@ MASK_BATCH = 8
 @dataclass(frozen=True)
 class YoloOptions:
     """:param weights: the exported model, ``.tflite`` (run with ai-edge-litert) or ``.onnx``
-        (run with onnxruntime) (``--weights``).
+        (run with onnxruntime) (``--weights``); ``none``: the examples' YOLOv8n-seg int8 TFLite
+        (record ``yolov8n-seg-int8``, fetched on first use; AGPL-3.0, Ultralytics).
     :param score_threshold: keep detections whose best class score is above this.
     :param iou_threshold: non-maximum suppression (per class) drops a box overlapping a
         better one of its class by more than this intersection over union.
@@ -146,12 +151,15 @@ class YoloSegmenter:
     """
 
     def __init__(self, options: YoloOptions, env: Env | None = None) -> None:
-        if options.weights is None:
-            raise ConfigError(
-                "the yolo segmenter needs a model file: pass --weights MODEL.tflite (or .onnx), "
-                "an Ultralytics YOLOv8/YOLO11 segmentation model exported to TFLite or ONNX"
+        if options.weights is None:  # the examples' model, fetched on first use
+            path = resolve(
+                record(DEFAULT_MODEL),
+                option="--weights MODEL.tflite (or .onnx)",
+                alternatives="an Ultralytics YOLOv8/YOLO11 segmentation model exported to "
+                "TFLite or ONNX (see tst_yolo.records)",
             )
-        path = Path(options.weights).expanduser()
+        else:
+            path = Path(options.weights).expanduser()
         if not path.is_file():
             raise WeightsError(f"YOLO model '{path}' does not exist")
         self.options = options

@@ -78,7 +78,9 @@ def check_mixed_folder(shoot, capsys, *run_args: str) -> Path:
     assert len(lines) == 5 and lines[-1].startswith("[5/5]") and "ETA 0s" in lines[-1]
     assert "| 3 done, 1 skipped, 1 failed |" in lines[-1]
 
-    (shoot["photos"] / "broken.jpg").unlink()
+    assert "to leave one out, move it out of the inputs or rename it to start with '.'" in err
+    # as the hint says: renamed hidden, the unreadable photo is left out and the rerun exits 0
+    (shoot["photos"] / "broken.jpg").rename(shoot["photos"] / ".broken.jpg")
     before = mtimes(out)
     code, stdout, err = batch_cli(capsys, *args)
     assert code == 0, err
@@ -87,6 +89,9 @@ def check_mixed_folder(shoot, capsys, *run_args: str) -> Path:
     assert rerun["nobody.png"].endswith("(as before)")
     assert mtimes(out) == before
     assert "4 photos: 0 done, 4 skipped, 0 failed" in stdout
+    assert batch_cli(capsys, *args)[0] == 0  # and again: the reason does not grow
+    again = {Path(r["photo"]).name: r["reason"] for r in records(out)[9:]}
+    assert again["nobody.png"] == rerun["nobody.png"]
     return out
 
 

@@ -92,6 +92,7 @@ OFFLINE_CASES = [
     (SEGMENT, "maskrcnn-v2-coco", "or use --segmenter yolo"),
     ([*SEGMENT, "--set", "segmenter.torchvision.model=v1"], "maskrcnn-v1-coco", "--weights FILE"),
     (SEMANTIC[:-1], "deeplabv3-resnet50-voc", "or use another segmenter"),
+    ([*SEGMENT, "--segmenter", "yolo"], "yolov8n-seg-int8", "--weights MODEL.tflite (or .onnx)"),
     ([*SEMANTIC, "segmenter.semantic.model=deeplabv3_resnet101"], "deeplabv3-resnet101-voc", ""),
     ([*SEMANTIC, "segmenter.semantic.model=fcn_resnet50"], "fcn-resnet50-voc", ""),
     (
@@ -139,7 +140,9 @@ OFFLINE_CASES = [
 
 
 def test_the_offline_cases_cover_every_record():
-    assert {name for _, name, _ in OFFLINE_CASES} == set(records())
+    # a record whose digest is not recorded is never fetched (tests/plugins/test_text.py)
+    fetchable = {name for name, rec in records().items() if not rec.pending}
+    assert {name for _, name, _ in OFFLINE_CASES} == fetchable
 
 
 def _offline(cli, torch_home, photo, args):

@@ -95,6 +95,15 @@ def test_fast_pass_equals_the_network_on_the_crop(nets):
     assert torch.allclose(res.stylized.layers[0, :, 8:40, 4:20], direct, atol=1e-6)
 
 
+def test_bf16_precision_stays_close_to_fp32(nets):
+    full = _run({"person#0": str(nets["a"])}).stylized
+    half = _run({"person#0": str(nets["a"])}, precision="bf16").stylized
+    assert (full.info["precision"], half.info["precision"]) == ("fp32", "bf16")
+    assert half.layers.dtype == torch.float32
+    diff = (half.layers - full.layers).abs()
+    assert 0 < float(diff.mean()) < 0.02 and float(diff.max()) < 0.2
+
+
 def test_strength_fades_toward_the_photo_and_above_one_is_refused(nets):
     full = _run({"person#0": str(nets["a"])}).stylized.layers[0]
     half = _run({"person#0": (str(nets["a"]), 0.5)}).stylized.layers[0]

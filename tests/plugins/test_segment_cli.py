@@ -152,7 +152,11 @@ def test_maskfile_drops_a_recorded_box_the_edited_mask_has_left(cli, tmp_path):
 
 # case: (args after the photo, monkeypatched missing modules, message regex)
 MISSING = {
-    "yolo without a model": (["--segmenter", "yolo"], [], "needs a model file: pass --weights"),
+    "yolo without a model": (
+        ["--segmenter", "yolo"],
+        [],
+        r"yolov8n-seg_int8.tflite.*TST_OFFLINE=1.*`tst weights fetch yolov8n-seg-int8`",
+    ),
     "yolo model file missing": (
         ["--segmenter", "yolo", "--weights", "{tmp}/nope.tflite"],
         [],

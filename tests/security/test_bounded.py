@@ -203,7 +203,7 @@ def test_a_model_listing_more_styles_than_the_limit_is_refused(cli, files, monke
 def test_a_mask_folder_or_label_image_of_thousands_of_instances_is_one_line(
     cli, files, monkeypatch
 ):
-    import tst_maskfile
+    from tst_maskfile import segmenter as tst_maskfile  # where the reader lives
 
     monkeypatch.setattr(tst_maskfile, "MAX_INSTANCES", 3)
     many = files / "many"

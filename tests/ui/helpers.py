@@ -100,6 +100,7 @@ def serving(service, allowed_hosts: list[str] | None = None) -> Iterator[str]:
     sock = listen("127.0.0.1", 0)
     app = create_app(service, allowed_hosts or ["127.0.0.1", "localhost"])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    service.stopping = lambda: bool(server.should_exit)  # as tst ui does
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started, what="the server to start")

@@ -128,3 +128,17 @@ def test_previews_are_kept_at_most_every_preview_every_seconds(monkeypatch):
     job.progress(Progress("stylize", 3, 10, {"total": 2.5}, snapshot=torch.zeros(3, 8, 8)))
     assert job.preview_version == 2 and float(job.preview.max()) == 0.0
     assert (job.step, job.total, job.loss) == (3, 10, 2.5)
+
+
+def test_stopping_waits_for_a_job_without_iterations_no_longer_than_asked():
+    """Ctrl-C must not hang on a job in a stage that never reports progress (so never sees
+    its cancellation): the queue waits ``timeout`` seconds in all, then lets it be."""
+    q = JobQueue(abandon_after=30.0)
+    q.start()
+    release = threading.Event()
+    job = q.submit(Job("run", lambda job: release.wait(60) and {}))
+    wait_for(lambda: job.state == "running", what="the job to start")
+    t0 = time.monotonic()
+    q.stop(timeout=0.5)
+    assert time.monotonic() - t0 < 2.0
+    release.set()

@@ -24,9 +24,11 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..device import numeric_threads
 from ..errors import InputError, SelectionError, TstError
 from ..files import WRITE_FORMATS
 from ..plugins import Host
+from ..progress import LINE_EVERY
 from ..segmenter_flags import PATH_KEYS
 from ..select import StylesLike, parse_style_arg, style_requests
 from .jobs import (
@@ -113,6 +115,8 @@ class BatchRun:
     def run(self, progress: BatchProgressMode = "off") -> BatchRun:
         """Run the whole batch, showing ``progress`` on stderr; returns ``self``."""
         shown = self._shown = BatchProgress(progress, len(self.jobs))
+        if shown.mode == "lines":  # off a terminal a photo's own run is not silent either
+            self.spec = dataclasses.replace(self.spec, progress_every=LINE_EVERY)
         results = self.__iter__()
         try:
             for result in results:
@@ -141,7 +145,9 @@ class BatchRun:
             threads = self.threads or max(1, cpu_count() // workers)
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             gpus = worker_gpus(self.device, torch.cuda.device_count(), visible)
-            local = LocalExecutor(self.spec, workers, threads, gpus, on_setup)
+            # the engine computes with as many threads as one process would, whatever --jobs
+            numeric = numeric_threads() or self.threads or torch.get_num_threads()
+            local = LocalExecutor(self.spec, workers, threads, gpus, on_setup, numeric)
             yield from local.run(self.jobs)
         else:
             yield from self._inline(on_setup)

@@ -26,6 +26,7 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any, NoReturn
 
+from ..device import NUMERIC_THREADS_ENV
 from ..errors import TstError
 from .dispatch import Dispatcher
 from .jobs import Job
@@ -139,6 +140,9 @@ class _Proc:
 class LocalExecutor:
     """Runs jobs on ``workers`` processes of ``threads`` CPU threads each.
 
+    :param numeric: the CPU threads the style engine computes with in every worker (see
+        :func:`~tst_core.device.numeric_threads`): the same whatever ``workers``, so that the
+        pictures do not depend on the parallelism; ``None``: ``threads``.
     :param gpus: CUDA device ids to give the workers in turn (see :func:`worker_gpus`).
     :param on_setup: called with ``(worker name, seconds)`` when a worker has built its plugins.
     """
@@ -150,10 +154,12 @@ class LocalExecutor:
         threads: int,
         gpus: Sequence[str] = (),
         on_setup: Any = None,
+        numeric: int | None = None,
     ) -> None:
         self.spec = spec
         self.workers = workers
         self.threads = threads
+        self.numeric = numeric or threads
         self.gpus = list(gpus)
         self.on_setup = on_setup or (lambda name, seconds: None)
         self._ctx = mp.get_context("spawn")
@@ -240,6 +246,7 @@ class LocalExecutor:
         )
         gpu = self._least_used_gpu()
         env = {k: str(self.threads) for k in _THREAD_VARS}
+        env[NUMERIC_THREADS_ENV] = str(self.numeric)
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         with _environment(env), _signals_held():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -21,16 +22,20 @@ from typing import Any, Literal
 
 from ..api import Pipeline, load_photo, session
 from ..device import resolve_device
-from ..errors import InputError, SelectionError, TstError
+from ..errors import InputError, SelectionError, TstError, printable
 from ..fingerprint import report_fingerprint
 from ..outputs import inside, make_folders_inside
 from ..plugins import Host
+from ..progress import ProgressReporter
 from ..reading import MAX_JSON, read_text
 from ..results import image_matches_report
 from ..select import StyleRequest, needs_segmentation, parse_style_arg
 from ..types import Segmentation
 from .jobs import Job
 from .record import PhotoResult, check_owner
+
+#: said after the reason of a photo skipped again for the reason its last run gave
+AS_BEFORE = " (as before)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class WorkerSpec:
         through links, just before each write).
     :param owner: the batch's token in ``output``'s lock file: a worker writes only while the
         lock still names its batch (:func:`~tst_core.batching.record.check_owner`).
+    :param progress_every: seconds between two progress lines of a photo's run on the
+        worker's stderr, named by the photo (the batch prints lines, not a bar); ``0``: none.
     """
 
     session: Mapping[str, Any] = field(default_factory=dict)
@@ -53,6 +60,7 @@ class WorkerSpec:
     prefetch: Literal["auto", "on", "off"] = "auto"
     output: str = ""
     owner: str = ""
+    progress_every: float = 0.0
 
 
 def session_kwargs(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,7 +146,10 @@ class Worker:
             if prepared.up_to_date:
                 return self._result(job, "skipped", t0, "up to date", key, outputs=True)
             if job.skip_key == key and not self.spec.force:
-                return self._result(job, "skipped", t0, f"{job.skip_reason} (as before)", key)
+                reason = job.skip_reason.removesuffix(AS_BEFORE)
+                while reason.endswith(AS_BEFORE):  # records of older versions
+                    reason = reason.removesuffix(AS_BEFORE)
+                return self._result(job, "skipped", t0, reason + AS_BEFORE, key)
             return self._finish(job, prepared, t0)
         except SelectionError as exc:  # the photo has nothing the selectors ask for
             return self._result(job, "skipped", t0, _one_line(exc), key)
@@ -165,7 +176,17 @@ class Worker:
 
     def _finish(self, job: Job, prepared: _Prepared, t0: float) -> PhotoResult:
         pipe = self.pipeline(job)
-        result = pipe.run(job.photo, self._requests(job), segmentation=prepared.segmentation)
+        progress = None
+        if self.spec.progress_every > 0:
+            progress = ProgressReporter(
+                "lines",
+                sys.stderr,
+                every=self.spec.progress_every,
+                prefix=f"{printable(job.photo.name)}: ",
+            )
+        result = pipe.run(
+            job.photo, self._requests(job), segmentation=prepared.segmentation, progress=progress
+        )
         self._writable(job)
         written = result.save(job.output)
         timings = dict(result.report["timings"])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import PluginError, TstError
-from . import batch, compare, config, plugins, run, segment, weights
+from . import batch, compare, config, plugins, run, segment, video, weights
 from .args import Parser, add_plugin_flags
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
 from .text import error_line, printable
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from ..registry import CommandEntry, FlagEntry
 
 #: the built-in commands, in the order ``tst --help`` lists them
-COMMANDS = (segment, run, compare, batch, plugins, config, weights)
-BUILTIN_COMMANDS = frozenset({"segment", "run", "compare", "batch", "plugins", "config", "weights"})
+COMMANDS = (segment, run, compare, batch, video, plugins, config, weights)
+BUILTIN_COMMANDS = frozenset(
+    {"segment", "run", "compare", "batch", "video", "plugins", "config", "weights"}
+)
 
 
 def build_parser(
@@ -82,7 +84,7 @@ def _plugin_flags(argv: Sequence[str]) -> Mapping[str, FlagEntry]:
     """The flags plugins add, when ``argv`` runs a command that takes them (those commands
     load the plugins anyway; ``tst --version``, ``--help`` and the others do not)."""
     words = [a for a in argv if not a.startswith("-")]
-    if words[:1] not in (["segment"], ["run"], ["compare"], ["batch"]) and words[:2] != [
+    if words[:1] not in (["segment"], ["run"], ["compare"], ["batch"], ["video"]) and words[:2] != [
         "config",
         "show",
     ]:

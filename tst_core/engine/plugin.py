@@ -3,39 +3,26 @@ the records of the torchvision networks they may use (``network = "torchvision-v
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..hookspecs import hookimpl
 from ..records import torchvision_record
 from ..registry import Register, RegisterWeights
-from ..types import Env
-from .options import GatysOptions
 
-
-def make_gatys(options: GatysOptions, env: Env) -> Any:
-    from .gatys import GatysEngine
-
-    return GatysEngine(options, env)
-
-
-def make_gatys_full(options: GatysOptions, env: Env) -> Any:
-    from .gatys import GatysFullEngine
-
-    return GatysFullEngine(options, env)
+#: the engines and their options are imported on first use (``tst plugins`` imports neither)
+OPTIONS = "tst_core.engine.options:GatysOptions"
 
 
 @hookimpl
 def tst_register_engines(register: Register) -> None:
     register(
         "gatys",
-        make_gatys,
-        options=GatysOptions,
+        "tst_core.engine.gatys:GatysEngine",
+        options=OPTIONS,
         description="masked Gram loss on VGG-19: every target in its own style, one optimisation",
     )
     register(
         "gatys-full",
-        make_gatys_full,
-        options=GatysOptions,
+        "tst_core.engine.gatys:GatysFullEngine",
+        options=OPTIONS,
         description="baseline: whole-frame Gatys stylisation once per target; the compositor cuts",
     )
 

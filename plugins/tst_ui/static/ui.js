@@ -13,6 +13,10 @@ const state = {
   job: null,     // last status of this page's job
   result: null,  // the last run's result: image (full size), display, before, size, focus
   events: null,  // its EventSource
+  tool: "select", // what the mouse does on the photo: select instances, or draw a region
+  prompts: {},   // instance id -> {box, points} of the regions drawn in this page
+  drag: null,    // the box being dragged: {start: [x, y] photo px, client: [x, y]}
+  stroke: null,  // the brush stroke being drawn: {points: photo px, client: stage px}
 };
 
 // ---- talking to the server ------------------------------------------------------------
@@ -117,7 +121,31 @@ async function openPhoto(file) {
   $("stage").dataset.height = photo.size[0];
   $("result-before").src = photo.display;
   clearResult();
-  await segment();
+  if (photo.restored) restoreState(photo); else await segment();
+}
+
+function restoreState(photo) {  // a tst picture was dropped: its recipe's photo, masks, targets
+  const r = photo.restored;
+  const seg = r.segmentation;
+  state.seg = seg;
+  state.prompts = {};
+  const img = $("photo");
+  img.onload = () => $("stage").classList.remove("empty");
+  img.src = `${seg.overlay}?v=${seg.version}`;
+  const has = (id, value) => [...$(id).options].some((o) => o.value === String(value));
+  if (has("engine", r.settings.engine)) $("engine").value = r.settings.engine;
+  if (has("blend", r.settings.blend)) $("blend").value = r.settings.blend;
+  if (r.settings.size) $("size").value = r.settings.size;
+  state.targets = r.targets.map((t) => ({
+    select: t.select, ...describe(t.select), style: t.style, deg: t.deg,
+    mix: t.mix ? t.mix.style : null, share: t.mix ? t.mix.weight : 0.5, options: t.options || {},
+  }));
+  state.active = state.targets.length ? 0 : -1;
+  const n = seg.instances.length;
+  $("seg-info").textContent = `restored from the recipe (photo ${photo.name}): ` +
+    `${n} mask${n === 1 ? "" : "s"}, ${state.targets.length} target${state.targets.length === 1 ? "" : "s"}`;
+  setStatus("restored: run it again, or change it");
+  loadEngine();
 }
 
 async function segment() {
@@ -126,6 +154,7 @@ async function segment() {
   setStatus(`segmenting with ${segmenter}…`);
   state.targets = [];
   state.active = -1;
+  state.prompts = {};
   renderTargets();
   $("seg-info").textContent = "";
   $("stage").classList.add("empty");
@@ -153,7 +182,7 @@ function photoPixel(event) {
 }
 
 async function clickPhoto(event) {
-  if (!state.seg) return;
+  if (!state.seg || state.tool !== "select") return;
   const [x, y] = photoPixel(event);
   const hit = await guarded("selecting", () =>
     call("GET", `/api/segmentations/${state.seg.id}/hit?x=${x.toFixed(1)}&y=${y.toFixed(1)}`));
@@ -163,6 +192,238 @@ async function clickPhoto(event) {
     return;
   }
   toggleTarget(`id:${hit.id}`);
+}
+
+// ---- regions drawn on the photo: a box, then clicks inside (add) or outside (take away) ----
+
+function setTool(tool) {
+  state.tool = tool;
+  $("stage").classList.toggle("drawing", tool === "box");
+  $("stage").classList.toggle("painting", tool === "brush" || tool === "eraser");
+  $("tool-hint").hidden = tool !== "box";
+  $("brush-options").hidden = !(tool === "brush" || tool === "eraser");
+  renderPoints();
+}
+
+// ---- brush and eraser: strokes added to or taken from the highlighted target's mask ----------
+
+function activeInstance() {
+  const t = state.targets[state.active];
+  return t && t.select.startsWith("id:") ? Number(t.select.slice(3)) : null;
+}
+
+function brushRadius() {  // the slider is in screen pixels; the server paints photo pixels
+  const img = $("photo");
+  return Number($("brush-size").value) * state.photo.size[1] / Math.max(1, img.clientWidth);
+}
+
+function strokeStart(event) {
+  if (!(state.tool === "brush" || state.tool === "eraser") || !state.seg || event.button !== 0) {
+    return;
+  }
+  event.preventDefault();
+  if (activeInstance() === null) {
+    showError("tst: error: select an instance or region to paint (click it in the target list)");
+    return;
+  }
+  const canvas = $("stroke");
+  canvas.width = canvas.clientWidth;
+  canvas.height = canvas.clientHeight;
+  state.stroke = { points: [photoPixel(event)], client: [stagePoint(event)] };
+  strokeDraw();
+}
+
+function strokeMove(event) {
+  if (!state.stroke) return;
+  state.stroke.points.push(photoPixel(event));
+  state.stroke.client.push(stagePoint(event));
+  strokeDraw();
+}
+
+function strokeDraw() {
+  const canvas = $("stroke");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = state.tool === "brush" ? "rgba(255, 212, 0, .6)" : "rgba(210, 30, 30, .6)";
+  ctx.lineWidth = 2 * Number($("brush-size").value);
+  ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.beginPath();
+  state.stroke.client.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+  if (state.stroke.client.length === 1) ctx.lineTo(...state.stroke.client[0]);
+  ctx.stroke();
+}
+
+async function strokeEnd() {
+  const stroke = state.stroke;
+  if (!stroke) return;
+  state.stroke = null;
+  const body = {
+    id: activeInstance(),
+    mode: state.tool === "brush" ? "add" : "erase",
+    points: stroke.points.slice(0, 2000).map(([x, y]) => [Number(x.toFixed(1)), Number(y.toFixed(1))]),
+    radius: Number(Math.max(0.5, brushRadius()).toFixed(2)),
+    soft: $("brush-soft").checked,
+  };
+  const res = await guarded("painting", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/paint`, body));
+  const canvas = $("stroke");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (res) { updateSegmentation(res); setStatus(`${body.mode === "add" ? "painted" : "erased"}`); }
+}
+
+async function findByName() {  // the text box: regions named in words
+  const prompt = $("text-prompt").value.trim();
+  if (!state.seg || !prompt) return;
+  setStatus(`looking for ${prompt}…`);
+  const res = await guarded("finding", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/text`, { prompt }));
+  if (!res) return;
+  updateSegmentation(res);
+  for (const id of res.regions) toggleTarget(`id:${id}`);
+  setStatus(`found ${res.regions.length} region${res.regions.length === 1 ? "" : "s"}`);
+}
+
+async function refineActive() {  // the page's --refine: cut again from the target's own mask
+  const id = activeInstance();
+  if (id === null || !state.seg) return;
+  setStatus(`cutting ${id} again from its mask…`);
+  const res = await guarded("cutting again", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/regions`, { edit: id, refine: true }));
+  if (res) {
+    updateSegmentation(res);
+    setStatus(`${id} cut again by ${res.cut_by} (${res.cut_seconds} s)`);
+  }
+}
+
+async function step(back) {
+  if (!state.seg) return;
+  const what = back ? "undo" : "redo";
+  const res = await guarded(what, () => call("POST", `/api/segmentations/${state.seg.id}/${what}`));
+  if (res) { updateSegmentation(res); setStatus(back ? "undone" : "redone"); }
+}
+
+function keyDown(event) {
+  if (!(event.ctrlKey || event.metaKey) || event.target.matches("input[type=number], input[type=text], select, textarea")) return;
+  const key = event.key.toLowerCase();
+  if (key === "z" || key === "y") {
+    event.preventDefault();
+    step(key === "z" && !event.shiftKey);
+  }
+}
+
+function stagePoint(event) {  // client position -> position inside the stage (CSS px)
+  const box = $("stage").getBoundingClientRect();
+  return [event.clientX - box.left, event.clientY - box.top];
+}
+
+function dragStart(event) {
+  if (state.tool !== "box" || !state.seg || event.button !== 0) return;
+  event.preventDefault();
+  state.drag = { start: photoPixel(event), client: stagePoint(event), alt: event.altKey };
+}
+
+function dragMove(event) {
+  if (!state.drag) return;
+  const [x0, y0] = state.drag.client, [x1, y1] = stagePoint(event);
+  const box = $("drag-box");
+  Object.assign(box.style, {
+    left: `${Math.min(x0, x1)}px`, top: `${Math.min(y0, y1)}px`,
+    width: `${Math.abs(x1 - x0)}px`, height: `${Math.abs(y1 - y0)}px`,
+  });
+  box.hidden = false;
+}
+
+async function dragEnd(event) {
+  const drag = state.drag;
+  if (!drag) return;
+  state.drag = null;
+  $("drag-box").hidden = true;
+  const [cx, cy] = stagePoint(event);
+  const [x, y] = photoPixel(event);
+  if (Math.hypot(cx - drag.client[0], cy - drag.client[1]) < 5) {  // a click, not a box
+    await addPoint(x, y, !(event.altKey || drag.alt));
+    return;
+  }
+  const [sx, sy] = drag.start;
+  const [h, w] = state.photo.size;
+  const clip = (v, top) => Math.max(0, Math.min(top, v));
+  const box = [clip(Math.min(sx, x), w), clip(Math.min(sy, y), h),
+    clip(Math.max(sx, x), w), clip(Math.max(sy, y), h)].map((v) => Number(v.toFixed(1)));
+  await cutRegion({ box, points: [] }, null);
+}
+
+function rightClick(event) {  // right-click: a point outside the object
+  if (state.tool !== "box" || !state.seg) return;
+  event.preventDefault();
+  const [x, y] = photoPixel(event);
+  addPoint(x, y, false);
+}
+
+function activeRegion() {  // the instance id of the highlighted target when it was drawn here
+  const t = state.targets[state.active];
+  if (!t || !t.select.startsWith("id:")) return null;
+  const id = Number(t.select.slice(3));
+  return id in state.prompts ? id : null;
+}
+
+async function addPoint(x, y, inside) {
+  const id = activeRegion();
+  const point = [Number(x.toFixed(1)), Number(y.toFixed(1)), inside ? 1 : 0];
+  if (id === null) {  // no region yet: a click on an object starts one
+    if (!inside) {
+      showError("tst: error: drag a box around the object first (or click on it)");
+      return;
+    }
+    await cutRegion({ box: null, points: [point] }, null);
+    return;
+  }
+  const prompt = state.prompts[id];
+  await cutRegion({ box: prompt.box, points: [...prompt.points, point] }, id);
+}
+
+async function cutRegion(prompt, edit) {
+  setStatus(edit === null ? "cutting a new region…" : `cutting region ${edit} again…`);
+  const body = { box: prompt.box, points: prompt.points, label: "region" };
+  if (edit !== null) body.edit = edit;
+  const res = await guarded("cutting the region", () =>
+    call("POST", `/api/segmentations/${state.seg.id}/regions`, body));
+  if (!res) return;
+  state.prompts[res.region] = prompt;
+  updateSegmentation(res);
+  const select = `id:${res.region}`;
+  const at = state.targets.findIndex((t) => t.select === select);
+  if (at < 0) toggleTarget(select);
+  else { state.active = at; renderTargets(); }
+  setStatus(`region ${res.region} cut by ${res.cut_by} (${res.cut_seconds} s)`);
+}
+
+function updateSegmentation(seg) {
+  state.seg = seg;
+  // a region taken back by undo: its target goes
+  state.targets = state.targets.filter((t) =>
+    !t.select.startsWith("id:") || Number(t.select.slice(3)) < seg.instances.length);
+  state.active = Math.min(state.active, state.targets.length - 1);
+  $("photo").src = `${seg.overlay}?v=${seg.version}`;
+  const n = seg.instances.length;
+  $("seg-info").textContent = `${n} instance${n === 1 ? "" : "s"} (${seg.segmenter}, ${seg.seconds} s)`;
+  for (const t of state.targets) Object.assign(t, { ...describe(t.select) });
+  renderTargets();
+}
+
+function renderPoints() {  // the clicks of the highlighted region, drawn on the photo
+  const stage = $("stage");
+  stage.querySelectorAll(".point").forEach((p) => p.remove());
+  const id = activeRegion();
+  if (id === null || state.tool !== "box") return;
+  const img = $("photo");
+  const [h, w] = state.photo.size;
+  for (const [x, y, inside] of state.prompts[id].points) {
+    const dot = document.createElement("span");
+    dot.className = `point ${inside ? "inside" : "outside"}`;
+    dot.style.left = `${x * img.clientWidth / w}px`;
+    dot.style.top = `${y * img.clientHeight / h}px`;
+    stage.append(dot);
+  }
 }
 
 // ---- targets -----------------------------------------------------------------------------
@@ -188,7 +449,9 @@ function toggleTarget(select) {
     state.active = Math.min(state.active, state.targets.length - 1);
     state.mixing = -1;
   } else {
-    const target = { select, ...describe(select), style: null, deg: 0, mix: null, share: 0.5 };
+    const target = {
+      select, ...describe(select), style: null, deg: 0, mix: null, share: 0.5, options: {},
+    };
     // later targets win on overlaps: the regions go first so an instance shows over them
     const regions = state.targets.filter((t) => t.select === "all" || t.select === "background");
     let index;
@@ -241,12 +504,41 @@ function renderTargets() {
     remove.title = "remove this target";
     remove.onclick = (e) => { e.stopPropagation(); toggleTarget(t.select); };
     strength.append("strength", slider, value, remove);
-    li.append(swatch, head, thumb, strength);
+    li.append(swatch, head, thumb, strength, looksRow(t));
     if (engineMixes() && t.style) li.append(mixRow(t, k));
     return li;
   }));
   renderLayers();
+  renderPoints();
   updateButtons();
+  const id = activeInstance();
+  const view = $("mask-view");
+  view.hidden = id === null || !state.seg;
+  if (!view.hidden) view.href = `/api/segmentations/${state.seg.id}/masks/${id}.png?v=${state.seg.version}`;
+}
+
+function looksRow(t) {  // per-target options: keep the photo's colours, a soft mask
+  const row = document.createElement("div");
+  row.className = "looks";
+  row.onclick = (e) => e.stopPropagation();
+  for (const [key, on, label, title] of [
+    ["color", "keep", "keep colours", "only the luminance is stylised (@color=keep)"],
+    ["mask", "soft", "soft mask", "the mask's grey level scales the style (@mask=soft)"],
+  ]) {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = `look-${key}`;
+    box.checked = (t.options || {})[key] === on;
+    box.onchange = () => {
+      t.options = { ...(t.options || {}) };
+      if (box.checked) t.options[key] = on; else delete t.options[key];
+    };
+    const wrap = document.createElement("label");
+    wrap.title = title;
+    wrap.append(box, ` ${label}`);
+    row.append(wrap);
+  }
+  return row;
 }
 
 function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
@@ -284,7 +576,7 @@ function renderLayers() {
   layers.replaceChildren(...(state.seg ? state.targets : []).map((t) => {
     const img = document.createElement("img");
     const name = t.select.startsWith("id:") ? t.select.slice(3) : t.select;
-    img.src = `/api/segmentations/${state.seg.id}/${name}.png`;
+    img.src = `/api/segmentations/${state.seg.id}/${name}.png?v=${state.seg.version || 0}`;
     img.alt = "";
     img.dataset.select = t.select;
     return img;
@@ -359,6 +651,10 @@ function updateButtons() {
   $("cancel").disabled = !busy();
   $("add-background").disabled = !state.seg;
   $("add-all").disabled = !state.seg;
+  const history = state.seg && state.seg.history ? state.seg.history : { undo: 0, redo: 0 };
+  $("undo").disabled = !history.undo;
+  $("refine").disabled = activeInstance() === null || busy();
+  $("redo").disabled = !history.redo;
 }
 
 async function submit(kind) {
@@ -367,6 +663,7 @@ async function submit(kind) {
     segmentation: state.seg.id,
     targets: state.targets.map((t) => ({
       select: t.select, style: t.style, deg: t.deg,
+      ...(t.options && Object.keys(t.options).length ? { options: t.options } : {}),
       ...(engineMixes() && t.mix ? { mix: { style: t.mix, weight: t.share } } : {}),
     })),
     engine: $("engine").value,
@@ -409,8 +706,11 @@ function showJob(job) {
   } else if (job.state === "running") {
     if (job.total) { bar.max = job.total; bar.value = job.step; } else bar.removeAttribute("value");
     const loss = job.loss === null ? "" : ` · loss ${Number(job.loss).toPrecision(4)}`;
+    const eta = job.eta === null ? "" : ` · about ${job.eta} s left`;
+    const stage = job.stage ? ` (${job.stage})` : "";
     text.textContent = job.step ?
-      `iteration ${job.step}/${job.total || "?"}${loss} · ${job.elapsed} s` : "preparing…";
+      `iteration ${job.step}/${job.total || "?"}${stage}${loss} · ${job.elapsed} s${eta}` :
+      "preparing…";
     setStatus(`${what} running`);
     if (job.preview && (!previous || previous.id !== job.id || previous.preview !== job.preview)) {
       const preview = $("preview");
@@ -572,6 +872,23 @@ function wire() {
   };
   $("engine").onchange = loadEngine;
   $("photo").onclick = clickPhoto;
+  $("photo").draggable = false;
+  $("photo").addEventListener("mousedown", dragStart);
+  $("photo").addEventListener("contextmenu", rightClick);
+  document.addEventListener("mousemove", dragMove);
+  document.addEventListener("mouseup", dragEnd);
+  $("photo").addEventListener("mousedown", strokeStart);
+  document.addEventListener("mousemove", strokeMove);
+  document.addEventListener("mouseup", strokeEnd);
+  document.addEventListener("keydown", keyDown);
+  $("undo").onclick = () => step(true);
+  $("refine").onclick = refineActive;
+  $("text-find").onclick = findByName;
+  $("text-prompt").addEventListener("keydown", (e) => { if (e.key === "Enter") findByName(); });
+  $("redo").onclick = () => step(false);
+  for (const radio of document.querySelectorAll("input[name=tool]")) {
+    radio.onchange = () => setTool(radio.value);
+  }
   $("add-background").onclick = () => toggleTarget("background");
   $("add-all").onclick = () => toggleTarget("all");
   $("run").onclick = () => submit("run");
