@@ -150,3 +150,54 @@ def test_a_photo_the_budget_cannot_hold_is_one_line_before_any_work(cli, tmp_pat
         assert not out.exists()
     code, _, err = cli("run", photo, "--style", f"all={photo}", "--max-memory", "lots")
     assert code == 2 and "run.max_memory" in err
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_the_recipe_is_written_beside_the_photos_profile_and_exif(cli, tmp_path, suffix):
+    """The merge of pixels' photo writer and regions' recipe: one file carries both."""
+    from tst_core import metadata, recipe
+
+    photo = tmp_path / "cam.jpg"
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "tst camera"
+    Image.fromarray(smooth(120, 160).astype(np.uint8)).save(
+        photo, exif=exif.tobytes(), icc_profile=SRGB, quality=95
+    )
+    out = tmp_path / f"out{suffix}"
+    run(cli, photo, out, masks_folder(tmp_path / "m"))
+    written = Image.open(out)
+    assert written.size == (160, 120)
+    assert written.info["icc_profile"] == SRGB
+    assert written.getexif()[ExifTags.Base.Make] == "tst camera"
+    made = recipe.parse(metadata.read(out, recipe.KEY) or "", "out")
+    assert made["targets"]
+
+
+def test_a_16_bit_png_keeps_its_bits_and_carries_the_recipe(cli, tmp_path):
+    from tst_core import metadata, recipe
+
+    photo = tmp_path / "deep.png"
+    cv2.imwrite(str(photo), smooth(120, 160, top=65535).astype(np.uint16)[:, :, ::-1])
+    out = tmp_path / "out.png"
+    run(cli, photo, out, masks_folder(tmp_path / "m"))
+    assert read_photo(out).bits == 16
+    assert recipe.parse(metadata.read(out, recipe.KEY) or "", "out")["targets"]
+
+
+@pytest.mark.parametrize("option", ["@color=keep", "@mask=soft"])
+def test_looks_at_the_photos_own_size_leave_the_outside_bit_for_bit(cli, tmp_path, option):
+    """@color=keep and @mask=soft on the native path: the layers looked at the working size,
+    brought up, the picture the photo's size and its own outside the windows."""
+    photo = tmp_path / "p.png"
+    Image.fromarray(smooth(120, 160).astype(np.uint8)).save(photo)
+    style = tmp_path / "style.png"
+    Image.fromarray(np.full((8, 8, 3), (200, 30, 30), np.uint8)).save(style)
+    out = tmp_path / "out.png"
+    code, _, err = cli(
+        "run", photo, "--style", f"person={style}{option}", "--segmenter", "maskfile",
+        "--masks", masks_folder(tmp_path / "m"), "--engine", "fake-fill", "--blend", "feather",
+        "--size", "40", "--set", "blend.feather.radius=2", "-o", out,
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out.with_suffix(".json").read_text())
+    check(report, np.asarray(Image.open(photo)), np.asarray(Image.open(out)), (120, 160))
