@@ -365,7 +365,7 @@ class UiService:
         photo = checked_image(seg.photo.path, "photo")
         prompt = request.prompt
         if request.refine and request.edit is not None:  # from the instance's own mask
-            mask = seg.segmentation.instances[request.edit].mask
+            mask = seg.segmentation.instances[request.edit].mask_at(size)  # at the photo's
             prompt = dataclasses.replace(prompt, mask=mask.clone())
         with self._segment_lock:
             name, prompter = self.prompt_segmenter()
@@ -430,8 +430,8 @@ class UiService:
         seg = self.segmentation(seg_id, page)
         if not index.isdigit() or int(index) >= len(seg.segmentation):
             raise InputError(f"no instance {index!r} in this photo")
-        mask = seg.segmentation.instances[int(index)].mask
-        return render.encode_mask(mask)
+        segmentation = seg.segmentation
+        return render.encode_mask(segmentation.instances[int(index)].mask_at(segmentation.size))
 
     def hit(self, seg_id: str, x: float, y: float, page: str = "") -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
