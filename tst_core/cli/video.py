@@ -44,9 +44,7 @@ def _time(text: str) -> float:
 
 def register(sub: Any) -> list[argparse.ArgumentParser]:
     """Add the command to ``sub``; returns its parsers that take the configuration block."""
-    from ..clips.encode import FRAME_FORMATS
-    from ..clips.flow import FLOW_QUALITIES
-    from ..clips.options import PRESETS, TEMPORAL_MODES
+    from ..clips.names import FLOW_QUALITIES, FRAME_FORMATS, PRESETS, TEMPORAL_MODES
 
     p: Parser = sub.add_parser(
         "video",

@@ -31,7 +31,6 @@ DEFAULT_PRESET = "medium"
 #: what ``-o`` suffixes write a video file (anything else is a folder of frames)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 #: the image types of a frame folder
-FRAME_FORMATS = ("png", "webp")
 
 
 @dataclass(frozen=True)

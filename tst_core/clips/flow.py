@@ -22,9 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import missing_dependency
-
-FlowQuality = Literal["ultrafast", "fast", "medium"]
-FLOW_QUALITIES: tuple[FlowQuality, ...] = ("ultrafast", "fast", "medium")
+from .names import FlowQuality
 
 
 def import_cv2() -> Any:

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import ConfigError
-from .encode import DEFAULT_CRF, DEFAULT_PRESET, FRAME_FORMATS
-from .flow import FLOW_QUALITIES, FlowQuality
+from .encode import DEFAULT_CRF, DEFAULT_PRESET
+from .names import FLOW_QUALITIES, FRAME_FORMATS, PRESETS, TEMPORAL_MODES, FlowQuality, TemporalMode
 from .read import Span
-
-TemporalMode = Literal["auto", "off", "blend", "stabilize", "engine"]
-TEMPORAL_MODES: tuple[TemporalMode, ...] = ("auto", "off", "blend", "stabilize", "engine")
-PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)
 
 
 @dataclass(frozen=True)

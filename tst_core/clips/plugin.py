@@ -1,27 +1,18 @@
-"""Registers the ``iou`` tracker (entry point ``iou`` in group ``tst``)."""
+"""Registers the ``iou`` tracker (entry point ``iou`` in group ``tst``); lazily, so listing the
+plugins imports no torch."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..hookspecs import hookimpl
 from ..registry import Register
-from ..types import Env
-from .tracks import IouOptions
-
-
-def make_iou(options: IouOptions, env: Env) -> Any:
-    from .tracks import IouTracker
-
-    return IouTracker(options, env)
 
 
 @hookimpl
 def tst_register_trackers(register: Register) -> None:
     register(
         "iou",
-        make_iou,
-        options=IouOptions,
+        "tst_core.clips.tracks:IouTracker",
+        options="tst_core.clips.tracks:IouOptions",
         description="links each frame's masks to tracks by overlap along the optical flow "
         "(no weights)",
     )
