@@ -19,8 +19,9 @@ largest ``VmHWM``, the process's whole life, imports and models included):
   before), then enlarged to the photo's size with a bicubic resize: what a user got by
   enlarging today's result.
 
-Jobs: ``gatys`` (the default engine and schedule), ``gatys-max`` (``max_side`` 1024: the native
-schedule stops at 1024 px and the rest is brought up by the guided upsampling), ``fast`` and
+Jobs: ``gatys`` (the default engine and schedule: native levels up to ``max_side`` 1024, the
+rest brought up by the guided upsampling), ``gatys-ws`` (``max_side`` 0: no native level, the
+working-size layers brought up by the guided upsampling alone), ``fast`` and
 ``cin`` (the ``udnie`` network of ``../shared``; ``cin`` runs it as a one-style model), all
 four with the ``feather`` compositor (the default), and the other compositors (``hard``,
 ``mrf``, ``poisson``) with ``fast``. ``gatys`` runs at 4 and
@@ -77,15 +78,17 @@ CROP = 512
 #: the jobs: name -> (engine, blend, sets, style)
 JOBS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "gatys": ("gatys", "feather", (), "starry"),
-    "gatys-max": ("gatys", "feather", ("engine.gatys.max_side=1024",), "starry"),
+    "gatys-ws": ("gatys", "feather", ("engine.gatys.max_side=0",), "starry"),
     "fast": ("fast", "feather", (), "udnie"),
     "cin": ("cin", "feather", ("engine.cin.model={udnie}",), "udnie"),
     "hard": ("fast", "hard", (), "udnie"),
     "mrf": ("fast", "mrf", (), "udnie"),
     "poisson": ("fast", "poisson", (), "udnie"),
 }
+#: the crop sheet's columns after the photo: job and mode
+SHEET = ("gatys today", "gatys-ws native", "gatys native", "fast today", "fast native")
 #: jobs that run only on these sizes unless --sizes is given
-HEAVY = {"gatys": (4, 24), "gatys-max": (4, 24)}
+HEAVY = {"gatys": (4, 24), "gatys-ws": (4, 24)}
 
 
 def shared(*parts: str) -> Path:
@@ -511,11 +514,10 @@ def measure(rows: list[dict[str, Any]], files: dict[int, Path], mask_folder: Pat
 def pictures(out: Path, docs: Path, files: dict[int, Path], mask_folder: Path) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     images = {}
-    for name in ("gatys", "fast", "cin"):
-        for mode in ("today", "native"):
-            path = out / "images" / f"{name}_24mp_{mode}.png"
-            if path.exists():
-                images[f"{name} {mode}"] = path
+    for key in SHEET:
+        path = out / "images" / f"{key.replace(' ', '_24mp_')}.png"
+        if path.exists():
+            images[key] = path
     if 24 in files:
         if images:
             print(f"wrote {crops_sheet(images, files[24], docs)}")
