@@ -290,9 +290,16 @@ def test_a_24_megapixel_photo_comes_back_at_its_size_and_shows_at_1_to_1(
         stage = page.locator("#result-stage")
         shown = page.locator("#result-after").evaluate("img => img.getBoundingClientRect().width")
         assert abs(shown - w) < 1
-        scroll = stage.evaluate("s => [s.scrollLeft, s.scrollTop, s.clientWidth, s.clientHeight]")
-        left, top, cw, ch = scroll
-        assert left < 3000 < left + cw and top < 2400 < top + ch  # opened on the person
+        # opened on the person: centred once both full-size pictures have loaded (their size is
+        # known, and laid out, before their load event, so wait for the page to centre)
+        page.wait_for_function(
+            "() => { const s = document.getElementById('result-stage');"
+            " return s.scrollLeft < 3000 && 3000 < s.scrollLeft + s.clientWidth"
+            " && s.scrollTop < 2400 && 2400 < s.scrollTop + s.clientHeight; }",
+            timeout=LONG,
+        )
+        left = stage.evaluate("s => s.scrollLeft")
+        stage.scroll_into_view_if_needed()  # the mouse acts on what the viewport shows
         box = stage.bounding_box()
         page.mouse.move(box["x"] + 200, box["y"] + 200)
         page.mouse.down()
