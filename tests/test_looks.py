@@ -131,3 +131,26 @@ def test_soft_masks_give_the_engine_their_support_and_fade_the_layers():
     out = looks.apply(photo_, layers, targets)
     assert torch.allclose(out[0], soft.expand(3, 8, 8))  # faded by the grey level
     assert torch.equal(out[1], layers[1])
+
+
+def test_gatys_mixes_two_paintings_through_the_pipeline(tmp_path):
+    """``red*0.5+blue*0.5`` on gatys (refused before: only the feed-forward engines mixed):
+    the region's colour lies between the red-only and the blue-only runs, and the report
+    names the mix."""
+    from PIL import Image
+
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (32, 32), (230, 30, 30)).save(red)
+    Image.new("RGB", (32, 32), (30, 30, 230)).save(blue)
+    inside = box_mask(N, N, 0, N, 0, N // 2) > 0.5
+
+    def redness(image):
+        return float((image[0, inside] - image[2, inside]).mean())
+
+    mix = run([f"thing={red}*0.5+{blue}*0.5"])
+    only_red, only_blue = (
+        redness(run([f"thing={red}"]).image),
+        redness(run([f"thing={blue}"]).image),
+    )
+    assert only_blue < redness(mix.image) < only_red, (only_blue, redness(mix.image), only_red)
+    assert mix.report["targets"][0]["style"] == "red.png*0.5+blue.png*0.5"

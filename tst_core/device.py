@@ -1,14 +1,19 @@
-"""Device choice and CPU threads, shared by every plugin that runs a model."""
+"""Device choice and CPU threads, shared by every plugin that runs a model.
+
+Naming and checking a device costs no torch (``tst config show`` checks ``[run] device``);
+torch is imported by the functions that ask it about devices and threads."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterator
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: the CPU threads the numerics of a run use, set by ``tst batch`` for its workers
@@ -48,6 +53,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     :param name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     """
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -71,6 +78,8 @@ def torch_threads(count: int | None) -> Iterator[None]:
     if count is None:
         yield
         return
+    import torch
+
     old = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

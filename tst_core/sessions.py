@@ -13,16 +13,17 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
-from .files import PhotoLike
-from .fingerprint import fingerprint, input_record, plugin_files
-from .outputs import Input
 from .plugins import Host, default_host
 from .registry import Kind
-from .select import StyleRequest
-from .types import Env
+
+if TYPE_CHECKING:  # a run's modules (they import torch): ``tst config show`` needs none
+    from .files import PhotoLike
+    from .outputs import Input
+    from .select import StyleRequest
+    from .types import Env
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Session:
 
     @property
     def env(self) -> Env:
+        from .types import Env
+
         return Env(self.config.run.device, self.config.run.seed, self.build)
 
     def build(self, kind: Kind, name: str, *, interactive: bool = False) -> Any:
@@ -55,6 +58,8 @@ class Session:
     def inputs(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> dict[str, Any]:
         """What a run of ``photo`` with ``requests`` reads, with SHA-256 of each (the report's
         ``inputs``; see :mod:`tst_core.fingerprint`)."""
+        from .fingerprint import input_record, plugin_files
+
         options = {f"{k}.{n}": self.config.options_for(self.host, k, n) for k, n in self.chosen()}
         styles = [(r.selector, r.style, r.strength) for r in requests]
         return input_record(photo, styles, plugin_files(options))
@@ -62,6 +67,8 @@ class Session:
     def fingerprint(self, photo: PhotoLike, requests: Sequence[StyleRequest]) -> str:
         """One digest of this configuration and the contents of what the run would read; equal
         to :func:`~tst_core.fingerprint.report_fingerprint` of that run's report."""
+        from .fingerprint import fingerprint
+
         return fingerprint(self.config.to_dict(self.host), self.inputs(photo, requests))
 
     def input_files(
@@ -69,6 +76,8 @@ class Session:
     ) -> tuple[Input, ...]:
         """Every file and folder a run reads: the config files, the path options of the chosen
         and of every configured plugin (masks, weights), the photo and the style images."""
+        from .outputs import Input
+
         found = [Input(p, "config") for p in self.config.sources]
         chosen = set(self.chosen())
         configured = {(k, n) for k, tables in self.config.plugins.items() for n in tables}

@@ -133,8 +133,8 @@ def image_only(
     """
     if len(parts) > 1 and not mixes:
         raise SelectionError(
-            f"engine '{engine}' does not mix styles; style mixes need an engine that runs "
-            "trained networks (--engine fast or cin)"
+            f"engine '{engine}' does not mix styles; style mixes need an engine that mixes "
+            "them (--engine gatys mixes paintings; fast and cin mix trained styles)"
         )
     for part in parts:
         if part.kind != "image":

@@ -15,7 +15,7 @@ from tst_core.engine.losses import TVLoss
 from tst_core.engine.options import GatysOptions
 from tst_core.errors import ConfigError, EngineError
 from tst_core.imageops import chroma_iq, rgb_to_yiq
-from tst_core.types import Env
+from tst_core.types import Env, Painting, Target, TargetOptions, Targets
 
 from .helpers import PAPER, box_mask, dots, photo, stripes, style_distance, targets
 
@@ -371,3 +371,55 @@ def test_a_target_touching_the_frame_edge_leaves_no_strip():
     padded = step(**{**PAPER, "frame_pad": 16})
     assert strip > 0.12 and padded < 0.1, (strip, padded)
     assert step() < 0.1  # tst's defaults
+
+
+def mixed(a_share, a=None, b=None):
+    """The left half styled with a mix of two paintings (``a_share`` of ``a``, default the
+    stripes; the rest of ``b``, default the dots)."""
+    a = stripes() if a is None else a
+    b = dots() if b is None else b
+    mask = box_mask(N, N, 0, N, 0, N // 2)
+    mix = (Painting(a, a_share), Painting(b, 1.0 - a_share))
+    return Targets((Target("t0", mask, a, mix=mix),), (N, N))
+
+
+@pytest.mark.parametrize("loss", ["gram", "meancov", "sliced"])
+def test_a_mix_at_one_and_zero_is_that_paintings_run_exactly(loss):
+    assert GatysEngine.mixes_paintings is True
+    for share, alone in ((1.0, stripes()), (0.0, dots())):
+        mix = run(mixed(share), iterations=4, style_loss=loss)
+        one = run(half_target(alone), iterations=4, style_loss=loss)
+        assert torch.equal(mix.image, one.image), (loss, share)
+        assert mix.losses == one.losses
+    assert mix.info["regions"][0]["painting_sizes"] == [[N, N], [N, N]]
+
+
+def test_a_half_and_half_mix_lies_between_the_two_paintings():
+    """The mix's style distance to each painting lies between the two single runs' (the run of
+    that painting is nearest, the other painting's run farthest)."""
+    mask = box_mask(N, N, 0, N, 0, N // 2)
+    options = {"iterations": 20, "style_weight": 1e3}
+    runs = {share: run(mixed(share), **options).image for share in (1.0, 0.5, 0.0)}
+    for painting, near, far in ((stripes(), 1.0, 0.0), (dots(), 0.0, 1.0)):
+        d = {share: style_distance(image, mask, painting) for share, image in runs.items()}
+        assert d[near] < d[0.5] < d[far], d
+
+
+def test_color_keep_matches_the_paintings_luminance_to_the_photos():
+    """``@color=keep``: the target is stylised against its painting's luminance matched to the
+    photo's there (Gatys et al. 2017), so a black-and-white painting keeps the target's own
+    contrast (the photo's spread of luminance there, 0.11); with the painting's colours the
+    spread doubles."""
+    contrast = stripes(colors=((1.0, 1.0, 1.0), (0.0, 0.0, 0.0)))
+    mask = box_mask(N, N, 0, N, 0, N // 2)
+    inside = mask > 0.5
+
+    def luminance(color):
+        t = Targets((Target("t0", mask, contrast, options=TargetOptions(color=color)),), (N, N))
+        y = rgb_to_yiq(run(t, iterations=15, style_weight=1e3).image)[0][inside]
+        return float(y.mean()), float(y.std())
+
+    y0 = rgb_to_yiq(photo(N, N))[0][inside]
+    (kept_mean, kept_std), (_, painted_std) = luminance("keep"), luminance(None)
+    assert kept_std < 1.3 * float(y0.std()) < painted_std / 1.5, (kept_std, y0.std(), painted_std)
+    assert abs(kept_mean - float(y0.mean())) < 0.03

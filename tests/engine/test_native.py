@@ -10,10 +10,11 @@ from tst_core.engine.gatys import GatysEngine, GatysFullEngine
 from tst_core.engine.native import final_factor, native_factors
 from tst_core.engine.options import GatysOptions
 from tst_core.errors import EngineError
+from tst_core.imageops import resize_image
 from tst_core.memory import TensorMemory
-from tst_core.types import Env, NativeEngine
+from tst_core.types import Env, NativeEngine, Painting, Target, Targets, resize_mask
 
-from .helpers import PAPER, box_mask, dots, photo, stripes, targets
+from .helpers import PAPER, box_mask, dots, photo, stripes, style_distance, targets
 
 #: a shallow network (deepest layer relu3_1: halo 12 px), so that 128 px images hold tiles
 SHALLOW = {
@@ -120,3 +121,31 @@ def test_gatys_full_runs_native_with_one_layer_per_target():
     )
     assert res.layers.shape == (2, 3, 96, 128)
     assert float((res.layers[0] - res.layers[1]).abs().max()) > 0  # two whole-frame runs
+
+
+def test_a_mix_of_two_paintings_runs_native():
+    """The native path mixes too: at 1/0 it is the first painting's run exactly; at 50/50 the
+    region's style distance to each painting lies between the two single runs'."""
+    p, single = _job()
+    mask = single[0].mask
+
+    def mixed(share):
+        a, b = stripes(64, 64), dots(64, 64)
+        mix = (Painting(a, share), Painting(b, 1.0 - share))
+        return Targets((Target("t0", mask, a, mix=mix),), single.size)
+
+    def native(t):
+        options = {**PAPER, "scale_iterations": (10, 10), "native_iterations": (5,)}
+        return _engine(**options, style_weight=1e3).stylize_native(p, t, scale=0.5, budget=2**30)
+
+    one, mix = native(single), native(mixed(1.0))
+    assert torch.equal(mix.image, one.image) and mix.losses == one.losses
+    half = native(mixed(0.5))
+    assert half.info["regions"][0]["painting_sizes"] == [[64, 64], [64, 64]]
+    runs = {1.0: one.image, 0.5: half.image, 0.0: native(mixed(0.0)).image}
+    # measured at the working size, where the paintings' strokes have their own size
+    work = (64, 80)
+    small = resize_mask(mask, work)
+    for painting, near, far in ((stripes(64, 64), 1.0, 0.0), (dots(64, 64), 0.0, 1.0)):
+        d = {s: style_distance(resize_image(x, work), small, painting) for s, x in runs.items()}
+        assert d[near] < d[0.5] < d[far], d

@@ -193,3 +193,42 @@ def test_content_shares_of_tiles_add_up_to_the_whole_loss(weighted):
         for window, cells in _tiles(h, w, rows=[4], cols=[3, 8])
     )
     torch.testing.assert_close(total, loss(f), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["gram", "meancov", "sliced"])
+def test_a_mix_has_the_statistics_of_its_paintings_features_mixture(kind):
+    """A quarter of the feature vectors from ``a``, three quarters from ``b``: Gram matrices
+    mix linearly, meancov's covariance includes the spread between the two means, sliced keeps
+    positions in those proportions; a share of 1 (the other 0) is that painting's own."""
+    g = torch.Generator().manual_seed(12)
+    a, b = torch.rand(4, 8, 8, generator=g), torch.rand(4, 8, 8, generator=g) + 1.0
+    row = style_loss(kind)
+    gathered = [row.gather(f, generator=g) for f in (a, b)]
+    mixed = row.mixture(gathered, [0.25, 0.75], g)
+    fa, fb = a.flatten(1), b.flatten(1)
+    if kind == "gram":
+        expected = 0.25 * (fa @ fa.T) / 64 + 0.75 * (fb @ fb.T) / 64
+        torch.testing.assert_close(mixed, expected)
+    elif kind == "meancov":
+        mean = 0.25 * fa.mean(1) + 0.75 * fb.mean(1)
+        torch.testing.assert_close(mixed[0], mean)
+        gap = fa.mean(1) - fb.mean(1)
+        within = 0.25 * row.statistics(a)[1] + 0.75 * row.statistics(b)[1]
+        torch.testing.assert_close(mixed[1], within + 0.25 * 0.75 * torch.outer(gap, gap))
+    else:  # all 64 of b's positions (the scarcer for its share), 21 of a's: 25 % of 85
+        assert mixed.shape == (4, 85)
+        assert float(mixed[:, :21].max()) < 1.0 <= float(mixed[:, 21:].min())
+    for shares, alone in (([1.0, 0.0], a), ([0.0, 1.0], b)):
+        got, want = row.mixture(gathered, shares, g), row.statistics(alone)
+        for x, y in zip(_tensors(got), _tensors(want), strict=True):
+            assert torch.equal(x, y), (kind, shares)  # exactly, not only closely
+
+
+def _tensors(stats):
+    return stats if isinstance(stats, tuple) else (stats,)
+
+
+def test_a_mix_needs_a_share_per_painting():
+    row = style_loss("gram")
+    with pytest.raises(ValueError, match="2 paintings' statistics for 1 shares"):
+        row.mixture([row.gather(torch.rand(2, 3, 3))] * 2, [1.0])

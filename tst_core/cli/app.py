@@ -14,7 +14,14 @@ from .. import __version__
 from ..errors import PluginError, TstError
 from . import batch, compare, config, plugins, run, segment, video, weights
 from .args import Parser, add_plugin_flags
-from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_raises
+from .signals import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    end_on_closed_output,
+    output_closed,
+    sigterm_raises,
+)
 from .text import error_line, printable
 
 if TYPE_CHECKING:
@@ -95,6 +102,20 @@ def _plugin_flags(argv: Sequence[str]) -> Mapping[str, FlagEntry]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``tst ARGV``; returns the exit status (0, 2 for a user's error, 1 for a bug, 130 or
+    143 for a signal, 141 when stdout or stderr was closed by its reader, see
+    :mod:`~tst_core.cli.signals`)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        if not output_closed():
+            raise
+        return end_on_closed_output()
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(_plugin_commands(argv), _plugin_flags(argv))
@@ -127,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tst: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except Exception as exc:
-        if args.debug:
+        if args.debug or (isinstance(exc, BrokenPipeError) and output_closed()):
             raise
         if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
             # a path given to tst (outputs' names are checked before the work, with their

@@ -2,43 +2,25 @@
 [0, 1] and returning the outputs asked for by name.
 
 :mod:`.vgg` builds the VGG networks and :mod:`.resnet` ResNet-50 as :class:`FeatureNet` s;
-both describe their layers with :class:`LayerSpec` (stride and receptive field).
+both describe their layers with :class:`~.layers.LayerSpec` (stride and receptive field).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..types import Tensor
+from .layers import LayerSpec
 
 #: mean pixel of the Caffe VGG models, in B, G, R order, on the 0..255 scale
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 #: torchvision's ImageNet normalisation, RGB in [0, 1]
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One layer (stage) of a feature network.
-
-    :param name: ``conv3_2``, ``relu3_2``, ``pool3`` (VGG); ``relu``, ``layer2.3`` (ResNet).
-    :param kind: ``"conv"``, ``"relu"``, ``"pool"``, ``"norm"`` or ``"block"`` (a residual block).
-    :param channels: output channels.
-    :param stride: total downsampling from the input to this layer's output (1, 2, 4, ... 32).
-    :param field: receptive-field width in input pixels of one output cell.
-    """
-
-    name: str
-    kind: str
-    channels: int
-    stride: int
-    field: int
 
 
 class Normalize(nn.Module):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,14 +42,14 @@ from ..upsample import upsample_image
 from .canvas import initial_image, paste
 from .jobs import Job, Level, prepare, prepare_native
 from .native import Footprint, footprint, forward_tiling, plan_level
-from .objective import Objective, style_targets
+from .objective import Objective, mixed_targets, painting_statistics
 from .optimize import LBFGS_HISTORY, optimize
 from .options import GatysOptions
 from .plan import Region, grow_masks, masked_regions, scaled_size
 from .precision import check_precision
 from .style_losses import style_loss
 from .temporal import TemporalInput, region_temporal, with_temporal
-from .tiles import halo
+from .tiles import Tiling, halo
 from .vgg import build_network, receptive_field
 
 
@@ -92,6 +93,8 @@ class GatysEngine:
     """
 
     name = "gatys"
+    #: a target may mix the style statistics of several paintings (``a.jpg*0.7+b.jpg*0.3``)
+    mixes_paintings = True
 
     def __init__(self, options: GatysOptions | None = None, env: Env | None = None) -> None:
         self.options = o = options or GatysOptions()
@@ -151,32 +154,12 @@ class GatysEngine:
         ]
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         canvases = [photo.clone() for _ in range(max(j.region.canvas for j in jobs) + 1)]
-        with torch_threads(o.threads if o.threads is not None else numeric_threads()):
-            try:
-                for job in jobs:
-                    canvas = canvases[job.region.canvas]
-                    x = self._optimise(job, targets, counter, canvas, temporal, masks)
-                    paste(
-                        canvases[job.region.canvas],
-                        _rgb(job.unpadded(x)),
-                        job.region.box,
-                        o.preserve_color,
-                    )
-            except DivergedError as exc:
-                cause = divergence_cause(photo, targets, o)
-                if cause is None:
-                    raise
-                raise DivergedError(f"{exc.summary}: {cause}", exc.summary) from None
-        seconds = time.perf_counter() - t0
-        info = {
-            **self._facts(),
-            "iterations": counter.step,
-            "seconds": round(seconds, 3),
-            "seconds_per_iteration": round(seconds / max(1, counter.step), 4),
-            "regions": [_region_facts(j, photo) for j in jobs],
-            "skipped_scales": sorted({s for j in jobs for s, _ in j.skipped}),
-            "empty_targets": [k for k in range(len(targets)) if float(masks[k].amax()) <= 0],
-        }
+        with self._running(photo, targets):
+            for job in jobs:
+                canvas = canvases[job.region.canvas]
+                x = self._optimise(job, targets, counter, canvas, temporal, masks)
+                paste(canvas, _rgb(job.unpadded(x)), job.region.box, o.preserve_color)
+        info = self._info(jobs, photo, masks, counter, time.perf_counter() - t0)
         return StylizeResult(self._layers(canvases, len(targets)), counter.losses, info)
 
     def stylize_native(
@@ -223,36 +206,51 @@ class GatysEngine:
         peak = self._plan_native(jobs, frame, canvases, budget)
         counter = Counter(progress, _iterations(jobs), o.snapshot_every)
         out = [photo.clone() for _ in range(canvases)]
+        with self._running(photo, targets):
+            for job in jobs:
+                x = self._optimise(job, targets, counter, out[job.region.canvas])
+                x = self._to_native(job, x)
+                paste(out[job.region.canvas], _rgb(job.unpadded(x)), job.box, o.preserve_color)
+                del x
+        info = self._info(jobs, photo, masks, counter, time.perf_counter() - t0)
+        info["native"] = {
+            "scale": scale,
+            "max_side": o.max_side,
+            "upsample": o.native_upsample,
+            "budget_mib": round(budget / 2**20, 1),
+            "peak_estimate_mib": round(peak / 2**20, 1),
+        }
+        return StylizeResult(self._layers(out, len(targets)), counter.losses, info)
+
+    @contextmanager
+    def _running(self, photo: Tensor, targets: Targets) -> Iterator[None]:
+        """Around the optimisations of one call: the ``threads`` option's thread count, and a
+        divergence re-raised with its cause when it is not the step size's
+        (:func:`divergence_cause`)."""
+        o = self.options
         with torch_threads(o.threads if o.threads is not None else numeric_threads()):
             try:
-                for job in jobs:
-                    x = self._optimise(job, targets, counter, out[job.region.canvas])
-                    x = self._to_native(job, x)
-                    paste(out[job.region.canvas], _rgb(job.unpadded(x)), job.box, o.preserve_color)
-                    del x
+                yield
             except DivergedError as exc:
                 cause = divergence_cause(photo, targets, o)
                 if cause is None:
                     raise
                 raise DivergedError(f"{exc.summary}: {cause}", exc.summary) from None
-        seconds = time.perf_counter() - t0
-        info = {
+
+    def _info(
+        self, jobs: list[Job], photo: Tensor, masks: Tensor, counter: Counter, seconds: float
+    ) -> dict[str, Any]:
+        """The report's facts of one call: the engine's, the count and time of its iterations,
+        its regions, the scales skipped, the targets whose ``masks`` ``(K, H, W)`` are empty."""
+        return {
             **self._facts(),
             "iterations": counter.step,
             "seconds": round(seconds, 3),
             "seconds_per_iteration": round(seconds / max(1, counter.step), 4),
             "regions": [_region_facts(j, photo) for j in jobs],
             "skipped_scales": sorted({s for j in jobs for s, _ in j.skipped}),
-            "empty_targets": [k for k in range(len(targets)) if float(masks[k].amax()) <= 0],
-            "native": {
-                "scale": scale,
-                "max_side": o.max_side,
-                "upsample": o.native_upsample,
-                "budget_mib": round(budget / 2**20, 1),
-                "peak_estimate_mib": round(peak / 2**20, 1),
-            },
+            "empty_targets": [k for k in range(len(masks)) if float(masks[k].amax()) <= 0],
         }
-        return StylizeResult(self._layers(out, len(targets)), counter.losses, info)
 
     def _plan_native(
         self, jobs: list[Job], frame: tuple[int, int], canvases: int, budget: int
@@ -377,9 +375,9 @@ class GatysEngine:
             paintings = job.paintings_at(level, o)
             styles = [
                 self._style_targets(
-                    p, None if m is None else resize_mask(m, _hw(p)), job, generator
+                    mix, shares, None if m is None else resize_mask(m, _hw(mix[0])), job, generator
                 )
-                for p, m in zip(paintings, job.painting_masks, strict=True)
+                for mix, shares, m in zip(paintings, job.shares, job.painting_masks, strict=True)
             ]
             plan = level.plan
             objective = Objective(
@@ -397,7 +395,8 @@ class GatysEngine:
             if x is None and warm is not None and warm.init:
                 start = warm.at(size).start(content)
             elif x is None:
-                start = initial_image(content, masks, paintings, o.init, generator)
+                main = [_main_painting(m, w) for m, w in zip(paintings, job.shares, strict=True)]
+                start = initial_image(content, masks, main, o.init, generator)
             elif level.painting_scale is None and o.native_upsample == "guided":
                 # a native level starts from the level below with the photo's finer detail
                 # added where that result follows the photo (a plain enlargement elsewhere)
@@ -431,20 +430,39 @@ class GatysEngine:
         return x
 
     def _style_targets(
-        self, painting: Tensor, mask: Tensor | None, job: Job, generator: torch.Generator
+        self,
+        paintings: Sequence[Tensor],
+        shares: Sequence[float],
+        mask: Tensor | None,
+        job: Job,
+        generator: torch.Generator,
     ) -> dict[str, Any]:
-        """A painting's statistics, tile by tile when the job's memory room says so."""
-        tiling = None
-        if job.room is not None:
-            fp = self._footprint()
-            size = _hw(painting)
-            if 12 * size[0] * size[1] + size[0] * size[1] * fp.forward > job.room:
-                reach, align = halo(self.net, self._layers_read())
-                room = job.room - 12 * size[0] * size[1]
-                tiling = forward_tiling(fp, size, room, reach, align)
-        return style_targets(
-            self.net, painting, self.options, mask=mask, generator=generator, tiling=tiling
-        )
+        """A target's style statistics: of its painting, or of the mixture of its paintings'
+        features in their ``shares`` (``mask``: the first painting's style mask), each
+        painting's taken tile by tile when the job's memory room says so."""
+        gathered = [
+            painting_statistics(
+                self.net,
+                p,
+                self.options,
+                mask=mask if i == 0 else None,
+                generator=generator,
+                tiling=self._painting_tiling(_hw(p), job),
+            )
+            for i, p in enumerate(paintings)
+        ]
+        return mixed_targets(gathered, shares, self.options, generator)
+
+    def _painting_tiling(self, size: tuple[int, int], job: Job) -> Tiling | None:
+        """Tiles for a painting of ``size`` ``(h, w)`` that does not fit the job's memory room
+        in one pass (native runs); ``None``: one pass."""
+        if job.room is None:
+            return None
+        fp = self._footprint()
+        if 12 * size[0] * size[1] + size[0] * size[1] * fp.forward <= job.room:
+            return None
+        reach, align = halo(self.net, self._layers_read())
+        return forward_tiling(fp, size, job.room - 12 * size[0] * size[1], reach, align)
 
     def _facts(self) -> dict[str, Any]:
         o = self.options
@@ -502,6 +520,11 @@ def _snapshot(canvas: Tensor, job: Job, x: Tensor, preserve_color: bool) -> Tens
     return out
 
 
+def _main_painting(paintings: Sequence[Tensor], shares: Sequence[float]) -> Tensor:
+    """The painting with the largest share of a target's style (the first of equals)."""
+    return paintings[max(range(len(shares)), key=lambda i: (shares[i], -i))]
+
+
 def _nbytes(x: Tensor) -> int:
     return x.numel() * x.element_size()
 
@@ -527,7 +550,7 @@ def _region_facts(job: Job, photo: Tensor) -> dict[str, Any]:
         "supersample": round(r.factor, 3),
         "sizes": [list(scaled_size(job.size, level.fraction)) for level in job.levels],
         "frame_pads": list(job.pads),
-        "painting_sizes": [[int(p.shape[-1]), int(p.shape[-2])] for p in job.paintings],
+        "painting_sizes": [[int(p.shape[-1]), int(p.shape[-2])] for m in job.paintings for p in m],
         "grey": job.channels == 1,
         **job.facts,
     }

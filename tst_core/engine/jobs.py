@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..boxes import Box
 from ..errors import EngineError
 from ..imageops import resize_image, resize_long_side, to_grey
-from ..types import MAX_PAINTING_SIDE, Target, Targets, Tensor, resize_mask
+from ..types import MAX_PAINTING_SIDE, Painting, Target, Targets, Tensor, resize_mask
 from .canvas import crop, is_grey
 from .color import matched_luminance
 from .native import LevelPlan, final_factor, native_factors
@@ -57,8 +57,10 @@ class Job:
     :param content: the photo's window ``(C, h, w)`` (grey: C = 1), with the pads beyond the
         frame: at the region's sampled size (working path) or native size (native path).
     :param masks: the region's targets' masks ``(k, h, w)`` at the same size, or ``None``.
-    :param paintings: each target's painting at the base size the levels resize.
+    :param paintings: each target's paintings (one, or the several its style mixes, as
+        :meth:`~tst_core.types.Target.paintings`) at the base size the levels resize.
     :param sides: each target's painting long side in working pixels (``None``: as loaded).
+    :param painting_masks: each target's style mask (of its first painting), or ``None``.
     :param native_box: the region's box in native pixels (native path), or ``None``.
     """
 
@@ -66,7 +68,7 @@ class Job:
     content: Tensor
     masks: Tensor | None
     targets: list[Target]
-    paintings: list[Tensor]
+    paintings: list[list[Tensor]]
     sides: list[float | None]
     painting_masks: list[Tensor | None]
     levels: list[Level]
@@ -93,51 +95,59 @@ class Job:
         left, right, top, bottom = self.pads
         return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
-    def painting_sizes(self, level: Level) -> list[tuple[int, int]]:
-        """``(h, w)`` of the targets' paintings at ``level`` (without making them)."""
-        if level.painting_scale is not None:
-            return [scaled_size(_hw(p), level.painting_scale) for p in self.paintings]
-        return [
-            _hw_of(_painting_image(t, s, level.factor), _painting_side(t, s, level.factor))
-            for t, s in zip(self.targets, self.sides, strict=True)
-        ]
+    @property
+    def shares(self) -> list[list[float]]:
+        """Each target's paintings' shares of its style (``[1.0]`` for one painting)."""
+        return [[p.weight for p in t.paintings()] for t in self.targets]
 
-    def paintings_at(self, level: Level, options: GatysOptions) -> list[Tensor]:
-        """The targets' paintings at ``level``."""
+    def painting_sizes(self, level: Level) -> list[tuple[int, int]]:
+        """``(h, w)`` of every painting of the targets at ``level`` (without making them)."""
         if level.painting_scale is not None:
             s = level.painting_scale
-            return [resize_image(p, scaled_size(_hw(p), s)) for p in self.paintings]
+            return [scaled_size(_hw(p), s) for mix in self.paintings for p in mix]
+        return [
+            _hw_of(_painting_image(p, side, level.factor), _painting_side(p, side, level.factor))
+            for t, side in zip(self.targets, self.sides, strict=True)
+            for p in t.paintings()
+        ]
+
+    def paintings_at(self, level: Level, options: GatysOptions) -> list[list[Tensor]]:
+        """The targets' paintings at ``level`` (each target's one or several)."""
+        if level.painting_scale is not None:
+            s = level.painting_scale
+            return [
+                [resize_image(p, scaled_size(_hw(p), s)) for p in mix] for mix in self.paintings
+            ]
         out = []
         for i, (target, side) in enumerate(zip(self.targets, self.sides, strict=True)):
-            p = painting(target, side, level.factor).to(self.content.device)
-            if options.preserve_color:
+            mix = [
+                painting(p, side, level.factor).to(self.content.device) for p in target.paintings()
+            ]
+            if luminance_only(target, options):
                 m = None if self.masks is None else self.masks[i]
-                p = matched_luminance(p, _rgb3(self.content), m)
-            out.append(p)
+                mix = [matched_luminance(p, _rgb3(self.content), m) for p in mix]
+            out.append(mix)
         return out
 
 
-def painting(target: Target, side: float | None, factor: float) -> Tensor:
-    """The target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
+def painting(p: Painting, side: float | None, factor: float) -> Tensor:
+    """A target's painting ``(3, h, w)`` with the long side ``side`` (``None``: the style
     image's) times ``factor``, at most :data:`~tst_core.types.MAX_PAINTING_SIDE`; resized from
-    the target's ``style_source`` when the style image is smaller than that (enlarging it would
-    blur the strokes that supersampling is there to paint)."""
-    long_side = _painting_side(target, side, factor)
-    return resize_long_side(_painting_image(target, side, factor), long_side)
+    its ``source`` when the style image is smaller than that (enlarging it would blur the
+    strokes that supersampling is there to paint)."""
+    long_side = _painting_side(p, side, factor)
+    return resize_long_side(_painting_image(p, side, factor), long_side)
 
 
-def _painting_side(target: Target, side: float | None, factor: float) -> float:
-    assert target.style is not None  # _check_inputs: every target has a style image
-    return min((side or max(target.style.shape[-2:])) * factor, MAX_PAINTING_SIDE)
+def _painting_side(p: Painting, side: float | None, factor: float) -> float:
+    return min((side or max(p.image.shape[-2:])) * factor, MAX_PAINTING_SIDE)
 
 
-def _painting_image(target: Target, side: float | None, factor: float) -> Tensor:
+def _painting_image(p: Painting, side: float | None, factor: float) -> Tensor:
     """The image :func:`painting` resizes: the style, or its source when the style is smaller."""
-    style, source = target.style, target.style_source
-    assert style is not None
-    if source is None or max(style.shape[-2:]) >= _painting_side(target, side, factor):
-        return style
-    return source
+    if p.source is None or max(p.image.shape[-2:]) >= _painting_side(p, side, factor):
+        return p.image
+    return p.source
 
 
 def _hw_of(image: Tensor, side: float) -> tuple[int, int]:
@@ -171,14 +181,15 @@ def prepare(
         box_side = box_long_side(masks[k] if region.masked else None, frame)
         side = painting_side(targets[k], box_side, o)
         sides.append(side)
-        p = painting(targets[k], side, region.factor)
-        paintings.append(p.to(device))
+        mix = [painting(p, side, region.factor).to(device) for p in targets[k].paintings()]
+        paintings.append(mix)
         m = None if style_masks is None else style_masks[k]
-        painting_masks.append(None if m is None else resize_mask(m, _hw(p)).to(device))
-    content, paintings, grey = _colours(content, region_masks, paintings, o)
+        painting_masks.append(None if m is None else resize_mask(m, _hw(mix[0])).to(device))
+    chosen = [targets[k] for k in region.targets]
+    content, paintings, grey = _colours(content, region_masks, paintings, chosen, o)
     pads = frame_pads(region.box, frame, round(o.frame_pad * region.factor), size)
     content, region_masks = _pad(content, region_masks, pads)
-    sizes = [size, *(_hw(p) for p in paintings)]
+    sizes = [size, *(_hw(p) for mix in paintings for p in mix)]
     check_sizes(sizes, min_side)
     steps, skipped = plan_scales(sizes, o, min_side)
     levels = [
@@ -230,13 +241,14 @@ def prepare_native(
         box_side = box_long_side(working[k] if region.masked else None, work_frame)
         side = painting_side(targets[k], box_side, o)
         sides.append(side)
-        paintings.append(painting(targets[k], side, 1.0).to(device))
-    content, paintings, grey = _colours(content, region_masks, paintings, o)
+        paintings.append([painting(p, side, 1.0).to(device) for p in targets[k].paintings()])
+    chosen = [targets[k] for k in region.targets]
+    content, paintings, grey = _colours(content, region_masks, paintings, chosen, o)
     native = (int(box.height), int(box.width))
     pads = frame_pads(box, frame, round(o.frame_pad / scale), native)
     content, region_masks = _pad(content, region_masks, pads)
     work_size = scaled_size(native, scale)
-    sizes = [work_size, *(_hw(p) for p in paintings)]
+    sizes = [work_size, *(_hw(p) for mix in paintings for p in mix)]
     check_sizes(sizes, min_side)
     steps, skipped = plan_scales(sizes, o, min_side)
     levels = [
@@ -288,17 +300,32 @@ def check_sizes(sizes: list[tuple[int, int]], min_side: int) -> None:
             )
 
 
+def luminance_only(target: Target, options: GatysOptions) -> bool:
+    """Whether ``target`` is stylised on luminance alone: the whole run's ``preserve_color``,
+    or its own ``@color=keep``. Its paintings are then their luminance matched to the photo's
+    inside the target (Gatys et al. 2017, section 5.1), so the painting's own tones and
+    colours do not shift the target's brightness before the photo's colours are put back."""
+    return options.preserve_color or target.options.keeps_color
+
+
 def _colours(
-    content: Tensor, masks: Tensor | None, paintings: list[Tensor], options: GatysOptions
-) -> tuple[Tensor, list[Tensor], bool]:
-    """Luminance only (``preserve_color``), and one channel when nothing has colour."""
+    content: Tensor,
+    masks: Tensor | None,
+    paintings: list[list[Tensor]],
+    targets: Sequence[Target],
+    options: GatysOptions,
+) -> tuple[Tensor, list[list[Tensor]], bool]:
+    """Luminance only (``preserve_color`` for the whole run, ``@color=keep`` for one target's
+    paintings), and one channel when nothing has colour."""
     if options.preserve_color:
         content = to_grey(content)
-        paintings = [
-            matched_luminance(p, content, None if masks is None else masks[i])
-            for i, p in enumerate(paintings)
-        ]
-    grey = is_grey(content) and all(is_grey(p) for p in paintings)
+    paintings = [
+        [matched_luminance(p, content, None if masks is None else masks[i]) for p in mix]
+        if luminance_only(target, options)
+        else mix
+        for i, (mix, target) in enumerate(zip(paintings, targets, strict=True))
+    ]
+    grey = is_grey(content) and all(is_grey(p) for mix in paintings for p in mix)
     if grey:  # no colour anywhere: optimise one channel so none can appear
         content = content[:1]
     return content, paintings, grey

@@ -66,11 +66,29 @@ def style_targets(
     :param tiling: take them tile by tile (a large painting; an additive loss only).
     :returns: ``{layer: statistics}`` (see :meth:`~.style_losses.StyleLoss.statistics`).
     """
+    gathered = painting_statistics(
+        net, style, options, mask=mask, generator=generator, tiling=tiling
+    )
+    return mixed_targets([gathered], [1.0], options, generator)
+
+
+def painting_statistics(
+    net: FeatureNet,
+    style: Tensor,
+    options: GatysOptions,
+    *,
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    tiling: Tiling | None = None,
+) -> dict[str, Any]:
+    """What one painting gives its target's statistics at each style layer, before they are
+    finished or mixed with another painting's (:meth:`~.style_losses.StyleLoss.gather`; the
+    arguments as :func:`style_targets`'): ``{layer: gathered}``."""
     layers = options.style_layers
     kind = style_loss(options.style_loss)
     masks = {n: None if mask is None else layer_mask(mask, _stride(net, n)) for n in layers}
     if tiling is not None and not tiling.whole:
-        if kind.sums is None or kind.finish is None:
+        if kind.sums is None:
             raise ValueError(f"the {options.style_loss} style loss cannot be taken in tiles")
         sums: dict[str, Stats] = {}
         with torch.no_grad():
@@ -81,10 +99,29 @@ def style_targets(
                     cells = tiling.cells(tile, net, n, feats[n])
                     part = kind.sums(feats[n], masks[n], cells)
                     sums[n] = part if n not in sums else tuple(map(torch.add, sums[n], part))
-        return {n: kind.finish(sums[n]) for n in layers}
+        return sums
     with torch.no_grad(), autocast(style.device, options.precision):
         feats = net(style[None], layers)
-    return {n: kind.statistics(feats[n][0], masks[n], generator) for n in layers}
+    return {n: kind.gather(feats[n][0], masks[n], generator) for n in layers}
+
+
+def mixed_targets(
+    gathered: Sequence[Mapping[str, Any]],
+    weights: Sequence[float],
+    options: GatysOptions,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
+    """The style statistics of a target whose style mixes paintings, at each style layer: of
+    the mixture of their features, each painting in its share (``weights``, summing to 1; see
+    :meth:`~.style_losses.StyleLoss.mixture`); one painting at ``[1.0]``: its own.
+
+    :param gathered: each painting's :func:`painting_statistics`.
+    :returns: ``{layer: statistics}``, as :func:`style_targets`.
+    """
+    kind = style_loss(options.style_loss)
+    return {
+        n: kind.mixture([g[n] for g in gathered], weights, generator) for n in options.style_layers
+    }
 
 
 def _stride(net: FeatureNet, layer: str) -> int:

@@ -6,19 +6,22 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from .style_losses import StyleLossName, style_loss
-from .vgg import (
+from .layers import (
     VGG_CONTENT_LAYERS,
     VGG_DETAIL_LAYERS,
     VGG_STYLE_LAYERS,
-    NetworkName,
-    Padding,
-    Pooling,
     check_layers,
     default_layers,
 )
+from .networks import NetworkName, Padding, Pooling
+
+# torch-free, as the modules above: ``tst config show`` builds these options without torch
+
+#: the ``style_loss`` option's values: the keys of :data:`.style_losses.STYLE_LOSSES` (its
+#: import checks that both name the same losses)
+StyleLossName = Literal["gram", "meancov", "sliced"]
 
 Optimizer = Literal["lbfgs", "adam", "sgd"]
 Init = Literal["content", "noise", "style"]
@@ -166,7 +169,9 @@ class GatysOptions:
         )
         _check(bool(self.style_layers), "style_layers must name at least one layer")
         self._network_default_layers()
-        style_loss(self.style_loss)  # an unknown name is a ValueError naming the known ones
+        if self.style_loss not in get_args(StyleLossName):
+            known = ", ".join(get_args(StyleLossName))
+            raise ValueError(f"style_loss must be one of {known}, got {self.style_loss!r}")
         check_layers(self.content_layers, self.network, "engine option content_layers")
         check_layers(self.style_layers, self.network, "engine option style_layers")
         check_layers(self.detail_layers, self.network, "engine option detail_layers")

@@ -21,35 +21,23 @@ from torch import nn
 
 from ..errors import WeightsError
 from ..types import Tensor
-from .features import FeatureNet, LayerSpec, Normalize
+from .features import FeatureNet, Normalize
+from .layers import (
+    RESNET_CONTENT_LAYERS,
+    RESNET_DETAIL_LAYERS,
+    RESNET_STAGES,
+    RESNET_STYLE_LAYERS,
+    resnet_aliases,
+    resnet_specs,
+)
 
-#: (blocks, output channels, stride of the first block) per stage
-STAGES = ((3, 256, 1), (4, 512, 2), (6, 1024, 2), (3, 2048, 2))
-CONTENT_LAYERS = ("layer2",)
-STYLE_LAYERS = ("relu", "layer1", "layer2", "layer3")
-DETAIL_LAYERS = ("layer1", "layer2")  # strides 4 and 8, as VGG's relu3_1 and conv4_2
-
-
-def layer_specs() -> tuple[LayerSpec, ...]:
-    """The stages of ResNet-50 in order, with stride and receptive field."""
-    out = [
-        LayerSpec("conv1", "conv", 64, 2, 7),
-        LayerSpec("bn1", "norm", 64, 2, 7),
-        LayerSpec("relu", "relu", 64, 2, 7),
-        LayerSpec("maxpool", "pool", 64, 4, 11),  # 3×3, stride 2: one cell of stride 2 each side
-    ]
-    stride, field = 4, 11
-    for s, (blocks, channels, first_stride) in enumerate(STAGES, start=1):
-        for b in range(blocks):
-            field += 2 * stride  # the block's 3×3 conv (it carries the block's stride)
-            stride *= first_stride if b == 0 else 1
-            out.append(LayerSpec(f"layer{s}.{b}", "block", channels, stride, field))
-    return tuple(out)
-
-
-def aliases() -> dict[str, str]:
-    """``layer1`` … ``layer4`` → the last block of that stage."""
-    return {f"layer{s}": f"layer{s}.{n - 1}" for s, (n, _, _) in enumerate(STAGES, start=1)}
+#: the stages' layers and default layers, in :mod:`.layers` (no torch)
+STAGES = RESNET_STAGES
+CONTENT_LAYERS = RESNET_CONTENT_LAYERS
+STYLE_LAYERS = RESNET_STYLE_LAYERS
+DETAIL_LAYERS = RESNET_DETAIL_LAYERS
+layer_specs = resnet_specs
+aliases = resnet_aliases
 
 
 def build(

@@ -14,7 +14,13 @@ image's, in one of three ways; each is one row of :data:`STYLE_LOSSES`:
 
 A row says how a style image is summarised (``statistics``), which module compares K regions
 with those summaries (``module``), and whether a region's statistics are **sums over
-positions** (``additive``). The modules split their forward pass in two:
+positions** (``additive``). A target may mix several paintings (``a.jpg*0.7+b.jpg*0.3``): its
+statistics are those of the mixture of the paintings' features (70 % of the feature vectors
+drawn from ``a``'s, 30 % from ``b``'s), taken by :meth:`StyleLoss.mixture` from what each
+painting gives (:meth:`StyleLoss.gather`): the sums over positions mix linearly (Gram
+matrices; ``meancov``'s first and second moments, so its covariance includes the spread
+between the paintings' means), and ``sliced`` draws each painting's positions in the mix's
+proportions. The modules split their forward pass in two:
 ``partial(features, cells)`` gives the region statistics of the cells a feature tensor holds
 (for an additive loss, these add up over disjoint sets of cells: the tiles of a large image),
 and ``value(totals)`` turns the totals into the ``(K,)`` losses. ``forward`` is
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 
 import torch
 from torch import nn
@@ -36,9 +42,7 @@ from torch import nn
 from ..boxes import Box
 from ..types import Tensor
 from .layer_masks import support_window
-
-#: the ``style_loss`` option's values: the keys of :data:`STYLE_LOSSES` (checked at import)
-StyleLossName = Literal["gram", "meancov", "sliced"]
+from .options import StyleLossName
 
 #: the statistics of K regions: a tuple of tensors, each with the regions on its first axis
 Stats = tuple[Tensor, ...]
@@ -475,6 +479,31 @@ def _sliced_sample(
     return flat
 
 
+def _weighted_sum(terms: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    out = weights[0] * terms[0]
+    for w, t in zip(weights[1:], terms[1:], strict=True):
+        out = out + w * t
+    return out
+
+
+def _mixed_samples(
+    samples: Sequence[Tensor], weights: Sequence[float], generator: torch.Generator | None
+) -> Tensor:
+    """Positions ``(C, M)`` drawn from each painting's ``(C, M_i)`` in the mix's proportions:
+    as many as the scarcest painting (for its share) allows, none twice; a painting whose
+    share takes all its positions gives them in order, without a draw."""
+    total = min(s.shape[1] / w for s, w in zip(samples, weights, strict=True) if w > 0)
+    parts = []
+    for s, w in zip(samples, weights, strict=True):
+        n = min(int(w * total), s.shape[1])
+        if n == s.shape[1]:
+            parts.append(s)
+        elif n > 0:
+            pick = torch.randperm(s.shape[1], generator=generator)[:n].sort().values
+            parts.append(s[:, pick.to(s.device)])
+    return torch.cat(parts, dim=1)
+
+
 #: builds the loss module of one layer: (each region's style statistics, each region's mask at
 #: that layer or ``None``, the random generator) → module with ``partial``/``value``/``forward``
 ModuleFactory = Callable[[list[Any], list[Tensor | None], torch.Generator | None], TermLoss]
@@ -509,10 +538,44 @@ class StyleLoss:
 
         :param features: ``(C, h, w)``. :param mask: ``(h, w)`` in [0, 1] or ``None``.
         """
-        if self.sums is not None and self.finish is not None:
-            return self.finish(self.sums(features[None], mask, None))
+        return self.mixture([self.gather(features, mask, generator)], [1.0])
+
+    def gather(
+        self, features: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Any:
+        """What one painting gives its target's statistics at one layer, before they are
+        finished or mixed: the sums over positions (an additive loss; a large painting's add up
+        tile by tile, :func:`~.objective.style_targets`), else the sampled positions.
+
+        :param features: ``(C, h, w)``. :param mask: ``(h, w)`` in [0, 1] or ``None``.
+        """
+        if self.sums is not None:
+            return self.sums(features[None], mask, None)
         assert self.sample is not None
         return self.sample(features[None], mask, generator)
+
+    def mixture(
+        self,
+        gathered: Sequence[Any],
+        weights: Sequence[float],
+        generator: torch.Generator | None = None,
+    ) -> Any:
+        """The statistics of the mixture of several paintings' features at one layer.
+
+        :param gathered: each painting's :meth:`gather`.
+        :param weights: each painting's share of the mix, ``≥ 0``, summing to 1 (one
+            painting: ``[1.0]``, its own statistics exactly).
+        :param generator: which positions a ``sliced`` mix keeps.
+        """
+        if len(gathered) != len(weights) or not gathered:
+            raise ValueError(f"got {len(gathered)} paintings' statistics for {len(weights)} shares")
+        if self.sums is not None and self.finish is not None:
+            if len(gathered) == 1:
+                return self.finish(gathered[0])
+            return self.finish(
+                tuple(_weighted_sum(t, weights) for t in zip(*gathered, strict=True))
+            )
+        return _mixed_samples(gathered, weights, generator)
 
 
 STYLE_LOSSES: dict[str, StyleLoss] = {

@@ -60,8 +60,20 @@ from .features import (
     TORCHVISION_MEAN,
     TORCHVISION_STD,
     FeatureNet,
-    LayerSpec,
     Normalize,
+)
+from .layers import (
+    VGG_BLOCKS,
+    VGG_CONTENT_LAYERS,
+    VGG_DETAIL_LAYERS,
+    VGG_STYLE_LAYERS,
+    LayerSpec,
+    aliases,
+    check_layers,
+    default_layers,
+    layer_names,
+    layer_specs,
+    receptive_field,
 )
 from .networks import NETWORKS, NetworkName, Padding, Pooling, arch_of, network_weights
 
@@ -70,6 +82,9 @@ __all__ = [
     "NETWORKS",
     "TORCHVISION_MEAN",
     "TORCHVISION_STD",
+    "VGG_CONTENT_LAYERS",
+    "VGG_DETAIL_LAYERS",
+    "VGG_STYLE_LAYERS",
     "FeatureNet",
     "LayerSpec",
     "NetworkName",
@@ -85,80 +100,6 @@ __all__ = [
     "network_weights",
     "receptive_field",
 ]
-
-#: convolutions per block
-_BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
-_WIDTHS = (64, 128, 256, 512, 512)
-#: the VGG networks' default layers: Gatys et al.'s style layers, and content before the ReLU
-#: (their "conv4_2" is ``relu4_2``; see the layer names above)
-VGG_CONTENT_LAYERS = ("conv4_2",)
-VGG_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-VGG_DETAIL_LAYERS = ("relu3_1", "conv4_2")
-
-
-def layer_specs(arch: str = "vgg19") -> tuple[LayerSpec, ...]:
-    """The layers of ``arch`` (``vgg19``, ``vgg16``, ``vgg11``, ``resnet50``) in order."""
-    if arch == "resnet50":
-        return resnet.layer_specs()
-    if arch not in _BLOCKS:
-        raise ConfigError(f"unknown network '{arch}'; choose one of: {', '.join(NETWORKS)}")
-    out = []
-    stride, field = 1, 1
-    for b, (count, width) in enumerate(zip(_BLOCKS[arch], _WIDTHS, strict=True), start=1):
-        for i in range(1, count + 1):
-            field += 2 * stride  # a 3×3 convolution widens the field by one cell each side
-            out.append(LayerSpec(f"conv{b}_{i}", "conv", width, stride, field))
-            out.append(LayerSpec(f"relu{b}_{i}", "relu", width, stride, field))
-        field += stride  # a 2×2 pooling with stride 2
-        stride *= 2
-        out.append(LayerSpec(f"pool{b}", "pool", width, stride, field))
-    return tuple(out)
-
-
-def _aliases(network: str) -> dict[str, str]:
-    return resnet.aliases() if arch_of(network) == "resnet50" else {}
-
-
-def layer_names(network: str = "vgg19") -> tuple[str, ...]:
-    """All layer names of ``network``, in order (ResNet's ``layerN`` after its last block)."""
-    names: list[str] = []
-    by_stage = {stage: alias for alias, stage in _aliases(network).items()}
-    for spec in layer_specs(arch_of(network)):
-        names.append(spec.name)
-        if spec.name in by_stage:
-            names.append(by_stage[spec.name])
-    return tuple(names)
-
-
-def default_layers(network: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The content, style and detail layers ``network`` uses unless told otherwise."""
-    if arch_of(network) == "resnet50":
-        return resnet.CONTENT_LAYERS, resnet.STYLE_LAYERS, resnet.DETAIL_LAYERS
-    return VGG_CONTENT_LAYERS, VGG_STYLE_LAYERS, VGG_DETAIL_LAYERS
-
-
-def check_layers(layers: Iterable[str], network: str, what: str) -> None:
-    """Raise :class:`ConfigError` for a layer name ``network`` does not have."""
-    known = layer_names(network)
-    examples = (
-        "layer2, relu, layer3.5" if arch_of(network) == "resnet50" else "conv4_2, relu1_1, pool3"
-    )
-    for name in layers:
-        if name not in known:
-            raise ConfigError(
-                f"{what}: unknown layer '{name}' for {network}; layers are named like "
-                f"{examples} (from {known[0]} to {known[-1]})"
-            )
-
-
-def receptive_field(layer: str, network: str = "vgg19") -> LayerSpec:
-    """Stride and receptive-field width of ``layer`` (see :class:`LayerSpec`); ``network`` may
-    also be an architecture name (``net.arch``)."""
-    stage = _aliases(network).get(layer, layer)
-    for spec in layer_specs(arch_of(network)):
-        if spec.name == stage:
-            return spec
-    raise ConfigError(f"unknown layer '{layer}' for {network}")
 
 
 def vgg_network(
@@ -232,7 +173,7 @@ def load_weights(network: str = "vgg19", path: str | None = None) -> ConvWeights
     arch = arch_of(network)
     if network not in NETWORKS:
         raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
-    if arch not in _BLOCKS:
+    if arch not in VGG_BLOCKS:
         raise ConfigError(f"'{network}' is not a VGG network")
     return read_torchvision_vgg(_torchvision_file(arch, path), arch, _conv_slots(arch))
 
@@ -291,8 +232,8 @@ def build_network(
         raise ConfigError(f"unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
     check_layers(layers, network, "feature network")
     order = [s.name for s in layer_specs(arch_of(network))]
-    aliases = _aliases(network)
-    last = max((aliases.get(n, n) for n in layers), key=order.index)
+    names = aliases(network)
+    last = max((names.get(n, n) for n in layers), key=order.index)
     path = str(weights) if weights is not None else None
     if network != "vgg19":  # the record's file, fetched here on first use
         path = str(_torchvision_file(arch_of(network), path, weights_option, alternatives))
