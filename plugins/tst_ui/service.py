@@ -28,6 +28,7 @@ from tst_core.config import preset_names
 from tst_core.errors import InputError, printable
 from tst_core.files import MASK_INDEX_FILE
 from tst_core.outputs import inside, make_folders_inside
+from tst_core.pipeline import mixes_paintings
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 from tst_core.types import Segmentation
@@ -158,9 +159,11 @@ class UiService:
 
     def engine_info(self, name: Any) -> dict[str, Any]:
         """What the page needs to know of engine ``name``: whether it mixes styles (it was
-        registered with ``resolves_styles=True``, as ``fast`` and ``cin`` are)."""
+        registered with ``resolves_styles=True``, as ``fast`` and ``cin`` are, or its class
+        says ``mixes_paintings = True``, as ``gatys``'s does; the pipeline asks the same)."""
         name = self._plugin("engine", name)
-        return {"name": name, "mixes": self.host.entry("engine", name).resolves_styles}
+        entry = self.host.entry("engine", name)
+        return {"name": name, "mixes": entry.resolves_styles or mixes_paintings(entry.factory)}
 
     def _reg(self, kind: Kind) -> list[Any]:
         return list(self.host.registry(kind))
@@ -475,7 +478,7 @@ class UiService:
         if mixed and not self.engine_info(engine)["mixes"]:
             raise InputError(
                 f"engine '{engine}' does not mix styles (target {mixed[0]}); choose an engine "
-                "that runs trained networks (cin, fast) or give the target one style"
+                "that mixes them (gatys, cin, fast) or give the target one style"
             )
         blend = self._plugin("blend", body.get("blend"))
         size = body.get("size")

@@ -538,10 +538,28 @@ function looksRow(t) {  // per-target options: keep the photo's colours, a soft 
     wrap.append(box, ` ${label}`);
     row.append(wrap);
   }
+  row.append(scaleInput(t));
   return row;
 }
 
-function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
+function scaleInput(t) {  // the painting's size relative to the target's (@scale); empty: the engine's
+  const input = document.createElement("input");
+  input.type = "number"; input.className = "look-scale";
+  input.min = "0.05"; input.max = "16"; input.step = "0.05"; input.placeholder = "auto";
+  const given = (t.options || {}).scale;
+  input.value = given === undefined ? "" : String(given);
+  input.onchange = () => {
+    t.options = { ...(t.options || {}) };
+    if (input.value === "") delete t.options.scale; else t.options.scale = Number(input.value);
+  };
+  const wrap = document.createElement("label");
+  wrap.title = "style scale: the painting's long side as a multiple of the target's (@scale); "
+    + "empty: the engine's own";
+  wrap.append("style scale ", input);
+  return wrap;
+}
+
+function mixRow(t, k) {  // a second painting mixed in (engines that mix: gatys, cin, fast)
   const row = document.createElement("div");
   row.className = "mix";
   row.onclick = (e) => e.stopPropagation();
