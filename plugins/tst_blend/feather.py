@@ -16,7 +16,8 @@ source's value bit for bit, so an all-zero mask returns the photo exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -26,23 +27,28 @@ from scipy import ndimage as ndi
 from tst_core.regions import boundary, label_map, paint, sources, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
+#: the largest radius, in pixels of the image composited (a working-size radius of 512 is
+#: about 4096 native pixels for a 6000-pixel photo worked at 768)
+MAX_RADIUS = 4096.0
+
 
 @dataclass(frozen=True)
 class FeatherOptions:
-    """:param radius: half-width of the fade in pixels of the working image (0: hard cut).
+    """:param radius: half-width of the fade in pixels of the working image (0: hard cut); a
+        compositor at the photo's own size gets it scaled (see :mod:`tst_core.native`).
     :param profile: ``distance`` (a smooth ramp over the signed distance to the edge) or
         ``gaussian`` (a blurred region indicator).
     :param soft_masks: blur the masks as given, keeping their own soft edges, instead of their
         0.5 threshold (``gaussian`` only); soft mask values far from the edge then also blend.
     """
 
-    radius: float = 8.0
+    radius: float = field(default=8.0, metadata={"pixels": True})
     profile: Literal["distance", "gaussian"] = "distance"
     soft_masks: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.radius <= 512.0:
-            raise ValueError(f"radius must be in [0, 512] pixels, got {self.radius}")
+        if not 0.0 <= self.radius <= MAX_RADIUS:
+            raise ValueError(f"radius must be in [0, {MAX_RADIUS:g}] pixels, got {self.radius}")
         if self.profile not in ("distance", "gaussian"):
             raise ValueError(f"profile must be 'distance' or 'gaussian', got {self.profile!r}")
         if self.soft_masks and self.profile != "gaussian":
@@ -89,15 +95,16 @@ def gaussian_weights(indicators: np.ndarray, radius: float) -> np.ndarray:
     return out
 
 
-def blend(images: Tensor, weights: np.ndarray) -> Tensor:
+def blend(images: Sequence[Tensor] | Tensor, weights: np.ndarray) -> Tensor:
     """``sum_l w_l I_l`` with the weights normalised per pixel.
 
-    :param images: sources ``(L, 3, h, w)``. :param weights: ``(L, h, w)``, positive sum.
+    :param images: the L sources ``(3, h, w)`` (a sequence, or stacked ``(L, 3, h, w)``).
+    :param weights: ``(L, h, w)``, positive sum.
     """
     w = torch.from_numpy(weights / weights.sum(axis=0, keepdims=True))
     out = w[0] * images[0]
-    for lab in range(1, images.shape[0]):
-        out = out + w[lab] * images[lab]
+    for lab in range(1, len(images)):
+        out += w[lab] * images[lab]
     return out
 
 
@@ -135,4 +142,4 @@ class FeatherCompositor:
             masks = gaussian_weights(masks, self.options.radius)
         if not masks[1:].any():
             return photo.clone()
-        return blend(sources(photo, stylized), masks)
+        return blend([photo, *stylized], masks)
