@@ -81,6 +81,33 @@ def test_a_frame_folder(clip_host, clip, style_png, tmp_path):
     assert names == [f"{i:06d}.webp" for i in range(1, 11)]
 
 
+def test_frames_are_written_at_the_clips_own_size(clip_host, style_png, tmp_path):
+    """The tracks, the engine and the temporal stage work at the working size (48 px on the
+    long side); the frames come out at the clip's 96 × 192, and every pixel away from the
+    square is the decoded frame's own, bit for bit."""
+    from PIL import Image
+
+    clip = synthetic.clip(tmp_path / "wide.mp4", 8, size=(96, 192))
+    out = tmp_path / "frames"
+    result = run_video(clip_host, clip, out, [f"square={style_png}"], size=48)
+    assert result.report["working_size"] == [24, 48]
+    assert result.report["output_size"] == [96, 192]
+    source = decoded(clip)
+    for i in range(8):
+        frame = np.asarray(Image.open(out / f"{i + 1:06d}.png").convert("RGB"))
+        assert frame.shape == (96, 192, 3)
+        x, y = synthetic.square_at(i)
+        inner = (slice(y + 4, y + 16), slice(x + 4, x + 16), 1)  # green: the square's ~35,
+        assert (frame[inner].astype(int) - source[i][inner]).mean() > 30  # the style's 140
+        far = (slice(None), slice(x + 20 + 96, None))  # beyond the window's reach
+        assert np.array_equal(frame[far], source[i][far])
+    small = run_video(
+        clip_host, clip, tmp_path / "small.mp4", [f"square={style_png}"], size=48, output_size=64
+    )
+    assert small.report["output_size"] == [32, 64]
+    assert probe(tmp_path / "small.mp4").size == (32, 64)
+
+
 def test_start_end_every(clip_host, clip, style_png, tmp_path):
     out = tmp_path / "part.mp4"
     run_video(clip_host, clip, out, [f"square={style_png}"], start=0.2, end=0.84, every=2)

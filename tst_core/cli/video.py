@@ -70,6 +70,13 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
     g.add_argument("--start", type=_time, metavar="T", help="start time (seconds or [H:]MM:SS)")
     g.add_argument("--end", type=_time, metavar="T", help="end time (exclusive)")
     g.add_argument("--every", type=positive, metavar="N", help="every N-th frame (frame rate / N)")
+    g.add_argument(
+        "--output-size",
+        type=int,
+        metavar="PX",
+        help="long side of the frames written (default: the clip's own size; --size is the "
+        "working size)",
+    )
     g.add_argument("--crf", type=int, metavar="Q", help="H.264 quality, 0-51, lower is better (18)")
     g.add_argument("--preset", choices=PRESETS, help="H.264 speed preset (medium)")
     g.add_argument("--frame-format", choices=FRAME_FORMATS, help="a frame folder's images (png)")

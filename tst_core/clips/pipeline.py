@@ -16,7 +16,11 @@ the long side, both sides even):
    predecessor's temporal state exactly.
 
 The output (an MP4 with the clip's audio copied, or a folder of frames) and its JSON report
-are written at the end, all or none; the work folder is then removed.
+are written at the end, all or none; the work folder is then removed. Frames are written at
+the clip's own size (``run.output_size``: a smaller long side): everything before the
+compositor works at the working size, and :func:`tst_core.compose.compose` brings each frame's
+targets to the output's size, so every pixel outside the targets' band is the decoded frame's
+own (the same H.264 encoder then compresses it; a frame folder keeps it bit for bit).
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ class _Job:
     output: Path
     mode: str
     timings: Timings
+    out_size: tuple[int, int] = (0, 0)  # the frames written; (0, 0): the working size
 
 
 @dataclass
@@ -206,6 +211,18 @@ class VideoPipeline:
         """The working size ``(H, W)``: ``run.size`` on the long side, both sides even."""
         return even_size(info.size, self.session.config.run.size)
 
+    def output_size(self, info: ClipInfo, output: Path | None = None) -> tuple[int, int]:
+        """The size ``(H, W)`` of the frames written: the clip's own, or ``run.output_size``
+        on the long side when that is smaller (both even), never below the working size; an
+        MP4 of a clip with an odd side is rounded to even sides (H.264 in 4:2:0 needs them)."""
+        limit = self.session.config.run.output_size
+        size = info.size
+        if limit is not None and limit < max(size):
+            size = even_size(size, max(limit, *self.size(info)))
+        elif output is not None and output_kind(output) == "video" and (size[0] % 2 or size[1] % 2):
+            size = even_size(size, max(size))
+        return size
+
     def inputs(self, clip: str | Path, requests: Sequence[StyleRequest]) -> tuple[Input, ...]:
         """Every file and folder the run reads."""
         return (Input(Path(clip), "clip"), *self.session.input_files(None, requests))
@@ -233,7 +250,7 @@ class VideoPipeline:
             outs.append(
                 Output(preview, "--preview-tracks", folder=output_kind(preview) == "frames")
             )
-        h, w = self.size(info)
+        h, w = self.output_size(info, output)
         frames = max(1, info.frames // self.options.every)
         check_outputs(outs, self.inputs(clip, requests), need_bytes=frames * h * w // 4 + (1 << 16))
         return info
@@ -332,6 +349,7 @@ class VideoPipeline:
                 output,
                 self.temporal_mode(),
                 timings,
+                self.output_size(info, output),
             )
             if distribute is None:
                 stylised = self._stylise(job, progress)
@@ -341,6 +359,7 @@ class VideoPipeline:
             report = self._report(
                 clip, info, log, chosen, requests, timings, time.perf_counter() - t_start, stylised
             )
+            report["output_size"] = list(job.out_size)
             outs = self._write(
                 clip,
                 output,
@@ -470,6 +489,7 @@ class VideoPipeline:
             output,
             self.temporal_mode(),
             Timings(),
+            self.output_size(info, output),
         )
         warmup = self.options.overlap if s > 0 else 0
         return self._segment(job, s, _State(), warmup, None, time.perf_counter())
@@ -493,14 +513,16 @@ class VideoPipeline:
         stylised, warm-up included."""
         o, work, n = self.options, job.work, len(job.log)
         first, last = s * o.segment_frames, min(n, (s + 1) * o.segment_frames)
-        encoding = Encoding(job.info.fps / o.every, job.log.size, o.crf, o.preset)
+        out_size = job.out_size if job.out_size != (0, 0) else job.log.size
+        native = None if out_size == job.log.size else out_size
+        encoding = Encoding(job.info.fps / o.every, out_size, o.crf, o.preset)
         video = output_kind(job.output) == "video"
         part = work.partial(work.segment(s).name)
         writer = SegmentWriter(part, encoding) if video else None
         done = 0
         try:
             start = max(0, first - warmup)
-            frames = read_frames(job.clip, o.span, job.log.size, first=start)
+            frames = read_frames(job.clip, o.span, job.log.size, first=start, native=native)
             for frame in _timed_frames(frames, job.timings):
                 if frame.index >= last:
                     break
@@ -551,7 +573,7 @@ class VideoPipeline:
                 masks = smooth_masks(masks, state.masks, motion, o.mask_smoothing)
                 targets = _with_masks(targets, masks)
         if float(masks.amax()) <= 0.0:  # no target in this frame: the photo as it is
-            return frame.image, _State(None, masks, g)
+            return (frame.image if frame.native is None else frame.native), _State(None, masks, g)
         previous = state.layers if motion is not None else None
         with timings("stylize"):
             if (
@@ -575,8 +597,33 @@ class VideoPipeline:
                         layers, previous, state.masks, motion, o.temporal_blend
                     )
         with timings("composite"):
-            result = self.pipeline.composite(image, layers, targets)
-        return to_uint8(result), _State(layers, masks, g)
+            if frame.native is None:
+                out = to_uint8(self.pipeline.composite(image, layers, targets))
+            else:
+                out = self._at_output_size(frame.native, layers, targets)
+        return out, _State(layers, masks, g)
+
+    def _at_output_size(self, pixels: np.ndarray, layers: Tensor, targets: Targets) -> np.ndarray:
+        """The composite at the size of ``pixels`` ``(H, W, 3)`` (the decoded frame): the
+        working-size ``layers`` and ``targets`` brought up in windows around the targets
+        (:func:`tst_core.compose.compose`: masks refined along the frame's edges, layers by
+        ``run.upsample``, the compositor with its pixel lengths scaled), every other pixel the
+        frame's own."""
+        from ..compose import Plan, compose
+        from ..photo import Photo
+
+        scale = targets.size[0] / pixels.shape[0]  # working pixels per output pixel
+        compositor, reach = self.pipeline.native_compositor(1.0 / scale)
+        plan = Plan(
+            targets,
+            scale,
+            compositor,
+            reach,
+            layers=layers,
+            upsample=self.session.config.run.upsample,
+            entries=(self.pipeline.entry("engine"), self.pipeline.entry("blend")),
+        )
+        return compose(Photo(pixels), plan).pixels
 
     def _flow(self) -> FlowEstimator:
         if not hasattr(self, "_flow_estimator"):
