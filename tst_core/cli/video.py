@@ -196,7 +196,8 @@ def command(args: argparse.Namespace) -> None:
         t = r["timings"]
         print(
             printable(f"wrote {written} ")
-            + f"({r['frames']} frames at {r['working_size'][1]}×{r['working_size'][0]}, "
+            + f"({r['frames']} frames at {r['output_size'][1]}×{r['output_size'][0]}, "
+            + f"worked at {r['working_size'][1]}×{r['working_size'][0]}, "
             f"{len(r['tracks'])} tracks, stylised {r['stylised_here']} in "
             f"{t.get('stylize', 0.0):.1f} s, total {r['seconds']:.1f} s: "
             f"{r['stylised_here'] / max(r['seconds'], 1e-9):.2f} frames/s)"

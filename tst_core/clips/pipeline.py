@@ -277,7 +277,8 @@ class VideoPipeline:
         scale = TRACKING_SCALE if max(size) * TRACKING_SCALE >= TRACKING_SIDE else 1.0
         previous: np.ndarray | None = None
         t0 = time.perf_counter()
-        total = max(1, info.frames // o.every)
+        end = info.duration if o.end is None else min(o.end, info.duration)
+        total = max(1, round((end - o.start) * float(info.fps)) // o.every)  # for the progress
         for frame in _timed_frames(read_frames(clip, o.span, size), timings):
             image = to_tensor(frame.image)
             with timings("flow"):
