@@ -19,8 +19,6 @@ screening term (weight ``1e-3``) so the system has one solution.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -30,25 +28,9 @@ from scipy.sparse import linalg
 from tst_core.regions import Slices, label_map, near, paint, sources
 from tst_core.types import Env, Targets, Tensor
 
+from .options import PoissonOptions
+
 SCREENING = 1e-3
-
-
-@dataclass(frozen=True)
-class PoissonOptions:
-    """:param margin: pixels by which each target's region is grown before solving, so the
-        boundary condition is met a little outside the object.
-    :param gradients: ``stylized`` (the layer's own gradients) or ``mixed`` (per channel the
-        stronger of the layer's and the photo's).
-    """
-
-    margin: int = 4
-    gradients: Literal["stylized", "mixed"] = "stylized"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.margin <= 256:
-            raise ValueError(f"margin must be in [0, 256] pixels, got {self.margin}")
-        if self.gradients not in ("stylized", "mixed"):
-            raise ValueError(f"gradients must be 'stylized' or 'mixed', got {self.gradients!r}")
 
 
 class PoissonCompositor:
