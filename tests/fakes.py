@@ -63,7 +63,7 @@ class FillOptions:
 
 
 def _stalled_writer(flag: Path):
-    def writer(image, fmt):
+    def writer(pixels, photo, fmt, **options):
         def write(tmp: Path) -> None:
             Path(tmp).write_bytes(b"half an image")
             flag.touch()
@@ -89,7 +89,7 @@ class FillEngine:
         if self.options.stall_save is not None:
             from tst_core import results
 
-            results.image_writer = _stalled_writer(self.options.stall_save)  # this process only
+            results.photo_writer = _stalled_writer(self.options.stall_save)  # this process only
         time.sleep(self.options.seconds)
         layers = []
         for t in targets:

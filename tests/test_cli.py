@@ -23,7 +23,7 @@ def test_run_writes_the_image_and_its_report(cli, files):
     assert code == 0, err
     assert sorted(p.name for p in (files / "out").iterdir()) == ["out.json", "out.png"]
     img = Image.open(files / "out" / "out.png")
-    assert img.size == (32, 21)
+    assert img.size == (60, 40)  # the photo's own size (--size 32 is the working size)
     report = json.loads((files / "out" / "out.json").read_text())
     assert [i["label"] for i in report["instances"]] == ["person", "person"]
     assert report["targets"][0]["selector"] == "person" and report["targets"][0][

@@ -168,7 +168,7 @@ def test_bad_set_overrides(host, item, message):
             "blend.feather",
             "radius",
             "-1",
-            r"^\[blend.feather\] radius must be in \[0, 512\] pixels, got -1.0$",
+            r"^\[blend.feather\] radius must be in \[0, 4096\] pixels, got -1.0$",
         ),
     ],
 )

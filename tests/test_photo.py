@@ -278,3 +278,11 @@ def test_the_16_bit_welder_decodes_fully(shared, tmp_path):
     out = tmp_path / "welder.png"
     write_photo(out, photo.output_pixels(), photo)
     assert np.array_equal(read_photo(out).pixels, photo.pixels)
+
+
+def test_resized_keeps_bits_channels_and_metadata():
+    grey = Photo(RNG.integers(0, 65536, (40, 60, 1), dtype=np.uint16), icc=SRGB, bits=16)
+    small = grey.resized(30)
+    assert small.size == (20, 30) and small.bits == 16 and small.channels == 1
+    assert small.icc == SRGB
+    assert grey.resized(60) is grey  # never enlarged

@@ -17,6 +17,7 @@ def test_progress_snapshots_are_composited_as_the_result(files):
         segmenter_options={"masks": files / "masks"},
         blend="hard",
         size=32,
+        output_size=32,  # the working size: one piece (the native path's windows have their own)
         engine_options={"iterations": 2, "scales": [1.0], "snapshot_every": 1},
         progress=seen.append,
     )

@@ -22,8 +22,12 @@ import pytest
 from .conftest import ROOT, shared_root
 
 README = ROOT / "README.md"
-#: appended to every tst run, compare and batch: a 64 px picture and 2 iterations per scale
-TINY = "--size 64 --style-size 64 --set engine.gatys.iterations=2"
+#: appended to every tst run, compare and batch: a 64 px picture, 2 iterations per scale, and
+#: gatys's native levels up to 128 px at 2 iterations each (the photo's own size is kept)
+TINY = (
+    "--size 64 --style-size 64 --set engine.gatys.iterations=2"
+    " --set engine.gatys.max_side=128 --set engine.gatys.native_iterations=[2]"
+)
 #: appended to every tst train: 2 steps on 32 px crops
 TINY_TRAIN = "--steps 2 --size 32 --style-size 64 --batch 1"
 _TINY_FOR = {"run": TINY, "compare": TINY, "batch": TINY, "train": TINY_TRAIN}

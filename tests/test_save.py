@@ -209,7 +209,7 @@ def test_sigint_between_the_renames_leaves_a_whole_pair(result, old_pair, monkey
     assert listing(old_pair) == ["out.json", "out.png"]
     report = json.loads((old_pair / "out.json").read_text())
     assert report["working_size"] == [21, 32]
-    assert read_image(old_pair / "out.png").shape == (3, 21, 32)
+    assert read_image(old_pair / "out.png").shape == (3, 40, 60)  # the photo's own size
 
 
 SIGTERM_SCRIPT = """

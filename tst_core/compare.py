@@ -295,8 +295,13 @@ class Comparison:
         return CompareResult(runs, combos, band, notes, runs[self.engines[0]].inputs)
 
     def _pipeline(self, engine: str, built: dict[tuple[Any, ...], Any]) -> Pipeline:
-        """The pipeline of one engine; its result is blended by the first compositor."""
-        config = self.session.config.replace_run(engine=engine, blend=self.blends[0])
+        """The pipeline of one engine; its result is blended by the first compositor. A
+        comparison works at the working size (``output_size = size``): its sheet and figures
+        compare compositors on the same working-size layers."""
+        run = self.session.config.run
+        config = self.session.config.replace_run(
+            engine=engine, blend=self.blends[0], output_size=run.size
+        )
         return Pipeline(Session(self.session.host, config), built)
 
 

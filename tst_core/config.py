@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import option_tables as opts
 from .device import check_device_name
@@ -64,6 +64,16 @@ class RunOptions:
         many pixels of it (working size); 0: off.
     :param smooth_edges: smooth each target's edge with a Gaussian of this σ in pixels of the
         working image; 0: off.
+    :param output_size: long side in pixels of the picture written; ``None`` (the default):
+        the photo's own size, every pixel outside the targets' band the photo's own. A number
+        keeps the small picture of earlier versions (the photo reduced to it first).
+    :param jpeg_quality: quality of a JPEG or WebP output, 1..100 (Pillow's scale).
+    :param max_memory: the memory the run's work may use, as ``4GiB``, ``512MB`` or bytes;
+        ``None``: half of the memory free when the run starts (see :mod:`tst_core.memory`).
+        A photo or window that cannot fit is refused before any work.
+    :param upsample: how the layers of an engine that works at the working size are brought to
+        the photo's size: ``guided`` (the photo's finer detail added where the stylisation
+        follows it, see :mod:`tst_core.upsample`) or ``bicubic`` (a plain resize).
     :param refine: a segmenter that cuts regions from prompts (``grabcut``, ``sam``) that cuts
         every instance the segmenter found again, from its box and mask, keeping its label and
         score (``--refine``); ``None``: the segmenter's masks as they are.
@@ -79,6 +89,10 @@ class RunOptions:
     fill_holes: float = 0.005
     snap_edges: int = 3
     smooth_edges: float = 0.0
+    output_size: int | None = None
+    jpeg_quality: int = 95
+    max_memory: str | None = None
+    upsample: Literal["guided", "bicubic"] = "guided"
     refine: str | None = None
 
     def __post_init__(self) -> None:
@@ -103,6 +117,31 @@ class RunOptions:
             raise ConfigError(
                 f"run.style_size must be between 16 and 8192 pixels, got {self.style_size}"
             )
+        if self.output_size is not None and not 16 <= self.output_size <= 65536:
+            raise ConfigError(
+                f"run.output_size must be between 16 and 65536 pixels, got {self.output_size}"
+            )
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"run.jpeg_quality must be from 1 to 100, got {self.jpeg_quality}")
+        if self.max_memory is not None:
+            from .memory import parse_size
+
+            try:
+                parse_size(self.max_memory)
+            except ValueError as exc:
+                raise ConfigError(f"run.max_memory: {exc}") from None
+        if self.upsample not in ("guided", "bicubic"):
+            raise ConfigError(f"run.upsample must be 'guided' or 'bicubic', got {self.upsample!r}")
+
+    def budget(self) -> int:
+        """Bytes the run's work may use: :attr:`max_memory`, or the default share of the memory
+        free now (:func:`tst_core.memory.default_budget` on the run's device)."""
+        from .device import resolve_device
+        from .memory import default_budget, parse_size
+
+        if self.max_memory is not None:
+            return parse_size(self.max_memory)
+        return default_budget(resolve_device(self.device))
 
 
 TOP_KEYS = ("base", "run", *KINDS)

@@ -38,10 +38,11 @@ def overlay(
     """
     numbers = list(range(len(seg))) if ids is None else list(ids)
     base = photo.clone()
+    shape = (int(photo.shape[-2]), int(photo.shape[-1]))
     for k, inst in reversed(list(enumerate(seg.instances))):  # the first drawn last, on top
         i = numbers[k]
         tint = torch.tensor(instance_color(i), dtype=torch.float32).view(3, 1, 1) / 255
-        a = (inst.mask * alpha).unsqueeze(0)
+        a = (inst.mask_at(shape) * alpha).unsqueeze(0)
         base = base * (1 - a) + tint * a
     img = tensor_to_pil(base)
     draw = ImageDraw.Draw(img)
@@ -55,6 +56,8 @@ def overlay(
             [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=color, width=max(1, size // 8)
         )
         cy, cx = _label_point(inst.mask)
+        mh, mw = inst.mask_size  # from mask pixels to photo pixels (centre to centre)
+        cy, cx = (cy + 0.5) * h / mh - 0.5, (cx + 0.5) * w / mw - 0.5
         text = f"{i} {inst.label}"
         left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
         # keep the whole label inside the picture (objects cut by the frame, thin masks)

@@ -19,7 +19,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,12 +183,21 @@ class Photo:
             ys, xs = box.slices()
         arr = self.pixels[ys, xs]
         out = torch.empty((3, arr.shape[0], arr.shape[1]), dtype=torch.float32)
-        scale = 1.0 / self.maximum
+        top = float(self.maximum)
         step = max(1, (1 << 22) // max(1, arr.shape[1]))  # convert in bounded strips of rows
         for y in range(0, arr.shape[0], step):
             strip = torch.from_numpy(arr[y : y + step].astype(np.float32))
-            out[:, y : y + step] = strip.permute(2, 0, 1).mul_(scale)
+            out[:, y : y + step] = strip.permute(2, 0, 1).div_(top)  # as files.pil_to_tensor
         return resize_long_side(out, size)
+
+    def resized(self, long_side: int) -> Photo:
+        """The photo with its long side at most ``long_side`` (antialiased, never enlarged),
+        at its own bit depth, with its metadata: the "native" photo of an ``--output-size``."""
+        if max(self.size) <= long_side:
+            return self
+        small = self.tensor(size=long_side)
+        pixels = to_pixels(small if self.channels == 3 else small[:1], self.bits)
+        return replace(self, pixels=pixels)
 
     def output_pixels(self) -> np.ndarray:
         """A writable copy of the pixels as RGB ``(H, W, 3)`` (grey repeated), which an output
@@ -303,6 +312,33 @@ def read_photo(path: str | os.PathLike[str], what: str = "photo") -> Photo:
         dpi=dpi,
         path=path,
     )
+
+
+def load_native(photo: Any, what: str = "photo") -> Photo:
+    """A path (:func:`read_photo`), a PIL image (converted as a file's pixels are; its ICC
+    profile kept, no orientation applied) or a float ``(3, H, W)`` tensor in [0, 1] (an 8-bit
+    photo without metadata) → :class:`Photo`."""
+    from . import validate
+
+    if isinstance(photo, (str, os.PathLike)):
+        return read_photo(photo, what)
+    if isinstance(photo, Image.Image):
+        icc = photo.info.get("icc_profile") or None
+        pixels, icc = _pillow_pixels(photo, icc)
+        return Photo(np.ascontiguousarray(pixels), icc=icc, bits=8 * pixels.dtype.itemsize)
+    if isinstance(photo, torch.Tensor):
+        return Photo.from_tensor(validate.image_tensor(photo, what))
+    raise InputError(
+        f"{what} must be a path, a PIL image or a (3, H, W) tensor, not {type(photo).__name__}"
+    )
+
+
+def decoded_bytes(info: PhotoInfo) -> int:
+    """Memory the photo needs at its own size before any stage works on it: its decoded array,
+    the output's copy and one float32 RGB copy (what the segmenter is given)."""
+    h, w = info.size
+    sample = info.bits // 8
+    return h * w * (info.channels * sample + 3 * sample + 3 * 4)
 
 
 def _decode_wide(path: Path, what: str) -> np.ndarray:

@@ -8,6 +8,7 @@ of :class:`Pipeline`, whose plugins are built once and reused (a batch keeps one
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 import warnings
@@ -17,16 +18,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
-from . import looks, recipe
+from . import looks, recipe, validate
 from .cleanup import clean_targets
+from .compose import Plan, compose, window_bytes, windows_of
 from .contracts import check_composite, check_layers
-from .errors import InputError, PluginError
+from .errors import ConfigError, InputError, PluginError
 from .files import PhotoLike, check_regular_file, image_size, load_photo
 from .fingerprint import plugin_files
 from .imageops import resize_long_side
+from .memory import format_size
+from .native import at_scale, pixel_fields
 from .outputs import Input, check_outputs
+from .photo import Photo as NativePhoto
+from .photo import PhotoInfo, decoded_bytes, load_native, probe_photo, to_pixels
 from .registry import Entry, Kind
 from .report import RunFacts, run_report, segmenter_facts
 from .results import RunResult, SegmentResult, estimated_bytes, run_outputs, segment_outputs
@@ -136,13 +143,26 @@ class Pipeline:
         segmentation: Segmentation | None = None,
         progress: ProgressFn | None = None,
     ) -> RunResult:
-        """Stylise the selected regions of ``photo`` and blend them back (see :func:`run`)."""
+        """Stylise the selected regions of ``photo`` and blend them back (see :func:`run`).
+
+        The picture comes out at the photo's own size (``run.output_size`` reduces the photo
+        first): the stages before the engine work at the working size (``run.size``), and
+        :mod:`tst_core.compose` brings the targets to the photo's size window by window, so
+        every pixel outside the targets' band is the photo's own, bit for bit.
+        """
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         requests = style_requests(styles)
         engine = self.plugin("engine")  # bad engine or compositor options fail before any work
         self.plugin("blend")
-        full = load_photo(photo)
+        run_opts = self.session.config.run
+        budget = run_opts.budget()
+        if isinstance(photo, (str, Path)):  # refused before it is decoded when it cannot fit
+            check_photo_budget(probe_photo(photo), run_opts.output_size, budget)
+        native = load_native(photo)
+        photo_size = native.size
+        if run_opts.output_size is not None:
+            native = native.resized(run_opts.output_size)
         for r in requests:  # a FIFO or a device as a style fails before the segmenter runs
             for source in r.sources:
                 if is_path(source) and os.path.lexists(source) and not Path(source).is_dir():
@@ -152,36 +172,144 @@ class Pipeline:
         segmenter = segmenter_facts(
             self.session.config.run.segmenter, ran, segmentation is not None
         )
+        # a float tensor given to the API is worked as given (its 8-bit copy is what is saved)
+        given = isinstance(photo, torch.Tensor) and native.size == photo_size
+        full = validate.image_tensor(photo, "photo") if given else native.tensor()  # type: ignore[arg-type]
         with _timed(timings, "segment"):
             segmentation = self.segment(full, segmentation, requests)
         with _timed(timings, "select"):
             image, targets = self.targets(full, segmentation, requests)
         shapes = looks.engine_targets(targets)  # soft masks: their support
-        with _timed(timings, "stylize"):
-            stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
-        hw = (int(image.shape[-2]), int(image.shape[-1]))
-        check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
-        with _timed(timings, "composite"):
-            layers = looks.apply(image, stylized.layers, targets)
-            result = self.composite(image, layers, shapes)
+        scale = max(image.shape[-2:]) / max(native.size)
+        composite: Tensor | None = None
+        if scale == 1.0:  # the working image is the photo: one piece, as it always was
+            del full
+            with _timed(timings, "stylize"):
+                stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
+            hw = (int(image.shape[-2]), int(image.shape[-1]))
+            check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
+            with _timed(timings, "composite"):
+                layers = looks.apply(image, stylized.layers, targets)
+                composite = self.composite(image, layers, shapes)
+            pixels = native.output_pixels()
+            changed = (composite != image).any(0).numpy()
+            pixels[changed] = to_pixels(composite, native.bits)[changed]
+            windows: list[dict[str, Any]] = []
+        else:
+            del full
+            stylized, pixels, windows = self._native(
+                native, image, targets, scale, budget, timings, progress
+            )
         timings["total"] = time.perf_counter() - t_start
         facts = RunFacts(
             photo=photo,
             requests=requests,
-            full=full,
+            photo_size=photo_size,
+            native=native,
             image=image,
             segmentation=segmentation,
             targets=targets,
             stylized=stylized,
             timings=timings,
             segmenter=segmenter,
+            windows=windows,
+            budget=budget,
         )
         report = run_report(self.session, facts)
         config = self.session.config
         made = self.recipe(photo, requests, segmentation, stylized, report)
         return RunResult(
-            result, image, stylized, segmentation, targets, config, report, inputs, made
+            pixels,
+            native,
+            image,
+            stylized,
+            segmentation,
+            targets,
+            config,
+            report,
+            inputs,
+            made,
+            composite=composite,
         )
+
+    def _native(
+        self,
+        native: NativePhoto,
+        image: Tensor,
+        targets: Targets,
+        scale: float,
+        budget: int,
+        timings: dict[str, float],
+        progress: ProgressFn | None,
+    ) -> tuple[StylizeResult, Any, list[dict[str, Any]]]:
+        """Stylise and composite at the photo's own size, window by window (see
+        :mod:`tst_core.compose`): the engine's ``stylize_native`` on each window when it has
+        one (and the photo is larger than the working image), else ``stylize`` once at the
+        working size and its layers brought up."""
+        run_opts = self.session.config.run
+        engine = self.plugin("engine")
+        # @color=keep and @mask=soft act on working-size layers (tst_core.looks): such a run
+        # stylises at the working size and brings the layers up
+        native_engine = (
+            scale < 1.0
+            and callable(getattr(engine, "stylize_native", None))
+            and not looks.any_looks(targets)
+        )
+        shapes = looks.engine_targets(targets)  # soft masks: their support
+        compositor, reach = self.native_compositor(1.0 / scale)
+        if native_engine:
+            reach += getattr(getattr(engine, "options", None), "roi_margin", 0) / scale
+        plan = Plan(
+            shapes,
+            scale,
+            compositor,
+            reach,
+            engine=engine,
+            budget=budget,
+            upsample=run_opts.upsample,
+            progress=progress,
+            entries=(self.entry("engine"), self.entry("blend")),
+        )
+        check_window_budget(native.size, plan, native_engine, budget)
+        stylized: StylizeResult | None = None
+        if not native_engine:
+            with _timed(timings, "stylize"):
+                stylized = engine.stylize(image, shapes, self.composited(progress, image, shapes))
+            hw = (int(image.shape[-2]), int(image.shape[-1]))
+            check_layers(stylized.layers, len(targets), hw, self.entry("engine"))
+            plan = replace(plan, layers=looks.apply(image, stylized.layers, targets))
+        t0 = time.perf_counter()
+        composed = compose(native, plan)
+        spent = time.perf_counter() - t0
+        if native_engine:
+            layers = sum(w["layers_seconds"] for w in composed.windows)
+            timings["stylize"] = layers
+            timings["composite"] = spent - layers
+            stylized = _joined(composed.stylized)
+        else:
+            timings["composite"] = spent
+        assert stylized is not None
+        return stylized, composed.pixels, composed.windows
+
+    def native_compositor(self, factor: float) -> tuple[Any, float]:
+        """The configured compositor with its pixel options multiplied by ``factor`` (native
+        pixels per working pixel; see :mod:`tst_core.native`), built once per factor, and how
+        far in native pixels it may reach beyond a target."""
+        name = self.session.config.run.blend
+        entry = self.session.host.entry("blend", name)
+        options = self.session.config.options_for(self.session.host, "blend", name)
+        try:
+            scaled = at_scale(options, factor)
+        except ValueError as exc:
+            raise ConfigError(
+                f"[blend.{name}] at the photo's own size ({factor:.3g} photo pixels per working "
+                f"pixel): {exc}; lower it or pass --output-size"
+            ) from None
+        key = ("blend-native", name, repr(scaled), self.session.config.run.device)
+        if key not in self._built:
+            self._built[key] = entry.build(scaled, self.session.env)
+        lengths = [float(getattr(scaled, f)) for f in pixel_fields(scaled)]
+        return self._built[key], math.sqrt(2) * max(lengths, default=0.0) + 2.0
 
     def recipe(
         self,
@@ -248,10 +376,12 @@ class Pipeline:
             return Segmentation((), (int(full.shape[-2]), int(full.shape[-1])))
         if segmentation is None:
             return self.refined(full, self.plugin("segmenter").segment(full))
-        if segmentation.size != tuple(full.shape[-2:]):
-            raise InputError(
-                f"segmentation is {segmentation.size} but the photo is {tuple(full.shape[-2:])}"
-            )
+        size = (int(full.shape[-2]), int(full.shape[-1]))
+        if segmentation.size != size:
+            h, w = segmentation.size
+            if abs(h * size[1] - w * size[0]) > max(h, w):  # not the same photo resized
+                raise InputError(f"segmentation is {segmentation.size} but the photo is {size}")
+            return segmentation.rescaled(size)  # the photo reduced to run.output_size
         return segmentation
 
     def refined(self, photo: Tensor, segmentation: Segmentation) -> Segmentation:
@@ -278,8 +408,11 @@ class Pipeline:
                 "(grabcut and sam do)"
             )
         out = []
+        size = (int(photo.shape[-2]), int(photo.shape[-1]))
         for inst in segmentation.instances:
-            prompt = Prompt(box=inst.box, mask=inst.mask, label=inst.label)
+            # a mask kept at the segmenter's working size is brought to the photo's for the cut
+            mask = inst.mask if inst.mask_size == size else inst.mask_at(size)
+            prompt = Prompt(box=inst.box, mask=mask, label=inst.label)
             try:
                 cut = refiner.segment_prompt(photo, prompt)
             except InputError as exc:  # nothing found there: keep the segmenter's mask
@@ -372,6 +505,47 @@ def _photo_bytes(photo: PhotoLike) -> int:
     else:
         w, h = photo.size if isinstance(photo, Image.Image) else photo.shape[-1:-3:-1]
     return estimated_bytes(max(int(w), int(h)), 2)
+
+
+def check_photo_budget(info: PhotoInfo, output_size: int | None, budget: int) -> None:
+    """Refuse, before decoding, a photo whose pixels alone do not fit ``budget``."""
+    if output_size is not None and max(info.size) > output_size:
+        return  # reduced as it is read: what is held is the reduced photo (and one decode)
+    need = decoded_bytes(info)
+    if need > budget:
+        h, w = info.size
+        raise InputError(
+            f"the photo is {w}×{h} ({info.megapixels:.1f} MP): holding it at its own size needs "
+            f"about {format_size(need)}, over the memory budget of {format_size(budget)}; "
+            "raise --max-memory (run.max_memory) or pass --output-size"
+        )
+
+
+def check_window_budget(
+    size: tuple[int, int], plan: Plan, native_engine: bool, budget: int
+) -> None:
+    """Refuse, before stylising, a window that :func:`~tst_core.compose.compose` could not hold
+    within ``budget`` (an engine with ``stylize_native`` plans its own work and says so itself)."""
+    masks = plan.targets.masks()
+    covered = float((masks > 0.5).float().sum()) / (plan.scale * plan.scale)
+    for box in windows_of(size, plan):
+        need = window_bytes(box, len(plan.targets), covered, native_engine)
+        if need > budget:
+            raise InputError(
+                f"the targets' window of {int(box.width)}×{int(box.height)} photo pixels needs "
+                f"about {format_size(need)} at the photo's own size, over the memory budget of "
+                f"{format_size(budget)}; raise --max-memory (run.max_memory) or pass --output-size"
+            )
+
+
+def _joined(results: Sequence[StylizeResult]) -> StylizeResult:
+    """One result of an engine that stylised each window: the last window's losses, and each
+    window's facts (no layers: they were composited window by window)."""
+    if not results:
+        return StylizeResult(torch.zeros(0, 3, 1, 1))
+    info = dict(results[0].info)
+    info["windows"] = [r.info for r in results]
+    return StylizeResult(torch.zeros(0, 3, 1, 1), results[-1].losses, info)
 
 
 @contextmanager

@@ -10,6 +10,8 @@ All distances are Euclidean, in pixels, between pixel centres.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy import ndimage as ndi
@@ -54,10 +56,20 @@ def distance_to(region: np.ndarray) -> np.ndarray:
 
 
 def near(region: np.ndarray, width: float) -> np.ndarray:
-    """Pixels ``(H, W)`` bool within ``width`` pixels of ``region`` (the region included)."""
-    if width <= 0:
+    """Pixels ``(H, W)`` bool within ``width`` pixels of ``region`` (the region included).
+
+    Distances are measured tile by tile near the region's edge (:func:`tiles_near`), so the
+    memory beyond the result does not grow with the frame.
+    """
+    if width <= 0 or not region.any() or region.all():
         return region.copy()
-    return distance_to(region) <= width
+    out = region.copy()
+    inner = region & boundary(region.astype(np.int8))  # the nearest region pixel is one of these
+    reach = math.floor(width)
+    for core, halo, inner_sl in tiles_near(inner, reach + 1):
+        dist = ndi.distance_transform_edt(~inner[halo])[inner_sl]
+        out[core] |= dist <= width
+    return out
 
 
 def seam_band(labels: np.ndarray, width: float) -> np.ndarray:
@@ -75,11 +87,13 @@ Slices = tuple[slice, slice]
 
 
 def tiles_near(
-    edge: np.ndarray, reach: int, tile: int = TILE
+    edge: np.ndarray, reach: int, tile: int | None = None
 ) -> list[tuple[Slices, Slices, Slices]]:
     """Square tiles of the frame that lie within ``reach`` pixels of an ``edge`` pixel.
 
     Work done tile by tile near the edges scales with the edges' length, not the frame's area.
+    Tiles are :data:`TILE` pixels, or ``2 · reach`` when that is larger, so a halo holds at
+    most four times its core (at the photo's own size a feather's reach is ~100 pixels).
     For each tile: its ``core`` slices in the frame, a ``halo`` (the core grown by ``reach``,
     clipped to the frame) and the core's slices inside the halo. Any pixel within ``reach`` of
     an edge pixel lies in some core, and that edge pixel lies in the core's halo.
@@ -87,6 +101,7 @@ def tiles_near(
     :param edge: ``(H, W)`` bool.
     """
     h, w = edge.shape
+    tile = tile or max(TILE, 2 * reach)
     th, tw = -(-h // tile), -(-w // tile)
     padded = np.zeros((th * tile, tw * tile), dtype=bool)
     padded[:h, :w] = edge

@@ -16,6 +16,8 @@ import torch
 
 from . import __version__
 from .files import PhotoLike
+from .memory import format_size
+from .photo import Photo
 from .results import instance_rows
 from .select import StyleRequest
 from .sessions import Session
@@ -28,24 +30,31 @@ class RunFacts:
 
     :param photo: the photo as the caller gave it (a path is reported as given).
     :param requests: the parsed styles.
-    :param full: the photo at its own size, ``(3, H, W)``.
+    :param photo_size: ``(H, W)`` of the photo as read (upright).
+    :param native: the photo at the output size (its own unless ``run.output_size``).
     :param image: the working image, ``(3, h, w)``.
     :param segmentation: the instances, at the photo's size.
     :param targets: the targets at the working size.
     :param stylized: the engine's result.
     :param timings: seconds per stage, and ``total``.
     :param segmenter: which segmenter ran, or why none did (:func:`segmenter_facts`).
+    :param windows: the windows worked at the photo's own size (see :mod:`tst_core.compose`);
+        none when the working image was the photo.
+    :param budget: the memory budget in bytes.
     """
 
     photo: PhotoLike
     requests: Sequence[StyleRequest]
-    full: Tensor
+    photo_size: tuple[int, int]
+    native: Photo
     image: Tensor
     segmentation: Segmentation
     targets: Targets
     stylized: StylizeResult
     timings: Mapping[str, float]
     segmenter: Mapping[str, Any]
+    windows: Sequence[Mapping[str, Any]] = ()
+    budget: int = 0
 
 
 def segmenter_facts(name: str, ran: bool, given: bool) -> dict[str, Any]:
@@ -70,8 +79,18 @@ def run_report(sess: Session, facts: RunFacts) -> dict[str, Any]:
     photo, stylized = facts.photo, facts.stylized
     return {
         "photo": str(photo) if isinstance(photo, (str, Path)) else type(photo).__name__,
-        "photo_size": list(facts.full.shape[-2:]),
+        "photo_size": list(facts.photo_size),
         "working_size": list(facts.image.shape[-2:]),
+        "output_size": list(facts.native.size),
+        "output": {
+            "bits": facts.native.bits,
+            "channels": 3,
+            "icc_profile": facts.native.icc is not None,
+            "exif": facts.native.exif is not None,
+            "jpeg_quality": sess.config.run.jpeg_quality,
+        },
+        "windows": [dict(w) for w in facts.windows],
+        "budget": {"bytes": facts.budget, "text": format_size(facts.budget)},
         "segmenter": dict(facts.segmenter),
         "instances": instance_rows(facts.segmentation),
         "targets": [

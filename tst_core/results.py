@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from .config import Config
 from .files import MASK_INDEX_FILE, image_format, image_writer, json_writer, mask_to_pil
 from .outputs import Input, Output, write_outputs
-from .photo import Photo, embed_file, photo_writer, to_pixels
+from .photo import Photo, embed_file, photo_writer
 from .types import Segmentation, StylizeResult, Targets, Tensor
 
 
@@ -117,18 +118,26 @@ def segment_outputs(
 class RunResult:
     """What :func:`run` returns.
 
-    :param image: the final picture, float32 ``(3, H, W)`` in [0, 1] at the working size.
-    :param photo: the photo at the working size.
-    :param stylized: the engine's result (layers ``(K, 3, H, W)`` and losses).
-    :param segmentation: instances at the photo's full resolution.
+    :param pixels: the picture written, ``(H, W, 3)`` uint8 or uint16 at the output size (the
+        photo's own, or ``run.output_size``): the photo's decoded values wherever the
+        compositor left the photo, bit for bit.
+    :param original: the photo at the output size, with its metadata (ICC profile, EXIF, bit
+        depth), which :meth:`save` carries into the file.
+    :param photo: the photo at the working size, ``(3, h, w)``.
+    :param stylized: the engine's result (layers ``(K, 3, h, w)`` at the working size and
+        losses; an engine that stylised each native window returns no layers here).
+    :param segmentation: the instances (boxes in the photo's pixels).
     :param targets: the targets at the working size.
     :param report: everything needed to understand or repeat the run (JSON-ready).
     :param recipe: what the picture carries in its metadata to be made again
         (:mod:`tst_core.recipe`); ``None``: nothing.
+    :param composite: the float picture when it was composited in one piece at the output
+        size (the working image was the photo); :attr:`image` reads :attr:`pixels` otherwise.
     """
 
-    image: Tensor
-    photo: Tensor
+    pixels: np.ndarray = field(repr=False)
+    original: Photo
+    photo: Tensor = field(repr=False)
     stylized: StylizeResult
     segmentation: Segmentation
     targets: Targets
@@ -136,14 +145,28 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
     recipe: dict[str, Any] | None = field(default=None, repr=False)
+    composite: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def image(self) -> Tensor:
+        """The final picture, float32 ``(3, H, W)`` in [0, 1] at the output size."""
+        if self.composite is not None:
+            return self.composite
+        return Photo(self.pixels, bits=self.original.bits).tensor()
 
     def to_pil(self) -> Image.Image:
+        """The picture as an 8-bit RGB PIL image."""
+        if self.pixels.dtype == np.uint8:
+            return Image.fromarray(self.pixels, "RGB")
         from .files import tensor_to_pil
 
         return tensor_to_pil(self.image)
 
-    def save(self, path: str | Path, *, report: bool = True) -> tuple[Path, ...]:
-        """Write the image, its recipe in its metadata (PNG, JPEG, WebP), and
+    def save(
+        self, path: str | Path, *, report: bool = True, quality: int | None = None
+    ) -> tuple[Path, ...]:
+        """Write the picture with the photo's ICC profile and EXIF (16 bits kept for PNG and its recipe in its metadata (PNG, JPEG, WebP), and
+        TIFF; JPEG and WebP at ``quality``, default ``run.jpeg_quality``) and its recipe in its metadata (PNG, JPEG, WebP), and
         (``report=True``) ``<stem>.json`` beside it: both or neither.
 
         Never overwrites an input file (see :mod:`tst_core.outputs`). Returns the paths written.
@@ -152,12 +175,10 @@ class RunResult:
 
         image, *rest = run_outputs(path, report=report)
         fmt = image_format(path)
+        quality = self.config.run.jpeg_quality if quality is None else quality
         text = {recipe.KEY: recipe.to_text(self.recipe)} if self.recipe else {}
-        if fmt == "WEBP" and text:  # Pillow's WebP writer takes the XMP packet itself
-            pixels = to_pixels(self.image, 8)
-            write_image = photo_writer(pixels, Photo(pixels), fmt, text=text)
-        else:  # the image as before, then its recipe added to the file (PNG, JPEG)
-            write_image = with_text(image_writer(self.image, fmt), fmt, text)
+        # the photo's pixels with its ICC profile and EXIF, the recipe in the same file
+        write_image = photo_writer(self.pixels, self.original, fmt, quality=quality, text=text)
         if not rest:
             return write_outputs({image: write_image}, self.inputs)
         digest: list[str] = []
@@ -221,6 +242,6 @@ def run_outputs(path: str | Path, *, report: bool = True) -> tuple[Output, ...]:
     return (image, Output(path.with_suffix(".json"), "the report of -o")) if report else (image,)
 
 
-def estimated_bytes(size: int, images: int = 1) -> int:
+def estimated_bytes(size: int, images: int = 1, bits: int = 8) -> int:
     """A generous size on disk of ``images`` RGB pictures of long side ``size`` plus a report."""
-    return images * 3 * size * size + (1 << 16)
+    return images * 3 * (bits // 8) * size * size + (1 << 16)

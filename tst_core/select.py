@@ -262,25 +262,31 @@ def needs_segmentation(requests: Sequence[StyleRequest]) -> bool:
     )
 
 
-def select(seg: Segmentation, selector: str) -> tuple[Tensor, tuple[int, ...]]:
-    """The mask ``(H, W)`` in [0, 1] and instance ids a selector (or comma list) matches.
+def select(
+    seg: Segmentation, selector: str, size: tuple[int, int] | None = None
+) -> tuple[Tensor, tuple[int, ...]]:
+    """The mask ``(h, w)`` in [0, 1] at ``size`` (default: the photo's) and the instance ids a
+    selector (or comma list) matches.
 
     :raises SelectionError: when a selector matches nothing; the message lists the labels found.
     """
-    mask = torch.zeros(seg.size, dtype=torch.float32)
+    size = seg.size if size is None else (int(size[0]), int(size[1]))
+    mask = torch.zeros(size, dtype=torch.float32)
     ids: list[int] = []
     for part in selector.split(","):
-        part_mask, part_ids = _select_one(seg, parse_selector(part), part.strip())
+        part_mask, part_ids = _select_one(seg, parse_selector(part), part.strip(), size)
         mask = torch.maximum(mask, part_mask)
         ids += [i for i in part_ids if i not in ids]
     return mask, tuple(ids)
 
 
-def _select_one(seg: Segmentation, sel: Selector, text: str) -> tuple[Tensor, tuple[int, ...]]:
+def _select_one(
+    seg: Segmentation, sel: Selector, text: str, size: tuple[int, int]
+) -> tuple[Tensor, tuple[int, ...]]:
     if sel.kind == "all":
-        return torch.ones(seg.size), ()
+        return torch.ones(size), ()
     if sel.kind == "background":
-        background = 1.0 - seg.covered()
+        background = 1.0 - seg.covered(size)
         if float(background.max()) <= 0.0:
             raise SelectionError(
                 f"selector '{text}' matches nothing: the instances cover the whole photo"
@@ -293,7 +299,7 @@ def _select_one(seg: Segmentation, sel: Selector, text: str) -> tuple[Tensor, tu
                 if len(seg)
                 else f"selector '{text}' matches nothing: the segmenter found no instances"
             )
-        return seg.instances[sel.index].mask, (sel.index,)
+        return seg.instances[sel.index].mask_at(size), (sel.index,)
     ids = [i for i, inst in enumerate(seg.instances) if inst.label.lower() == sel.label]
     if not ids:
         raise SelectionError(f"selector '{text}' matches nothing; {_found(seg)}")
@@ -304,9 +310,9 @@ def _select_one(seg: Segmentation, sel: Selector, text: str) -> tuple[Tensor, tu
                 f"(#0 to #{len(ids) - 1}, highest score first)"
             )
         ids = [ids[sel.index]]
-    mask = torch.zeros(seg.size, dtype=torch.float32)
+    mask = torch.zeros(size, dtype=torch.float32)
     for i in ids:
-        mask = torch.maximum(mask, seg.instances[i].mask)
+        mask = torch.maximum(mask, seg.instances[i].mask_at(size))
     return mask, tuple(ids)
 
 
@@ -334,15 +340,18 @@ def build_targets(
     seg: Segmentation,
     requests: Sequence[StyleRequest],
     load_style: Callable[[Any], Tensor | ResolvedStyle],
+    size: tuple[int, int] | None = None,
 ) -> Targets:
-    """Turn ``--style`` requests into :class:`Targets` at the segmentation's resolution.
+    """Turn ``--style`` requests into :class:`Targets` with masks at ``size`` (default: the
+    photo's), each instance mask resized once to it.
 
     :param load_style: turns a request's ``style`` into a ``(3, h, w)`` image in [0, 1], or a
         :class:`~tst_core.types.ResolvedStyle` (a feed-forward engine's model style).
     """
     if not requests:
         raise SelectionError("no --style given; add one, e.g. --style person=starry_night.jpg")
-    selected = [select(seg, r.selector) for r in requests]
+    size = seg.size if size is None else (int(size[0]), int(size[1]))
+    selected = [select(seg, r.selector, size) for r in requests]
     masks = resolve_overlaps([m for m, _ in selected])
     items = []
     for req, (_, ids), mask in zip(requests, selected, masks, strict=True):
@@ -368,4 +377,4 @@ def build_targets(
                 mix=loaded.mix,
             )
         )
-    return Targets(tuple(items), seg.size)
+    return Targets(tuple(items), size)

@@ -119,6 +119,9 @@ def session(
     style_size: int | None = None,
     device: str | None = None,
     seed: int | None = None,
+    output_size: int | None = None,
+    jpeg_quality: int | None = None,
+    max_memory: str | int | None = None,
     refine: str | None = None,
     segmenter_options: Mapping[str, Any] | None = None,
     engine_options: Mapping[str, Any] | None = None,
@@ -126,6 +129,10 @@ def session(
 ) -> Session:
     """Resolve the configuration: file/preset, then ``sets``, then the explicit arguments.
 
+    :param output_size: long side of the picture written (default: the photo's own size).
+    :param jpeg_quality: quality of a JPEG or WebP output (1..100).
+    :param max_memory: memory the run may use, ``"4GiB"`` or bytes (default: half the free
+        memory).
     :param segmenter_options, engine_options, blend_options: options of the chosen segmenter,
         engine and compositor, ``{"iterations": 50}``, over the configured ones; checked as a
         config file's ``[engine.gatys]`` table is (a notebook need not write ``sets=`` strings).
@@ -140,6 +147,9 @@ def session(
         style_size=style_size,
         device=device,
         seed=seed,
+        output_size=output_size,
+        jpeg_quality=jpeg_quality,
+        max_memory=None if max_memory is None else str(max_memory),
         refine=refine,
     )
     host.entry("segmenter", cfg.run.segmenter)

@@ -3,8 +3,9 @@
 Conventions used everywhere in the pipeline:
 
 * an **image** is a float32 tensor of shape ``(3, H, W)``, RGB, values in ``[0, 1]``, on the CPU;
-* a **mask** is a float32 tensor of shape ``(H, W)`` with values in ``[0, 1]`` at the photo's
-  resolution; soft masks are allowed;
+* a **mask** is a float32 tensor of shape ``(H, W)`` with values in ``[0, 1]`` at the size of
+  the image it goes with; soft masks are allowed. A segmenter's instance masks cover the whole
+  photo at the segmenter's own working size (at most the photo's; see :class:`Instance`);
 * a **box** is a :class:`~tst_core.boxes.Box` ``(x0, y0, x1, y1)`` in pixels of the photo,
   ``x1``/``y1`` exclusive (a tuple with conversions to slices and back from a mask).
 
@@ -53,6 +54,36 @@ def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     return out.reshape(*mask.shape[:-2], *size).clamp_(0.0, 1.0)
 
 
+def mask_grid(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """``(h, w)`` of a mask that covers a photo of ``size`` ``(H, W)`` with a long side of at
+    most ``long_side`` (never larger than the photo): where a segmenter keeps its masks."""
+    from .imageops import long_side_size
+
+    h, w = int(size[0]), int(size[1])
+    return (h, w) if max(h, w) <= long_side else long_side_size((h, w), long_side)
+
+
+def check_instance_mask(mask: Tensor, size: tuple[int, int], what: str = "mask") -> None:
+    """Raise ``ValueError`` unless ``mask`` is a float32 ``(h, w)`` tensor in [0, 1] that covers
+    a photo of ``size`` ``(H, W)`` at a resolution of at most the photo's: ``h <= H``,
+    ``w <= W`` and the same aspect within a pixel."""
+    h_photo, w_photo = int(size[0]), int(size[1])
+    if mask.dtype != torch.float32 or mask.ndim != 2:
+        raise ValueError(
+            f"{what} must be a float32 (h, w) tensor, got {mask.dtype} {tuple(mask.shape)}"
+        )
+    h, w = int(mask.shape[0]), int(mask.shape[1])
+    if not (0 < h <= h_photo and 0 < w <= w_photo) or abs(h * w_photo - w * h_photo) > max(
+        h_photo, w_photo
+    ):
+        raise ValueError(
+            f"{what} is {h}x{w} (rows x columns); it must cover the {h_photo}x{w_photo} photo "
+            "at its size or smaller, with the same aspect"
+        )
+    if mask.numel() and (float(mask.min()) < 0.0 or float(mask.max()) > 1.0):
+        raise ValueError(f"{what} values must lie in [0, 1]")
+
+
 @dataclass(frozen=True)
 class Instance:
     """One object found by a segmenter.
@@ -60,7 +91,11 @@ class Instance:
     :param label: class name, lower case (``"person"``); ``"region"`` when the segmenter has none.
     :param score: confidence in ``[0, 1]``.
     :param box: ``(x0, y0, x1, y1)`` in photo pixels (a plain 4-tuple becomes a :class:`Box`).
-    :param mask: float32 ``(H, W)`` in ``[0, 1]`` at the photo's resolution.
+    :param mask: float32 ``(h, w)`` in ``[0, 1]`` covering the whole photo, at the segmenter's
+        own working size or the photo's (never larger; the same aspect). A 24-megapixel photo's
+        instances are held at the size the segmenter saw, and :meth:`mask_at` gives one at the
+        size a stage needs (the pipeline refines them to the photo's edges, see
+        :mod:`tst_core.upsample`).
     """
 
     label: str
@@ -77,6 +112,15 @@ class Instance:
         """Fraction of the photo covered by the mask, in ``[0, 1]``."""
         return float(self.mask.mean())
 
+    @property
+    def mask_size(self) -> tuple[int, int]:
+        """``(h, w)`` of :attr:`mask`."""
+        return (int(self.mask.shape[0]), int(self.mask.shape[1]))
+
+    def mask_at(self, size: tuple[int, int]) -> Tensor:
+        """The mask resized to ``size`` ``(h, w)`` (bilinear, antialiased when shrinking)."""
+        return resize_mask(self.mask, size)
+
 
 def make_instances(
     labels: Sequence[str],
@@ -90,7 +134,8 @@ def make_instances(
     :param labels: N class names, lower case.
     :param scores: N scores in [0, 1].
     :param boxes: ``(N, 4)`` boxes ``x0, y0, x1, y1`` in photo pixels.
-    :param masks: float32 ``(N, H, W)`` soft masks in [0, 1] at the photo's resolution.
+    :param masks: float32 ``(N, h, w)`` soft masks in [0, 1] covering the photo, at the
+        segmenter's working size or the photo's (see :class:`Instance`).
     :param threshold: mask pixels above it become 1, the others 0; ``None`` keeps the soft
         values. An instance with no pixel above the threshold (0.5 when ``None``) is dropped:
         it has no region to stylise.
@@ -116,7 +161,8 @@ class Segmentation:
     the ``id:N`` selector uses them. Ranking is stable, so equal scores keep the segmenter's order.
 
     :param instances: the instances; re-ordered by descending score on construction.
-    :param size: ``(H, W)`` of the photo the masks belong to.
+    :param size: ``(H, W)`` of the photo (its boxes are in these pixels; its masks cover it at
+        this size or smaller).
     """
 
     instances: tuple[Instance, ...]
@@ -125,7 +171,7 @@ class Segmentation:
     def __post_init__(self) -> None:
         ranked = tuple(sorted(self.instances, key=lambda inst: -inst.score))
         for i, inst in enumerate(ranked):
-            check_mask(inst.mask, self.size, f"mask of instance {i} ({inst.label})")
+            check_instance_mask(inst.mask, self.size, f"mask of instance {i} ({inst.label})")
         object.__setattr__(self, "instances", ranked)
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
 
@@ -139,11 +185,39 @@ class Segmentation:
         """Distinct labels in rank order."""
         return list(dict.fromkeys(inst.label for inst in self.instances))
 
-    def covered(self) -> Tensor:
-        """Union of all instance masks, float32 ``(H, W)`` in [0, 1] (pixel-wise maximum)."""
-        union = torch.zeros(self.size, dtype=torch.float32)
+    @property
+    def mask_size(self) -> tuple[int, int]:
+        """The largest ``(h, w)`` of the instances' masks (the photo's size when none)."""
+        if not self.instances:
+            return self.size
+        return max((inst.mask_size for inst in self.instances), key=lambda hw: hw[0] * hw[1])
+
+    def rescaled(self, size: tuple[int, int]) -> Segmentation:
+        """The same instances on the photo resized to ``size`` ``(H', W')`` (the same aspect):
+        boxes scaled, masks reduced where they would be larger than the new photo."""
+        size = (int(size[0]), int(size[1]))
+        if size == self.size:
+            return self
+        sy, sx = size[0] / self.size[0], size[1] / self.size[1]
+        instances = tuple(
+            replace(
+                inst,
+                box=inst.box.scaled(sx, sy),
+                mask=inst.mask_at(mask_grid(inst.mask_size, max(size)))
+                if max(inst.mask_size) > max(size)
+                else inst.mask,
+            )
+            for inst in self.instances
+        )
+        return Segmentation(instances, size)
+
+    def covered(self, size: tuple[int, int] | None = None) -> Tensor:
+        """Union of all instance masks at ``size`` (default: the photo's), float32 ``(h, w)``
+        in [0, 1] (pixel-wise maximum)."""
+        size = self.size if size is None else (int(size[0]), int(size[1]))
+        union = torch.zeros(size, dtype=torch.float32)
         for inst in self.instances:
-            union = torch.maximum(union, inst.mask)
+            union = torch.maximum(union, inst.mask_at(size))
         return union
 
 

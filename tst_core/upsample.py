@@ -30,6 +30,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .imageops import resize_image
 from .types import Tensor
 
 #: Side in native pixels of the tiles in which the native-size result is computed.
@@ -193,11 +194,7 @@ class _Enlarger:
 
 def shrink(image: Tensor, size: tuple[int, int]) -> Tensor:
     """``(C, H, W)`` → ``(C, h, w)``, antialiased (each output pixel averages its footprint)."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image.float()
-    return F.interpolate(
-        image[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True
-    )[0]
+    return resize_image(image.float(), size)
 
 
 def default_radius(low: tuple[int, int], size: tuple[int, int]) -> int:

@@ -16,6 +16,7 @@ source's value bit for bit, so an all-zero mask returns the photo exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -64,15 +65,16 @@ def gaussian_weights(indicators: np.ndarray, radius: float) -> np.ndarray:
     return out
 
 
-def blend(images: Tensor, weights: np.ndarray) -> Tensor:
+def blend(images: Sequence[Tensor] | Tensor, weights: np.ndarray) -> Tensor:
     """``sum_l w_l I_l`` with the weights normalised per pixel.
 
-    :param images: sources ``(L, 3, h, w)``. :param weights: ``(L, h, w)``, positive sum.
+    :param images: the L sources ``(3, h, w)`` (a sequence, or stacked ``(L, 3, h, w)``).
+    :param weights: ``(L, h, w)``, positive sum.
     """
     w = torch.from_numpy(weights / weights.sum(axis=0, keepdims=True))
     out = w[0] * images[0]
-    for lab in range(1, images.shape[0]):
-        out = out + w[lab] * images[lab]
+    for lab in range(1, len(images)):
+        out += w[lab] * images[lab]
     return out
 
 
@@ -110,4 +112,4 @@ class FeatherCompositor:
             masks = gaussian_weights(masks, self.options.radius)
         if not masks[1:].any():
             return photo.clone()
-        return blend(sources(photo, stylized), masks)
+        return blend([photo, *stylized], masks)

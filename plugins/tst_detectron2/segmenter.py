@@ -13,7 +13,7 @@ import torch
 from tst_core.boxes import Box
 from tst_core.device import resolve_device
 from tst_core.files import to_uint8_hwc
-from tst_core.types import Env, Instance, Segmentation, Tensor, check_image
+from tst_core.types import Env, Instance, Segmentation, Tensor, check_image, mask_grid
 
 from .model import Model, build
 from .options import Detectron2Options
@@ -34,25 +34,29 @@ class Detectron2Segmenter:
         self.model = model or build(options, resolve_device(env.device), env.seed or 0)
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances at ``(H, W)``."""
+        """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances, boxes in photo
+        pixels, masks at the size of the network's input (at most ``(H, W)``)."""
         from detectron2.data import transforms as T
 
         check_image(photo, "photo")
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
         image = model_input(photo, self.model.input_format)
         resized, _ = T.apply_augmentations(list(self.model.augmentations), image)
+        # masks are pasted at the size the network saw (at most the photo's), not blown up
+        grid = mask_grid(size, max(resized.shape[:2]))
         batch = {
             "image": torch.as_tensor(resized.astype(np.float32).transpose(2, 0, 1).copy()),
-            "height": size[0],
-            "width": size[1],
+            "height": grid[0],
+            "width": grid[1],
         }
         with torch.no_grad(), quiet():
             found = self.model.net([batch])[0]["instances"].to("cpu")
+        sx, sy = size[1] / grid[1], size[0] / grid[0]
         instances = to_instances(
             found.pred_masks,
             found.pred_classes,
             found.scores,
-            found.pred_boxes.tensor,
+            found.pred_boxes.tensor * torch.tensor([sx, sy, sx, sy]),
             self.model.class_names,
             size,
         )
@@ -98,7 +102,7 @@ def to_instances(
 ) -> list[Instance]:
     """Detectron2 predictions → instances.
 
-    :param masks: ``(N, H, W)`` bool or float in [0, 1] at the photo's size (``pred_masks``).
+    :param masks: ``(N, h, w)`` bool or float in [0, 1] covering the photo (``pred_masks``).
     :param classes: ``(N,)`` int class indices (``pred_classes``).
     :param scores: ``(N,)`` float in [0, 1].
     :param boxes: ``(N, 4)`` ``(x0, y0, x1, y1)`` in photo pixels (``pred_boxes.tensor``).

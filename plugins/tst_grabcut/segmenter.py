@@ -10,7 +10,11 @@ import torch
 from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError, missing_dependency
 from tst_core.files import to_uint8_hwc
-from tst_core.types import Env, Instance, Prompt, Segmentation, Tensor
+from tst_core.imageops import resize_long_side
+from tst_core.types import Env, Instance, Prompt, Segmentation, Tensor, mask_grid
+
+#: the longest side GrabCut works at; a larger photo is shrunk to it
+WORK_SIDE = 1024
 
 from .options import GrabCutOptions
 
@@ -38,15 +42,19 @@ class GrabCutSegmenter:
         self.seed = 0 if env is None or env.seed is None else env.seed
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per box, at ``(H, W)``."""
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per box, the box in
+        photo pixels, the mask at most :data:`WORK_SIDE` pixels on the long side (a larger photo
+        is cut shrunk to that: GrabCut's colour models need no more, and take minutes on 24 MP)."""
         h, w = int(photo.shape[-2]), int(photo.shape[-1])
+        grid = mask_grid((h, w), WORK_SIDE)
+        scale = (grid[1] / w, grid[0] / h)
         # GrabCut models colours with Gaussian mixtures, so channel order does not matter: RGB
-        image = to_uint8_hwc(photo)
+        image = to_uint8_hwc(photo if grid == (h, w) else resize_long_side(photo, max(grid)))
         boxes = [clip_box(b, (h, w), i) for i, b in enumerate(self.options.boxes)]
         self._check_points(boxes)
         out = []
         for i, box in enumerate(boxes):
-            mask = self._cut(image, box)
+            mask = self._cut(image, box, scale)
             if not mask.any():
                 raise InputError(
                     f"grabcut found nothing in box {i} ({_fmt(box)}); draw the box closer "
@@ -74,11 +82,13 @@ class GrabCutSegmenter:
                     "correct the cut inside a box"
                 )
 
-    def _cut(self, image: np.ndarray, box: Box) -> np.ndarray:
-        """Boolean ``(H, W)`` foreground of GrabCut run on the box and its margin."""
+    def _cut(self, image: np.ndarray, box: Box, scale: tuple[float, float]) -> np.ndarray:
+        """Boolean ``(h, w)`` foreground of GrabCut run on the box and its margin, on ``image``
+        (the photo scaled by ``scale`` ``(sx, sy)``; the box and points are in photo pixels)."""
         cv2 = self.cv2
         h, w = image.shape[:2]
-        x0, y0, x1, y1 = box.pixels()
+        sx, sy = scale
+        x0, y0, x1, y1 = box.scaled(sx, sy).pixels()
         mx, my = round((x1 - x0) * self.options.margin), round((y1 - y0) * self.options.margin)
         cx0, cy0, cx1, cy1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
         crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
@@ -92,8 +102,10 @@ class GrabCutSegmenter:
         for p in self.options.points:
             if box.contains(p[0], p[1]):
                 value = cv2.GC_FGD if len(p) < 3 or p[2] == 1 else cv2.GC_BGD
-                centre = (round(p[0]) - cx0, round(p[1]) - cy0)
-                cv2.circle(labels, centre, self.options.point_radius, int(value), thickness=-1)
+                centre = (round(p[0] * sx) - cx0, round(p[1] * sy) - cy0)
+                radius = max(1, round(self.options.point_radius * sx)) if sx < 1 else None
+                radius = self.options.point_radius if radius is None else radius
+                cv2.circle(labels, centre, radius, int(value), thickness=-1)
         cv2.setRNGSeed(self.seed)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:

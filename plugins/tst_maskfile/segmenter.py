@@ -15,7 +15,7 @@ from tst_core.boxes import Box
 from tst_core.errors import ConfigError, InputError
 from tst_core.files import MASK_INDEX_FILE, read_label_image, read_mask
 from tst_core.reading import check_nesting, read_text
-from tst_core.types import Instance, Segmentation, Tensor
+from tst_core.types import Instance, Segmentation, Tensor, check_instance_mask, resize_mask
 
 from .options import MaskFileOptions
 
@@ -70,11 +70,11 @@ class MaskFileSegmenter:
             )
         out = []
         for f in files:
-            mask = read_mask(f, "mask")
+            mask = _fitted(read_mask(f, "mask"), size)
             _check(mask, f.name, size)
             info = (meta or {}).get(f.name, {})
             label = str(info.get("label", label_from_name(f)))
-            box = _recorded_box(info.get("box"), mask)
+            box = _recorded_box(info.get("box"), mask, size)
             out.append(Instance(label, _score(info.get("score", 1.0), f.name), box, mask))
         return out
 
@@ -163,14 +163,14 @@ def _score(value: object, name: str) -> float:
     return float(value)
 
 
-def _recorded_box(recorded: object, mask: Tensor) -> Box:
+def _recorded_box(recorded: object, mask: Tensor, size: tuple[int, int]) -> Box:
     """The box ``instances.json`` gives (a detector's box), unless the mask has left it.
 
     A detector's box may be a little larger than its mask's pixels, so the recorded box is kept
     while the mask lies inside it grown by 10 % of its size (a mask edited beyond that gets
-    the tight box around its pixels instead).
+    the tight box around its pixels instead). Boxes are in photo pixels, whatever the mask's size.
     """
-    tight = Box.around(mask)
+    tight = Box.around(mask).scaled(size[1] / mask.shape[1], size[0] / mask.shape[0])
     if not (isinstance(recorded, list) and len(recorded) == 4):
         return tight
     try:
@@ -184,12 +184,26 @@ def _recorded_box(recorded: object, mask: Tensor) -> Box:
     return Box(x0, y0, x1, y1) if inside else tight
 
 
+def _fitted(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """A mask larger than the photo with its aspect (drawn for the full-size photo, used on
+    one reduced by ``--output-size`` or ``tst compare``) reduced to the photo's size."""
+    h, w = int(mask.shape[0]), int(mask.shape[1])
+    same_aspect = abs(h * size[1] - w * size[0]) <= max(h, w)
+    if (h > size[0] or w > size[1]) and same_aspect:
+        return resize_mask(mask, size)
+    return mask
+
+
 def _check(mask: Tensor, name: str, size: tuple[int, int]) -> None:
-    if tuple(mask.shape) != size:
+    """A mask file covers the photo at its size or smaller, with its aspect (``tst segment
+    --export-masks`` writes masks at the segmenter's working size)."""
+    try:
+        check_instance_mask(mask, size, f"mask '{name}'")
+    except ValueError:
         raise InputError(
             f"mask '{name}' is {mask.shape[1]}×{mask.shape[0]} but the photo is {size[1]}×{size[0]}; "
-            "masks must match the photo's size"
-        )
+            "masks must match the photo's size (or be smaller with the same aspect)"
+        ) from None
     if float(mask.max()) <= 0.0:
         raise InputError(
             f"mask '{name}' is empty (all black); remove it or draw the instance in white"

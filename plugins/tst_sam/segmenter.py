@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from tst_core.boxes import Box
 from tst_core.device import resolve_device
 from tst_core.errors import ConfigError, InputError, PluginError, missing_dependency
 from tst_core.files import to_uint8_hwc
+from tst_core.imageops import resize_long_side
 from tst_core.types import (
     Env,
     Instance,
@@ -22,11 +24,15 @@ from tst_core.types import (
     Segmenter,
     Tensor,
     check_image,
+    mask_grid,
 )
 
 from .model import build_sam, import_sam
 from .options import SamOptions
 from .prompts import SamPrompt, build_prompts
+
+#: the longest side SAM is shown (its encoder works at 1024); a larger photo is shrunk to it
+WORK_SIDE = 1024
 
 #: refine mode: boxes sent through SAM's mask decoder at once
 BOX_BATCH = 16
@@ -64,15 +70,20 @@ class SamSegmenter:
         self._last: tuple[tuple[int, ...], str, Any] | None = None
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances at ``(H, W)``."""
+        """:param photo: float32 ``(3, H, W)`` RGB in [0, 1]. :returns: instances, boxes in photo
+        pixels, masks at most :data:`WORK_SIDE` on the long side (SAM sees 1024 pixels: a
+        larger photo is shrunk to that first, so its masks are not blown up to full size)."""
         check_image(photo, "photo")
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        grid = mask_grid(size, WORK_SIDE)
+        seen = photo if grid == size else resize_long_side(photo, max(grid))
+        scale = (grid[1] / size[1], grid[0] / size[0])
         if self.options.mode == "refine":
-            instances = self._refine(photo, size)
+            instances = self._refine(photo, seen, scale)
         elif self.options.mode == "automatic":
-            instances = self._automatic(to_uint8_hwc(photo))
+            instances = [_in_photo(i, scale) for i in self._automatic(to_uint8_hwc(seen))]
         else:
-            instances = self._prompts(to_uint8_hwc(photo), size)
+            instances = self._prompts(to_uint8_hwc(seen), size, scale)
         return Segmentation(tuple(instances), size)
 
     def _predictor(self, image: np.ndarray) -> Any:
@@ -110,11 +121,13 @@ class SamSegmenter:
             raise InputError("sam found nothing for this prompt; draw a box around the object")
         return found
 
-    def _prompts(self, image: np.ndarray, size: tuple[int, int]) -> list[Instance]:
+    def _prompts(
+        self, image: np.ndarray, size: tuple[int, int], scale: tuple[float, float]
+    ) -> list[Instance]:
         o = self.options
         prompts = build_prompts(o.points, o.boxes, o.labels, size)
         predictor = self._predictor(image)
-        return [_predict_one(predictor, p) for p in prompts]
+        return [_in_photo(_predict_one(predictor, _scaled(p, scale)), scale) for p in prompts]
 
     def _automatic(self, image: np.ndarray) -> list[Instance]:
         o = self.options
@@ -131,22 +144,27 @@ class SamSegmenter:
             out.append(Instance("region", _unit(record["predicted_iou"]), Box.around(mask), mask))
         return out
 
-    def _refine(self, photo: Tensor, size: tuple[int, int]) -> list[Instance]:
+    def _refine(self, photo: Tensor, seen: Tensor, scale: tuple[float, float]) -> list[Instance]:
         assert self.source is not None
         found = self.source.segment(photo)
         if not len(found):
             return []
-        predictor = self._predictor(to_uint8_hwc(photo))
+        predictor = self._predictor(to_uint8_hwc(seen))
+        sx, sy = scale
         boxes = torch.tensor([inst.box for inst in found.instances], dtype=torch.float32)
+        boxes = boxes * torch.tensor([sx, sy, sx, sy])
+        size = (int(seen.shape[-2]), int(seen.shape[-1]))
         out: list[Instance] = []
         for start in range(0, len(boxes), BOX_BATCH):
             chunk = boxes[start : start + BOX_BATCH]
             masks = _predict_boxes(predictor, chunk, size)
             for inst, box, mask in zip(found.instances[start:], chunk, masks, strict=False):
-                out.append(self._refined(inst, box, mask, len(out)))
+                out.append(self._refined(inst, box, mask, len(out), scale))
         return out
 
-    def _refined(self, inst: Instance, box: Tensor, mask: Tensor, i: int) -> Instance:
+    def _refined(
+        self, inst: Instance, box: Tensor, mask: Tensor, i: int, scale: tuple[float, float]
+    ) -> Instance:
         if self.options.clip_to_box:
             mask = mask * _box_mask(box, mask.shape)
         if not bool((mask > 0.5).any()):
@@ -156,7 +174,21 @@ class SamSegmenter:
                 stacklevel=4,
             )
             return inst
-        return Instance(inst.label, inst.score, Box.around(mask), mask)
+        return _in_photo(Instance(inst.label, inst.score, Box.around(mask), mask), scale)
+
+
+def _scaled(prompt: SamPrompt, scale: tuple[float, float]) -> SamPrompt:
+    """``prompt`` from photo pixels to those of the photo scaled by ``scale`` ``(sx, sy)``."""
+    sx, sy = scale
+    points = None if prompt.points is None else prompt.points * np.array([sx, sy])
+    box = None if prompt.box is None else prompt.box * np.array([sx, sy, sx, sy])
+    return replace(prompt, points=points, box=box)
+
+
+def _in_photo(inst: Instance, scale: tuple[float, float]) -> Instance:
+    """``inst`` found on the photo scaled by ``scale``: its box back in photo pixels."""
+    sx, sy = scale
+    return replace(inst, box=inst.box.scaled(1 / sx, 1 / sy)) if scale != (1.0, 1.0) else inst
 
 
 def _make_source(env: Env, name: str) -> Segmenter:

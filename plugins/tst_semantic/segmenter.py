@@ -13,7 +13,7 @@ from tst_core.device import resolve_device
 from tst_core.errors import WeightsError
 from tst_core.hub import resolve
 from tst_core.records import record, torchvision_weights
-from tst_core.types import Env, Instance, Segmentation, Tensor
+from tst_core.types import Env, Instance, Segmentation, Tensor, mask_grid
 
 from .crf import mean_field
 from .options import SemanticOptions
@@ -122,11 +122,13 @@ class SemanticSegmenter:
         return image, probs
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per class present."""
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: one instance per class present,
+        boxes in photo pixels, masks at the model's input size (at most ``(H, W)``)."""
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
         _, probs = self.probabilities(photo)
         wins = probs.argmax(dim=0)
-        full = F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        grid = mask_grid(size, max(probs.shape[-2:]))
+        full = F.interpolate(probs[None], size=grid, mode="bilinear", align_corners=False)[0]
         full = full.clamp(0.0, 1.0).cpu()
         full_wins = full.argmax(dim=0)
         instances = []
@@ -136,10 +138,10 @@ class SemanticSegmenter:
             region = full_wins == c
             if not bool(region.any()):
                 continue
-            instances.append(self._instance(c, full[c], region))
+            instances.append(self._instance(c, full[c], region, size))
         return Segmentation(tuple(instances), size)
 
-    def _instance(self, c: int, prob: Tensor, region: Tensor) -> Instance:
+    def _instance(self, c: int, prob: Tensor, region: Tensor, size: tuple[int, int]) -> Instance:
         o = self.options
         if o.mask_threshold is not None:
             mask = (prob > o.mask_threshold).float()
@@ -147,7 +149,8 @@ class SemanticSegmenter:
             # the mask covers at least where the class wins, whatever its probability there
             mask = torch.where((prob >= o.min_probability) | region, prob, torch.zeros_like(prob))
         score = float(prob[region].mean())
-        return Instance(self.categories[c], score, Box.around(region.float()), mask.contiguous())
+        box = Box.around(region.float()).scaled(size[1] / prob.shape[1], size[0] / prob.shape[0])
+        return Instance(self.categories[c], score, box, mask.contiguous())
 
 
 def refine(probs: Tensor, image: Tensor, options: SemanticOptions) -> Tensor:

@@ -10,8 +10,9 @@ import torch
 from tst_core.device import resolve_device
 from tst_core.errors import WeightsError
 from tst_core.hub import resolve
+from tst_core.imageops import resize_long_side
 from tst_core.records import record
-from tst_core.types import Env, Segmentation, Tensor, make_instances
+from tst_core.types import Env, Segmentation, Tensor, make_instances, mask_grid
 from tst_core.weights import load_state_dict
 
 from .options import TorchvisionOptions
@@ -95,13 +96,19 @@ class TorchvisionSegmenter:
         self.categories = [n.lower() if n != "N/A" else f"class {i}" for i, n in enumerate(names)]
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: every instance, masks at ``(H, W)``."""
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: every instance, boxes in photo
+        pixels, masks at most ``max_size`` on the long side (the network never sees more: a
+        larger photo is shrunk to it first, so its masks are not pasted at full size)."""
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
+        grid = mask_grid(size, self.options.max_size)
+        seen = resize_long_side(photo, max(grid)) if grid != size else photo
         with torch.inference_mode():
-            out = self.model([photo.to(self.device)])[0]
+            out = self.model([seen.to(self.device)])[0]
         labels = [self.categories[int(i)] for i in out["labels"]]
         masks = out["masks"][:, 0].float().cpu()
+        sx, sy = size[1] / grid[1], size[0] / grid[0]
+        boxes = out["boxes"].cpu() * torch.tensor([sx, sy, sx, sy])
         instances = make_instances(
-            labels, out["scores"].cpu(), out["boxes"].cpu(), masks, self.options.mask_threshold
+            labels, out["scores"].cpu(), boxes, masks, self.options.mask_threshold
         )
         return Segmentation(instances, size)

@@ -53,9 +53,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--max-upload-mb",
         type=float,
-        default=50.0,
+        default=200.0,
         metavar="MB",
-        help="largest photo or style upload (default 50)",
+        help="largest photo or style upload (default 200: a 24-megapixel 16-bit PNG)",
     )
     s.add_argument(
         "--abandon-after",

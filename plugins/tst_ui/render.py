@@ -1,12 +1,15 @@
 """Pictures the page shows: the photo with its instances, selection layers, thumbnails.
 
 The page works on a display copy of the photo (long side at most :data:`DISPLAY` px); clicks
-are mapped back to photo pixels by the page, and instances are hit-tested on the full-size masks.
+are mapped back to photo pixels by the page, and instances are hit-tested on their own masks
+(at the segmenter's working size, see :class:`tst_core.types.Instance`).
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +19,7 @@ from scipy import ndimage
 from tst_core.files import tensor_to_pil
 from tst_core.imageops import resize_long_side
 from tst_core.overlay import instance_color, overlay
+from tst_core.photo import Photo
 from tst_core.types import Instance, Segmentation, Tensor, resize_mask
 
 #: long side in pixels of the pictures the page shows
@@ -75,6 +79,23 @@ def selection_layer(mask: Tensor, color: tuple[int, int, int]) -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
+def result_views(result: Any, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Two pictures of a run for the page, written into ``folder``: the result at display size
+    (``<stem>_view.jpg``, at most :data:`DISPLAY` px) for the fitted view, and the photo at
+    the result's full size, upright (``<stem>_before.jpg``), for the before/after at 1:1 (a
+    browser shows neither TIFF nor a file's EXIF orientation the same way everywhere)."""
+    original = result.original
+    view = folder / f"{stem}_view.jpg"
+    before = folder / f"{stem}_before.jpg"
+    small = Photo(result.pixels, bits=original.bits).tensor(size=min(DISPLAY, max(original.size)))
+    tensor_to_pil(small).save(view, quality=90)
+    pixels = original.output_pixels()
+    if pixels.dtype != np.uint8:
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    Image.fromarray(pixels, "RGB").save(before, quality=92)
+    return view, before
+
+
 def thumbnail(image: Tensor) -> Image.Image:
     """A style image ``(3, H, W)`` shrunk to a long side of :data:`THUMB` px."""
     return tensor_to_pil(resize_long_side(image, min(THUMB, max(image.shape[-2:]))))
@@ -97,8 +118,15 @@ def instance_at(seg: Segmentation, x: float, y: float) -> int | None:
     col, row = int(x), int(y)
     if not (0 <= col < w and 0 <= row < h):
         return None
-    hits = [i for i, inst in enumerate(seg.instances) if float(inst.mask[row, col]) > 0.5]
+    hits = [i for i, inst in enumerate(seg.instances) if _covers(inst, x / w, y / h)]
     return min(hits, key=lambda i: seg.instances[i].area) if hits else None
+
+
+def _covers(inst: Instance, fx: float, fy: float) -> bool:
+    """Whether ``inst``'s mask covers the point at fractions ``(fx, fy)`` of the photo."""
+    mh, mw = inst.mask_size
+    row, col = min(mh - 1, int(fy * mh)), min(mw - 1, int(fx * mw))
+    return float(inst.mask[row, col]) > 0.5
 
 
 def encode_mask(mask: Tensor) -> bytes:

@@ -28,6 +28,7 @@ from tst_core.config import preset_names
 from tst_core.errors import InputError, printable
 from tst_core.files import MASK_INDEX_FILE
 from tst_core.outputs import inside, make_folders_inside
+from tst_core.pipeline import mixes_paintings
 from tst_core.plugins import Host
 from tst_core.registry import Kind
 from tst_core.types import Segmentation
@@ -60,6 +61,26 @@ KEEP = 8
 MAX_SIZE = 8192
 #: a session's upload quota, in uploads of the largest size (``--max-upload-mb``)
 SESSION_UPLOADS = 10
+
+
+def _centre(box: list) -> list[float]:
+    """``[x, y]``: the centre of a box ``x0, y0, x1, y1``."""
+    return [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]
+
+
+def _focus(report: dict, windows: list, size: list[int]) -> list[float]:
+    """Where 1:1 opens, ``[x, y]``: the centre of the first target's instances (their boxes,
+    photo pixels), else of the first window, else of the picture."""
+    boxes = {i["id"]: i["box"] for i in report.get("instances") or []}
+    for target in report.get("targets") or []:
+        mine = [boxes[i] for i in target.get("instance_ids") or [] if i in boxes]
+        if mine:
+            x0, y0 = min(b[0] for b in mine), min(b[1] for b in mine)
+            x1, y1 = max(b[2] for b in mine), max(b[3] for b in mine)
+            return _centre([x0, y0, x1, y1])
+    if windows:
+        return _centre(windows[0]["box"])
+    return [size[1] / 2, size[0] / 2]
 
 
 class UiService:
@@ -138,9 +159,11 @@ class UiService:
 
     def engine_info(self, name: Any) -> dict[str, Any]:
         """What the page needs to know of engine ``name``: whether it mixes styles (it was
-        registered with ``resolves_styles=True``, as ``fast`` and ``cin`` are)."""
+        registered with ``resolves_styles=True``, as ``fast`` and ``cin`` are, or its class
+        says ``mixes_paintings = True``, as ``gatys``'s does; the pipeline asks the same)."""
         name = self._plugin("engine", name)
-        return {"name": name, "mixes": self.host.entry("engine", name).resolves_styles}
+        entry = self.host.entry("engine", name)
+        return {"name": name, "mixes": entry.resolves_styles or mixes_paintings(entry.factory)}
 
     def _reg(self, kind: Kind) -> list[Any]:
         return list(self.host.registry(kind))
@@ -345,7 +368,7 @@ class UiService:
         photo = checked_image(seg.photo.path, "photo")
         prompt = request.prompt
         if request.refine and request.edit is not None:  # from the instance's own mask
-            mask = seg.segmentation.instances[request.edit].mask
+            mask = seg.segmentation.instances[request.edit].mask_at(size)  # at the photo's
             prompt = dataclasses.replace(prompt, mask=mask.clone())
         with self._segment_lock:
             name, prompter = self.prompt_segmenter()
@@ -410,8 +433,8 @@ class UiService:
         seg = self.segmentation(seg_id, page)
         if not index.isdigit() or int(index) >= len(seg.segmentation):
             raise InputError(f"no instance {index!r} in this photo")
-        mask = seg.segmentation.instances[int(index)].mask
-        return render.encode_mask(mask)
+        segmentation = seg.segmentation
+        return render.encode_mask(segmentation.instances[int(index)].mask_at(segmentation.size))
 
     def hit(self, seg_id: str, x: float, y: float, page: str = "") -> int | None:
         """The instance id under photo pixel ``(x, y)`` (see :func:`render.instance_at`)."""
@@ -455,7 +478,7 @@ class UiService:
         if mixed and not self.engine_info(engine)["mixes"]:
             raise InputError(
                 f"engine '{engine}' does not mix styles (target {mixed[0]}); choose an engine "
-                "that runs trained networks (cin, fast) or give the target one style"
+                "that mixes them (gatys, cin, fast) or give the target one style"
             )
         blend = self._plugin("blend", body.get("blend"))
         size = body.get("size")
@@ -529,13 +552,21 @@ class UiService:
         result = pipe.run(
             spec.photo, spec.styles(), segmentation=spec.segmentation, progress=job.progress
         )
-        written = result.save(self._job_output(job, spec))
-        job.outputs = {p.name: p for p in written}
+        output = self._job_output(job, spec)
+        written = result.save(output)
+        views = render.result_views(result, output.parent, written[0].stem)
+        job.outputs = {p.name: p for p in (*written, *views)}
         timings = result.report["timings"]
+        size = [int(v) for v in result.pixels.shape[:2]]
+        windows = result.report.get("windows") or []
+        focus = _focus(result.report, windows, size)
         return {
             "image": self.file_url(job, written[0]),
             "report": self.file_url(job, written[1]),
-            "size": list(result.image.shape[-2:]),
+            "display": self.file_url(job, views[0]),
+            "before": self.file_url(job, views[1]),
+            "size": size,
+            "focus": focus,
             "seconds": round(timings["total"], 1),
             "stylize": round(timings["stylize"], 1),
         }

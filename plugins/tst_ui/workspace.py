@@ -291,7 +291,9 @@ class Segmented:
         with self._lock:
             if at not in self._owned:  # the segmenter's tensor is never changed in place
                 inst = self.segmentation.instances[at]
-                self._set(at, dataclasses.replace(inst, mask=inst.mask.clone()))
+                size = self.segmentation.size  # painted at the photo's size, where the brush is
+                mask = inst.mask.clone() if inst.mask_size == size else inst.mask_at(size)
+                self._set(at, dataclasses.replace(inst, mask=mask.contiguous()))
                 self._owned.add(at)
             mask = self.segmentation.instances[at].mask
             h, w = cover.shape

@@ -203,21 +203,25 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
 
 
-def instance_masks(protos: Tensor, det: Detections, letterbox: Letterbox) -> Tensor:
-    """Soft masks ``(n, H, W)`` in [0, 1] at the photo's size, zero outside each box.
+def instance_masks(
+    protos: Tensor, det: Detections, letterbox: Letterbox, size: tuple[int, int] | None = None
+) -> Tensor:
+    """Soft masks ``(n, h, w)`` in [0, 1] covering the photo at ``size`` (default: the
+    photo's), zero outside each box.
 
-    The prototype masks are sampled once, straight at photo resolution: photo pixel ``x`` sits
+    The prototype masks are sampled once, straight at that resolution: photo pixel ``x`` sits
     at input pixel ``left + x * scale``, which is how the letterbox placed it.
     """
     n = len(det)
-    h, w = letterbox.photo_size
+    h, w = letterbox.photo_size if size is None else size
+    ph_full, pw_full = letterbox.photo_size
     if n == 0:
         return torch.zeros((0, h, w))
     m, ph, pw = protos.shape
     logits = (det.coefficients @ protos.reshape(m, -1)).reshape(1, n, ph, pw)
     ih, iw = letterbox.input_size
     left, top = letterbox.pad
-    width, height = w * letterbox.scale, h * letterbox.scale
+    width, height = pw_full * letterbox.scale, ph_full * letterbox.scale
     theta = torch.tensor(
         [
             [width / iw, 0.0, (2 * left + width) / iw - 1],
@@ -226,7 +230,8 @@ def instance_masks(protos: Tensor, det: Detections, letterbox: Letterbox) -> Ten
     )
     grid = F.affine_grid(theta[None], [1, 1, h, w], align_corners=False)
     masks = F.grid_sample(logits, grid, mode="bilinear", align_corners=False)[0].sigmoid_()
-    inside_y, inside_x = box_windows(det.boxes, (h, w))
+    boxes = det.boxes * det.boxes.new_tensor([w / pw_full, h / ph_full, w / pw_full, h / ph_full])
+    inside_y, inside_x = box_windows(boxes, (h, w))
     return masks.mul_(inside_y[:, :, None]).mul_(inside_x[:, None, :])
 
 

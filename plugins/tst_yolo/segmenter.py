@@ -7,7 +7,7 @@ from pathlib import Path
 from tst_core.errors import ConfigError, WeightsError
 from tst_core.hub import resolve
 from tst_core.records import record
-from tst_core.types import Env, Instance, Segmentation, Tensor, make_instances
+from tst_core.types import Env, Instance, Segmentation, Tensor, make_instances, mask_grid
 
 from .backends import Runner, load_model
 from .decode import Letterbox, decode, instance_masks, split_outputs
@@ -143,9 +143,11 @@ class YoloSegmenter:
         return [name.strip().lower() for name in given]
 
     def segment(self, photo: Tensor) -> Segmentation:
-        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: every instance, masks at ``(H, W)``."""
+        """:param photo: ``(3, H, W)`` in [0, 1]. :returns: every instance, boxes in photo
+        pixels, masks at the size the photo had inside the model's input (at most ``(H, W)``)."""
         size = (int(photo.shape[-2]), int(photo.shape[-1]))
         letterbox = Letterbox.fit(size, self.runner.input_size)
+        grid = mask_grid(size, max(letterbox.resized))
         preds, protos = split_outputs(self.runner(letterbox.apply(photo)))
         names = self.class_names(preds.shape[0] - 4 - protos.shape[0])
         det = decode(
@@ -159,7 +161,7 @@ class YoloSegmenter:
         instances: list[Instance] = []
         for start in range(0, len(det), MASK_BATCH):  # bounds the soft masks held at once
             part = det[start : start + MASK_BATCH]
-            masks = instance_masks(protos, part, letterbox)
+            masks = instance_masks(protos, part, letterbox, grid)
             labels = [names[int(c)] for c in part.classes]
             threshold = self.options.mask_threshold
             instances += make_instances(labels, part.scores, part.boxes, masks, threshold)

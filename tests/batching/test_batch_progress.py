@@ -16,6 +16,7 @@ def test_a_photo_being_stylised_prints_progress_lines(tmp_path, shared, capsys):
     style = shared("images", "style", "starry_night.jpg")
     code, _, err = batch_cli(
         capsys, photos, "-o", tmp_path / "out", "--style", f"all={style}", "--size", "32",
+        "--output-size", "32",  # the working size: gatys at 32 px, not its native levels
         "--set", "engine.gatys.iterations=2", "--executor", "inline", "--progress", "lines",
     )  # fmt: skip
     assert code == 0, err

@@ -23,6 +23,7 @@ def test_two_people_take_two_different_styles(shared, tmp_path):
         segmenter_options={"masks": bus_people.write(tmp_path / "masks")},
         blend="hard",
         size=192,
+        output_size=192,  # the picture at the working size, where the targets' masks are
         sets=["engine.gatys.iterations=30"],
     )
     styles = [t.style for t in result.targets]  # the paintings at the working size

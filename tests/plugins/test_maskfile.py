@@ -165,3 +165,12 @@ def test_a_malformed_index_is_an_input_error(tmp_path, text):
     (tmp_path / "instances.json").write_text(text)
     with pytest.raises(InputError, match="cannot read '.*instances.json'"):
         seg(tmp_path)
+
+
+def test_masks_smaller_than_the_photo_with_its_aspect_are_read_at_their_size(tmp_path):
+    """tst segment exports masks at the segmenter's working size; maskfile reads them back."""
+    save_mask(tmp_path / "000_person.png", 2, 6, size=(8, 5))
+    seg = MaskFileSegmenter(MaskFileOptions(masks=tmp_path)).segment(torch.rand(3, 10, 16))
+    (inst,) = seg.instances
+    assert inst.mask.shape == (5, 8) and seg.size == (10, 16)
+    assert inst.box == (4.0, 4.0, 12.0, 10.0)  # the mask's tight box, in photo pixels

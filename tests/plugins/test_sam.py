@@ -317,3 +317,21 @@ def test_device_comes_from_the_environment(photo):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             SamSegmenter(SamOptions(boxes=((0, 0, 5, 5),)), Env(device="cuda"), model=tiny_sam())
+
+
+def test_a_photo_larger_than_sams_input_keeps_masks_at_that_size(photo, monkeypatch):
+    """SAM sees at most WORK_SIDE pixels: a larger photo is shrunk first, the prompts follow
+    it, the masks stay at that size and the boxes come back in photo pixels."""
+    import tst_sam.segmenter as segmenter
+
+    monkeypatch.setattr(segmenter, "WORK_SIDE", 32)  # the 64×48 photo counts as large
+    model = tiny_sam()
+    calls = record_prompts(model)
+    seg = SamSegmenter(SamOptions(boxes=((8, 4, 40, 30),)), model=model).segment(photo)
+    (inst,) = seg.instances
+    assert seg.size == (H, W) and inst.mask.shape == (24, 32)
+    scale = IMG_SIZE / 32  # the shrunk photo's long side goes to 256
+    assert calls[0]["boxes"].reshape(-1, 4).tolist() == [
+        [4 * scale, 2 * scale, 20 * scale, 15 * scale]
+    ]
+    assert inst.box == Box.around(inst.mask).scaled(2.0, 2.0)

@@ -84,10 +84,11 @@ def test_min_area_threshold_and_coco_spelling():
     assert {"airplane", "dining table", "motorcycle", "potted plant", "couch", "tv"} <= set(names)
 
 
-def test_masks_come_back_at_the_photo_size():
+def test_masks_stay_at_the_model_size_and_boxes_come_in_photo_pixels():
     seg = segmenter(scene(), size=32).segment(torch.rand(3, 64, 96))
-    assert seg.size == (64, 96) and seg.instances[0].mask.shape == (64, 96)
+    assert seg.size == (64, 96) and seg.instances[0].mask.shape == (32, 48)
     assert seg.instances[0].box == (8.0, 8.0, 40.0, 56.0)
+    assert seg.instances[0].mask_at(seg.size).shape == (64, 96)
 
 
 def test_person_and_background_select_its_classes(host):

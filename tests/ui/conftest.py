@@ -48,6 +48,7 @@ size = 64
 [engine.gatys]
 iterations = 4
 scales = [1.0]
+max_side = 0   # the working size only (no native levels), then upsampled
 """
 
 

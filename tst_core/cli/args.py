@@ -126,10 +126,30 @@ def add_working_args(
     p.add_argument("--style-size", type=int, metavar="PX", help="long side of the style images")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free); a "
+        "photo that cannot fit is refused before any work",
+    )
+    p.add_argument(
         "--progress",
         choices=["auto", "bar", "lines", "off"],
         default="auto",
         help=f"progress display on stderr ({progress})",
+    )
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    """The flags of the picture written: its size and JPEG quality."""
+    p.add_argument(
+        "--output-size",
+        type=int,
+        metavar="PX",
+        help="long side of the picture written (default: the photo's own size; --size is the "
+        "working size)",
+    )
+    p.add_argument(
+        "--jpeg-quality", type=int, metavar="Q", help="quality of a JPEG or WebP output, 1-100 (95)"
     )
 
 
@@ -183,7 +203,9 @@ def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "segmenter_options": segmenter_options(args),
     }
-    for name in ("engine", "blend", "size", "style_size", "seed"):
+    for name in (
+        "engine", "blend", "size", "style_size", "seed", "output_size", "jpeg_quality", "max_memory"
+    ):  # fmt: skip
         if hasattr(args, name):
             kw[name] = getattr(args, name)
     return kw

@@ -13,6 +13,7 @@ from typing import Any
 from .args import (
     Parser,
     add_config_args,
+    add_output_args,
     add_plugin_args,
     add_style_arg,
     add_working_args,
@@ -76,6 +77,7 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
     )
     g.add_argument("--suffix", default=".png", help="the outputs' image type (.png)")
     add_working_args(p, "auto: a bar on a terminal, else one line per photo")
+    add_output_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
     return [p]

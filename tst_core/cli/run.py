@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .args import add_config_args, add_plugin_args, add_style_arg, add_working_args, session_kwargs
+from .args import (
+    add_config_args,
+    add_output_args,
+    add_plugin_args,
+    add_style_arg,
+    add_working_args,
+    session_kwargs,
+)
 from .text import printable
 
 EXAMPLES = """examples:
@@ -50,6 +57,7 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
     add_plugin_args(p)
     p.add_argument("--no-report", action="store_true", help="do not write the JSON report")
     add_working_args(p)
+    add_output_args(p)
     add_config_args(p)
     p.set_defaults(func=command)
     return [p]

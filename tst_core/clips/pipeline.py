@@ -271,7 +271,7 @@ class VideoPipeline:
             seg: Segmentation | None = None
             if segmenter is not None and frame.index % o.segment_every == 0:
                 with timings("segment"):
-                    seg = segmenter.segment(image)
+                    seg = _at_frame(segmenter.segment(image))
             with timings("track"):
                 tracked = session.update(image, seg, motion) if segmenter is not None else []
                 log.add(frame.time, frame.source, tracked)
@@ -762,3 +762,13 @@ def _linker(source: Path) -> Any:
 
 def _image_writer(image: np.ndarray, fmt: str) -> Any:
     return lambda tmp: write_frame(tmp, image, fmt)
+
+
+def _at_frame(seg: Segmentation) -> Segmentation:
+    """``seg`` with every mask at the frame's size (a segmenter may keep its masks at its own
+    working size; the tracker compares and carries masks on the frame's pixels)."""
+    if all(inst.mask_size == seg.size for inst in seg.instances):
+        return seg
+    return Segmentation(
+        tuple(dataclasses.replace(i, mask=i.mask_at(seg.size)) for i in seg.instances), seg.size
+    )

@@ -11,6 +11,7 @@ const state = {
   mixing: -1,    // index of the target whose second (mixed-in) style a gallery click fills
   mixes: {},     // engine name -> whether it mixes styles (from /api/engines/NAME)
   job: null,     // last status of this page's job
+  result: null,  // the last run's result: image (full size), display, before, size, focus
   events: null,  // its EventSource
   tool: "select", // what the mouse does on the photo: select instances, or draw a region
   prompts: {},   // instance id -> {box, points} of the regions drawn in this page
@@ -537,10 +538,28 @@ function looksRow(t) {  // per-target options: keep the photo's colours, a soft 
     wrap.append(box, ` ${label}`);
     row.append(wrap);
   }
+  row.append(scaleInput(t));
   return row;
 }
 
-function mixRow(t, k) {  // a second painting mixed in (engines that mix: cin, fast)
+function scaleInput(t) {  // the painting's size relative to the target's (@scale); empty: the engine's
+  const input = document.createElement("input");
+  input.type = "number"; input.className = "look-scale";
+  input.min = "0.05"; input.max = "16"; input.step = "0.05"; input.placeholder = "auto";
+  const given = (t.options || {}).scale;
+  input.value = given === undefined ? "" : String(given);
+  input.onchange = () => {
+    t.options = { ...(t.options || {}) };
+    if (input.value === "") delete t.options.scale; else t.options.scale = Number(input.value);
+  };
+  const wrap = document.createElement("label");
+  wrap.title = "style scale: the painting's long side as a multiple of the target's (@scale); "
+    + "empty: the engine's own";
+  wrap.append("style scale ", input);
+  return wrap;
+}
+
+function mixRow(t, k) {  // a second painting mixed in (engines that mix: gatys, cin, fast)
   const row = document.createElement("div");
   row.className = "mix";
   row.onclick = (e) => e.stopPropagation();
@@ -747,7 +766,8 @@ function hidePreview() {
 function clearResult() {
   $("preview").hidden = true;
   $("result-after").hidden = true;
-  $("before-after-label").hidden = true;
+  $("result-tools").hidden = true;
+  setZoom(false);
   $("downloads").hidden = true;
   $("result-caption").textContent = "";
   if (!state.photo) $("result-stage").classList.add("empty");
@@ -755,14 +775,16 @@ function clearResult() {
 
 function showResult(job) {
   const r = job.result;
+  state.result = r;
+  setZoom(false);
   const after = $("result-after");
-  after.src = r.image;
+  after.src = r.display;
   after.hidden = false;
   $("result-stage").classList.remove("empty");
   $("result-caption").textContent = `(${r.size[1]}×${r.size[0]} px, ${r.seconds} s)`;
   $("before-after").value = "0";
   uncover();
-  $("before-after-label").hidden = false;
+  $("result-tools").hidden = false;
   const name = r.image.split("/").pop();
   $("download-image").href = r.image;
   $("download-image").download = name;
@@ -773,6 +795,55 @@ function showResult(job) {
 
 function uncover() {  // the result covers the photo right of the slider's position
   $("result-after").style.clipPath = `inset(0 0 0 ${$("before-after").value}%)`;
+}
+
+// 1:1: the photo and the result at their own size (the full-resolution files), one image pixel
+// per screen pixel, panned by dragging; the before/after slider works on them as on the fit view
+function setZoom(on) {
+  const r = state.result;
+  const stage = $("result-stage");
+  const zoomed = Boolean(on && r);
+  $("zoom").setAttribute("aria-pressed", String(zoomed));
+  stage.classList.toggle("zoom", zoomed);
+  if (!r) return;
+  $("result-before").src = zoomed ? r.before : state.photo.display;
+  $("result-after").src = zoomed ? r.image : r.display;
+  if (zoomed) {  // open on the first target: the centre of the first window the run worked on
+    const [x, y] = r.focus || [r.size[1] / 2, r.size[0] / 2];
+    const centre = () => {
+      stage.scrollLeft = x - stage.clientWidth / 2;  // an image pixel is a CSS pixel
+      stage.scrollTop = y - stage.clientHeight / 2;
+    };
+    const after = $("result-after");
+    const before = $("result-before");
+    // centred once the layout has both pictures at their size (the panel's height settles then)
+    const settle = () => requestAnimationFrame(() => requestAnimationFrame(centre));
+    const loaded = (img) => img.complete && img.naturalWidth === r.size[1];
+    for (const img of [after, before]) {
+      if (!loaded(img)) img.addEventListener("load", settle, { once: true });
+    }
+    settle();
+  }
+}
+
+function wirePanning() {
+  const stage = $("result-stage");
+  let from = null;
+  stage.addEventListener("pointerdown", (e) => {
+    if (!stage.classList.contains("zoom")) return;
+    from = { x: e.clientX, y: e.clientY, left: stage.scrollLeft, top: stage.scrollTop };
+    stage.classList.add("panning");
+    stage.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (!from) return;
+    stage.scrollLeft = from.left - (e.clientX - from.x);
+    stage.scrollTop = from.top - (e.clientY - from.y);
+  });
+  const stop = () => { from = null; stage.classList.remove("panning"); };
+  stage.addEventListener("pointerup", stop);
+  stage.addEventListener("pointercancel", stop);
 }
 
 function showCompare(job) {
@@ -842,6 +913,8 @@ function wire() {
   $("compare").onclick = () => submit("compare");
   $("cancel").onclick = cancel;
   $("before-after").oninput = uncover;
+  $("zoom").onclick = () => setZoom($("zoom").getAttribute("aria-pressed") !== "true");
+  wirePanning();
   const drop = $("drop");
   document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   document.addEventListener("dragleave", () => drop.classList.remove("over"));
