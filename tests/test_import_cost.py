@@ -47,6 +47,10 @@ def probe(*args: str) -> dict:
         ("config", "show", "--config", "preview", "--set", "engine.gatys.iterations=7"),
         ("config", "show", "--config", "wells", "--segmenter", "yolo"),
         ("config", "show", "--config", "paper", "--engine", "fast", "--blend", "poisson"),
+        ("run", "--help"),
+        ("video", "--help"),
+        ("ui", "--help"),
+        ("train", "--help"),
     ],
 )
 def test_commands_that_need_no_model_import_no_torch(args):
