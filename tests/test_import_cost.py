@@ -36,12 +36,60 @@ def probe(*args: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    "args", [("plugins",), ("plugins", "--json"), ("--help",), ("weights", "list")]
+    "args",
+    [
+        ("plugins",),
+        ("plugins", "--json"),
+        ("--help",),
+        ("weights", "list"),
+        ("config", "show"),
+        ("config", "presets"),
+        ("config", "show", "--config", "preview", "--set", "engine.gatys.iterations=7"),
+        ("config", "show", "--config", "wells", "--segmenter", "yolo"),
+        ("config", "show", "--config", "paper", "--engine", "fast", "--blend", "poisson"),
+        ("run", "--help"),
+        ("video", "--help"),
+        ("ui", "--help"),
+        ("train", "--help"),
+    ],
 )
-def test_listing_the_plugins_imports_no_torch(args):
+def test_commands_that_need_no_model_import_no_torch(args):
     got = probe(*args)
     assert got["code"] in (0, None)
     assert got["heavy"] == [], f"tst {' '.join(args)} imported {got['heavy']}"
+
+
+#: reads the options class of every registered plugin, then prints the heavy modules imported
+OPTIONS_PROBE = """
+import json, sys
+from tst_core.plugins import default_host
+from tst_core.registry import KINDS
+host = default_host()
+read = [(k, n, host.entry(k, n).options.__name__) for k in KINDS for n in host.registry(k).names()]
+heavy = ("torch", "torchvision", "numpy", "PIL", "scipy", "cv2")
+print(json.dumps({"read": read, "heavy": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def test_every_plugin_s_options_are_read_without_torch():
+    """``tst config show`` builds the options of whichever plugins are chosen or configured:
+    every options class lives in a module that imports nothing heavy."""
+    res = subprocess.run(
+        [sys.executable, "-c", OPTIONS_PROBE], capture_output=True, text=True, cwd=ROOT
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout.splitlines()[-1])
+    kinds = {kind for kind, _, _ in got["read"]}
+    assert {"segmenter", "engine", "blend"} <= kinds and len(got["read"]) >= 12, got["read"]
+    assert got["heavy"] == [], f"reading the plugins' options imported {got['heavy']}"
+
+
+def test_config_show_prints_the_same_configuration_as_before():
+    """What the lazy path prints is the resolved configuration: the default plugins' tables."""
+    out = probe("config", "show", "--set", "blend.feather.radius=5")["out"]
+    for table in ("[run]", "[segmenter.torchvision]", "[engine.gatys]", "[blend.feather]"):
+        assert table in out, out
+    assert "radius = 5.0" in out and 'style_loss = "gram"' in out
 
 
 def test_the_lazy_listing_still_names_every_plugin_object_and_command():

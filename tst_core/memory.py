@@ -12,9 +12,12 @@ import math
 import os
 import re
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+# torch is imported by the functions that measure memory: parse_size (``[run] max_memory``,
+# which tst config show checks) needs none
+if TYPE_CHECKING:
+    import torch
 
 #: the share of the free memory a run's work may take by default: the rest is for the process
 #: itself (the interpreter, torch, the photo and its layers) and for the machine's other work
@@ -77,6 +80,8 @@ def free_memory(device: torch.device | str = "cpu") -> int:
     """Bytes free now on ``device``: the GPU's free memory for CUDA, the system's available
     memory (``MemAvailable``, or the cgroup's limit minus its use when that is lower) for the
     CPU and MPS; :data:`UNKNOWN_FREE` where neither can be read."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
@@ -158,6 +163,8 @@ class TensorMemory:
         self._mode.__exit__(*exc)
 
     def _saw(self, out: Any, inputs: Any) -> None:
+        import torch
+
         # an output that shares an input's storage (in place, a view) allocated nothing
         given = {_pointer(t) for t in torch.utils._pytree.tree_leaves(inputs)}
         for t in torch.utils._pytree.tree_leaves(out):
@@ -177,6 +184,8 @@ class TensorMemory:
 
 
 def _pointer(x: Any) -> int | None:
+    import torch
+
     if isinstance(x, torch.Tensor) and x.device.type != "meta":
         return int(x.untyped_storage().data_ptr())
     return None

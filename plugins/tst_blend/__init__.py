@@ -18,25 +18,25 @@ def tst_register_compositors(register: Register) -> None:
     register(
         "hard",
         "tst_blend.hard:HardCompositor",
-        options="tst_blend.hard:HardOptions",
+        options="tst_blend.options:HardOptions",
         description="hard cut: pixels whose mask is above the threshold take the stylised pixel",
     )
     register(
         "feather",
         "tst_blend.feather:FeatherCompositor",
-        options="tst_blend.feather:FeatherOptions",
+        options="tst_blend.options:FeatherOptions",
         description="soft edge: the stylised region fades out over a radius around its edge",
     )
     register(
         "mrf",
         "tst_blend.mrf:MrfCompositor",
-        options="tst_blend.mrf:MrfOptions",
+        options="tst_blend.options:MrfOptions",
         description="graph cut in a band around each edge, where stylised and photo agree "
         "(Wells et al. 2017; needs PyMaxflow)",
     )
     register(
         "poisson",
         "tst_blend.poisson:PoissonCompositor",
-        options="tst_blend.poisson:PoissonOptions",
+        options="tst_blend.options:PoissonOptions",
         description="gradient-domain (Poisson) blending of each stylised region into the photo",
     )

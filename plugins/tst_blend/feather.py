@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
@@ -27,35 +25,7 @@ from scipy import ndimage as ndi
 from tst_core.regions import boundary, label_map, paint, sources, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
-#: the largest radius, in pixels of the image composited (a working-size radius of 512 is
-#: about 4096 native pixels for a 6000-pixel photo worked at 768)
-MAX_RADIUS = 4096.0
-
-
-@dataclass(frozen=True)
-class FeatherOptions:
-    """:param radius: half-width of the fade in pixels of the working image (0: hard cut); a
-        compositor at the photo's own size gets it scaled (see :mod:`tst_core.native`).
-    :param profile: ``distance`` (a smooth ramp over the signed distance to the edge) or
-        ``gaussian`` (a blurred region indicator).
-    :param soft_masks: blur the masks as given, keeping their own soft edges, instead of their
-        0.5 threshold (``gaussian`` only); soft mask values far from the edge then also blend.
-    """
-
-    radius: float = field(default=8.0, metadata={"pixels": True})
-    profile: Literal["distance", "gaussian"] = "distance"
-    soft_masks: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.radius <= MAX_RADIUS:
-            raise ValueError(f"radius must be in [0, {MAX_RADIUS:g}] pixels, got {self.radius}")
-        if self.profile not in ("distance", "gaussian"):
-            raise ValueError(f"profile must be 'distance' or 'gaussian', got {self.profile!r}")
-        if self.soft_masks and self.profile != "gaussian":
-            raise ValueError(
-                "soft_masks needs profile = 'gaussian' (the distance ramp is "
-                "measured from the 0.5 edge)"
-            )
+from .options import FeatherOptions
 
 
 def smoothstep(t: np.ndarray) -> np.ndarray:

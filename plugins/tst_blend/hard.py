@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tst_core.regions import label_map, paint
 from tst_core.types import Env, Targets, Tensor
 
-
-@dataclass(frozen=True)
-class HardOptions:
-    """:param threshold: a pixel takes the stylised value where its mask is above this."""
-
-    threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold < 1.0:
-            raise ValueError(f"threshold must be in [0, 1), got {self.threshold}")
+from .options import HardOptions
 
 
 class HardCompositor:

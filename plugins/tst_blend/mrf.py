@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,44 +49,10 @@ from tst_core.regions import boundary, label_map, paint, tiles_near
 from tst_core.types import Env, Targets, Tensor
 
 from .graphcut import Problem, load_maxflow, solve
+from .options import MrfOptions
 
 #: the widest band cut in one graph; a wider one is cut coarse to fine
 DIRECT_BAND = 16
-#: the widest band, in pixels of the image composited
-MAX_BAND = 4096
-
-
-@dataclass(frozen=True)
-class MrfOptions:
-    """:param band: half-width in pixels of the working image of the band around each edge
-        where the cut may run (0: the hard cut); scaled at the photo's own size (see
-        :mod:`tst_core.native`).
-    :param unary_weight: weight of the unary cost (a pixel ``band`` pixels inside a region
-        pays this much to take another label).
-    :param pairwise_weight: weight of the seam cost between 4-neighbours.
-    :param seam_cost: ``squared`` (the paper's ``|I_a − I_b|²``) or ``euclidean`` (``|I_a − I_b|``).
-    :param whole_frame: cut over the whole frame, not only the band (the "naive" use).
-    :param max_cycles: most alpha-expansion sweeps over all labels where targets touch.
-    """
-
-    band: int = field(default=8, metadata={"pixels": True})
-    unary_weight: float = 0.1
-    pairwise_weight: float = 1.0
-    seam_cost: Literal["squared", "euclidean"] = "squared"
-    whole_frame: bool = False
-    max_cycles: int = 5
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.band <= MAX_BAND:
-            raise ValueError(f"band must be in [0, {MAX_BAND}] pixels, got {self.band}")
-        if self.whole_frame and self.band < 1:
-            raise ValueError("whole_frame needs band >= 1 (the unary's distance scale)")
-        if self.unary_weight < 0 or self.pairwise_weight < 0:
-            raise ValueError("unary_weight and pairwise_weight must be >= 0")
-        if self.seam_cost not in ("squared", "euclidean"):
-            raise ValueError(f"seam_cost must be 'squared' or 'euclidean', got {self.seam_cost!r}")
-        if self.max_cycles < 1:
-            raise ValueError(f"max_cycles must be >= 1, got {self.max_cycles}")
 
 
 def band_distances(

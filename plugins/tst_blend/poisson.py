@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,32 +38,13 @@ from tst_core.errors import missing_dependency
 from tst_core.regions import Slices, label_map, near, paint
 from tst_core.types import Env, Targets, Tensor
 
+from .options import PoissonOptions
+
 SCREENING = 1e-3
 #: the largest Ω (pixels) solved by a direct factorisation; larger ones by multigrid
 DIRECT_UNKNOWNS = 250_000
 #: relative residual at which the multigrid solve stops (each channel)
 TOLERANCE = 1e-7
-#: the largest margin, in pixels of the image composited (a native-size margin is the working
-#: one times native / working)
-MAX_MARGIN = 4096
-
-
-@dataclass(frozen=True)
-class PoissonOptions:
-    """:param margin: pixels by which each target's region is grown before solving, so the
-        boundary condition is met a little outside the object.
-    :param gradients: ``stylized`` (the layer's own gradients) or ``mixed`` (per channel the
-        stronger of the layer's and the photo's).
-    """
-
-    margin: int = field(default=4, metadata={"pixels": True})
-    gradients: Literal["stylized", "mixed"] = "stylized"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.margin <= MAX_MARGIN:
-            raise ValueError(f"margin must be in [0, {MAX_MARGIN}] pixels, got {self.margin}")
-        if self.gradients not in ("stylized", "mixed"):
-            raise ValueError(f"gradients must be 'stylized' or 'mixed', got {self.gradients!r}")
 
 
 def load_pyamg() -> Any:

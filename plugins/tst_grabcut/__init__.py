@@ -15,7 +15,7 @@ from tst_core import hookimpl
 from tst_core.registry import Register, lazy_names
 
 __all__ = ["GrabCutOptions", "GrabCutSegmenter"]
-__getattr__ = lazy_names(__name__, {"GrabCutOptions": "segmenter", "GrabCutSegmenter": "segmenter"})
+__getattr__ = lazy_names(__name__, {"GrabCutOptions": "options", "GrabCutSegmenter": "segmenter"})
 
 
 @hookimpl
@@ -23,6 +23,6 @@ def tst_register_segmenters(register: Register) -> None:
     register(
         "grabcut",
         "tst_grabcut.segmenter:GrabCutSegmenter",
-        options="tst_grabcut.segmenter:GrabCutOptions",
+        options="tst_grabcut.options:GrabCutOptions",
         description="OpenCV GrabCut: one instance per --box (points refine), no weights",
     )

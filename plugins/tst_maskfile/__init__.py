@@ -21,7 +21,9 @@ from tst_core import hookimpl
 from tst_core.registry import Register, lazy_names
 
 __all__ = ["MaskFileOptions", "MaskFileSegmenter", "label_from_name"]
-__getattr__ = lazy_names(__name__, dict.fromkeys(__all__, "segmenter"))
+__getattr__ = lazy_names(
+    __name__, {**dict.fromkeys(__all__, "segmenter"), "MaskFileOptions": "options"}
+)
 
 
 @hookimpl
@@ -29,6 +31,6 @@ def tst_register_segmenters(register: Register) -> None:
     register(
         "maskfile",
         "tst_maskfile.segmenter:MaskFileSegmenter",
-        options="tst_maskfile.segmenter:MaskFileOptions",
+        options="tst_maskfile.options:MaskFileOptions",
         description="instances from PNG mask files (a folder, one per instance, or one label PNG)",
     )

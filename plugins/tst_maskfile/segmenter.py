@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +17,10 @@ from tst_core.files import MASK_INDEX_FILE, read_label_image, read_mask
 from tst_core.reading import check_nesting, read_text
 from tst_core.types import Instance, Segmentation, Tensor, check_instance_mask, resize_mask
 
+from .options import MaskFileOptions
+
 _PREFIX = re.compile(r"^\d+_")
 _SUFFIX = re.compile(r"[_-]\d+$")
-
-
-@dataclass(frozen=True)
-class MaskFileOptions:
-    """:param masks: a folder of PNG masks or one indexed label PNG (``--masks``).
-    :param labels: labels for the values 1..N of an indexed label PNG."""
-
-    masks: Path | None = None
-    labels: tuple[str, ...] = ()
 
 
 def label_from_name(path: Path) -> str:

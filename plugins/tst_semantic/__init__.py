@@ -16,9 +16,7 @@ from tst_core.registry import Register, RegisterWeights, lazy_names
 from .records import records
 
 __all__ = ["SemanticOptions", "SemanticSegmenter"]
-__getattr__ = lazy_names(
-    __name__, {"SemanticOptions": "segmenter", "SemanticSegmenter": "segmenter"}
-)
+__getattr__ = lazy_names(__name__, {"SemanticOptions": "options", "SemanticSegmenter": "segmenter"})
 
 
 @hookimpl
@@ -26,7 +24,7 @@ def tst_register_segmenters(register: Register) -> None:
     register(
         "semantic",
         "tst_semantic.segmenter:SemanticSegmenter",
-        options="tst_semantic.segmenter:SemanticOptions",
+        options="tst_semantic.options:SemanticOptions",
         description="DeepLabV3/FCN/LR-ASPP, 20 VOC classes: one soft-mask instance per class; optional CRF",
     )
 

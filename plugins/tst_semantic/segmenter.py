@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from tst_core.boxes import Box
-from tst_core.device import check_device_name, resolve_device
+from tst_core.device import resolve_device
 from tst_core.errors import WeightsError
 from tst_core.hub import resolve
 from tst_core.records import record, torchvision_weights
 from tst_core.types import Env, Instance, Segmentation, Tensor, mask_grid
 
-from .crf import CRFParams, mean_field
+from .crf import mean_field
+from .options import SemanticOptions
 from .records import WEIGHTS
-
-ModelName = Literal[
-    "deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "lraspp_mobilenet_v3_large"
-]
 
 #: model → its weights record (COCO images, the 20 PASCAL VOC classes plus background)
 RECORDS = {model: name for model, (name, _, _) in WEIGHTS.items()}
@@ -40,83 +35,6 @@ COCO_NAMES = {
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class SemanticOptions:
-    """:param model: ``deeplabv3_resnet50`` (default; VOC-label mIoU 66.4),
-        ``deeplabv3_resnet101`` (67.4, slower), ``fcn_resnet50`` (60.5) or
-        ``lraspp_mobilenet_v3_large`` (57.9, fastest), each with torchvision's
-        ``COCO_WITH_VOC_LABELS_V1`` weights.
-    :param weights: the checkpoint file (``--weights``); default: torchvision's file in the
-        ``$TORCH_HOME`` cache, fetched there on first use.
-    :param size: the photo is resized so that its short side has this many pixels for the model
-        (torchvision's 520); masks come back at the photo's size.
-    :param min_area: a class is present when the pixels it wins cover at least this fraction of
-        the photo.
-    :param min_probability: in the soft masks, class probabilities below this become 0 outside
-        the pixels the class wins (the faint tail of the softmax far from the object).
-    :param mask_threshold: ``none`` keeps the soft mask (the class probability); a number makes
-        pixels above it 1 and the others 0.
-    :param crf: refine the probabilities with a fully connected CRF (mean field with a spatial
-        and a bilateral kernel, as CRF-RNN) before the masks are cut; see ``crf_*``.
-    :param crf_iterations: mean-field updates.
-    :param crf_spatial_sigma: θγ, pixels at the model's input size.
-    :param crf_spatial_weight: weight of the spatial kernel.
-    :param crf_bilateral_sigma: θα, pixels at the model's input size.
-    :param crf_color_sigma: θβ, on the 0..255 colour scale.
-    :param crf_bilateral_weight: weight of the bilateral kernel.
-    :param device: where the model runs; ``none``: the run's device (``--device``).
-    """
-
-    model: ModelName = "deeplabv3_resnet50"
-    weights: Path | None = None
-    size: int = 520
-    min_area: float = 0.001
-    min_probability: float = 0.05
-    mask_threshold: float | None = None
-    crf: bool = False
-    crf_iterations: int = 5
-    crf_spatial_sigma: float = 3.0
-    crf_spatial_weight: float = 3.0
-    crf_bilateral_sigma: float = 80.0
-    crf_color_sigma: float = 13.0
-    crf_bilateral_weight: float = 10.0
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        def check(ok: bool, message: str) -> None:
-            if not ok:
-                raise ValueError(message)
-
-        check(self.size >= 16, f"size must be at least 16, got {self.size}")
-        check(0.0 <= self.min_area < 1.0, f"min_area must be in [0, 1), got {self.min_area}")
-        check(
-            0.0 <= self.min_probability < 1.0,
-            f"min_probability must be in [0, 1), got {self.min_probability}",
-        )
-        check(
-            self.mask_threshold is None or 0.0 < self.mask_threshold < 1.0,
-            f"mask_threshold must be in (0, 1) or none, got {self.mask_threshold}",
-        )
-        check(self.crf_iterations >= 1, "crf_iterations must be at least 1")
-        for name in ("crf_spatial_sigma", "crf_bilateral_sigma", "crf_color_sigma"):
-            check(getattr(self, name) > 0, f"{name} must be positive")
-        for name in ("crf_spatial_weight", "crf_bilateral_weight"):
-            check(getattr(self, name) >= 0, f"{name} must be zero or positive")
-        if self.device is not None:
-            check_device_name(self.device)
-
-    @property
-    def crf_params(self) -> CRFParams:
-        return CRFParams(
-            self.crf_iterations,
-            self.crf_spatial_sigma,
-            self.crf_spatial_weight,
-            self.crf_bilateral_sigma,
-            self.crf_color_sigma,
-            self.crf_bilateral_weight,
-        )
 
 
 def categories(model: str) -> list[str]:

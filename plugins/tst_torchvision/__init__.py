@@ -15,7 +15,7 @@ from .records import records
 
 __all__ = ["TorchvisionOptions", "TorchvisionSegmenter"]
 __getattr__ = lazy_names(
-    __name__, {"TorchvisionOptions": "segmenter", "TorchvisionSegmenter": "segmenter"}
+    __name__, {"TorchvisionOptions": "options", "TorchvisionSegmenter": "segmenter"}
 )
 
 
@@ -24,7 +24,7 @@ def tst_register_segmenters(register: Register) -> None:
     register(
         "torchvision",
         "tst_torchvision.segmenter:TorchvisionSegmenter",
-        options="tst_torchvision.segmenter:TorchvisionOptions",
+        options="tst_torchvision.options:TorchvisionOptions",
         description="Mask R-CNN ResNet-50-FPN v1/v2, COCO weights (fetched on first use)",
     )
 

@@ -13,7 +13,7 @@ from tst_core.registry import Register, RegisterWeights, lazy_names
 from .records import RECORDS
 
 __all__ = ["YoloOptions", "YoloSegmenter"]
-__getattr__ = lazy_names(__name__, {"YoloOptions": "segmenter", "YoloSegmenter": "segmenter"})
+__getattr__ = lazy_names(__name__, {"YoloOptions": "options", "YoloSegmenter": "segmenter"})
 
 
 @hookimpl
@@ -21,7 +21,7 @@ def tst_register_segmenters(register: Register) -> None:
     register(
         "yolo",
         "tst_yolo.segmenter:YoloSegmenter",
-        options="tst_yolo.segmenter:YoloOptions",
+        options="tst_yolo.options:YoloOptions",
         description="YOLOv8/YOLO11-seg exported to TFLite or ONNX (--weights MODEL; without it "
         "the YOLOv8n-seg of the examples, fetched on first use), CPU",
     )
