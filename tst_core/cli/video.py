@@ -114,7 +114,7 @@ def register(sub: Any) -> list[argparse.ArgumentParser]:
         "--temporal-blend",
         type=float,
         metavar="A",
-        help="blend/stabilize: previous output's weight (0.9)",
+        help="blend/stabilize: previous output's weight (0.8)",
     )
     t.add_argument(
         "--temporal-weight", type=float, metavar="W", help="gatys: the temporal loss's weight (50)"

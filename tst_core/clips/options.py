@@ -55,7 +55,7 @@ class VideoOptions:
     key_frame: int | None = None
     tracker: str = "iou"
     temporal: TemporalMode = "auto"
-    temporal_blend: float = 0.9
+    temporal_blend: float = 0.8
     temporal_weight: float = 50.0
     warm_iterations: int | None = None
     mask_smoothing: float = 0.5
