@@ -13,10 +13,10 @@ from tst_core.files import to_uint8_hwc
 from tst_core.imageops import resize_long_side
 from tst_core.types import Env, Instance, Prompt, Segmentation, Tensor, mask_grid
 
+from .options import GrabCutOptions
+
 #: the longest side GrabCut works at; a larger photo is shrunk to it
 WORK_SIDE = 1024
-
-from .options import GrabCutOptions
 
 
 class GrabCutSegmenter:
