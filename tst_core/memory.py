@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 #: the share of the free memory a run's work may take by default: the rest is for the process
 #: itself (the interpreter, torch, the photo and its layers) and for the machine's other work
 DEFAULT_SHARE = 0.5
-#: the most a run's work (the photo's arrays included) may take by default on a CPU, however
-#: much is free: beyond it larger tiles save little time there (gatys on the 24 MP photo of
-#: benchmarks/native.py, with half of 22 GiB free, planned its 1024-px level untiled: 5.4 GiB)
-CPU_DEFAULT_CAP = 4 * 2**30
+#: the most a run's work may take by default on a CPU, however much is free: beyond it larger
+#: tiles save little time there, and the whole process stays within about 4 GiB (gatys on the
+#: 24 MP photo of benchmarks/native.py: 5.4 GiB peak with half of 22 GiB free, see its README)
+CPU_DEFAULT_CAP = 3 * 2**30
 #: what :func:`free_memory` assumes where the system does not say
 UNKNOWN_FREE = 4 * 2**30
 #: the smallest budget :func:`parse_size` accepts (below it not even a small tile fits)

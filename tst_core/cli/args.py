@@ -129,7 +129,7 @@ def add_working_args(
         "--max-memory",
         metavar="SIZE",
         help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free, at most "
-        "4GiB on a CPU); a "
+        "3GiB on a CPU); a "
         "photo that cannot fit is refused before any work",
     )
     p.add_argument(
