@@ -41,12 +41,9 @@ def test_format_size_reads_back():
 
 
 def test_the_default_budget_is_a_share_of_the_free_memory(monkeypatch):
-    monkeypatch.setattr(memory, "_meminfo_available", lambda: 4 * 2**30)
-    monkeypatch.setattr(memory, "_cgroup_free", lambda: None)
-    assert default_budget("cpu") == 2 * 2**30
-    monkeypatch.setattr(memory, "_meminfo_available", lambda: 22 * 2**30)
-    assert default_budget("cpu") == memory.CPU_DEFAULT_CAP  # a CPU's default stops there
     monkeypatch.setattr(memory, "_meminfo_available", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "_cgroup_free", lambda: None)
+    assert default_budget("cpu") == 4 * 2**30
     monkeypatch.setattr(memory, "_cgroup_free", lambda: 2 * 2**30)  # a container's limit
     assert default_budget("cpu") == 2**30
     monkeypatch.setattr(memory, "_meminfo_available", lambda: None)

@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 #: the share of the free memory a run's work may take by default: the rest is for the process
 #: itself (the interpreter, torch, the photo and its layers) and for the machine's other work
 DEFAULT_SHARE = 0.5
-#: the most a run's work may take by default on a CPU, however much is free: beyond it larger
-#: tiles save little time there, and the whole process stays within about 4 GiB (gatys on the
-#: 24 MP photo of benchmarks/native.py: 5.4 GiB peak with half of 22 GiB free, see its README)
-CPU_DEFAULT_CAP = 3 * 2**30
 #: what :func:`free_memory` assumes where the system does not say
 UNKNOWN_FREE = 4 * 2**30
 #: the smallest budget :func:`parse_size` accepts (below it not even a small tile fits)
@@ -95,16 +91,9 @@ def free_memory(device: torch.device | str = "cpu") -> int:
 
 
 def default_budget(device: torch.device | str = "cpu", share: float = DEFAULT_SHARE) -> int:
-    """The default budget of a run's work on ``device``: ``share`` of :func:`free_memory`,
-    on a CPU at most :data:`CPU_DEFAULT_CAP` (at least :data:`MIN_BUDGET`)."""
-    budget = int(free_memory(device) * share)
-    if _device_type(device) == "cpu":
-        budget = min(budget, CPU_DEFAULT_CAP)
-    return max(MIN_BUDGET, budget)
-
-
-def _device_type(device: torch.device | str) -> str:
-    return str(device).split(":")[0]
+    """The default budget of a run's work on ``device``: ``share`` of :func:`free_memory`
+    (at least :data:`MIN_BUDGET`)."""
+    return max(MIN_BUDGET, int(free_memory(device) * share))
 
 
 def _meminfo_available() -> int | None:

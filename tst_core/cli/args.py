@@ -128,8 +128,7 @@ def add_working_args(
     p.add_argument(
         "--max-memory",
         metavar="SIZE",
-        help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free, at most "
-        "3GiB on a CPU); a "
+        help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free); a "
         "photo that cannot fit is refused before any work",
     )
     p.add_argument(
