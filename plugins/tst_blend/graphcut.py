@@ -21,17 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from tst_core.errors import missing_dependency
+from .optional import load_optional
 
 
 def load_maxflow() -> Any:
-    """The ``maxflow`` module; a :class:`~tst_core.errors.DependencyError` naming the extra when
-    PyMaxflow is missing."""
-    try:
-        import maxflow
-    except ImportError:
-        raise missing_dependency("blend (mrf)", "PyMaxflow", "blend") from None
-    return maxflow
+    """The ``maxflow`` module (PyMaxflow), or the error naming the ``blend`` extra."""
+    return load_optional("maxflow", "blend (mrf)", "PyMaxflow")
 
 
 @dataclass

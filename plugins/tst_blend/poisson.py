@@ -34,10 +34,10 @@ import torch
 from scipy import sparse
 from scipy.sparse import linalg
 
-from tst_core.errors import missing_dependency
 from tst_core.regions import Slices, label_map, near, paint
 from tst_core.types import Env, Targets, Tensor
 
+from .optional import load_optional
 from .options import PoissonOptions
 
 SCREENING = 1e-3
@@ -48,13 +48,8 @@ TOLERANCE = 1e-7
 
 
 def load_pyamg() -> Any:
-    """The ``pyamg`` module; a :class:`~tst_core.errors.DependencyError` naming the extra when
-    PyAMG is missing."""
-    try:
-        import pyamg
-    except ImportError:
-        raise missing_dependency("blend (poisson)", "pyamg", "blend") from None
-    return pyamg
+    """The ``pyamg`` module (PyAMG), or the error naming the ``blend`` extra."""
+    return load_optional("pyamg", "blend (poisson)", "pyamg")
 
 
 class PoissonCompositor:

@@ -12,7 +12,7 @@ def tst_register_trackers(register: Register) -> None:
     register(
         "iou",
         "tst_core.clips.tracks:IouTracker",
-        options="tst_core.clips.tracks:IouOptions",
+        options="tst_core.clips.tracker_options:IouOptions",
         description="links each frame's masks to tracks by overlap along the optical flow "
         "(no weights)",
     )
