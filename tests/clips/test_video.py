@@ -20,6 +20,8 @@ from tst_core.errors import InputError, SelectionError
 from ..conftest import ROOT
 from . import synthetic
 
+#: the fake segmenter and engine of tests/clips/fakes.py at 96 px
+FAKES = ("--segmenter", "fake-colour", "--engine", "fake-noise", "--size", "96")
 GONE = (10, 11, 12)
 
 
@@ -191,12 +193,7 @@ def test_a_selector_that_never_matches_is_one_line_and_writes_nothing(
         out,
         "--style",
         f"dog={style_png}",
-        "--segmenter",
-        "fake-colour",
-        "--engine",
-        "fake-noise",
-        "--size",
-        "96",
+        *FAKES,
         "--progress",
         "off",
     )
@@ -227,12 +224,7 @@ def test_a_bad_clip_is_one_line_exit_2_and_nothing_written(
         out,
         "--style",
         f"square={style_png}",
-        "--segmenter",
-        "fake-colour",
-        "--engine",
-        "fake-noise",
-        "--size",
-        "96",
+        *FAKES,
     )
     assert code == 2, err
     assert err.startswith("tst: error: ") and err.count("\n") == 1, err
@@ -282,12 +274,7 @@ def test_a_killed_run_resumes_without_redoing_finished_frames(clip, style_png, t
         str(out),
         "--style",
         f"square={style_png}",
-        "--segmenter",
-        "fake-colour",
-        "--engine",
-        "fake-noise",
-        "--size",
-        "96",
+        *FAKES,
         "--segment-frames",
         "8",
         "--set",
