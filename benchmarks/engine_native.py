@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import ROOT, PeakRss, load, shared
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "engine_native.json"
 PHOTO = ("images", "large", "person_woman-bar-beers_6000x4000.jpg")
 STYLE = ("images", "style", "starry_night.jpg")
@@ -50,17 +48,6 @@ CROPS = {
 DETAILS = {"face": (3050, 1150), "hand": (4330, 3230), "hair": (2700, 1330)}
 DETAIL_SIDE = 320
 SIZE = 512  # the working size (tst's default --size)
-
-
-def shared(*parts: str) -> Path:
-    path = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared")).joinpath(*parts)
-    if not path.exists():
-        sys.exit(f"benchmarks/engine_native.py needs {path} (the ../shared assets)")
-    return path
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 # --- (a) exact tiling -----------------------------------------------------------------------
@@ -164,11 +151,6 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
     from tst_core.types import Env, Target, Targets
     from tst_core.upsample import detail_energy, upsample_image
 
-    page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * page
-
     box = CROPS[mp]
     photo = read_photo(shared(*PHOTO)).tensor(box=Box(*box))
     h, w = photo.shape[-2:]
@@ -190,25 +172,17 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
             return super()._to_native(job, x)
 
     engine = Engine(GatysOptions(**options), Env("cpu", 0))
-    before, peak, done = rss(), [rss()], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], rss())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    t0 = time.perf_counter()
-    if mode == "native":
-        res = engine.stylize_native(photo, targets, scale=scale, budget=parse_size(budget_text))
-        image = res.image
-    else:
-        small = _resize(photo, SIZE)
-        res = engine.stylize(small, targets.resized((small.shape[-2], small.shape[-1])))
-        image = upsample_image(res.image, photo, method="bicubic")
-    seconds = time.perf_counter() - t0
-    done.set()
-    thread.join()
+    with PeakRss() as mem:
+        t0 = time.perf_counter()
+        if mode == "native":
+            budget = parse_size(budget_text)
+            res = engine.stylize_native(photo, targets, scale=scale, budget=budget)
+            image = res.image
+        else:
+            small = _resize(photo, SIZE)
+            res = engine.stylize(small, targets.resized((small.shape[-2], small.shape[-1])))
+            image = upsample_image(res.image, photo, method="bicubic")
+        seconds = time.perf_counter() - t0
     variants = {f"{mode}": image}
     if mode == "native" and "low" in captured:  # the same run, its remainder bicubic
         up = upsample_image(captured["low"], captured["guide"], method="bicubic")
@@ -230,8 +204,8 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
                 "mp": mp,
                 "size": [w, h],
                 "seconds": round(seconds, 1),
-                "rss_before_mib": round(before / 2**20),
-                "rss_peak_mib": round(peak[0] / 2**20),
+                "rss_before_mib": round(mem.before / 2**20),
+                "rss_peak_mib": round(mem.peak / 2**20),
                 "energy": {k: round(v, 6) for k, v in energy.items()},
                 "sharpness": {k: round(v / energy["photo"], 3) for k, v in energy.items()},
                 "load": load(),
