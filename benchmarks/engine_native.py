@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ SIZE = 512  # the working size (tst's default --size)
 
 
 def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
-    from tst_core.engine.native import footprint, plan_level
+    from tst_core.engine.native import footprint
     from tst_core.engine.objective import Objective, style_targets
     from tst_core.engine.options import GatysOptions
     from tst_core.engine.vgg import build_network
@@ -83,12 +84,9 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
         for mode in ("untiled", "tiled"):
             tiling = None
             if mode == "tiled":
-                budget = rows_budget = int(row["untiled"]["peak_mib"] * 2**20 * 0.5)
-                plan = plan_level(
-                    net, layers, fp, (h, w), channels=3, masks=1, paintings=[], budget=budget
-                )
+                plan = tiled_plan(row["untiled"]["peak_mib"] * 2**20, (h, w), net, layers, fp)
                 tiling = plan.tiling
-                row["budget_mib"] = round(rows_budget / 2**20, 1)
+                row["budget_mib"] = round(plan.budget / 2**20, 1)
                 row["estimate_mib"] = round(plan.estimate / 2**20, 1)
             objective = Objective(net, photo, masks, styles, [1.0], o, tiling=tiling)
             objective.evaluate(x)  # warm up
@@ -117,6 +115,34 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
         rows.append(row)
         print(f"  tiles {w}×{h}: {json.dumps(row)}", flush=True)
     return rows
+
+
+@dataclass(frozen=True)
+class TiledPlan:
+    tiling: Any
+    estimate: int
+    budget: int
+
+
+def tiled_plan(
+    untiled: float, size: tuple[int, int], net: Any, layers: list[str], fp: Any
+) -> TiledPlan:
+    """The plan at half the untiled peak, or at the least share of it (in tenths) that tiles
+    and fits: at small sizes the level's fixed part leaves half too little for any tile."""
+    from tst_core.engine.native import plan_level
+    from tst_core.errors import EngineError
+
+    for share in (0.5, 0.6, 0.7, 0.8, 0.9):
+        budget = int(untiled * share)
+        try:
+            plan = plan_level(
+                net, layers, fp, size, channels=3, masks=1, paintings=[], budget=budget
+            )
+        except EngineError:
+            continue
+        if not plan.tiling.whole:
+            return TiledPlan(plan.tiling, plan.estimate, budget)
+    raise SystemExit(f"no budget below the untiled peak tiles {size[1]}×{size[0]}")
 
 
 def _resize(image: torch.Tensor, side: int) -> torch.Tensor:
