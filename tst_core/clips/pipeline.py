@@ -344,29 +344,14 @@ class VideoPipeline:
                 if log is None or log.size != size:
                     log = self.track(clip, info, requests, progress, timings)
                     log.save(work.path)
-                chosen = choose(log, requests, self.options.key_frame)
-                _check_visible(log, chosen)
-            job = _Job(
-                clip,
-                info,
-                log,
-                chosen,
-                requests,
-                styles,
-                work,
-                output,
-                self.temporal_mode(),
-                timings,
-                self.output_size(info, output),
-            )
+                job = self._job(clip, info, log, requests, styles, work, output, timings)
+                _check_visible(log, job.chosen)
             if distribute is None:
                 stylised = self._stylise(job, progress)
             else:
                 todo = [s for s in range(self.segments(len(log))) if not work.finished(s)]
                 stylised = distribute(todo) if todo else 0
-            report = self._report(
-                clip, info, log, chosen, requests, timings, time.perf_counter() - t_start, stylised
-            )
+            report = self._report(job, time.perf_counter() - t_start, stylised)
             report["output_size"] = list(job.out_size)
             outs = self._write(
                 clip,
@@ -484,23 +469,37 @@ class VideoPipeline:
         log = TrackLog.load(work.path)
         if log is None:
             raise InputError(f"the work folder '{work.path}' has no tracks; run the command again")
-        chosen = choose(log, requests, self.options.key_frame)
         resolved = [self.pipeline.load_style(r.style) for r in requests]
-        job = _Job(
+        job = self._job(clip, info, log, requests, resolved, work, output, Timings())
+        warmup = self.options.overlap if s > 0 else 0
+        return self._segment(job, s, _State(), warmup, None, time.perf_counter())
+
+    def _job(
+        self,
+        clip: str | Path,
+        info: ClipInfo,
+        log: TrackLog,
+        requests: Sequence[StyleRequest],
+        styles: Sequence[ResolvedStyle],
+        work: WorkFolder,
+        output: Path,
+        timings: Timings,
+    ) -> _Job:
+        """What every frame of a run needs (here, or in a Ray task), the selectors resolved
+        over the clip's tracks."""
+        return _Job(
             clip,
             info,
             log,
-            chosen,
+            choose(log, requests, self.options.key_frame),
             requests,
-            resolved,
+            styles,
             work,
             output,
             self.temporal_mode(),
-            Timings(),
+            timings,
             self.output_size(info, output),
         )
-        warmup = self.options.overlap if s > 0 else 0
-        return self._segment(job, s, _State(), warmup, None, time.perf_counter())
 
     def segments(self, frames: int) -> int:
         """How many segments ``frames`` frames make."""
@@ -731,17 +730,8 @@ class VideoPipeline:
 
         return {frame_name(i, o.frame_format): next_frame for i in range(len(log))}
 
-    def _report(
-        self,
-        clip: str | Path,
-        info: ClipInfo,
-        log: TrackLog,
-        chosen: list[Chosen],
-        requests: Sequence[StyleRequest],
-        timings: Timings,
-        seconds: float,
-        stylised: int,
-    ) -> dict[str, Any]:
+    def _report(self, job: _Job, seconds: float, stylised: int) -> dict[str, Any]:
+        clip, info, log, chosen, requests = job.clip, job.info, job.log, job.chosen, job.requests
         sess = self.session
         n = len(log)
         return {
@@ -766,7 +756,7 @@ class VideoPipeline:
             "video": self.options.to_json(),
             "config": sess.config.to_dict(sess.host),
             "inputs": sess.inputs(clip, requests),
-            "timings": timings.rounded(),
+            "timings": job.timings.rounded(),
             "seconds": round(seconds, 3),
             "seconds_per_frame": round(seconds / max(1, stylised), 4),
             "versions": {
