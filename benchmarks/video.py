@@ -48,7 +48,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--swd-every", type=int, default=2, help="style distance on every N-th frame")
     p.add_argument("--end", type=float, help="override every job's end time (seconds)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="override every job's working size (its results are named JOB@SIZE)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -435,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"load_before": load(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name in args.jobs.split(","):
         job = known[name]
+        if args.size is not None:
+            job = replace(job, name=f"{job.name}@{args.size}", size=args.size)
         end = args.end if args.end is not None else job.end
         results: dict[str, dict[str, Any]] = {}
         for method, extra in methods.items():

@@ -286,23 +286,26 @@ class VideoPipeline:
         t0 = time.perf_counter()
         end = info.duration if o.end is None else min(o.end, info.duration)
         total = max(1, round((end - o.start) * float(info.fps)) // o.every)  # for the progress
-        for frame in _timed_frames(read_frames(clip, o.span, size), timings):
-            image = to_tensor(frame.image)
-            with timings("flow"):
-                g = grey(frame.image)
-                motion = None
-                if previous is not None and segmenter is not None:
-                    motion = flow.motion(previous, g, scale)
-            seg: Segmentation | None = None
-            if segmenter is not None and frame.index % o.segment_every == 0:
-                with timings("segment"):
-                    seg = _at_frame(segmenter.segment(image))
-            with timings("track"):
-                tracked = session.update(image, seg, motion) if segmenter is not None else []
-                log.add(frame.time, frame.source, tracked)
-            previous = g
-            if progress is not None:
-                progress(Progress("track", frame.index + 1, total, {}, time.perf_counter() - t0))
+        with prefetched(read_frames(clip, o.span, size)) as decoded:
+            for frame in _timed_frames(decoded, timings):
+                image = to_tensor(frame.image)
+                with timings("flow"):
+                    g = grey(frame.image)
+                    motion = None
+                    if previous is not None and segmenter is not None:
+                        motion = flow.motion(previous, g, scale)
+                seg: Segmentation | None = None
+                if segmenter is not None and frame.index % o.segment_every == 0:
+                    with timings("segment"):
+                        seg = _at_frame(segmenter.segment(image))
+                with timings("track"):
+                    tracked = session.update(image, seg, motion) if segmenter is not None else []
+                    log.add(frame.time, frame.source, tracked)
+                previous = g
+                if progress is not None:
+                    progress(
+                        Progress("track", frame.index + 1, total, {}, time.perf_counter() - t0)
+                    )
         if not len(log):
             raise InputError(
                 f"clip '{clip}' has no frames between {o.start:g} s and "
