@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import ROOT, PeakRss, load, shared
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "engine.json"
 #: every measurement runs here, the engine and the bare network alike
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -48,17 +48,6 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 PERSON_0 = (35, 270, 165, 615)
 PERSON_1 = (155, 280, 236, 590)
 BUS = (240, 200, 554, 470)  # the bus's side: about 20 % of the frame
-
-
-def shared(*parts: str) -> Path:
-    path = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared")).joinpath(*parts)
-    if not path.exists():
-        sys.exit(f"benchmarks/engine.py needs {path} (the ../shared assets; set TST_SHARED)")
-    return path
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -258,34 +247,19 @@ def child_memory(size: int, its: int, roi: bool) -> None:
     The peak is sampled from ``/proc/self/statm`` every 5 ms (``ru_maxrss`` would report the
     process's whole history, including loading the network and the photos).
     """
-    import threading
-
     from tst_core.engine.gatys import GatysEngine
     from tst_core.engine.options import GatysOptions
     from tst_core.types import Env
-
-    page = os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def rss() -> float:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * page
 
     photo, targets = job(size, [PERSON_0, PERSON_1], STYLES[:2])
     engine = GatysEngine(GatysOptions(iterations=its, roi=roi), Env(DEVICE, 0))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    before, peak, done = rss(), [rss()], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], rss())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    engine.stylize(photo, targets)
-    done.set()
-    thread.join()
+    with PeakRss() as mem:
+        engine.stylize(photo, targets)
     cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    print(json.dumps({"before_mib": before, "peak_mib": peak[0], "cuda_peak_mib": cuda}))
+    before, peak = mem.before / 2**20, mem.peak / 2**20
+    print(json.dumps({"before_mib": before, "peak_mib": peak, "cuda_peak_mib": cuda}))
 
 
 # --- report ----------------------------------------------------------------------------------

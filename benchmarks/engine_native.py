@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import ROOT, PeakRss, load, shared
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "engine_native.json"
 PHOTO = ("images", "large", "person_woman-bar-beers_6000x4000.jpg")
 STYLE = ("images", "style", "starry_night.jpg")
@@ -52,22 +51,11 @@ DETAIL_SIDE = 320
 SIZE = 512  # the working size (tst's default --size)
 
 
-def shared(*parts: str) -> Path:
-    path = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared")).joinpath(*parts)
-    if not path.exists():
-        sys.exit(f"benchmarks/engine_native.py needs {path} (the ../shared assets)")
-    return path
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 # --- (a) exact tiling -----------------------------------------------------------------------
 
 
 def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
-    from tst_core.engine.native import footprint, plan_level
+    from tst_core.engine.native import footprint
     from tst_core.engine.objective import Objective, style_targets
     from tst_core.engine.options import GatysOptions
     from tst_core.engine.vgg import build_network
@@ -96,12 +84,9 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
         for mode in ("untiled", "tiled"):
             tiling = None
             if mode == "tiled":
-                budget = rows_budget = int(row["untiled"]["peak_mib"] * 2**20 * 0.5)
-                plan = plan_level(
-                    net, layers, fp, (h, w), channels=3, masks=1, paintings=[], budget=budget
-                )
+                plan = tiled_plan(row["untiled"]["peak_mib"] * 2**20, (h, w), net, layers, fp)
                 tiling = plan.tiling
-                row["budget_mib"] = round(rows_budget / 2**20, 1)
+                row["budget_mib"] = round(plan.budget / 2**20, 1)
                 row["estimate_mib"] = round(plan.estimate / 2**20, 1)
             objective = Objective(net, photo, masks, styles, [1.0], o, tiling=tiling)
             objective.evaluate(x)  # warm up
@@ -130,6 +115,34 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
         rows.append(row)
         print(f"  tiles {w}×{h}: {json.dumps(row)}", flush=True)
     return rows
+
+
+@dataclass(frozen=True)
+class TiledPlan:
+    tiling: Any
+    estimate: int
+    budget: int
+
+
+def tiled_plan(
+    untiled: float, size: tuple[int, int], net: Any, layers: list[str], fp: Any
+) -> TiledPlan:
+    """The plan at half the untiled peak, or at the least share of it (in tenths) that tiles
+    and fits: at small sizes the level's fixed part leaves half too little for any tile."""
+    from tst_core.engine.native import plan_level
+    from tst_core.errors import EngineError
+
+    for share in (0.5, 0.6, 0.7, 0.8, 0.9):
+        budget = int(untiled * share)
+        try:
+            plan = plan_level(
+                net, layers, fp, size, channels=3, masks=1, paintings=[], budget=budget
+            )
+        except EngineError:
+            continue
+        if not plan.tiling.whole:
+            return TiledPlan(plan.tiling, plan.estimate, budget)
+    raise SystemExit(f"no budget below the untiled peak tiles {size[1]}×{size[0]}")
 
 
 def _resize(image: torch.Tensor, side: int) -> torch.Tensor:
@@ -164,11 +177,6 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
     from tst_core.types import Env, Target, Targets
     from tst_core.upsample import detail_energy, upsample_image
 
-    page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * page
-
     box = CROPS[mp]
     photo = read_photo(shared(*PHOTO)).tensor(box=Box(*box))
     h, w = photo.shape[-2:]
@@ -190,25 +198,17 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
             return super()._to_native(job, x)
 
     engine = Engine(GatysOptions(**options), Env("cpu", 0))
-    before, peak, done = rss(), [rss()], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], rss())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    t0 = time.perf_counter()
-    if mode == "native":
-        res = engine.stylize_native(photo, targets, scale=scale, budget=parse_size(budget_text))
-        image = res.image
-    else:
-        small = _resize(photo, SIZE)
-        res = engine.stylize(small, targets.resized((small.shape[-2], small.shape[-1])))
-        image = upsample_image(res.image, photo, method="bicubic")
-    seconds = time.perf_counter() - t0
-    done.set()
-    thread.join()
+    with PeakRss() as mem:
+        t0 = time.perf_counter()
+        if mode == "native":
+            budget = parse_size(budget_text)
+            res = engine.stylize_native(photo, targets, scale=scale, budget=budget)
+            image = res.image
+        else:
+            small = _resize(photo, SIZE)
+            res = engine.stylize(small, targets.resized((small.shape[-2], small.shape[-1])))
+            image = upsample_image(res.image, photo, method="bicubic")
+        seconds = time.perf_counter() - t0
     variants = {f"{mode}": image}
     if mode == "native" and "low" in captured:  # the same run, its remainder bicubic
         up = upsample_image(captured["low"], captured["guide"], method="bicubic")
@@ -230,8 +230,8 @@ def run_child(mode: str, mp: int, budget_text: str, folder: Path, quick: bool) -
                 "mp": mp,
                 "size": [w, h],
                 "seconds": round(seconds, 1),
-                "rss_before_mib": round(before / 2**20),
-                "rss_peak_mib": round(peak[0] / 2**20),
+                "rss_before_mib": round(mem.before / 2**20),
+                "rss_peak_mib": round(mem.peak / 2**20),
                 "energy": {k: round(v, 6) for k, v in energy.items()},
                 "sharpness": {k: round(v / energy["photo"], 3) for k, v in energy.items()},
                 "load": load(),

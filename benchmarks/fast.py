@@ -25,14 +25,13 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import ROOT, PeakRss, load
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TST_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results"
 BUS = SHARED / "images/content/bus.jpg"
@@ -40,11 +39,6 @@ NETS = SHARED / "models/fast-style-tf"
 STYLE_DIR = SHARED / "images/style"
 #: Johnson nets in ../shared trained on (about) these paintings
 DEDICATED = {"the_scream": "scream", "great_wave": "wave"}
-
-
-def load() -> list[float]:
-    """The 1, 5 and 15 minute load averages, rounded (as benchmarks/engine.py and batch.py)."""
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def masks_folder() -> Path:
@@ -81,25 +75,12 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
     seg = pipe.segment(full)
     image, targets = pipe.targets(full, seg, style_requests(speed_styles(engine, model)))
     stylize = pipe.plugin("engine").stylize
-    page = os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def rss() -> float:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * page
-
     load_before = load()[0]
-    before, peak, done = rss(), [rss()], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], rss())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    t0 = time.perf_counter()
-    res = stylize(image, targets)
-    cold = time.perf_counter() - t0
-    done.set()
-    thread.join()
+    with PeakRss() as mem:
+        t0 = time.perf_counter()
+        res = stylize(image, targets)
+        cold = time.perf_counter() - t0
+    before, peak = mem.before / 2**20, mem.peak / 2**20
     layers = res.layers
     picture = pipe.plugin("blend").composite(image, layers, targets).clamp(0, 1)
     from tst_core.files import write_image
@@ -112,8 +93,8 @@ def child_speed(engine: str, size: int, model: Path, reps: int) -> dict[str, Any
         warm.append(time.perf_counter() - t0)
     return {
         "engine": engine, "size": size, "working": list(image.shape[-2:]), "cold_s": cold,
-        "warm_s": statistics.median(warm) if warm else None, "added_mib": peak[0] - before,
-        "passes": res.info.get("passes"), "rois": res.info.get("rois"), "peak_mib": peak[0],
+        "warm_s": statistics.median(warm) if warm else None, "added_mib": peak - before,
+        "passes": res.info.get("passes"), "rois": res.info.get("rois"), "peak_mib": peak,
         "load": [load_before, load()[0]],
     }  # fmt: skip
 

@@ -6,6 +6,7 @@ only; tests that need it skip with a clear reason when it is absent.
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import subprocess
@@ -122,6 +123,54 @@ def make_dist(root: Path, dist: str, entry_points: dict[str, str], modules: dict
     for name, source in modules.items():
         (root / f"{name}.py").write_text(source)
     return root
+
+
+def child_pythonpath(site: Path) -> str:
+    """``$PYTHONPATH`` for worker processes: the test plugins, this checkout, and what the
+    tests themselves were given (a checkout run with ``PYTHONPATH=$PWD:$PWD/plugins`` must not
+    have its workers import the plugins of another checkout installed in the environment)."""
+    return ":".join(p for p in (str(site), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def install_dist(mp: pytest.MonkeyPatch, site: Path) -> None:
+    """Put the distribution in ``site`` and this checkout on ``sys.path`` and on the
+    ``$PYTHONPATH`` that child processes (batch workers, Ray workers) inherit, and forget the
+    cached host so that the next one finds the distribution's entry points."""
+    from tst_core import plugins
+
+    mp.syspath_prepend(str(site))
+    mp.syspath_prepend(str(ROOT))
+    mp.setenv("PYTHONPATH", child_pythonpath(site))
+    plugins.reset_default_host()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A local Ray cluster (2 CPUs) whose workers, and this process, find the test plugins of
+    :mod:`tests.fakes` and :mod:`tests.clips.fakes`; its GCS address."""
+    pytest.importorskip("ray")
+    from tst_core import plugins
+    from tst_core.batching.ray_executor import import_ray
+
+    ray = import_ray()  # the executor's own way in, with its settings
+    site = make_dist(
+        tmp_path_factory.mktemp("site"),
+        "tst-test-fakes",
+        {"tests-fakes": "tests.fakes", "tests-clip-fakes": "tests.clips.fakes"},
+        {},
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        install_dist(mp, site)
+        print_before = builtins.print
+        info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+        try:
+            yield info.address_info["address"]
+        finally:
+            ray.shutdown()
+            plugins.reset_default_host()
+        # Ray swaps print for its tqdm-safe one unless told not to, and the rest of the suite
+        # (and a notebook) would keep it
+        assert builtins.print is print_before
 
 
 @pytest.fixture

@@ -41,9 +41,9 @@ def test_format_size_reads_back():
 
 
 def test_the_default_budget_is_a_share_of_the_free_memory(monkeypatch):
-    monkeypatch.setattr(memory, "_meminfo_available", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "_meminfo_available", lambda: 5 * 2**30)
     monkeypatch.setattr(memory, "_cgroup_free", lambda: None)
-    assert default_budget("cpu") == 4 * 2**30
+    assert default_budget("cpu") == 5 * 2**29
     monkeypatch.setattr(memory, "_cgroup_free", lambda: 2 * 2**30)  # a container's limit
     assert default_budget("cpu") == 2**30
     monkeypatch.setattr(memory, "_meminfo_available", lambda: None)
@@ -51,6 +51,13 @@ def test_the_default_budget_is_a_share_of_the_free_memory(monkeypatch):
     assert default_budget("cpu") == memory.UNKNOWN_FREE // 2
     monkeypatch.setattr(memory, "_meminfo_available", lambda: 0)
     assert default_budget("cpu") == memory.MIN_BUDGET
+
+
+def test_the_cpus_default_budget_is_capped_whatever_is_free(monkeypatch):
+    monkeypatch.setattr(memory, "_meminfo_available", lambda: 64 * 2**30)
+    monkeypatch.setattr(memory, "_cgroup_free", lambda: None)
+    assert default_budget("cpu") == memory.CPU_DEFAULT_CAP == 3 * 2**30
+    assert default_budget("cpu", share=0.01) == int(0.64 * 2**30)  # below the cap: the share
 
 
 def test_the_machines_default_budget_is_positive():

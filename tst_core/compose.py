@@ -50,7 +50,7 @@ class Plan:
     :param layers: the engine's working-size layers ``(K, 3, h, w)``, or ``None`` when the
         engine stylises each native window itself (``stylize_native``).
     :param engine: that engine (used when ``layers`` is ``None``).
-    :param budget: bytes the engine may use per window.
+    :param budget: bytes a window may use (the engine's work, then the compositor's).
     :param upsample: ``guided`` (the detail-preserving default), ``bicubic`` or ``bilinear``.
     :param entries: the registry entries of the engine and the compositor, ``(engine,
         blend)``: what each returns on a window is checked against the window's size
@@ -84,22 +84,39 @@ def windows_of(photo_size: tuple[int, int], plan: Plan) -> list[Box]:
     return window_boxes(plan.targets.masks(), photo_size, margin)
 
 
-#: bytes a compositor may take per pixel of the window, and per pixel of its targets (the
-#: heaviest first-party one, poisson, solves over the targets: ~600 bytes a pixel, see tst_blend)
-COMPOSITOR_BYTES = (32, 640)
+#: bytes a compositor is assumed to hold per pixel of the window and per pixel of its targets
+#: when it does not say (its ``bytes_per_pixel``): the heaviest first-party one's, poisson's,
+#: which solves over the targets (about 600 bytes a pixel, see tst_blend)
+COMPOSITOR_BYTES = (48, 640)
 
 
-def window_bytes(box: Box, targets: int, target_pixels: float, native_engine: bool) -> int:
-    """An estimate of the memory :func:`compose` holds for one window beyond the photo: the
-    window's pixels, its refined masks, the layers, the composite, what the compositor works
-    with (:data:`COMPOSITOR_BYTES`), and for an engine that works at the working size one
-    upsampled layer being made (a native engine plans its own work within the budget).
+def compositor_bytes(compositor: Compositor) -> tuple[int, int]:
+    """``(per window pixel, per target pixel)``: the most one ``composite`` call of
+    ``compositor`` holds, its result included (:data:`COMPOSITOR_BYTES` if it does not say)."""
+    per_pixel, per_target = getattr(compositor, "bytes_per_pixel", COMPOSITOR_BYTES)
+    return int(per_pixel), int(per_target)
+
+
+def engine_window_bytes(box: Box, targets: int) -> int:
+    """What :func:`compose` holds for one window while a native engine stylises it: the
+    window's pixels and its refined masks (the engine's own work and result are its budget)."""
+    return int(box.width) * int(box.height) * 4 * (3 + targets)
+
+
+def window_bytes(
+    box: Box, targets: int, target_pixels: float, native_engine: bool, compositor: Compositor
+) -> int:
+    """An estimate of the most memory :func:`compose` holds for one window beyond the photo,
+    after the layers are made: the window's pixels, its refined masks, the layers, and what
+    the compositor holds (:func:`compositor_bytes`); for an engine that works at the working
+    size, also one upsampled layer being made. A native engine's own work comes before and is
+    planned by the engine within what :func:`engine_window_bytes` leaves of the budget.
 
     :param target_pixels: how many native pixels of the window its targets cover.
     """
     pixels = int(box.width) * int(box.height)
-    floats = 3 + targets + 3 * targets + 3 + (0 if native_engine else 3)
-    per_pixel, per_target_pixel = COMPOSITOR_BYTES
+    floats = 3 + targets + 3 * targets + (0 if native_engine else 3)
+    per_pixel, per_target_pixel = compositor_bytes(compositor)
     return int(pixels * (4 * floats + per_pixel) + target_pixels * per_target_pixel)
 
 
@@ -162,9 +179,7 @@ def _layers(
     """The window's layers ``(K, 3, h, w)`` at native size, the engine's result when it ran
     here, and how they were made."""
     if plan.layers is None:  # the engine gets what the window's own arrays leave of the budget
-        covered = float((targets.masks() > 0.5).sum())
-        own = window_bytes(box, len(targets), covered, native_engine=True)
-        budget = max(MIN_BUDGET, plan.budget - own)
+        budget = max(MIN_BUDGET, plan.budget - engine_window_bytes(box, len(targets)))
         result = plan.engine.stylize_native(
             guide, targets, plan.progress, scale=plan.scale, budget=budget
         )

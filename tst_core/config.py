@@ -69,7 +69,8 @@ class RunOptions:
         keeps the small picture of earlier versions (the photo reduced to it first).
     :param jpeg_quality: quality of a JPEG or WebP output, 1..100 (Pillow's scale).
     :param max_memory: the memory the run's work may use, as ``4GiB``, ``512MB`` or bytes;
-        ``None``: half of the memory free when the run starts (see :mod:`tst_core.memory`).
+        ``None``: half of the memory free when the run starts, on the CPU at most 3 GiB (see
+        :mod:`tst_core.memory`).
         A photo or window that cannot fit is refused before any work.
     :param upsample: how the layers of an engine that works at the working size are brought to
         the photo's size: ``guided`` (the photo's finer detail added where the stylisation

@@ -3,7 +3,8 @@
 An engine plans its work (tile sizes, optimiser state) against a budget before it starts, and
 says in one sentence when the job cannot fit, instead of leaving it to the out-of-memory killer.
 The budget is ``--max-memory`` (``[run] max_memory``) when given, otherwise
-:func:`default_budget`: a share of what the device has free now.
+:func:`default_budget`: a share of what the device has free now, on the CPU at most
+:data:`CPU_DEFAULT_CAP`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
 #: the share of the free memory a run's work may take by default: the rest is for the process
 #: itself (the interpreter, torch, the photo and its layers) and for the machine's other work
 DEFAULT_SHARE = 0.5
+#: the most a run's work may take by default on the CPU (and MPS), whatever is free: with it the
+#: whole process of a ``gatys`` run on a 24 MP photo peaks near 3.3 GiB (``benchmarks/native.py``);
+#: the work holds the budget besides the process's own ~0.5 GiB (interpreter, torch, network,
+#: the photo's arrays). More memory buys fewer tiles, not a better picture: ``--max-memory``
+#: raises it
+CPU_DEFAULT_CAP = 3 * 2**30
 #: what :func:`free_memory` assumes where the system does not say
 UNKNOWN_FREE = 4 * 2**30
 #: the smallest budget :func:`parse_size` accepts (below it not even a small tile fits)
@@ -91,9 +98,12 @@ def free_memory(device: torch.device | str = "cpu") -> int:
 
 
 def default_budget(device: torch.device | str = "cpu", share: float = DEFAULT_SHARE) -> int:
-    """The default budget of a run's work on ``device``: ``share`` of :func:`free_memory`
-    (at least :data:`MIN_BUDGET`)."""
-    return max(MIN_BUDGET, int(free_memory(device) * share))
+    """The default budget of a run's work on ``device``: ``share`` of :func:`free_memory`,
+    on the CPU and MPS at most :data:`CPU_DEFAULT_CAP` (at least :data:`MIN_BUDGET`)."""
+    budget = int(free_memory(device) * share)
+    if str(device).split(":")[0] != "cuda":
+        budget = min(budget, CPU_DEFAULT_CAP)
+    return max(MIN_BUDGET, budget)
 
 
 def _meminfo_available() -> int | None:

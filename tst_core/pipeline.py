@@ -529,7 +529,7 @@ def check_window_budget(
     masks = plan.targets.masks()
     covered = float((masks > 0.5).float().sum()) / (plan.scale * plan.scale)
     for box in windows_of(size, plan):
-        need = window_bytes(box, len(plan.targets), covered, native_engine)
+        need = window_bytes(box, len(plan.targets), covered, native_engine, plan.compositor)
         if need > budget:
             raise InputError(
                 f"the targets' window of {int(box.width)}×{int(box.height)} photo pixels needs "

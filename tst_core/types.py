@@ -645,7 +645,13 @@ class StyleResolver(Protocol):
 
 @runtime_checkable
 class Compositor(Protocol):
-    """Blends stylised layers into the photo."""
+    """Blends stylised layers into the photo.
+
+    A compositor may say how much memory one call holds, its result included, as a class
+    attribute ``bytes_per_pixel = (per window pixel, per target pixel)``: the photo-size
+    pipeline plans each window against the budget with it (without it, the host assumes
+    :data:`tst_core.compose.COMPOSITOR_BYTES`, a Poisson solver's).
+    """
 
     def composite(self, photo: Tensor, stylized: Tensor, targets: Targets) -> Tensor:
         """:param photo: ``(3, H, W)``. :param stylized: ``(K, 3, H, W)``. :returns: ``(3, H, W)``."""

@@ -9,6 +9,10 @@ from .options import HardOptions
 
 
 class HardCompositor:
+    #: the most one call holds per window pixel and per target pixel, its result included
+    #: (:func:`tst_core.compose.compositor_bytes`): measured at most 34 bytes a window pixel
+    bytes_per_pixel = (40, 0)
+
     def __init__(self, options: HardOptions | None = None, env: Env | None = None) -> None:
         self.options = options or HardOptions()
 

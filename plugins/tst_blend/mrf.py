@@ -271,6 +271,11 @@ def _block_labels(labels: np.ndarray, factor: int) -> np.ndarray:
 
 
 class MrfCompositor:
+    #: the most one call holds per window pixel and per target pixel, its result included
+    #: (:func:`tst_core.compose.compositor_bytes`): measured at most 71 bytes a window pixel
+    #: (a 3000 px window whose band covers all of it)
+    bytes_per_pixel = (128, 32)
+
     def __init__(self, options: MrfOptions | None = None, env: Env | None = None) -> None:
         self.options = options or MrfOptions()
         load_maxflow()  # fail at build time, with the install command, when PyMaxflow is missing

@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,30 +30,12 @@ import torch.nn.functional as F
 from tst_core.errors import ConfigError
 from tst_core.types import Tensor
 
+from .options import CRFParams
+
 #: a grid beyond this many cells × channels is refused (a too small sigma for the image)
 MAX_GRID = 64_000_000
 #: the grid's cell per unit of sigma, so that splat + blur + slice has the kernel's variance
 CELL = math.sqrt(6 / 5)
-
-
-@dataclass(frozen=True)
-class CRFParams:
-    """Kernel widths and weights of the CRF (defaults: Krähenbühl & Koltun's for VOC).
-
-    :param iterations: mean-field updates (CRF-RNN: 5 while training, 10 at test time).
-    :param spatial_sigma: θγ in pixels of the image the CRF runs on.
-    :param spatial_weight: w_s.
-    :param bilateral_sigma: θα in pixels.
-    :param color_sigma: θβ on the 0..255 scale.
-    :param bilateral_weight: w_b.
-    """
-
-    iterations: int = 5
-    spatial_sigma: float = 3.0
-    spatial_weight: float = 3.0
-    bilateral_sigma: float = 80.0
-    color_sigma: float = 13.0
-    bilateral_weight: float = 10.0
 
 
 def spatial_filter(values: Tensor, sigma: float) -> Tensor:

@@ -5,17 +5,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from tst_core.device import check_device_name
-
-if TYPE_CHECKING:
-    from .crf import CRFParams
-
 
 ModelName = Literal[
     "deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "lraspp_mobilenet_v3_large"
 ]
+
+
+@dataclass(frozen=True)
+class CRFParams:
+    """Kernel widths and weights of the CRF of :mod:`.crf` (defaults: Krähenbühl & Koltun's for
+    VOC; :class:`SemanticOptions`' ``crf_*`` defaults are these).
+
+    :param iterations: mean-field updates (CRF-RNN: 5 while training, 10 at test time).
+    :param spatial_sigma: θγ in pixels of the image the CRF runs on.
+    :param spatial_weight: w_s.
+    :param bilateral_sigma: θα in pixels.
+    :param color_sigma: θβ on the 0..255 scale.
+    :param bilateral_weight: w_b.
+    """
+
+    iterations: int = 5
+    spatial_sigma: float = 3.0
+    spatial_weight: float = 3.0
+    bilateral_sigma: float = 80.0
+    color_sigma: float = 13.0
+    bilateral_weight: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,12 +69,12 @@ class SemanticOptions:
     min_probability: float = 0.05
     mask_threshold: float | None = None
     crf: bool = False
-    crf_iterations: int = 5
-    crf_spatial_sigma: float = 3.0
-    crf_spatial_weight: float = 3.0
-    crf_bilateral_sigma: float = 80.0
-    crf_color_sigma: float = 13.0
-    crf_bilateral_weight: float = 10.0
+    crf_iterations: int = CRFParams.iterations
+    crf_spatial_sigma: float = CRFParams.spatial_sigma
+    crf_spatial_weight: float = CRFParams.spatial_weight
+    crf_bilateral_sigma: float = CRFParams.bilateral_sigma
+    crf_color_sigma: float = CRFParams.color_sigma
+    crf_bilateral_weight: float = CRFParams.bilateral_weight
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,13 +102,11 @@ class SemanticOptions:
 
     @property
     def crf_params(self) -> CRFParams:
-        from .crf import CRFParams  # the CRF's module imports torch
-
         return CRFParams(
-            self.crf_iterations,
-            self.crf_spatial_sigma,
-            self.crf_spatial_weight,
-            self.crf_bilateral_sigma,
-            self.crf_color_sigma,
-            self.crf_bilateral_weight,
+            iterations=self.crf_iterations,
+            spatial_sigma=self.crf_spatial_sigma,
+            spatial_weight=self.crf_spatial_weight,
+            bilateral_sigma=self.crf_bilateral_sigma,
+            color_sigma=self.crf_color_sigma,
+            bilateral_weight=self.crf_bilateral_weight,
         )

@@ -5,14 +5,13 @@ load plugins from entry points, like any new process) find them too."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ..conftest import ROOT, make_dist
+from ..conftest import install_dist, make_dist
 
 
 def write_photo(path: Path, seed: int, size: tuple[int, int] = (40, 32)) -> Path:
@@ -37,25 +36,13 @@ def write_mask(
     Image.fromarray(arr, "L").save(path)
 
 
-def child_pythonpath(site: Path) -> str:
-    """``$PYTHONPATH`` for worker processes: the test plugins, this checkout, and what the
-    tests themselves were given (a checkout run with ``PYTHONPATH=$PWD:$PWD/plugins`` must not
-    have its workers import the plugins of another checkout installed in the environment)."""
-    return ":".join(p for p in (str(site), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-
-
 @pytest.fixture
 def plugins_dist(tmp_path_factory, monkeypatch):
     """The test plugins as an installed distribution, on sys.path and $PYTHONPATH."""
-    from tst_core import plugins
-
     site = make_dist(
         tmp_path_factory.mktemp("site"), "tst-test-fakes", {"tests-fakes": "tests.fakes"}, {}
     )
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(ROOT))
-    monkeypatch.setenv("PYTHONPATH", child_pythonpath(site))
-    plugins.reset_default_host()
+    install_dist(monkeypatch, site)
     return site
 
 

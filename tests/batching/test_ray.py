@@ -3,7 +3,6 @@ checks as the local executor, a killed actor, and a killed driver."""
 
 from __future__ import annotations
 
-import builtins
 import os
 import sys
 
@@ -11,39 +10,12 @@ import pytest
 
 from tst_core.cli import main
 
-from ..conftest import ROOT, make_dist
 from .checks import (
     check_kill_and_rerun,
     check_killed_worker,
     check_mixed_folder,
     check_same_pictures,
 )
-from .conftest import child_pythonpath
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """A local cluster (2 CPUs) whose workers find the test plugins; its GCS address."""
-    pytest.importorskip("ray")
-    from tst_core.batching.ray_executor import import_ray
-
-    ray = import_ray()  # the executor's own way in, with its settings
-    site = make_dist(
-        tmp_path_factory.mktemp("site"), "tst-test-fakes", {"tests-fakes": "tests.fakes"}, {}
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        mp.syspath_prepend(str(ROOT))
-        mp.setenv("PYTHONPATH", child_pythonpath(site))  # the cluster's workers inherit it
-        print_before = builtins.print
-        info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
-        try:
-            yield info.address_info["address"]
-        finally:
-            ray.shutdown()
-        # Ray swaps print for its tqdm-safe one unless told not to, and the rest of the suite
-        # (and a notebook) would keep it
-        assert builtins.print is print_before
 
 
 def test_mixed_folder_done_skipped_failed(ray_cluster, shoot, capsys):

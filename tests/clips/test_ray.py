@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 import pytest
 
 import tst_core
 from tst_core.clips.read import probe
 
-from ..batching.conftest import child_pythonpath
-from ..conftest import ROOT, make_dist
 from . import synthetic
 from .test_video import decoded
 
 pytestmark = pytest.mark.slow
 SPEED = (2, 1)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """A local cluster whose workers (and this process) find the clip test plugins."""
-    pytest.importorskip("ray")
-    from tst_core import plugins
-    from tst_core.batching.ray_executor import import_ray
-
-    ray = import_ray()
-    site = make_dist(
-        tmp_path_factory.mktemp("site"),
-        "tst-test-clip-fakes",
-        {"tests-fakes": "tests.fakes", "tests-clip-fakes": "tests.clips.fakes"},
-        {},
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        mp.syspath_prepend(str(ROOT))
-        mp.setenv("PYTHONPATH", child_pythonpath(site))
-        plugins.reset_default_host()
-        print_before = builtins.print
-        info = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
-        try:
-            yield info.address_info["address"]
-        finally:
-            ray.shutdown()
-            plugins.reset_default_host()
-        assert builtins.print is print_before
 
 
 def _border_errors(path, clip, borders):

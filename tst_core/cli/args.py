@@ -128,8 +128,8 @@ def add_working_args(
     p.add_argument(
         "--max-memory",
         metavar="SIZE",
-        help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free); a "
-        "photo that cannot fit is refused before any work",
+        help="memory the work may use, e.g. 4GiB or 512MB (default: half of what is free, on the "
+        "CPU at most 3GiB); a photo that cannot fit is refused before any work",
     )
     p.add_argument(
         "--progress",
