@@ -48,7 +48,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,16 +222,11 @@ def decoded(
     return [f.image for f in read_frames(path, Span(0.0, end), size)]
 
 
-def warping_errors(frames: list[np.ndarray], motions: list[Any], masks: np.ndarray) -> list[float]:
-    from tst_core.clips.flow import warping_error
+def warping_errors(frames: list[np.ndarray], motions: list[Any], masks: np.ndarray) -> Any:
+    """The clip's :class:`~tst_core.clips.flow.ClipWarpingError` inside ``masks``."""
+    from tst_core.clips.flow import clip_warping_error
 
-    out = []
-    for t in range(1, len(frames)):
-        if masks[t].any():
-            out.append(
-                warping_error(frames[t], frames[t - 1], motions[t - 1], masks[t].astype(np.float32))
-            )
-    return out
+    return clip_warping_error(frames, motions, masks)
 
 
 def style_distances(
@@ -292,7 +287,12 @@ def measure(job: Job, results: dict[str, dict[str, Any]], out: Path, swd_every: 
     outputs = {name: decoded(out / f"{job.name}-{name}.mp4", size)[:n] for name in results}
     results["photo"] = {}
     for name, frames in {"photo": photo, **outputs}.items():
-        results[name]["warping_error"] = float(np.mean(warping_errors(frames, motions, masks)))
+        werr = warping_errors(frames, motions, masks)
+        results[name]["warping_error"] = werr.mean
+        results[name]["warping_pairs"] = len(werr.errors)
+        results[name]["warping_cuts"] = list(werr.cuts)
+        if werr.mean is None:
+            results[name]["warping_none"] = werr.why_none()
     for name, (painted, moved) in style_distances(
         photo, outputs, masks, job.painting, swd_every
     ).items():
@@ -352,6 +352,24 @@ def _f(v: Any, digits: int) -> str:
     return "" if v is None else f"{v:.{digits}f}"
 
 
+def notes(all_results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """What the warping errors leave out: the pairs at scene cuts, and why a figure is missing."""
+    out = []
+    for job, results in all_results.items():
+        photo = results.get("photo", {})
+        if photo.get("warping_cuts"):
+            cuts = photo["warping_cuts"]
+            out.append(
+                f"{job}: warping errors over {photo['warping_pairs']} frame pairs; "
+                f"{len(cuts)} pairs with the target where no pixel of it passes the flow's "
+                f"check (scene cuts) left out: t = {', '.join(map(str, cuts))}"
+            )
+        for name, r in results.items():
+            if r.get("warping_none"):
+                out.append(f"{job} {name}: no warping error: {r['warping_none']}")
+    return out
+
+
 def acceptance(all_results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     out = []
     for job in ACCEPTANCE:
@@ -401,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--swd-every", type=int, default=2, help="style distance on every N-th frame")
     p.add_argument("--end", type=float, help="override every job's end time (seconds)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="override every job's working size (its results are named JOB@SIZE)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -417,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"load_before": load(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for name in args.jobs.split(","):
         job = known[name]
+        if args.size is not None:
+            job = replace(job, name=f"{job.name}@{args.size}", size=args.size)
         end = args.end if args.end is not None else job.end
         results: dict[str, dict[str, Any]] = {}
         for method, extra in methods.items():
@@ -448,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_after"] = load()
     print(table(all_results))
     if not args.runs_only:
-        for line in acceptance(all_results):
+        for line in notes(all_results) + acceptance(all_results):
             print(line)
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
     if args.measure_only:  # the load of the timed runs is in each run's figures

@@ -42,8 +42,9 @@ Kernel = Literal["bilinear", "bicubic"]
 def box_mean(x: Tensor, radius: int) -> Tensor:
     """The mean of ``x`` ``(C, H, W)`` over each ``(2r + 1)²`` window, clipped to the frame.
 
-    Separable cumulative sums (float64, so long rows lose no precision): the cost does not
-    depend on ``radius``. Returns float32 ``(C, H, W)``.
+    Separable cumulative sums (float64, so long rows lose no precision) over the planes padded
+    with zeros, read back by slicing: the cost does not depend on ``radius``. Returns float32
+    ``(C, H, W)``.
     """
     if radius <= 0:
         return x.float().clone()
@@ -56,14 +57,17 @@ def box_mean(x: Tensor, radius: int) -> Tensor:
 
 
 def _box_sum(x: Tensor, radius: int, dim: int) -> Tensor:
+    """Sums over ``x[i − r .. i + r]`` along ``dim`` (the window clipped to the array), read
+    from one cumulative sum ``c`` by slicing: ``c[min(i + r, n − 1)] − c[i − r − 1]``."""
     n = x.shape[dim]
-    shape = list(x.shape)
-    shape[dim] = 1
-    c = torch.cat([x.new_zeros(shape), torch.cumsum(x, dim)], dim)
-    idx = torch.arange(n)
-    hi = (idx + radius + 1).clamp(max=n)
-    lo = (idx - radius).clamp(min=0)
-    return c.index_select(dim, hi) - c.index_select(dim, lo)
+    c = torch.cumsum(x, dim)
+    out = c.narrow(dim, n - 1, 1).expand_as(c).clone()  # windows that reach the array's end
+    inner = n - radius  # outputs whose window ends inside the array
+    if inner > 0:
+        out.narrow(dim, 0, inner).copy_(c.narrow(dim, radius, inner))
+    if inner > 1:  # outputs whose window starts after the array's start
+        out.narrow(dim, radius + 1, inner - 1).sub_(c.narrow(dim, 0, inner - 1))
+    return out
 
 
 def _window_count(n: int, radius: int) -> Tensor:
@@ -89,28 +93,35 @@ def linear_coefficients(
         raise ValueError(f"the guide must have 1 or 3 channels, got {c}")
     # centring the guide keeps the variances accurate in float32
     guide = guide - guide.mean(dim=(-2, -1), keepdim=True)
-    mean_i = box_mean(guide, radius)  # (C, h, w)
-    mean_p = box_mean(src, radius)  # (K, h, w)
-    cross = torch.stack([box_mean(guide[j] * src, radius) for j in range(c)], 1)
+    k = src.shape[0]
+    pairs = [(i, j) for i in range(c) for j in range(i, c)]  # the guide's (co)variances
+    products = [guide, src, *(guide[j] * src for j in range(c))]
+    products += [guide[i : i + 1] * guide[j : j + 1] for i, j in pairs]
+    means = box_mean(torch.cat(products), radius)  # every window mean in one pass
+    mean_i, mean_p = means[:c], means[c : c + k]  # (C, h, w), (K, h, w)
+    cross = means[c + k : c + k + c * k].view(c, k, *means.shape[-2:]).transpose(0, 1)
     cov_ip = cross - mean_i[None] * mean_p[:, None]  # (K, C, h, w)
+    second = means[c + k + c * k :]  # E[I_i I_j] for each pair
     if c == 1:
-        var = box_mean(guide * guide, radius) - mean_i * mean_i
+        var = second - mean_i * mean_i
         a = cov_ip / (var[None] + eps)
     else:
-        inv = _inverse3(_covariance3(guide, mean_i, radius, eps))
+        inv = _inverse3(_covariance3(second, mean_i, pairs, eps))
         a = torch.einsum("ijhw,kjhw->kihw", inv, cov_ip)
     b = mean_p - (a * mean_i[None]).sum(1)
-    return box_mean(a.flatten(0, 1), radius).view_as(a), box_mean(b, radius)
+    smooth = box_mean(torch.cat([a.flatten(0, 1), b]), radius)
+    return smooth[: k * c].view_as(a), smooth[k * c :]
 
 
-def _covariance3(guide: Tensor, mean: Tensor, radius: int, eps: float) -> Tensor:
-    """``Σ + eps·I`` ``(3, 3, h, w)`` of a 3-channel guide over each window."""
-    cov = guide.new_empty((3, 3, *guide.shape[-2:]))
+def _covariance3(second: Tensor, mean: Tensor, pairs: list[tuple[int, int]], eps: float) -> Tensor:
+    """``Σ + eps·I`` ``(3, 3, h, w)`` of a 3-channel guide over each window, from the window
+    means ``second`` ``(6, h, w)`` of ``I_i I_j`` for ``pairs`` and ``mean`` ``(3, h, w)``."""
+    cov = second.new_empty((3, 3, *second.shape[-2:]))
+    for n, (i, j) in enumerate(pairs):
+        v = second[n] - mean[i] * mean[j]
+        cov[i, j] = v
+        cov[j, i] = v
     for i in range(3):
-        for j in range(i, 3):
-            v = box_mean(guide[i : i + 1] * guide[j : j + 1], radius)[0] - mean[i] * mean[j]
-            cov[i, j] = v
-            cov[j, i] = v
         cov[i, i] += eps
     return cov
 

@@ -37,19 +37,25 @@ def smoothstep(t: np.ndarray) -> np.ndarray:
 def distance_weights(labels: np.ndarray, n_labels: int, radius: float) -> np.ndarray:
     """Unnormalised weights ``(n_labels, H, W)`` from the signed distance to each region's edge."""
     out = np.zeros((n_labels, *labels.shape), dtype=np.float32)
-    for lab in range(n_labels):
-        region = labels == lab
-        if not region.any():
-            continue
-        inside = ndi.distance_transform_edt(region) if not region.all() else None
-        if inside is None:
-            out[lab] = 1.0
-            continue
-        outside = ndi.distance_transform_edt(~region)
-        # pixel centres are 0.5 from the edge that runs between two pixels
-        signed = np.where(region, inside - 0.5, 0.5 - outside)
+    present = [lab for lab in range(n_labels) if (labels == lab).any()]
+    if len(present) == 1:
+        out[present[0]] = 1.0
+        return out
+    for lab in present:
+        signed = signed_distance(labels == lab)
         out[lab] = smoothstep((signed / radius + 1.0) / 2.0)
+        if len(present) == 2:  # two regions share one edge: the other's distance is negated
+            out[present[1]] = smoothstep((-signed / radius + 1.0) / 2.0)
+            break
     return out
+
+
+def signed_distance(region: np.ndarray) -> np.ndarray:
+    """The distance of each pixel centre to the edge of ``region`` ``(H, W)`` bool (neither
+    empty nor full), positive inside; the edge runs half-way between two pixels."""
+    inside = ndi.distance_transform_edt(region)
+    outside = ndi.distance_transform_edt(~region)
+    return np.where(region, inside - 0.5, 0.5 - outside)
 
 
 def gaussian_weights(indicators: np.ndarray, radius: float) -> np.ndarray:

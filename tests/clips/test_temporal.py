@@ -7,7 +7,15 @@ import pytest
 import torch
 
 import tst_core
-from tst_core.clips.flow import FlowEstimator, Motion, consistent, grey, warp, warping_error
+from tst_core.clips.flow import (
+    FlowEstimator,
+    Motion,
+    clip_warping_error,
+    consistent,
+    grey,
+    warp,
+    warping_error,
+)
 from tst_core.clips.temporal import (
     blend_layers,
     gatys_input,
@@ -49,6 +57,30 @@ def test_warping_error_is_zero_for_a_still_picture_and_nan_for_an_empty_mask():
     motion = still(*image.shape[:2])
     assert warping_error(image, image, motion) == 0.0
     assert np.isnan(warping_error(image, image, motion, np.zeros(image.shape[:2])))
+
+
+def test_clip_warping_error_leaves_out_scene_cuts_and_empty_masks_instead_of_nan():
+    # bikes.mp4: the bicycle first appears in the frame after a cut, where the forward-backward
+    # check passes on 1 % of the frame and on none of the bicycle: that one pair made the
+    # clip's mean NaN
+    frames = synthetic.frames(4)
+    h, w = frames[0].shape[:2]
+    masks = np.zeros((4, h, w), np.float32)
+    masks[2:, 20:50, 30:70] = 1.0  # no target in frames 0 and 1
+    still_motion = still(h, w)
+    cut = Motion(still_motion.backward, still_motion.forward, np.zeros((h, w), np.float32))
+    motions = [still_motion, cut, still_motion]  # motions[t - 1]: frame t - 1 to t
+    result = clip_warping_error(frames, motions, masks)
+    expected = warping_error(frames[3], frames[2], still_motion, masks[3])
+    assert expected > 0
+    assert result.errors == {3: expected}
+    assert result.cuts == (2,) and result.empty == (1,)
+    assert result.mean == expected and result.why_none() == ""
+    only_cuts = clip_warping_error(frames[:3], [still_motion, cut], masks[:3])
+    assert only_cuts.mean is None
+    assert "none of them passes the flow's forward-backward check" in only_cuts.why_none()
+    nothing = clip_warping_error(frames[:2], [still_motion], masks[:2])
+    assert nothing.mean is None and "cover no pixel" in nothing.why_none()
 
 
 def test_blend_zero_is_per_frame_and_one_holds_the_previous_layers():

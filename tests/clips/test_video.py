@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tst_core
 from tst_core.clips.flow import FlowEstimator, grey, warping_error
@@ -134,6 +135,26 @@ def test_preview_tracks_draws_the_ids(clip_host, clip, tmp_path):
         area = (slice(y, y + 20), slice(x, min(96, x + 20)))
         changed.append(np.abs(f[area].astype(int) - s[area]).mean() > 10)
     assert changed == [i not in GONE for i in range(24)]  # drawn where the track is visible
+
+
+def test_preview_tracks_are_drawn_at_the_clips_own_size(clip_host, tmp_path):
+    # tracked at 48 px on a 96 x 192 clip: the preview is the clip's size, the track's tint and
+    # box where the square is in the clip's pixels, the rest of the frame the clip's own
+    clip = synthetic.clip(tmp_path / "wide.mp4", 6, size=(96, 192))
+    source = decoded(clip)
+    video_out, folder_out = tmp_path / "tracks.mp4", tmp_path / "tracks"
+    for out in (video_out, folder_out):
+        run_video(clip_host, clip, None, preview=out, size=48)
+    frames = decoded(video_out)
+    pngs = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder_out.glob("*.png"))]
+    assert len(frames) == len(pngs) == 6
+    for i, (f, png, s) in enumerate(zip(frames, pngs, source, strict=True)):
+        assert f.shape == png.shape == (96, 192, 3)
+        x, y = synthetic.square_at(i)
+        square = (slice(y + 2, y + 18), slice(x + 2, x + 18))
+        assert np.abs(f[square].astype(int) - s[square]).mean() > 10
+        far = (slice(None), slice(x + 60, None))
+        assert np.abs(png[far].astype(int) - s[far]).mean() < 3
 
 
 def test_the_ids_of_the_preview_are_the_ids_of_the_run(clip_host, clip, style_png, tmp_path):

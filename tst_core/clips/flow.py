@@ -177,3 +177,60 @@ def warping_error(
         return float("nan")
     diff = np.abs(cur - warped).mean(-1)
     return float((diff * weight).sum() / total)
+
+
+@dataclass(frozen=True)
+class ClipWarpingError:
+    """The warping error of a clip (:func:`clip_warping_error`): the mean over the frame
+    pairs where something was measured, and which pairs had nothing to measure.
+
+    :param errors: ``{t: error}`` of each measured pair ``(t − 1, t)``.
+    :param cuts: the pairs with target pixels in frame ``t`` of which none passes the
+        forward–backward check: the flow found nothing of frame ``t`` there in frame
+        ``t − 1`` (a scene cut, or the target entering the picture).
+    :param empty: the pairs with no target pixel in frame ``t``.
+    """
+
+    errors: dict[int, float]
+    cuts: tuple[int, ...]
+    empty: tuple[int, ...]
+
+    @property
+    def mean(self) -> float | None:
+        """The mean over the measured pairs; ``None`` when there is none (:meth:`why_none`)."""
+        return float(np.mean(list(self.errors.values()))) if self.errors else None
+
+    def why_none(self) -> str:
+        """Why :attr:`mean` is ``None`` (empty when it is not)."""
+        if self.errors:
+            return ""
+        if self.cuts:
+            return (
+                f"no frame pair to measure: in each of the {len(self.cuts)} pairs with target "
+                "pixels, none of them passes the flow's forward-backward check (scene cuts)"
+            )
+        return "no frame pair to measure: the targets cover no pixel after the first frame"
+
+
+def clip_warping_error(
+    frames: list[np.ndarray], motions: list[Motion], masks: np.ndarray | list[np.ndarray]
+) -> ClipWarpingError:
+    """:func:`warping_error` of each consecutive pair of ``frames`` (RGB ``uint8``
+    ``(H, W, 3)``) inside ``masks[t]`` (``(H, W)``, in [0, 1] or bool), ``motions[t − 1]``
+    being the photo's motion from frame ``t − 1`` to ``t``. A pair where the target covers
+    nothing, or where none of its pixels passes the forward–backward check (at a scene cut
+    the check fails on nearly the whole frame), has no error: it is left out of the mean and
+    named in the result, instead of making the mean NaN."""
+    errors: dict[int, float] = {}
+    cuts, empty = [], []
+    for t in range(1, len(frames)):
+        mask = np.asarray(masks[t], dtype=np.float32)
+        if not mask.any():
+            empty.append(t)
+            continue
+        error = warping_error(frames[t], frames[t - 1], motions[t - 1], mask)
+        if np.isnan(error):
+            cuts.append(t)
+        else:
+            errors[t] = error
+    return ClipWarpingError(errors, tuple(cuts), tuple(empty))

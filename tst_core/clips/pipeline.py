@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ from .encode import (
 )
 from .flow import FlowEstimator, Motion, grey
 from .options import VideoOptions
+from .overlap import Finisher, prefetched
 from .read import ClipInfo, Frame, even_size, probe, read_frames
 from .selection import Chosen, choose, frame_masks
 from .temporal import (
@@ -107,9 +110,12 @@ def report_path(output: Path) -> Path:
 
 @dataclass
 class Timings:
-    """Seconds per stage over the whole run."""
+    """Seconds per stage over the whole run. Compositing and encoding run in a thread beside
+    the rest (:mod:`.overlap`), so the stages can add up to more than the wall time;
+    ``decode`` is the time the compute waited for decoded frames."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -117,7 +123,8 @@ class Timings:
         try:
             yield
         finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in self.seconds.items()}
@@ -279,23 +286,26 @@ class VideoPipeline:
         t0 = time.perf_counter()
         end = info.duration if o.end is None else min(o.end, info.duration)
         total = max(1, round((end - o.start) * float(info.fps)) // o.every)  # for the progress
-        for frame in _timed_frames(read_frames(clip, o.span, size), timings):
-            image = to_tensor(frame.image)
-            with timings("flow"):
-                g = grey(frame.image)
-                motion = None
-                if previous is not None and segmenter is not None:
-                    motion = flow.motion(previous, g, scale)
-            seg: Segmentation | None = None
-            if segmenter is not None and frame.index % o.segment_every == 0:
-                with timings("segment"):
-                    seg = _at_frame(segmenter.segment(image))
-            with timings("track"):
-                tracked = session.update(image, seg, motion) if segmenter is not None else []
-                log.add(frame.time, frame.source, tracked)
-            previous = g
-            if progress is not None:
-                progress(Progress("track", frame.index + 1, total, {}, time.perf_counter() - t0))
+        with prefetched(read_frames(clip, o.span, size)) as decoded:
+            for frame in _timed_frames(decoded, timings):
+                image = to_tensor(frame.image)
+                with timings("flow"):
+                    g = grey(frame.image)
+                    motion = None
+                    if previous is not None and segmenter is not None:
+                        motion = flow.motion(previous, g, scale)
+                seg: Segmentation | None = None
+                if segmenter is not None and frame.index % o.segment_every == 0:
+                    with timings("segment"):
+                        seg = _at_frame(segmenter.segment(image))
+                with timings("track"):
+                    tracked = session.update(image, seg, motion) if segmenter is not None else []
+                    log.add(frame.time, frame.source, tracked)
+                previous = g
+                if progress is not None:
+                    progress(
+                        Progress("track", frame.index + 1, total, {}, time.perf_counter() - t0)
+                    )
         if not len(log):
             raise InputError(
                 f"clip '{clip}' has no frames between {o.start:g} s and "
@@ -337,29 +347,14 @@ class VideoPipeline:
                 if log is None or log.size != size:
                     log = self.track(clip, info, requests, progress, timings)
                     log.save(work.path)
-                chosen = choose(log, requests, self.options.key_frame)
-                _check_visible(log, chosen)
-            job = _Job(
-                clip,
-                info,
-                log,
-                chosen,
-                requests,
-                styles,
-                work,
-                output,
-                self.temporal_mode(),
-                timings,
-                self.output_size(info, output),
-            )
+                job = self._job(clip, info, log, requests, styles, work, output, timings)
+                _check_visible(log, job.chosen)
             if distribute is None:
                 stylised = self._stylise(job, progress)
             else:
                 todo = [s for s in range(self.segments(len(log))) if not work.finished(s)]
                 stylised = distribute(todo) if todo else 0
-            report = self._report(
-                clip, info, log, chosen, requests, timings, time.perf_counter() - t_start, stylised
-            )
+            report = self._report(job, time.perf_counter() - t_start, stylised)
             report["output_size"] = list(job.out_size)
             outs = self._write(
                 clip,
@@ -381,8 +376,8 @@ class VideoPipeline:
         *,
         progress: ProgressFn | None = None,
     ) -> tuple[TrackLog, tuple[Path, ...]]:
-        """Write the clip at the working size with every track's mask, id and label drawn,
-        and return the tracks (what a user looks at to choose ``id:N``)."""
+        """Write the clip at its own size (or ``run.output_size``) with every track's mask,
+        id and label drawn, and return the tracks (what a user looks at to choose ``id:N``)."""
         output = Path(output)
         info = self.check(clip, requests, None, output)
         log = self.track(clip, info, requests, progress)
@@ -477,23 +472,37 @@ class VideoPipeline:
         log = TrackLog.load(work.path)
         if log is None:
             raise InputError(f"the work folder '{work.path}' has no tracks; run the command again")
-        chosen = choose(log, requests, self.options.key_frame)
         resolved = [self.pipeline.load_style(r.style) for r in requests]
-        job = _Job(
+        job = self._job(clip, info, log, requests, resolved, work, output, Timings())
+        warmup = self.options.overlap if s > 0 else 0
+        return self._segment(job, s, _State(), warmup, None, time.perf_counter())
+
+    def _job(
+        self,
+        clip: str | Path,
+        info: ClipInfo,
+        log: TrackLog,
+        requests: Sequence[StyleRequest],
+        styles: Sequence[ResolvedStyle],
+        work: WorkFolder,
+        output: Path,
+        timings: Timings,
+    ) -> _Job:
+        """What every frame of a run needs (here, or in a Ray task), the selectors resolved
+        over the clip's tracks."""
+        return _Job(
             clip,
             info,
             log,
-            chosen,
+            choose(log, requests, self.options.key_frame),
             requests,
-            resolved,
+            styles,
             work,
             output,
             self.temporal_mode(),
-            Timings(),
+            timings,
             self.output_size(info, output),
         )
-        warmup = self.options.overlap if s > 0 else 0
-        return self._segment(job, s, _State(), warmup, None, time.perf_counter())
 
     def segments(self, frames: int) -> int:
         """How many segments ``frames`` frames make."""
@@ -521,37 +530,55 @@ class VideoPipeline:
         part = work.partial(work.segment(s).name)
         writer = SegmentWriter(part, encoding) if video else None
         done = 0
+        finisher = Finisher()
+
+        def finish(index: int, compose: Callable[[], np.ndarray]) -> int:
+            with job.timings("composite"):
+                out = compose()
+            with job.timings("encode"):
+                if writer is not None:
+                    writer.write(out)
+                else:
+                    _write_frame(work.frames(), index, out, o.frame_format)
+            return index
+
+        def report(indices: list[int]) -> None:
+            for index in indices:
+                if progress is not None:
+                    progress(Progress("stylize", index + 1, n, {}, time.perf_counter() - t0))
+
         try:
             start = max(0, first - warmup)
             frames = read_frames(job.clip, o.span, job.log.size, first=start, native=native)
-            for frame in _timed_frames(frames, job.timings):
-                if frame.index >= last:
-                    break
-                out, state = self._frame(frame, job, state)
-                done += 1
-                if frame.index < first:
-                    continue
-                with job.timings("encode"):
-                    if writer is not None:
-                        writer.write(out)
-                    else:
-                        _write_frame(work.frames(), frame.index, out, o.frame_format)
-                if progress is not None:
-                    progress(Progress("stylize", frame.index + 1, n, {}, time.perf_counter() - t0))
+            with prefetched(frames) as decoded:
+                for frame in _timed_frames(decoded, job.timings):
+                    if frame.index >= last:
+                        break
+                    compose, state = self._frame(frame, job, state)
+                    done += 1
+                    if frame.index >= first:  # the warm-up frames are dropped
+                        report(finisher.submit(functools.partial(finish, frame.index, compose)))
+            report(finisher.drain())
             if writer is not None:
                 writer.close()
                 os.replace(part, work.segment(s))
         except BaseException:
+            finisher.close()
             if writer is not None:
                 writer.abort()
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
             raise
+        finisher.close()
         work.finish(s, state.arrays())
         return done
 
-    def _frame(self, frame: Frame, job: _Job, state: _State) -> tuple[np.ndarray, _State]:
-        """One frame: its output ``(H, W, 3)`` uint8 and the temporal state after it."""
+    def _frame(
+        self, frame: Frame, job: _Job, state: _State
+    ) -> tuple[Callable[[], np.ndarray], _State]:
+        """One frame's compute: what makes its output ``(H, W, 3)`` uint8 (the compositor,
+        which the next frame does not wait for: see :mod:`.overlap`) and the temporal state
+        after it."""
         o, mode, timings = self.options, job.mode, job.timings
         log, chosen, requests, styles = job.log, job.chosen, job.requests, job.styles
         run = self.session.config.run
@@ -574,7 +601,8 @@ class VideoPipeline:
                 masks = smooth_masks(masks, state.masks, motion, o.mask_smoothing)
                 targets = _with_masks(targets, masks)
         if float(masks.amax()) <= 0.0:  # no target in this frame: the photo as it is
-            return (frame.image if frame.native is None else frame.native), _State(None, masks, g)
+            photo = frame.image if frame.native is None else frame.native
+            return (lambda: photo), _State(None, masks, g)
         previous = state.layers if motion is not None else None
         with timings("stylize"):
             if (
@@ -597,12 +625,12 @@ class VideoPipeline:
                     layers = stabilize_layers(
                         layers, previous, state.masks, motion, o.temporal_blend
                     )
-        with timings("composite"):
-            if frame.native is None:
-                out = to_uint8(self.pipeline.composite(image, layers, targets))
-            else:
-                out = self._at_output_size(frame.native, layers, targets)
-        return out, _State(layers, masks, g)
+        if frame.native is None:
+            return (lambda: to_uint8(self.pipeline.composite(image, layers, targets))), _State(
+                layers, masks, g
+            )
+        native = frame.native
+        return (lambda: self._at_output_size(native, layers, targets)), _State(layers, masks, g)
 
     def _at_output_size(self, pixels: np.ndarray, layers: Tensor, targets: Targets) -> np.ndarray:
         """The composite at the size of ``pixels`` ``(H, W, 3)`` (the decoded frame): the
@@ -665,23 +693,27 @@ class VideoPipeline:
         return write_outputs(contents, [Input(Path(clip), "clip")])
 
     def _preview_writer(self, clip: str | Path, log: TrackLog, preview: Path) -> Any:
+        """The ``--preview-tracks`` clip: the frames at the output's size (the clip's own,
+        or ``run.output_size``) with each track's mask, box and id drawn (the tracks found at
+        the working size, scaled)."""
         from ..overlay import overlay
 
         o = self.options
         info = probe(clip)
+        size = self.output_size(info, preview)
 
         def frames() -> Iterator[np.ndarray]:
-            for frame in read_frames(clip, o.span, log.size):
+            for frame in read_frames(clip, o.span, size):
                 if frame.index >= len(log):
                     break
-                seg = log.segmentation(frame.index)
+                seg = log.segmentation(frame.index).rescaled(size)
                 pil = overlay(to_tensor(frame.image), seg, ids=log.ids(frame.index))
                 yield np.asarray(pil.convert("RGB"))
 
         if output_kind(preview) == "video":
 
             def write(tmp: Path) -> None:
-                writer = SegmentWriter(tmp, Encoding(info.fps / o.every, log.size, o.crf, o.preset))
+                writer = SegmentWriter(tmp, Encoding(info.fps / o.every, size, o.crf, o.preset))
                 try:
                     for image in frames():
                         writer.write(image)
@@ -689,22 +721,20 @@ class VideoPipeline:
                     writer.close()
 
             return write
-        return {
-            frame_name(i, o.frame_format): _image_writer(image, o.frame_format)
-            for i, image in enumerate(frames())
-        }
+        # a frame folder: each file's writer draws the next frame (the folder's files are
+        # written in order), so no more than one frame is held at a time
+        drawn = frames()
 
-    def _report(
-        self,
-        clip: str | Path,
-        info: ClipInfo,
-        log: TrackLog,
-        chosen: list[Chosen],
-        requests: Sequence[StyleRequest],
-        timings: Timings,
-        seconds: float,
-        stylised: int,
-    ) -> dict[str, Any]:
+        def next_frame(tmp: Path) -> None:
+            image = next(drawn, None)
+            if image is None:
+                raise InputError(f"clip '{clip}' gave fewer frames than its tracks; run it again")
+            write_frame(tmp, image, o.frame_format)
+
+        return {frame_name(i, o.frame_format): next_frame for i in range(len(log))}
+
+    def _report(self, job: _Job, seconds: float, stylised: int) -> dict[str, Any]:
+        clip, info, log, chosen, requests = job.clip, job.info, job.log, job.chosen, job.requests
         sess = self.session
         n = len(log)
         return {
@@ -729,7 +759,7 @@ class VideoPipeline:
             "video": self.options.to_json(),
             "config": sess.config.to_dict(sess.host),
             "inputs": sess.inputs(clip, requests),
-            "timings": timings.rounded(),
+            "timings": job.timings.rounded(),
             "seconds": round(seconds, 3),
             "seconds_per_frame": round(seconds / max(1, stylised), 4),
             "versions": {
@@ -806,10 +836,6 @@ def _linker(source: Path) -> Any:
             shutil.copyfile(source, tmp)
 
     return write
-
-
-def _image_writer(image: np.ndarray, fmt: str) -> Any:
-    return lambda tmp: write_frame(tmp, image, fmt)
 
 
 def _at_frame(seg: Segmentation) -> Segmentation:
