@@ -27,7 +27,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +83,11 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
         for mode in ("untiled", "tiled"):
             tiling = None
             if mode == "tiled":
-                plan = tiled_plan(row["untiled"]["peak_mib"] * 2**20, (h, w), net, layers, fp)
+                plan, budget = tiled_plan(
+                    row["untiled"]["peak_mib"] * 2**20, (h, w), net, layers, fp
+                )
                 tiling = plan.tiling
-                row["budget_mib"] = round(plan.budget / 2**20, 1)
+                row["budget_mib"] = round(budget / 2**20, 1)
                 row["estimate_mib"] = round(plan.estimate / 2**20, 1)
             objective = Objective(net, photo, masks, styles, [1.0], o, tiling=tiling)
             objective.evaluate(x)  # warm up
@@ -117,17 +118,10 @@ def section_tiles(sizes: list[int]) -> list[dict[str, Any]]:
     return rows
 
 
-@dataclass(frozen=True)
-class TiledPlan:
-    tiling: Any
-    estimate: int
-    budget: int
-
-
 def tiled_plan(
     untiled: float, size: tuple[int, int], net: Any, layers: list[str], fp: Any
-) -> TiledPlan:
-    """The plan at half the untiled peak, or at the least share of it (in tenths) that tiles
+) -> tuple[Any, int]:
+    """The level's plan and its budget: at half the untiled peak, or at the least share of it (in tenths) that tiles
     and fits: at small sizes the level's fixed part leaves half too little for any tile."""
     from tst_core.engine.native import plan_level
     from tst_core.errors import EngineError
@@ -141,7 +135,7 @@ def tiled_plan(
         except EngineError:
             continue
         if not plan.tiling.whole:
-            return TiledPlan(plan.tiling, plan.estimate, budget)
+            return plan, budget
     raise SystemExit(f"no budget below the untiled peak tiles {size[1]}×{size[0]}")
 
 
