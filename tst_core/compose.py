@@ -115,9 +115,10 @@ def window_bytes(
     :param target_pixels: how many native pixels of the window its targets cover.
     """
     pixels = int(box.width) * int(box.height)
-    floats = 3 + targets + 3 * targets + (0 if native_engine else 3)
+    layers = 3 * targets + (0 if native_engine else 3)
     per_pixel, per_target_pixel = compositor_bytes(compositor)
-    return int(pixels * (4 * floats + per_pixel) + target_pixels * per_target_pixel)
+    own = engine_window_bytes(box, targets) + pixels * (4 * layers + per_pixel)
+    return int(own + target_pixels * per_target_pixel)
 
 
 def compose(photo: Photo, plan: Plan) -> Composed:
