@@ -40,13 +40,14 @@ def distance_weights(labels: np.ndarray, n_labels: int, radius: float) -> np.nda
     present = [lab for lab in range(n_labels) if (labels == lab).any()]
     if len(present) == 1:
         out[present[0]] = 1.0
-        return out
-    for lab in present:
-        signed = signed_distance(labels == lab)
-        out[lab] = smoothstep((signed / radius + 1.0) / 2.0)
-        if len(present) == 2:  # two regions share one edge: the other's distance is negated
-            out[present[1]] = smoothstep((-signed / radius + 1.0) / 2.0)
-            break
+    elif len(present) == 2:  # two regions share one edge: the other's distance is negated
+        signed = signed_distance(labels == present[0])
+        out[present[0]] = smoothstep((signed / radius + 1.0) / 2.0)
+        out[present[1]] = smoothstep((-signed / radius + 1.0) / 2.0)
+    else:
+        for lab in present:
+            signed = signed_distance(labels == lab)
+            out[lab] = smoothstep((signed / radius + 1.0) / 2.0)
     return out
 
 
